@@ -1,0 +1,563 @@
+//! Configuration: one TOML file layered with `ROLLCALL__SECTION__KEY` environment overrides.
+//!
+//! A single school is written flat (`[school]` + `[calendar]`); a trust lists `[[schools]]`,
+//! each with its own `[schools.calendar]`. Both shapes resolve to the same [`Config`].
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::session::{Calendar, DateRange};
+
+pub const DEFAULT_CONFIG_PATH: &str = "config/rollcall.toml";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://rollcall.db";
+
+/// A configuration problem, worded for the person who edits the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub source: Option<PathBuf>,
+    pub database_url: String,
+    pub schools: Vec<SchoolConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchoolConfig {
+    /// Short key used by `--school` and stored with every row; defaults to the URN.
+    pub id: String,
+    pub name: String,
+    pub urn: String,
+    pub la_code: String,
+    pub phase: Phase,
+    pub timezone: Tz,
+    pub am_register_close: NaiveTime,
+    pub pm_register_close: NaiveTime,
+    /// Policy name or path (read by the escalation engine; `dfe-baseline` when absent).
+    pub policy: Option<String>,
+    pub calendar: Calendar,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Primary,
+    Secondary,
+    Special,
+    /// All-through or unknown: compared with all-schools national figures.
+    All,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    database: DatabaseSection,
+    school: Option<SchoolSection>,
+    calendar: Option<CalendarSection>,
+    schools: Option<Vec<SchoolEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseSection {
+    #[serde(default = "default_database_url")]
+    url: String,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            url: default_database_url(),
+        }
+    }
+}
+
+fn default_database_url() -> String {
+    DEFAULT_DATABASE_URL.to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchoolSection {
+    id: Option<String>,
+    name: String,
+    urn: String,
+    la_code: String,
+    phase: Option<Phase>,
+    timezone: Option<String>,
+    am_register_close: Option<String>,
+    pm_register_close: Option<String>,
+    policy: Option<String>,
+}
+
+/// `[[schools]]` entry: the school's settings plus its own calendar.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchoolEntry {
+    id: Option<String>,
+    name: String,
+    urn: String,
+    la_code: String,
+    phase: Option<Phase>,
+    timezone: Option<String>,
+    am_register_close: Option<String>,
+    pm_register_close: Option<String>,
+    policy: Option<String>,
+    calendar: Option<CalendarSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarSection {
+    #[serde(default)]
+    terms: Vec<DateRange>,
+    #[serde(default)]
+    holidays: Vec<DateRange>,
+}
+
+/// Which file to read: `--config`, else `ROLLCALL_CONFIG`, else `config/rollcall.toml`.
+pub fn config_path(cli: Option<&Path>) -> PathBuf {
+    if let Some(path) = cli {
+        return path.to_owned();
+    }
+    match std::env::var_os("ROLLCALL_CONFIG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+    }
+}
+
+impl Config {
+    /// Reads and checks the config file, with environment overrides applied.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        if !path.exists() {
+            return Err(ConfigError {
+                file,
+                key: "(file)".into(),
+                message: "no such file; pass --config PATH, set ROLLCALL_CONFIG, or copy \
+                          config/rollcall.example.toml to config/rollcall.toml"
+                    .into(),
+            });
+        }
+        let built = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("ROLLCALL")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(|e| ConfigError {
+                file: file.clone(),
+                key: "(file)".into(),
+                message: e.to_string(),
+            })?;
+        let raw: FileConfig = built.try_deserialize().map_err(|e| ConfigError {
+            file: file.clone(),
+            key: error_key(&e),
+            message: e.to_string(),
+        })?;
+        resolve(raw, Some(path))
+    }
+
+    /// Parses a config from TOML text (tests, the demo); no environment overrides.
+    pub fn from_toml(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let raw: FileConfig = toml_from_str(text).map_err(|message| ConfigError {
+            file: name.into(),
+            key: "(file)".into(),
+            message,
+        })?;
+        resolve(raw, None)
+    }
+
+    /// The school a command acts on: `--school ID` (id or URN), or the only one.
+    pub fn school(&self, wanted: Option<&str>) -> anyhow::Result<&SchoolConfig> {
+        match wanted {
+            Some(w) => self
+                .schools
+                .iter()
+                .find(|s| s.id == w || s.urn == w)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no school \"{w}\" in the config; schools are: {}",
+                        self.school_ids()
+                    )
+                }),
+            None if self.schools.len() == 1 => Ok(&self.schools[0]),
+            None => anyhow::bail!(
+                "this config has {} schools; say which with --school ID (one of: {})",
+                self.schools.len(),
+                self.school_ids()
+            ),
+        }
+    }
+
+    fn school_ids(&self) -> String {
+        self.schools
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn toml_from_str(text: &str) -> Result<FileConfig, String> {
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| e.to_string())
+}
+
+fn error_key(e: &config::ConfigError) -> String {
+    // The config crate puts the key inside its message ("... for key `school.urn`"); keep the
+    // whole message and name the key separately when it can be found.
+    let text = e.to_string();
+    text.split("for key `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .map_or_else(|| "(file)".to_owned(), str::to_owned)
+}
+
+fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> {
+    let file = path.map_or_else(|| "(config)".to_owned(), |p| p.display().to_string());
+    let err = |key: &str, message: String| ConfigError {
+        file: file.clone(),
+        key: key.to_owned(),
+        message,
+    };
+
+    let entries: Vec<(String, SchoolEntry)> = match (raw.school, raw.schools) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "school",
+                "use either [school] (one school) or [[schools]] (a trust), not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(err(
+                "school",
+                "no school configured: add a [school] table with name, urn and la_code".into(),
+            ));
+        }
+        (Some(s), None) => {
+            let entry = SchoolEntry {
+                id: s.id,
+                name: s.name,
+                urn: s.urn,
+                la_code: s.la_code,
+                phase: s.phase,
+                timezone: s.timezone,
+                am_register_close: s.am_register_close,
+                pm_register_close: s.pm_register_close,
+                policy: s.policy,
+                calendar: raw.calendar,
+            };
+            vec![("school".to_owned(), entry)]
+        }
+        (None, Some(list)) => {
+            if raw.calendar.is_some() {
+                return Err(err(
+                    "calendar",
+                    "with [[schools]], each school has its own [schools.calendar]".into(),
+                ));
+            }
+            if list.is_empty() {
+                return Err(err("schools", "the list of schools is empty".into()));
+            }
+            list.into_iter()
+                .enumerate()
+                .map(|(i, e)| (format!("schools[{i}]"), e))
+                .collect()
+        }
+    };
+
+    let mut schools: Vec<SchoolConfig> = Vec::with_capacity(entries.len());
+    for (prefix, entry) in entries {
+        let key = |k: &str| format!("{prefix}.{k}");
+        let calendar_prefix = if prefix == "school" {
+            "calendar".to_owned()
+        } else {
+            key("calendar")
+        };
+        if entry.name.trim().is_empty() {
+            return Err(err(&key("name"), "must not be empty".into()));
+        }
+        if entry.urn.len() != 6 || !entry.urn.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(
+                &key("urn"),
+                format!(
+                    "\"{}\" is not a URN: six digits, e.g. \"100001\"",
+                    entry.urn
+                ),
+            ));
+        }
+        if entry.la_code.len() != 3 || !entry.la_code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(
+                &key("la_code"),
+                format!(
+                    "\"{}\" is not an LA code: three digits, e.g. \"886\"",
+                    entry.la_code
+                ),
+            ));
+        }
+        let id = entry.id.unwrap_or_else(|| entry.urn.clone());
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(err(
+                &key("id"),
+                format!("\"{id}\" is not a school id: letters, digits, '-' and '_' only"),
+            ));
+        }
+        if schools.iter().any(|s| s.id == id) {
+            return Err(err(&key("id"), format!("school id \"{id}\" is used twice")));
+        }
+        let timezone = match entry.timezone.as_deref() {
+            None => chrono_tz::Europe::London,
+            Some(tz) => tz.parse::<Tz>().map_err(|_| {
+                err(
+                    &key("timezone"),
+                    format!("\"{tz}\" is not an IANA timezone name such as \"Europe/London\""),
+                )
+            })?,
+        };
+        let time = |field: &str, value: Option<&str>, default: &str| {
+            let text = value.unwrap_or(default);
+            NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| {
+                err(
+                    &key(field),
+                    format!("\"{text}\" is not a time of day as HH:MM, e.g. \"09:30\""),
+                )
+            })
+        };
+        let am_register_close = time(
+            "am_register_close",
+            entry.am_register_close.as_deref(),
+            "09:30",
+        )?;
+        let pm_register_close = time(
+            "pm_register_close",
+            entry.pm_register_close.as_deref(),
+            "13:45",
+        )?;
+
+        let section = entry.calendar.unwrap_or_default();
+        if section.terms.is_empty() {
+            return Err(err(
+                &format!("{calendar_prefix}.terms"),
+                "no terms: add [[calendar.terms]] entries with name, start and end dates".into(),
+            ));
+        }
+        for (kind, list) in [("terms", &section.terms), ("holidays", &section.holidays)] {
+            for (i, range) in list.iter().enumerate() {
+                if range.end < range.start {
+                    return Err(err(
+                        &format!("{calendar_prefix}.{kind}[{i}]"),
+                        format!(
+                            "\"{}\" ends ({}) before it starts ({})",
+                            range.name, range.end, range.start
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut sorted: Vec<&DateRange> = section.terms.iter().collect();
+        sorted.sort_by_key(|t| t.start);
+        for pair in sorted.windows(2) {
+            if pair[1].start <= pair[0].end {
+                return Err(err(
+                    &format!("{calendar_prefix}.terms"),
+                    format!(
+                        "terms \"{}\" and \"{}\" overlap",
+                        pair[0].name, pair[1].name
+                    ),
+                ));
+            }
+        }
+        schools.push(SchoolConfig {
+            id,
+            name: entry.name,
+            urn: entry.urn,
+            la_code: entry.la_code,
+            phase: entry.phase.unwrap_or(Phase::All),
+            timezone,
+            am_register_close,
+            pm_register_close,
+            policy: entry.policy,
+            calendar: Calendar::new(section.terms, section.holidays),
+        });
+    }
+
+    Ok(Config {
+        source: path.map(Path::to_owned),
+        database_url: resolve_database_url(&raw.database.url, path),
+        schools,
+    })
+}
+
+/// A relative SQLite path in a config file is relative to that file, so a config and its
+/// database can be moved together; without a file it is relative to the working directory.
+fn resolve_database_url(url: &str, config_file: Option<&Path>) -> String {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return url.to_owned();
+    };
+    let (path, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(p, q)| (p, Some(q)));
+    let Some(dir) = config_file.and_then(Path::parent) else {
+        return url.to_owned();
+    };
+    if path.is_empty()
+        || path.starts_with('/')
+        || path.starts_with(':')
+        || dir.as_os_str().is_empty()
+    {
+        return url.to_owned();
+    }
+    let joined = dir.join(path);
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", joined.display()),
+        None => format!("sqlite://{}", joined.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[database]
+url = "sqlite:///path/to/rollcall.db"
+
+[school]
+name = "Example Academy"
+urn = "100001"
+la_code = "886"
+
+[[calendar.terms]]
+name = "Autumn 2025"
+start = "2025-09-03"
+end = "2025-12-19"
+
+[[calendar.holidays]]
+name = "Autumn half term"
+start = "2025-10-27"
+end = "2025-10-31"
+"#;
+
+    #[test]
+    fn the_minimal_flat_config_is_complete() {
+        let config = Config::from_toml(MINIMAL, "minimal.toml").expect("valid");
+        assert_eq!(config.database_url, "sqlite:///path/to/rollcall.db");
+        let school = config.school(None).expect("one school");
+        assert_eq!(school.id, "100001");
+        assert_eq!(school.timezone, chrono_tz::Europe::London);
+        assert_eq!(school.calendar.school_days().len(), 73);
+        assert_eq!(
+            school.am_register_close,
+            NaiveTime::from_hms_opt(9, 30, 0).expect("time")
+        );
+    }
+
+    #[test]
+    fn a_trust_lists_schools_with_their_own_calendars() {
+        let text = r#"
+[[schools]]
+id = "north"
+name = "North Primary"
+urn = "100002"
+la_code = "886"
+phase = "primary"
+[[schools.calendar.terms]]
+name = "Autumn"
+start = "2025-09-03"
+end = "2025-09-05"
+
+[[schools]]
+id = "south"
+name = "South Academy"
+urn = "100003"
+la_code = "886"
+timezone = "Europe/London"
+am_register_close = "09:00"
+[[schools.calendar.terms]]
+name = "Autumn"
+start = "2025-09-01"
+end = "2025-09-05"
+"#;
+        let config = Config::from_toml(text, "trust.toml").expect("valid");
+        assert_eq!(config.schools.len(), 2);
+        assert_eq!(
+            config
+                .school(Some("north"))
+                .expect("north")
+                .calendar
+                .school_days()
+                .len(),
+            3
+        );
+        assert_eq!(
+            config
+                .school(Some("100003"))
+                .expect("by urn")
+                .calendar
+                .school_days()
+                .len(),
+            5
+        );
+        let err = config.school(None).expect_err("must choose");
+        assert!(err.to_string().contains("north, south"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_what_is_allowed() {
+        let bad = MINIMAL.replace("urn = \"100001\"", "urn = \"10001\"");
+        let err = Config::from_toml(&bad, "x.toml").expect_err("bad urn");
+        assert_eq!(err.key, "school.urn");
+        assert!(err.message.contains("six digits"), "{err}");
+
+        let bad = MINIMAL.replace("end = \"2025-12-19\"", "end = \"2025-08-19\"");
+        let err = Config::from_toml(&bad, "x.toml").expect_err("backwards term");
+        assert_eq!(err.key, "calendar.terms[0]");
+
+        let bad = MINIMAL.replace("[school]", "[school]\ntimezone = \"London\"");
+        let err = Config::from_toml(&bad, "x.toml").expect_err("bad tz");
+        assert_eq!(err.key, "school.timezone");
+
+        let bad = MINIMAL.replace("[school]", "[school]\nam_register_close = \"9.30\"");
+        let err = Config::from_toml(&bad, "x.toml").expect_err("bad time");
+        assert!(err.to_string().contains("HH:MM"), "{err}");
+    }
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_config_file() {
+        let p = Path::new("/etc/rollcall/rollcall.toml");
+        assert_eq!(
+            resolve_database_url("sqlite://r.db", Some(p)),
+            "sqlite:///etc/rollcall/r.db"
+        );
+        assert_eq!(
+            resolve_database_url("sqlite:///abs.db", Some(p)),
+            "sqlite:///abs.db"
+        );
+        assert_eq!(resolve_database_url("sqlite://r.db", None), "sqlite://r.db");
+        assert_eq!(
+            resolve_database_url("postgres://x/y", Some(p)),
+            "postgres://x/y"
+        );
+    }
+}

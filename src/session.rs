@@ -1,0 +1,289 @@
+//! Sessions and the school calendar: which days are school days, school weeks, and where a
+//! (date, session) lives in a pupil's stored register year.
+
+use std::fmt;
+
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+use serde::{Deserialize, Serialize};
+
+/// AM or PM: every statistic counts sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Session {
+    #[serde(rename = "AM")]
+    Am,
+    #[serde(rename = "PM")]
+    Pm,
+}
+
+impl Session {
+    pub fn parse(text: &str) -> Option<Session> {
+        match text.trim() {
+            "AM" | "am" | "Am" => Some(Session::Am),
+            "PM" | "pm" | "Pm" => Some(Session::Pm),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Session::Am => "AM",
+            Session::Pm => "PM",
+        }
+    }
+    fn offset(self) -> usize {
+        match self {
+            Session::Am => 0,
+            Session::Pm => 1,
+        }
+    }
+}
+
+impl fmt::Display for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A register is stored one row per pupil per academic year (1 August to 31 July), one byte per
+/// calendar day and session. Indexing by calendar day keeps slots stable when a calendar is
+/// corrected; weekend and holiday slots simply stay empty.
+pub const SLOTS_PER_YEAR: usize = 366 * 2;
+
+/// A set of slots of one register year.
+#[derive(Debug, Clone, Default)]
+pub struct SlotSet([u64; SLOTS_PER_YEAR.div_ceil(64)]);
+
+impl SlotSet {
+    pub fn insert(&mut self, slot: usize) {
+        if let Some(word) = self.0.get_mut(slot / 64) {
+            *word |= 1 << (slot % 64);
+        }
+    }
+    pub fn contains(&self, slot: usize) -> bool {
+        self.0
+            .get(slot / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+}
+
+/// The academic year a date belongs to, named by the calendar year it starts in.
+pub fn academic_year(date: NaiveDate) -> i32 {
+    if date.month() >= 8 {
+        date.year()
+    } else {
+        date.year() - 1
+    }
+}
+
+pub fn academic_year_start(year: i32) -> NaiveDate {
+    // 1 August exists in every year chrono supports.
+    NaiveDate::from_ymd_opt(year, 8, 1).unwrap_or(NaiveDate::MIN)
+}
+
+/// Where a session lives: (academic year, slot within that year's row).
+pub fn slot(date: NaiveDate, session: Session) -> (i32, usize) {
+    let year = academic_year(date);
+    let day = (date - academic_year_start(year)).num_days() as usize;
+    (year, day * 2 + session.offset())
+}
+
+/// The date and session a slot stands for.
+pub fn slot_date(year: i32, slot: usize) -> (NaiveDate, Session) {
+    let date = academic_year_start(year) + Days::new((slot / 2) as u64);
+    let session = if slot.is_multiple_of(2) {
+        Session::Am
+    } else {
+        Session::Pm
+    };
+    (date, session)
+}
+
+/// A named date range, inclusive at both ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DateRange {
+    pub name: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+impl DateRange {
+    pub fn contains(&self, date: NaiveDate) -> bool {
+        self.start <= date && date <= self.end
+    }
+}
+
+/// A school's calendar: terms, and holidays inside them (half terms, INSET days, bank holidays).
+/// A school day is a Monday–Friday inside a term and not inside a holiday.
+#[derive(Debug, Clone, Default)]
+pub struct Calendar {
+    terms: Vec<DateRange>,
+    holidays: Vec<DateRange>,
+    school_days: Vec<NaiveDate>,
+}
+
+impl Calendar {
+    pub fn new(mut terms: Vec<DateRange>, holidays: Vec<DateRange>) -> Calendar {
+        terms.sort_by_key(|t| t.start);
+        let mut school_days = Vec::new();
+        for term in &terms {
+            for date in term.start.iter_days().take_while(|d| *d <= term.end) {
+                let weekday = !matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
+                if weekday && !holidays.iter().any(|h| h.contains(date)) {
+                    school_days.push(date);
+                }
+            }
+        }
+        school_days.sort();
+        school_days.dedup();
+        Calendar {
+            terms,
+            holidays,
+            school_days,
+        }
+    }
+
+    pub fn terms(&self) -> &[DateRange] {
+        &self.terms
+    }
+    pub fn holidays(&self) -> &[DateRange] {
+        &self.holidays
+    }
+
+    /// All school days, ascending.
+    pub fn school_days(&self) -> &[NaiveDate] {
+        &self.school_days
+    }
+
+    pub fn is_school_day(&self, date: NaiveDate) -> bool {
+        self.school_days.binary_search(&date).is_ok()
+    }
+
+    /// School days in `[from, to]`, ascending.
+    pub fn school_days_between(&self, from: NaiveDate, to: NaiveDate) -> &[NaiveDate] {
+        let lo = self.school_days.partition_point(|d| *d < from);
+        let hi = self.school_days.partition_point(|d| *d <= to);
+        if lo >= hi {
+            &[]
+        } else {
+            &self.school_days[lo..hi]
+        }
+    }
+
+    pub fn term_containing(&self, date: NaiveDate) -> Option<&DateRange> {
+        self.terms.iter().find(|t| t.contains(date))
+    }
+
+    /// Why a date is not a school day, for error messages.
+    pub fn why_not_school_day(&self, date: NaiveDate) -> String {
+        if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+            return format!("{date} is a {}", date.format("%A"));
+        }
+        if let Some(h) = self.holidays.iter().find(|h| h.contains(date)) {
+            return format!("{date} is in the holiday \"{}\"", h.name);
+        }
+        if self.term_containing(date).is_none() {
+            return format!("{date} is not inside any term in the calendar");
+        }
+        format!("{date} is not a school day")
+    }
+
+    /// The first day (a Monday) of the window made of the `weeks` most recent school weeks
+    /// whose Monday is on or before `as_of`'s Monday. A school week is a Monday–Sunday week
+    /// containing at least one school day; the as-of week counts if it is one, even when its
+    /// school days fall after `as_of`. With fewer school weeks on record, the earliest one.
+    pub fn school_weeks_window_start(&self, as_of: NaiveDate, weeks: usize) -> Option<NaiveDate> {
+        let newest_monday = monday_of(as_of);
+        let end = self
+            .school_days
+            .partition_point(|d| monday_of(*d) <= newest_monday);
+        let mut seen = 0;
+        let mut last_monday = None;
+        for day in self.school_days[..end].iter().rev() {
+            let monday = monday_of(*day);
+            if last_monday != Some(monday) {
+                seen += 1;
+                last_monday = Some(monday);
+                if seen == weeks {
+                    break;
+                }
+            }
+        }
+        last_monday
+    }
+}
+
+pub fn monday_of(date: NaiveDate) -> NaiveDate {
+    date - Days::new(u64::from(date.weekday().num_days_from_monday()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().expect("test date")
+    }
+
+    fn autumn_2025() -> Calendar {
+        Calendar::new(
+            vec![DateRange {
+                name: "Autumn 2025".into(),
+                start: d("2025-09-03"),
+                end: d("2025-12-19"),
+            }],
+            vec![DateRange {
+                name: "Autumn half term".into(),
+                start: d("2025-10-27"),
+                end: d("2025-10-31"),
+            }],
+        )
+    }
+
+    #[test]
+    fn school_days_skip_weekends_and_holidays() {
+        let cal = autumn_2025();
+        // Sep 3 (Wed) .. Dec 19 (Fri): 15 full weeks + Wed–Fri of the first = 78 weekdays,
+        // less the five half-term days.
+        assert_eq!(cal.school_days().len(), 3 + 15 * 5 - 5);
+        assert!(cal.is_school_day(d("2025-09-03")));
+        assert!(!cal.is_school_day(d("2025-09-06")));
+        assert!(!cal.is_school_day(d("2025-10-29")));
+        assert!(!cal.is_school_day(d("2025-09-02")));
+        assert!(
+            cal.why_not_school_day(d("2025-10-29"))
+                .contains("Autumn half term")
+        );
+    }
+
+    #[test]
+    fn slots_are_stable_and_invertible() {
+        assert_eq!(slot(d("2025-08-01"), Session::Am), (2025, 0));
+        assert_eq!(slot(d("2025-08-01"), Session::Pm), (2025, 1));
+        assert_eq!(slot(d("2026-07-31"), Session::Pm), (2025, 729));
+        // 2028 is a leap year: 31 July 2028 is day 365 of the academic year 2027.
+        assert_eq!(slot(d("2028-07-31"), Session::Pm), (2027, 731));
+        // Slot 77 is day 38 after 1 August, PM.
+        assert_eq!(slot_date(2025, 77), (d("2025-09-08"), Session::Pm));
+    }
+
+    #[test]
+    fn school_weeks_window_skips_half_term_weeks() {
+        let cal = autumn_2025();
+        // As of Fri 14 Nov: weeks of 10 Nov, 3 Nov, (half term skipped), 20 Oct, 13 Oct, 6 Oct,
+        // 29 Sep, 22 Sep, 15 Sep, 8 Sep, 1 Sep -> the tenth is the week of 1 Sep.
+        assert_eq!(
+            cal.school_weeks_window_start(d("2025-11-14"), 10),
+            Some(d("2025-09-01"))
+        );
+        // Saturday as-of: its own week (Mon 17 Nov) has school days, so it is the newest and
+        // the two-week window starts on Mon 10 Nov.
+        assert_eq!(
+            cal.school_weeks_window_start(d("2025-11-22"), 2),
+            Some(d("2025-11-10"))
+        );
+        // As-of in half term: the newest school week is the one before it.
+        assert_eq!(
+            cal.school_weeks_window_start(d("2025-10-29"), 1),
+            Some(d("2025-10-20"))
+        );
+    }
+}
