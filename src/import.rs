@@ -871,6 +871,16 @@ pub async fn import_marks(
         return Ok(summary);
     }
 
+    let amendments: Vec<Amendment> = amendments
+        .into_iter()
+        .map(|(index, at, original, new)| Amendment {
+            pupil_id: stored[staged[index].pupil as usize].id,
+            year: staged[index].year,
+            slot: at,
+            original,
+            new,
+        })
+        .collect();
     let writes: Vec<RegisterWrite> = staged
         .into_iter()
         .filter_map(|s| {
@@ -891,27 +901,6 @@ pub async fn import_marks(
                 marks: s.marks,
                 recorded_slots: recorded,
             })
-        })
-        .collect();
-    // Staged rows were consumed above; amendments kept their pupil and year by index.
-    let staged_keys: Vec<(u32, i32)> = {
-        let mut keys = vec![(0u32, 0i32); staged_at.len()];
-        for ((p, y), i) in &staged_at {
-            keys[*i] = (*p, *y);
-        }
-        keys
-    };
-    let amendments: Vec<Amendment> = amendments
-        .into_iter()
-        .map(|(index, at, original, new)| {
-            let (pupil, year) = staged_keys[index];
-            Amendment {
-                pupil_id: stored[pupil as usize].id,
-                year,
-                slot: at,
-                original,
-                new,
-            }
         })
         .collect();
     let recorder = Recorder {
