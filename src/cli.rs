@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, config_path};
@@ -43,6 +43,99 @@ pub enum Command {
     Stats(StatsArgs),
     /// Amendment records: every change to a recorded mark
     Amendments(AmendmentsArgs),
+    /// Check the config and every policy it names, and explain what is wrong
+    Check,
+    /// Dry run of the escalation policy: what would be decided and sent (nothing is stored)
+    Evaluate(EvaluateArgs),
+    /// Run the escalation policy and record its decisions, case changes and messages
+    Escalate(EscalateArgs),
+    /// Messages awaiting a person's approval
+    Pending(SchoolArg),
+    /// Approve a message awaiting approval
+    Approve(ApproveArgs),
+    /// Reject a message awaiting approval
+    Reject(RejectArgs),
+    /// A pupil's case history: every stage change with the reason and figures behind it
+    Case(CaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchoolArg {
+    /// School id or URN, where the config has several
+    #[arg(long)]
+    pub school: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// School-local time to evaluate at, e.g. 2026-02-04T09:45 (a date alone means 18:00)
+    #[arg(long, value_name = "DATETIME", value_parser = parse_datetime)]
+    pub as_of: NaiveDateTime,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    #[arg(long)]
+    pub school: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EscalateArgs {
+    /// School-local time to run as [default: now]
+    #[arg(long, value_name = "DATETIME", value_parser = parse_datetime)]
+    pub as_of: Option<NaiveDateTime>,
+    #[arg(long)]
+    pub school: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Message id, from `rollcall pending`
+    pub id: i64,
+    /// Who approves, as "Name (Role)"
+    #[arg(long, value_name = "NAME (ROLE)")]
+    pub by: String,
+    #[arg(long)]
+    pub school: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// Message id, from `rollcall pending`
+    pub id: i64,
+    /// Who rejects, as "Name (Role)"
+    #[arg(long, value_name = "NAME (ROLE)")]
+    pub by: String,
+    /// Why; kept with the message
+    #[arg(long)]
+    pub reason: String,
+    #[arg(long)]
+    pub school: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CaseArgs {
+    #[arg(long)]
+    pub upn: String,
+    #[arg(long)]
+    pub school: Option<String>,
+}
+
+/// `2026-02-04T09:45`, `2026-02-04 09:45[:SS]`, or a date alone (18:00, after both registers).
+pub fn parse_datetime(text: &str) -> Result<NaiveDateTime, String> {
+    let text = text.trim();
+    for format in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(t);
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(18, 0, 0))
+        .ok_or_else(|| format!("\"{text}\" is not a date-time; use school-local time like 2026-02-04T09:45 or a date like 2026-02-04"))
 }
 
 #[derive(Debug, Args)]
@@ -247,7 +340,229 @@ pub async fn run(cli: Cli) -> Result<()> {
             out.flush()?;
             Ok(())
         }
+        Command::Check => check(cli.config.as_deref()),
+        Command::Evaluate(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            let school = config.school(args.school.as_deref())?;
+            let policy = crate::escalation::load_policy(&config, school)?;
+            let store = Store::connect(&config.database_url).await?;
+            let school_id = store.ensure_school(school).await?;
+            let register =
+                crate::escalation::load(&store, school_id, school, args.as_of.date()).await?;
+            let evaluation = register.evaluate(&policy, school, args.as_of);
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            match args.format {
+                Format::Json => crate::escalation::write_json(&mut out, &evaluation)?,
+                Format::Table => crate::escalation::write_table(&mut out, &evaluation)?,
+            }
+            out.flush()?;
+            for alert in &evaluation.alerts {
+                eprintln!(
+                    "alert for the {}: {}",
+                    alert.to.as_str().replace('_', " "),
+                    alert.message
+                );
+            }
+            Ok(())
+        }
+        Command::Escalate(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            let school = config.school(args.school.as_deref())?;
+            let policy = crate::escalation::load_policy(&config, school)?;
+            let now = args.as_of.unwrap_or_else(|| school_now(school));
+            let store = Store::connect(&config.database_url).await?;
+            let school_id = store.ensure_school(school).await?;
+            let register = crate::escalation::load(&store, school_id, school, now.date()).await?;
+            let evaluation = register.evaluate(&policy, school, now);
+            let s = crate::outbox::record(&store, school_id, &policy, &evaluation, now).await?;
+            println!(
+                "{}: {} new decisions ({} already recorded); cases {} opened, {} moved, {} closed; \
+                 {} messages queued, {} awaiting approval; {} cancelled (cause gone), {} expired; {} alerts",
+                now.format("%Y-%m-%d %H:%M"),
+                s.decisions,
+                s.already_decided,
+                s.cases_opened,
+                s.cases_moved,
+                s.cases_closed,
+                s.queued,
+                s.awaiting_approval,
+                s.cancelled,
+                s.expired,
+                s.alerts
+            );
+            if s.awaiting_approval > 0 {
+                println!("see them with `rollcall pending`");
+            }
+            Ok(())
+        }
+        Command::Pending(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            let school = config.school(args.school.as_deref())?;
+            let store = Store::connect(&config.database_url).await?;
+            let school_id = store.ensure_school(school).await?;
+            let waiting = crate::outbox::pending(&store, school_id).await?;
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            if waiting.is_empty() {
+                writeln!(out, "nothing is awaiting approval")?;
+            }
+            for w in &waiting {
+                writeln!(
+                    out,
+                    "#{} {} to {} ({}), template {}, created {}{}",
+                    w.id,
+                    w.channel,
+                    w.recipient,
+                    w.recipient_role.replace('_', " "),
+                    w.template,
+                    w.created_at,
+                    w.expires_at
+                        .as_ref()
+                        .map(|e| format!(", expires {e}"))
+                        .unwrap_or_default()
+                )?;
+                if let Some(hold) = &w.hold_reason {
+                    writeln!(out, "    held: {hold}")?;
+                }
+                for (upn, stage, reason) in &w.about {
+                    writeln!(out, "    {upn} {stage}: {reason}")?;
+                }
+            }
+            out.flush()?;
+            Ok(())
+        }
+        Command::Approve(args) => {
+            let (store, school_id, school) =
+                open(cli.config.as_deref(), args.school.as_deref()).await?;
+            parse_by(&args.by)?;
+            crate::outbox::decide(
+                &store,
+                school_id,
+                args.id,
+                args.by.trim(),
+                crate::outbox::Verdict::Approve,
+                school_now(&school),
+            )
+            .await?;
+            println!(
+                "message {} approved by {}; it is queued to send",
+                args.id,
+                args.by.trim()
+            );
+            Ok(())
+        }
+        Command::Reject(args) => {
+            let (store, school_id, school) =
+                open(cli.config.as_deref(), args.school.as_deref()).await?;
+            parse_by(&args.by)?;
+            if args.reason.trim().is_empty() {
+                anyhow::bail!("--reason must say why the message is rejected");
+            }
+            crate::outbox::decide(
+                &store,
+                school_id,
+                args.id,
+                args.by.trim(),
+                crate::outbox::Verdict::Reject {
+                    reason: args.reason.trim(),
+                },
+                school_now(&school),
+            )
+            .await?;
+            println!(
+                "message {} rejected by {}; it will not be sent",
+                args.id,
+                args.by.trim()
+            );
+            Ok(())
+        }
+        Command::Case(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            let school = config.school(args.school.as_deref())?;
+            let store = Store::connect(&config.database_url).await?;
+            let school_id = store.ensure_school(school).await?;
+            let pupils = store.pupils(school_id).await?;
+            let Some(pupil) = pupils.iter().find(|p| p.pupil.upn.as_str() == args.upn) else {
+                anyhow::bail!("no pupil with UPN {} at school \"{}\"", args.upn, school.id);
+            };
+            let history = crate::case::history(&store, school_id, pupil.id).await?;
+            if history.is_empty() {
+                println!("{} has no case", args.upn);
+            }
+            for t in history {
+                println!(
+                    "{} {} → {}: {}",
+                    t.at,
+                    t.from_stage.as_deref().unwrap_or("(opened)"),
+                    t.to_stage.as_deref().unwrap_or("(closed)"),
+                    t.reason
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+/// Store, school row id and school config for commands that act on one school.
+async fn open(
+    config_file: Option<&Path>,
+    school: Option<&str>,
+) -> Result<(Store, crate::store::SchoolId, crate::config::SchoolConfig)> {
+    let config = load_config(config_file)?;
+    let school = config.school(school)?.clone();
+    let store = Store::connect(&config.database_url).await?;
+    let school_id = store.ensure_school(&school).await?;
+    Ok((store, school_id, school))
+}
+
+/// `rollcall check`: the config, then each school's policy; every problem is listed.
+fn check(config_file: Option<&Path>) -> Result<()> {
+    let path = config_path(config_file);
+    let config = Config::load(&path)?;
+    let mut problems = 0;
+    for school in &config.schools {
+        let file = crate::escalation::policy_file(&config, school);
+        match crate::policy::load(&file) {
+            Ok(policy) => println!(
+                "ok: school \"{}\" runs policy \"{}\" from {} ({} stages: {})",
+                school.id,
+                policy.name,
+                file.display(),
+                policy.stages.len(),
+                policy
+                    .stages
+                    .iter()
+                    .map(|s| s.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(errors) => {
+                problems += errors.len();
+                println!(
+                    "school \"{}\": {} problem(s) in its policy:",
+                    school.id,
+                    errors.len()
+                );
+                for e in errors {
+                    println!("  {e}");
+                }
+            }
+        }
+    }
+    if problems > 0 {
+        anyhow::bail!(
+            "{problems} problem(s) found in {}; nothing was changed",
+            path.display()
+        );
+    }
+    println!("{} checks clean", path.display());
+    Ok(())
+}
+
+/// What a school's clock says now.
+fn school_now(school: &crate::config::SchoolConfig) -> NaiveDateTime {
+    chrono::Utc::now()
+        .with_timezone(&school.timezone)
+        .naive_local()
 }
 
 fn load_config(cli: Option<&Path>) -> Result<Config> {

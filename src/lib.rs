@@ -2,16 +2,22 @@
 //!
 //! Data flows one way, one module per step:
 //! register ([`mark`], [`session`], [`pupil`], [`store`], [`import`]) →
-//! facts ([`facts`], pure statistics) → decisions → outbox → channels and reports.
+//! facts ([`facts`], pure statistics) → decisions ([`policy`] parsed and checked, [`stage`]
+//! where triggers are evaluated, pure) → outbox ([`outbox`], durable) → channels and reports.
 
+pub mod case;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod escalation;
 pub mod facts;
 pub mod generate;
 pub mod import;
 pub mod mark;
+pub mod outbox;
+pub mod policy;
 pub mod pupil;
 pub mod session;
+pub mod stage;
 pub mod stats;
 pub mod store;

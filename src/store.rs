@@ -20,7 +20,7 @@ use crate::pupil::{Contact, Pupil, Sen, Upn};
 use crate::session::{SLOTS_PER_YEAR, Session, slot_date};
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
-const BATCH_ROWS: usize = 500;
+pub(crate) const BATCH_ROWS: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -590,7 +590,7 @@ impl Store {
 
 /// `INSERT … VALUES ($1, …), ($n, …) …` with numbered placeholders, which both SQLite and
 /// PostgreSQL accept (sqlx's QueryBuilder writes `?` for the Any driver, which Postgres does not).
-fn multi_row_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+pub(crate) fn multi_row_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 6);
     sql.push_str(head);
     for r in 0..rows {

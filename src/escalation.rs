@@ -1,0 +1,280 @@
+//! One escalation pass for a school: load the register, cases and contacts (I/O), hand them
+//! to the pure engine in [`crate::stage`], and (when persisting) record the result through
+//! [`crate::outbox::record`].
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use chrono::{NaiveDate, NaiveDateTime};
+
+use crate::case::{self, EscalationState, StageMemory};
+use crate::config::{Config, SchoolConfig};
+use crate::facts::{FactsWindow, PupilRegister};
+use crate::mark::MarkCode;
+use crate::policy::{self, DEFAULT_POLICY, Policy};
+use crate::pupil::Contact;
+use crate::session::{Session, academic_year, academic_year_start};
+use crate::stage::{Context, Evaluation, PupilInput, evaluate};
+use crate::store::{SchoolId, Store, StoredPupil};
+
+/// The policy file a school runs.
+pub fn policy_file(config: &Config, school: &SchoolConfig) -> std::path::PathBuf {
+    let name = school.policy.as_deref().unwrap_or(DEFAULT_POLICY);
+    policy::policy_path(name, config.source.as_deref())
+}
+
+/// Loads and checks a school's policy; errors are listed one per line.
+pub fn load_policy(config: &Config, school: &SchoolConfig) -> Result<Policy> {
+    let path = policy_file(config, school);
+    policy::load(&path).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow!(
+            "school \"{}\" runs a policy with {} problem(s):\n{}",
+            school.id,
+            errors.len(),
+            lines.join("\n")
+        )
+    })
+}
+
+/// Everything the engine needs for one school, read from the database.
+pub struct SchoolRegister {
+    pub pupils: Vec<StoredPupil>,
+    years: HashMap<i64, Vec<(i32, Vec<u8>)>>,
+    loaded_from_year: HashMap<i64, i32>,
+    first_year: i32,
+    contacts: HashMap<i64, Vec<Contact>>,
+    pub state: EscalationState,
+}
+
+pub async fn load(
+    store: &Store,
+    school: SchoolId,
+    config: &SchoolConfig,
+    as_of: NaiveDate,
+) -> Result<SchoolRegister> {
+    let year = academic_year(as_of);
+    let year_start = academic_year_start(year);
+    let window = FactsWindow::new(&config.calendar, year_start, as_of);
+    let first_year = window.first_year_needed().min(year);
+    let pupils = store.pupils(school).await?;
+    let mut years: HashMap<i64, Vec<(i32, Vec<u8>)>> = HashMap::with_capacity(pupils.len());
+    for row in store.register_years(school, first_year, year).await? {
+        years
+            .entry(row.pupil_id)
+            .or_default()
+            .push((row.year, row.marks));
+    }
+    // An absence run still going on the first school day of the loaded years may reach back
+    // further: fetch those pupils' earlier years so runs are counted whole.
+    let mut loaded_from_year = HashMap::new();
+    if let Some(first_day) = config
+        .calendar
+        .school_days_between(academic_year_start(first_year), as_of)
+        .first()
+        .copied()
+    {
+        let absent_at_start: Vec<i64> = pupils
+            .iter()
+            .filter(|p| {
+                let rows = years.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
+                let slices: Vec<(i32, &[u8])> =
+                    rows.iter().map(|(y, m)| (*y, m.as_slice())).collect();
+                let register = PupilRegister {
+                    admission: p.pupil.admission_date,
+                    leaving: p.pupil.leaving_date,
+                    years: &slices,
+                    loaded_from_year: first_year,
+                };
+                register
+                    .mark(first_day, Session::Am)
+                    .and_then(MarkCode::from_byte)
+                    .and_then(MarkCode::category)
+                    .is_some_and(|c| c.is_absence())
+            })
+            .map(|p| p.id)
+            .collect();
+        if !absent_at_start.is_empty() {
+            for row in store
+                .earlier_register_years(school, &absent_at_start, first_year)
+                .await?
+            {
+                years
+                    .entry(row.pupil_id)
+                    .or_default()
+                    .push((row.year, row.marks));
+            }
+            for id in absent_at_start {
+                loaded_from_year.insert(id, i32::MIN);
+            }
+        }
+    }
+    for rows in years.values_mut() {
+        rows.sort_by_key(|(y, _)| *y);
+    }
+    let mut contacts: HashMap<i64, Vec<Contact>> = HashMap::new();
+    for (pupil_id, contact) in store.contacts(school).await? {
+        contacts.entry(pupil_id).or_default().push(contact);
+    }
+    let state = case::load(store, school).await?;
+    Ok(SchoolRegister {
+        pupils,
+        years,
+        loaded_from_year,
+        first_year,
+        contacts,
+        state,
+    })
+}
+
+impl SchoolRegister {
+    /// Runs the engine over every pupil at `now` (school-local time). Pure: nothing is stored.
+    pub fn evaluate(
+        &self,
+        policy: &Policy,
+        school: &SchoolConfig,
+        now: NaiveDateTime,
+    ) -> Evaluation {
+        let no_memory = HashMap::<String, StageMemory>::new();
+        let slices: Vec<Vec<(i32, &[u8])>> = self
+            .pupils
+            .iter()
+            .map(|p| {
+                self.years
+                    .get(&p.id)
+                    .map(|rows| rows.iter().map(|(y, m)| (*y, m.as_slice())).collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let inputs: Vec<PupilInput<'_>> = self
+            .pupils
+            .iter()
+            .zip(&slices)
+            .map(|(p, years)| PupilInput {
+                pupil_id: p.id,
+                pupil: &p.pupil,
+                register: PupilRegister {
+                    admission: p.pupil.admission_date,
+                    leaving: p.pupil.leaving_date,
+                    years,
+                    loaded_from_year: self
+                        .loaded_from_year
+                        .get(&p.id)
+                        .copied()
+                        .unwrap_or(self.first_year),
+                },
+                contacts: self.contacts.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
+                case: self.state.cases.get(&p.id),
+                memory: self.state.memory.get(&p.id).unwrap_or(&no_memory),
+            })
+            .collect();
+        let ctx = Context {
+            policy,
+            school,
+            now,
+        };
+        evaluate(&ctx, &inputs)
+    }
+}
+
+/// Where `policy = "…"` lines are resolved from when the config came from a file.
+pub fn describe_policy_source(config: &Config, school: &SchoolConfig) -> String {
+    let path = policy_file(config, school);
+    let name = school.policy.as_deref().unwrap_or(DEFAULT_POLICY);
+    if Path::new(name).components().count() > 1 {
+        path.display().to_string()
+    } else {
+        format!("{name} ({})", path.display())
+    }
+}
+
+/// The `evaluate --format json` contract: one object per planned action.
+#[derive(serde::Serialize)]
+struct PlannedLine<'a> {
+    upn: &'a str,
+    stage: &'a str,
+    trigger: &'a str,
+    channel: &'a str,
+    /// The role or contact (`"contact 1: Anne Lovelace (Mother)"`, `"attendance_officer"`).
+    recipient: &'a str,
+    recipient_role: &'a str,
+    address: Option<&'a str>,
+    template: &'a str,
+    task: Option<String>,
+    requires_approval: bool,
+    held: Option<&'a str>,
+    not_before: Option<String>,
+    expires_at: Option<String>,
+    reason: &'a str,
+    anchor: &'a str,
+    case_from: Option<&'a str>,
+    case_to: Option<&'a str>,
+}
+
+fn planned_lines(evaluation: &Evaluation) -> impl Iterator<Item = PlannedLine<'_>> {
+    evaluation.decisions.iter().flat_map(|d| {
+        let (case_from, case_to) = match &d.transition {
+            Some((from, to)) => (from.as_deref(), to.as_deref()),
+            None => (None, None),
+        };
+        d.actions.iter().map(move |a| PlannedLine {
+            upn: &d.upn,
+            stage: &d.stage,
+            trigger: d.trigger,
+            channel: a.channel.as_str(),
+            recipient: &a.recipient,
+            recipient_role: a.to.as_str(),
+            address: a.address.as_deref(),
+            template: &a.template,
+            task: a.task.map(|t| format!("{t:?}")),
+            requires_approval: a.requires_approval,
+            held: a.held.as_deref(),
+            not_before: a.not_before.map(|t| t.format("%Y-%m-%dT%H:%M").to_string()),
+            expires_at: a.expires_at.map(|t| t.format("%Y-%m-%dT%H:%M").to_string()),
+            reason: &d.reason,
+            anchor: &d.anchor,
+            case_from,
+            case_to,
+        })
+    })
+}
+
+pub fn write_json(out: &mut impl std::io::Write, evaluation: &Evaluation) -> Result<()> {
+    for line in planned_lines(evaluation) {
+        serde_json::to_writer(&mut *out, &line)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub fn write_table(out: &mut impl std::io::Write, evaluation: &Evaluation) -> Result<()> {
+    let mut count = 0;
+    for line in planned_lines(evaluation) {
+        count += 1;
+        let approval = if line.requires_approval {
+            "needs approval"
+        } else {
+            "automatic"
+        };
+        writeln!(
+            out,
+            "{} {} → {} to {} (template {}; {approval}{})\n    {}",
+            line.upn,
+            line.stage,
+            line.channel,
+            line.recipient,
+            line.template,
+            line.held
+                .map(|h| format!("; held: {h}"))
+                .unwrap_or_default(),
+            line.reason
+        )?;
+    }
+    writeln!(
+        out,
+        "{count} planned action(s) from {} decision(s)",
+        evaluation.decisions.len()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,607 @@
+//! The outbox: every message rollcall will send, written in the same transaction as the
+//! decision and case transition that caused it. Each decision is unique per (pupil, stage,
+//! anchor), so recording the same evaluation twice, or again after a crash, adds nothing.
+//!
+//! Statuses here: `awaiting_approval` (a stage that needs a person, or a message a guard
+//! held), `queued` (ready for a channel), `cancelled` (rejected, or its cause has gone) and
+//! `expired` (a first-day message nobody approved in time). Sending is the channels' job.
+
+use std::collections::{BTreeMap, HashSet};
+
+use anyhow::{Context as _, Result, bail};
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use crate::policy::{Policy, Recheck};
+use crate::stage::{Decision, Evaluation, PlannedAction};
+use crate::store::{BATCH_ROWS, SchoolId, Store, multi_row_sql};
+
+const UNSENT: &str = "('awaiting_approval', 'queued')";
+const TIME: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// What one recorded run changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordSummary {
+    /// Decisions new in this run.
+    pub decisions: usize,
+    /// Decisions this run made again, already recorded by an earlier run (nothing added).
+    pub already_decided: usize,
+    pub cases_opened: usize,
+    pub cases_moved: usize,
+    pub cases_closed: usize,
+    /// Messages added to the outbox (siblings' messages to one person count once).
+    pub queued: usize,
+    pub awaiting_approval: usize,
+    /// Waiting messages cancelled because their cause has gone.
+    pub cancelled: usize,
+    /// Waiting messages past their time to live.
+    pub expired: usize,
+    pub alerts: usize,
+}
+
+/// Records an evaluation made at `now` (school-local time): expires and re-checks waiting
+/// messages, then writes new decisions, case transitions, outbox rows and stage memory, all
+/// in one transaction.
+pub async fn record(
+    store: &Store,
+    school: SchoolId,
+    policy: &Policy,
+    evaluation: &Evaluation,
+    now: NaiveDateTime,
+) -> Result<RecordSummary> {
+    let mut summary = RecordSummary::default();
+    let now_text = now.format(TIME).to_string();
+    let mut tx = store.pool().begin().await?;
+
+    summary.expired = expire(&mut tx, school, &now_text).await?;
+    summary.cancelled = recheck(&mut tx, school, policy, evaluation, &now_text).await?;
+    write_memory(&mut tx, school, evaluation).await?;
+
+    let mut new_decisions: Vec<(i64, &Decision)> = Vec::new();
+    for decision in &evaluation.decisions {
+        let facts = serde_json::to_string(&decision.facts)?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO decisions
+                (school_id, pupil_id, stage, anchor, trigger, reason, requires_approval, decided_at, facts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (pupil_id, stage, anchor) DO NOTHING
+             RETURNING id",
+        )
+        .bind(school.0)
+        .bind(decision.pupil_id)
+        .bind(&decision.stage)
+        .bind(&decision.anchor)
+        .bind(decision.trigger)
+        .bind(&decision.reason)
+        .bind(i64::from(decision.requires_approval))
+        .bind(&now_text)
+        .bind(&facts)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            summary.already_decided += 1;
+            continue;
+        };
+        summary.decisions += 1;
+        if let Some((from, to)) = &decision.transition {
+            write_transition(
+                &mut tx,
+                school,
+                id,
+                decision,
+                from.as_deref(),
+                to.as_deref(),
+                &now_text,
+                &facts,
+            )
+            .await?;
+            match (from, to) {
+                (None, _) => summary.cases_opened += 1,
+                (Some(_), Some(_)) => summary.cases_moved += 1,
+                (Some(_), None) => summary.cases_closed += 1,
+            }
+        }
+        new_decisions.push((id, decision));
+    }
+
+    for message in combine(&new_decisions) {
+        let waits = message.action.requires_approval || message.action.held.is_some();
+        let status = if waits { "awaiting_approval" } else { "queued" };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox
+                (school_id, key, channel, recipient_role, recipient, address, template, task, status,
+                 requires_approval, hold_reason, created_at, not_before, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             RETURNING id",
+        )
+        .bind(school.0)
+        .bind(&message.key)
+        .bind(message.action.channel.as_str())
+        .bind(message.action.to.as_str())
+        .bind(&message.action.recipient)
+        .bind(&message.action.address)
+        .bind(&message.action.template)
+        .bind(message.action.task.map(|t| format!("{t:?}")))
+        .bind(status)
+        .bind(i64::from(message.action.requires_approval))
+        .bind(&message.action.held)
+        .bind(&now_text)
+        .bind(message.action.not_before.map(|t| t.format(TIME).to_string()))
+        .bind(message.action.expires_at.map(|t| t.format(TIME).to_string()))
+        .fetch_one(&mut *tx)
+        .await?;
+        for decision_id in &message.decision_ids {
+            sqlx::query("INSERT INTO outbox_items (outbox_id, decision_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(*decision_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        event(&mut tx, id, &now_text, "created", "rollcall", status).await?;
+        if waits {
+            summary.awaiting_approval += 1;
+        } else {
+            summary.queued += 1;
+        }
+    }
+
+    for alert in &evaluation.alerts {
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO outbox
+                (school_id, key, channel, recipient_role, recipient, template, status,
+                 requires_approval, hold_reason, created_at)
+             VALUES ($1, $2, 'email', $3, $3, 'alert', 'queued', 0, $4, $5)
+             ON CONFLICT (key) DO NOTHING RETURNING id",
+        )
+        .bind(school.0)
+        .bind(format!("school-{}/alert/{}", school.0, alert.key))
+        .bind(alert.to.as_str())
+        .bind(&alert.message)
+        .bind(&now_text)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_some() {
+            summary.alerts += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(summary)
+}
+
+async fn event(
+    tx: &mut Transaction<'_, Any>,
+    outbox_id: i64,
+    at: &str,
+    event: &str,
+    by: &str,
+    detail: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO outbox_events (outbox_id, at, event, actor, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(outbox_id)
+        .bind(at)
+        .bind(event)
+        .bind(by)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_transition(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    decision_id: i64,
+    decision: &Decision,
+    from: Option<&str>,
+    to: Option<&str>,
+    at: &str,
+    facts: &str,
+) -> Result<()> {
+    let today = decision.facts.as_of.date().to_string();
+    let case_id: Option<i64> = match (from, to) {
+        (None, Some(to)) => sqlx::query_scalar(
+            "INSERT INTO cases (school_id, pupil_id, opened_on, stage, stage_entered)
+             VALUES ($1, $2, $3, $4, $3) RETURNING id",
+        )
+        .bind(school.0)
+        .bind(decision.pupil_id)
+        .bind(&today)
+        .bind(to)
+        .fetch_optional(&mut **tx)
+        .await
+        .context("cannot open a case: the pupil already has an open case (is another rollcall writing to this database?)")?,
+        (Some(_), Some(to)) => sqlx::query_scalar(
+            "UPDATE cases SET stage = $1, stage_entered = $2
+             WHERE pupil_id = $3 AND closed_on IS NULL RETURNING id",
+        )
+        .bind(to)
+        .bind(&today)
+        .bind(decision.pupil_id)
+        .fetch_optional(&mut **tx)
+        .await?,
+        (Some(_), None) => sqlx::query_scalar(
+            "UPDATE cases SET closed_on = $1 WHERE pupil_id = $2 AND closed_on IS NULL RETURNING id",
+        )
+        .bind(&today)
+        .bind(decision.pupil_id)
+        .fetch_optional(&mut **tx)
+        .await?,
+        (None, None) => None,
+    };
+    let Some(case_id) = case_id else {
+        bail!(
+            "pupil {}'s case was changed by someone else during this run; run again",
+            decision.upn
+        );
+    };
+    sqlx::query(
+        "INSERT INTO case_transitions (school_id, case_id, decision_id, from_stage, to_stage, at, reason, facts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(school.0)
+    .bind(case_id)
+    .bind(decision_id)
+    .bind(from)
+    .bind(to)
+    .bind(at)
+    .bind(&decision.reason)
+    .bind(facts)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_memory(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    evaluation: &Evaluation,
+) -> Result<()> {
+    for chunk in evaluation.memory.chunks(BATCH_ROWS) {
+        let sql = multi_row_sql(
+            "INSERT INTO stage_memory (school_id, pupil_id, stage, active_since) VALUES ",
+            4,
+            chunk.len(),
+            " ON CONFLICT (pupil_id, stage) DO UPDATE SET active_since = excluded.active_since",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (pupil_id, stage, memory) in chunk {
+            query = query
+                .bind(school.0)
+                .bind(*pupil_id)
+                .bind(stage.as_str())
+                .bind(memory.active_since.map(|d| d.to_string()));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Expires waiting messages whose time to live has passed.
+async fn expire(tx: &mut Transaction<'_, Any>, school: SchoolId, now: &str) -> Result<usize> {
+    let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT id FROM outbox WHERE school_id = $1 AND status IN {UNSENT}
+         AND expires_at IS NOT NULL AND expires_at <= $2 ORDER BY id"
+    )))
+    .bind(school.0)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    for id in &ids {
+        set_status(
+            tx,
+            *id,
+            "expired",
+            now,
+            "rollcall",
+            "its time to live passed before it was sent",
+        )
+        .await?;
+    }
+    Ok(ids.len())
+}
+
+async fn set_status(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    status: &str,
+    at: &str,
+    by: &str,
+    detail: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE outbox SET status = $1 WHERE id = $2")
+        .bind(status)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    event(tx, id, at, status, by, detail).await
+}
+
+/// Re-check before send: a waiting message whose cause has gone (the trigger of every
+/// decision it carries no longer holds) is cancelled with the reason recorded. A combined
+/// message that still has one sibling's cause keeps going, with the others struck off.
+async fn recheck(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    policy: &Policy,
+    evaluation: &Evaluation,
+    now: &str,
+) -> Result<usize> {
+    let keep: HashSet<&str> = policy
+        .stages
+        .iter()
+        .filter(|s| s.recheck == Recheck::Keep)
+        .map(|s| s.id.as_str())
+        .collect();
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT o.id AS outbox_id, d.id AS decision_id, d.pupil_id, d.stage, p.upn
+         FROM outbox o
+         JOIN outbox_items i ON i.outbox_id = o.id
+         JOIN decisions d ON d.id = i.decision_id
+         JOIN pupils p ON p.id = d.pupil_id
+         WHERE o.school_id = $1 AND o.status IN {UNSENT} AND i.cancelled_reason IS NULL
+         ORDER BY o.id, d.id"
+    )))
+    .bind(school.0)
+    .fetch_all(&mut **tx)
+    .await?;
+    // outbox id → (items still with a cause, items whose cause has gone)
+    let mut messages: BTreeMap<i64, (usize, Vec<(i64, String)>)> = BTreeMap::new();
+    for row in &rows {
+        let outbox_id: i64 = row.try_get("outbox_id")?;
+        let pupil_id: i64 = row.try_get("pupil_id")?;
+        let stage: String = row.try_get("stage")?;
+        let entry = messages.entry(outbox_id).or_default();
+        if keep.contains(stage.as_str()) || evaluation.active.contains(&(pupil_id, stage.clone())) {
+            entry.0 += 1;
+        } else {
+            let upn: String = row.try_get("upn")?;
+            let why = format!(
+                "cause gone: the \"{stage}\" trigger no longer holds for pupil {upn} at {now}"
+            );
+            entry.1.push((row.try_get("decision_id")?, why));
+        }
+    }
+    let mut cancelled = 0;
+    for (outbox_id, (still, gone)) in messages {
+        for (decision_id, why) in &gone {
+            sqlx::query("UPDATE outbox_items SET cancelled_reason = $1 WHERE outbox_id = $2 AND decision_id = $3")
+                .bind(why)
+                .bind(outbox_id)
+                .bind(*decision_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if gone.is_empty() {
+            continue;
+        }
+        let reasons: Vec<&str> = gone.iter().map(|(_, w)| w.as_str()).collect();
+        if still == 0 {
+            set_status(
+                tx,
+                outbox_id,
+                "cancelled",
+                now,
+                "rollcall",
+                &reasons.join("; "),
+            )
+            .await?;
+            cancelled += 1;
+        } else {
+            event(
+                tx,
+                outbox_id,
+                now,
+                "narrowed",
+                "rollcall",
+                &reasons.join("; "),
+            )
+            .await?;
+        }
+    }
+    Ok(cancelled)
+}
+
+/// One outbox row to write: an action and the decisions it carries.
+struct Message {
+    key: String,
+    action: PlannedAction,
+    decision_ids: Vec<i64>,
+}
+
+/// One message per person per run: family messages on the same channel and template to the
+/// same address (siblings' absences) become one message carrying every decision. Staff
+/// messages and tasks stay one per pupil so each can be worked separately.
+fn combine(decisions: &[(i64, &Decision)]) -> Vec<Message> {
+    let mut out: Vec<Message> = Vec::new();
+    let mut by_address: BTreeMap<(&'static str, String, String), usize> = BTreeMap::new();
+    for (id, decision) in decisions {
+        for (index, action) in decision.actions.iter().enumerate() {
+            let family_address = action
+                .address
+                .as_ref()
+                .filter(|_| action.to.is_family())
+                .map(|a| (action.channel.as_str(), action.template.clone(), a.clone()));
+            if let Some(group) = &family_address
+                && let Some(&at) = by_address.get(group)
+            {
+                let message = &mut out[at];
+                message.decision_ids.push(*id);
+                merge(&mut message.action, action);
+                continue;
+            }
+            if let Some(group) = family_address {
+                by_address.insert(group, out.len());
+            }
+            out.push(Message {
+                key: String::new(),
+                action: action.clone(),
+                decision_ids: vec![*id],
+            });
+            let last = out.len() - 1;
+            out[last].key = format!("decision-{id}/action-{index}");
+        }
+    }
+    out
+}
+
+/// Folds a sibling's action into a combined message: the strictest of each restraint wins.
+fn merge(into: &mut PlannedAction, other: &PlannedAction) {
+    into.requires_approval |= other.requires_approval;
+    if into.held.is_none() {
+        into.held.clone_from(&other.held);
+    }
+    into.not_before = into.not_before.max(other.not_before);
+    into.expires_at = match (into.expires_at, other.expires_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+}
+
+/// A message waiting for a person, with the pupils and stages it is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub id: i64,
+    pub channel: String,
+    pub recipient_role: String,
+    pub recipient: String,
+    pub template: String,
+    pub hold_reason: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    /// (UPN, stage, reason) for each decision the message carries.
+    pub about: Vec<(String, String, String)>,
+}
+
+/// Every message awaiting approval, oldest first.
+pub async fn pending(store: &Store, school: SchoolId) -> Result<Vec<Waiting>> {
+    let rows = sqlx::query(
+        "SELECT id, channel, recipient_role, recipient, template, hold_reason, created_at, expires_at
+         FROM outbox WHERE school_id = $1 AND status = 'awaiting_approval' ORDER BY id",
+    )
+    .bind(school.0)
+    .fetch_all(store.pool())
+    .await?;
+    let mut out: Vec<Waiting> = rows.iter().map(waiting_from_row).collect::<Result<_>>()?;
+    let items = sqlx::query(
+        "SELECT i.outbox_id, p.upn, d.stage, d.reason
+         FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
+         JOIN decisions d ON d.id = i.decision_id JOIN pupils p ON p.id = d.pupil_id
+         WHERE o.school_id = $1 AND o.status = 'awaiting_approval' AND i.cancelled_reason IS NULL
+         ORDER BY i.outbox_id, d.id",
+    )
+    .bind(school.0)
+    .fetch_all(store.pool())
+    .await?;
+    for row in items {
+        let id: i64 = row.try_get("outbox_id")?;
+        if let Ok(at) = out.binary_search_by_key(&id, |w| w.id) {
+            out[at].about.push((
+                row.try_get("upn")?,
+                row.try_get("stage")?,
+                row.try_get("reason")?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn waiting_from_row(row: &AnyRow) -> Result<Waiting> {
+    Ok(Waiting {
+        id: row.try_get("id")?,
+        channel: row.try_get("channel")?,
+        recipient_role: row.try_get("recipient_role")?,
+        recipient: row.try_get("recipient")?,
+        template: row.try_get("template")?,
+        hold_reason: row.try_get("hold_reason")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        about: Vec::new(),
+    })
+}
+
+/// A person's decision on a waiting message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    Approve,
+    Reject { reason: &'a str },
+}
+
+/// Approves (→ queued) or rejects (→ cancelled) a message awaiting approval, recording who
+/// and why. A message that is not waiting, or whose time has passed, is refused unchanged.
+pub async fn decide(
+    store: &Store,
+    school: SchoolId,
+    id: i64,
+    by: &str,
+    verdict: Verdict<'_>,
+    now: NaiveDateTime,
+) -> Result<()> {
+    let now_text = now.format(TIME).to_string();
+    let mut tx = store.pool().begin().await?;
+    let row = sqlx::query("SELECT status, expires_at FROM outbox WHERE id = $1 AND school_id = $2")
+        .bind(id)
+        .bind(school.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        bail!(
+            "there is no message {id} for this school; `rollcall pending` lists the ones awaiting approval"
+        );
+    };
+    let status: String = row.try_get("status")?;
+    if status != "awaiting_approval" {
+        bail!("message {id} is {status}, not awaiting approval; nothing changed");
+    }
+    let expires_at: Option<String> = row.try_get("expires_at")?;
+    if verdict == Verdict::Approve
+        && let Some(expiry) = expires_at.filter(|e| e.as_str() <= now_text.as_str())
+    {
+        bail!(
+            "message {id} expired at {expiry} (a first-day message is only right on the morning it is about); nothing changed"
+        );
+    }
+    let (status, event_name, note) = match verdict {
+        Verdict::Approve => ("queued", "approved", None),
+        Verdict::Reject { reason } => ("cancelled", "rejected", Some(reason)),
+    };
+    sqlx::query(
+        "UPDATE outbox SET status = $1, decided_by = $2, decided_at = $3, decision_note = $4 WHERE id = $5",
+    )
+    .bind(status)
+    .bind(by)
+    .bind(&now_text)
+    .bind(note)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    event(&mut tx, id, &now_text, event_name, by, note.unwrap_or("")).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A message's status now, and its events oldest first (for tests and `rollcall status`).
+pub async fn status_of(store: &Store, id: i64) -> Result<(String, Vec<(String, String, String)>)> {
+    let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await?;
+    let events = sqlx::query(
+        "SELECT event, actor, detail FROM outbox_events WHERE outbox_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get("event")?,
+            r.try_get("actor")?,
+            r.try_get("detail")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    Ok((status, events))
+}

@@ -1,0 +1,953 @@
+//! Policies: a school's escalation ladder as checked configuration.
+//!
+//! This is where a policy file is parsed and checked. A policy is a TOML file listing
+//! **stages**; each stage has a trigger from the vocabulary in [`Trigger`], the actions it
+//! takes, whether a person must approve it, and how it re-arms. `rollcall check` runs
+//! [`load`] on every policy a config names and prints its errors.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::mark::{Category, MarkCode};
+
+/// The policy a school runs when its config names none.
+pub const DEFAULT_POLICY: &str = "dfe-baseline";
+
+/// A policy problem, worded for a school administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub file: String,
+    /// `stage "day_three"`, or empty for the file as a whole.
+    pub stage: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if !self.stage.is_empty() {
+            write!(f, ": stage \"{}\"", self.stage)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub settings: Settings,
+    #[serde(rename = "stage")]
+    pub stages: Vec<Stage>,
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// Policy-wide settings: the restraint that makes a school trust automated messages.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Minutes after register close before first-day messages are planned.
+    pub grace_minutes: u32,
+    /// The school's attendance target, in percent (reports and letters).
+    pub target_percent: f64,
+    /// A registration group with fewer marks than this share of its pupils at register close
+    /// + grace is treated as "register not taken": its first-day messages are held.
+    pub stale_register_share: f64,
+    /// One run that would contact more than this share of the roll is held for approval.
+    pub mass_send_share: f64,
+    /// No SMS between these local times ("HH:MM").
+    pub quiet_hours_start: String,
+    pub quiet_hours_end: String,
+    /// Integration period for new pupils, in school weeks, left out of "adjusted" attendance
+    /// (James Marks Academy). 0 = no adjusted measure.
+    pub integration_weeks: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            grace_minutes: 15,
+            target_percent: 96.0,
+            stale_register_share: 0.9,
+            mass_send_share: 0.2,
+            quiet_hours_start: "20:00".into(),
+            quiet_hours_end: "08:00".into(),
+            integration_weeks: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub id: String,
+    pub title: String,
+    pub trigger: Trigger,
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    #[serde(default)]
+    pub approval: Approval,
+    #[serde(default)]
+    pub rearm: Rearm,
+    /// Fires only for pupils whose open case has already reached this stage.
+    #[serde(default)]
+    pub requires: Option<String>,
+    /// What firing does to the pupil's case.
+    #[serde(default)]
+    pub case: CaseEffect,
+    /// Parent messages on a non-school day only if this is set.
+    #[serde(default)]
+    pub on_non_school_days: bool,
+    /// What happens to this stage's messages still waiting to go when its trigger stops
+    /// holding (the `N` became `I`, the pupil arrived late): `cancel` (the default) or `keep`
+    /// (evidence-based steps such as an LA return, which stay due after the pupil is back).
+    #[serde(default)]
+    pub recheck: Recheck,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recheck {
+    #[default]
+    Cancel,
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    #[default]
+    None,
+    Required,
+}
+
+/// When a stage may fire again for the same pupil.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rearm {
+    /// At most once a school day (first-day messages).
+    Daily,
+    /// Once per episode: again only after the trigger has been false (a new absence run, a
+    /// new period of sickness, attendance recovering and falling again).
+    #[default]
+    Episode,
+    /// Once per academic year.
+    Yearly,
+    /// Once per case.
+    Once,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseEffect {
+    /// Opens a case if needed and moves it to this stage (if the stage is further up).
+    #[default]
+    Escalate,
+    /// A notification only: the case is not opened or moved.
+    None,
+    /// Closes the pupil's case (improvement, congratulations).
+    Close,
+}
+
+/// The trigger vocabulary. In TOML: `trigger = { consecutive_absent_days = { days = 3 } }`,
+/// `trigger = "persistent_absence"`, `trigger = { all = [ … ] }`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    /// Unexplained absence today at register close + grace: the mark is `N` or missing.
+    FirstDay {
+        #[serde(default = "am")]
+        session: SessionName,
+    },
+    /// Consecutive absent school days ≥ `days` (every possible session absent; with
+    /// `unauthorised_only`, every one G/N/O/U).
+    ConsecutiveAbsentDays {
+        days: u32,
+        #[serde(default)]
+        unauthorised_only: bool,
+    },
+    /// Absent school days (any absence filling every possible session) ≥ `days` in this term.
+    AbsentDaysInTerm {
+        days: u32,
+    },
+    /// Attendance below `percent` over a window.
+    AttendanceBelow {
+        percent: f64,
+        #[serde(default)]
+        window: Window,
+        /// Only once the window holds at least this many possible sessions (avoids acting
+        /// on a 50 % "attendance" after one missed session in September).
+        #[serde(default = "min_sessions")]
+        min_sessions: u32,
+        /// Measure "adjusted" attendance: leave out the pupil's integration period
+        /// (`settings.integration_weeks` school weeks from admission). The reason gives the
+        /// actual figure beside it.
+        #[serde(default)]
+        adjusted: bool,
+    },
+    /// Attendance at or above `percent` over a window (congratulations, de-escalation).
+    AttendanceAtLeast {
+        percent: f64,
+        #[serde(default)]
+        window: Window,
+        #[serde(default = "min_sessions")]
+        min_sessions: u32,
+        #[serde(default)]
+        adjusted: bool,
+    },
+    /// The penalty-notice threshold: `sessions` of `codes` within `weeks` school weeks.
+    PenaltyThreshold {
+        #[serde(default = "ten")]
+        sessions: u32,
+        #[serde(default = "ten")]
+        weeks: u32,
+        #[serde(default = "unauthorised_codes")]
+        codes: Vec<String>,
+    },
+    /// Illness (`I`) sessions ≥ `sessions` this school year (cumulative), or in one
+    /// unbroken run when `consecutive`.
+    Illness {
+        sessions: u32,
+        #[serde(default)]
+        consecutive: bool,
+    },
+    /// Late sessions (`codes`, default L and U) ≥ `sessions` within a window.
+    Lateness {
+        sessions: u32,
+        #[serde(default = "late_codes")]
+        codes: Vec<String>,
+        #[serde(default)]
+        window: Window,
+    },
+    /// An `N` mark still not resolved `school_days` school days after it was recorded.
+    UnresolvedN {
+        school_days: u32,
+    },
+    /// Persistent absence (≥ 10 % of possible sessions missed this school year), once the
+    /// year holds `min_sessions` possible sessions (one missed day in September is not PA).
+    PersistentAbsence {
+        #[serde(default = "status_min_sessions")]
+        min_sessions: u32,
+    },
+    /// Severe absence (≥ 50 %), with the same minimum.
+    SevereAbsence {
+        #[serde(default = "status_min_sessions")]
+        min_sessions: u32,
+    },
+    /// In `stage` for ≥ `school_days` school days and attendance since entering it is below
+    /// `percent` (no improvement).
+    NoImprovement {
+        stage: String,
+        school_days: u32,
+        percent: f64,
+    },
+    /// In `stage` for ≥ `school_days` school days and attendance since entering it is at or
+    /// above `percent` (improved).
+    Improved {
+        stage: String,
+        school_days: u32,
+        percent: f64,
+    },
+    /// Cohort flags, as a guard inside `all`.
+    Cohort(CohortFlags),
+    All(Vec<Trigger>),
+    Any(Vec<Trigger>),
+    Not(Box<Trigger>),
+}
+
+impl Trigger {
+    /// The vocabulary word, for `evaluate` output.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Trigger::FirstDay { .. } => "first_day",
+            Trigger::ConsecutiveAbsentDays { .. } => "consecutive_absent_days",
+            Trigger::AbsentDaysInTerm { .. } => "absent_days_in_term",
+            Trigger::AttendanceBelow { .. } => "attendance_below",
+            Trigger::AttendanceAtLeast { .. } => "attendance_at_least",
+            Trigger::PenaltyThreshold { .. } => "penalty_threshold",
+            Trigger::Illness { .. } => "illness",
+            Trigger::Lateness { .. } => "lateness",
+            Trigger::UnresolvedN { .. } => "unresolved_n",
+            Trigger::PersistentAbsence { .. } => "persistent_absence",
+            Trigger::SevereAbsence { .. } => "severe_absence",
+            Trigger::NoImprovement { .. } => "no_improvement",
+            Trigger::Improved { .. } => "improved",
+            Trigger::Cohort(_) => "cohort",
+            Trigger::All(list) | Trigger::Any(list) => list
+                .iter()
+                .map(Trigger::word)
+                .find(|w| *w != "cohort")
+                .unwrap_or("cohort"),
+            Trigger::Not(_) => "not",
+        }
+    }
+
+    fn visit<'a>(&'a self, out: &mut Vec<&'a Trigger>) {
+        out.push(self);
+        match self {
+            Trigger::All(list) | Trigger::Any(list) => list.iter().for_each(|t| t.visit(out)),
+            Trigger::Not(t) => t.visit(out),
+            _ => {}
+        }
+    }
+
+    /// This trigger and every trigger inside it.
+    pub fn flatten(&self) -> Vec<&Trigger> {
+        let mut out = Vec::new();
+        self.visit(&mut out);
+        out
+    }
+}
+
+fn am() -> SessionName {
+    SessionName::Am
+}
+fn min_sessions() -> u32 {
+    20
+}
+fn status_min_sessions() -> u32 {
+    40
+}
+fn ten() -> u32 {
+    10
+}
+fn unauthorised_codes() -> Vec<String> {
+    ["G", "N", "O", "U"].map(String::from).to_vec()
+}
+fn late_codes() -> Vec<String> {
+    ["L", "U"].map(String::from).to_vec()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum SessionName {
+    #[serde(rename = "AM")]
+    Am,
+    #[serde(rename = "PM")]
+    Pm,
+}
+
+/// Cohort flags; each given flag must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CohortFlags {
+    pub concern: Option<bool>,
+    pub social_worker: Option<bool>,
+    pub lac: Option<bool>,
+    pub young_carer: Option<bool>,
+    pub fsm: Option<bool>,
+    /// Any of these SEN codes (`N`, `K`, `E`).
+    pub sen: Option<Vec<String>>,
+    /// Inside their integration period (James Marks Academy's new pupils).
+    pub integration_period: Option<bool>,
+}
+
+/// The period a measure covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum Window {
+    /// From the start of the academic year (or admission) to now.
+    #[default]
+    YearToDate,
+    /// The current term.
+    Term,
+    /// The last n school weeks (this week being the newest if it is a school week).
+    Weeks(u32),
+    /// Since the pupil's current case opened.
+    Case,
+    /// Since the pupil entered their current stage.
+    Stage,
+}
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Window, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_window(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_window(text: &str) -> Result<Window, String> {
+    match text.trim() {
+        "year" | "year_to_date" => Ok(Window::YearToDate),
+        "term" => Ok(Window::Term),
+        "case" => Ok(Window::Case),
+        "stage" => Ok(Window::Stage),
+        other => {
+            let weeks = other
+                .strip_suffix("weeks")
+                .or_else(|| other.strip_suffix("week"))
+                .map(str::trim)
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| *n > 0);
+            weeks.map(Window::Weeks).ok_or_else(|| {
+                format!(
+                    "\"{other}\" is not a window; allowed: \"year\", \"term\", \"case\", \"stage\" or \"N weeks\" (e.g. \"4 weeks\")"
+                )
+            })
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    pub channel: Channel,
+    pub to: Recipient,
+    pub template: String,
+    /// For tasks: what the staff member is asked to do.
+    #[serde(default)]
+    pub task: Option<TaskKind>,
+    /// Only for pupils matching these flags (e.g. tell the social worker).
+    #[serde(default)]
+    pub when: Option<CohortFlags>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Letter,
+    Task,
+    LaReturn,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Letter => "letter",
+            Channel::Task => "task",
+            Channel::LaReturn => "la_return",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipient {
+    /// The first contact by priority who can be reached on the channel, then the next.
+    Contacts,
+    /// Every contact with parental responsibility.
+    ParentalResponsibility,
+    /// Every contact (including emergency contacts).
+    AllContacts,
+    Dsl,
+    AttendanceOfficer,
+    HeadOfYear,
+    ClassTeacher,
+    DeputyHead,
+    Headteacher,
+    SocialWorker,
+    KeyWorker,
+    /// The local authority's attendance team.
+    La,
+}
+
+impl Recipient {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recipient::Contacts => "contacts",
+            Recipient::ParentalResponsibility => "parental_responsibility",
+            Recipient::AllContacts => "all_contacts",
+            Recipient::Dsl => "dsl",
+            Recipient::AttendanceOfficer => "attendance_officer",
+            Recipient::HeadOfYear => "head_of_year",
+            Recipient::ClassTeacher => "class_teacher",
+            Recipient::DeputyHead => "deputy_head",
+            Recipient::Headteacher => "headteacher",
+            Recipient::SocialWorker => "social_worker",
+            Recipient::KeyWorker => "key_worker",
+            Recipient::La => "la",
+        }
+    }
+    pub fn is_family(self) -> bool {
+        matches!(
+            self,
+            Recipient::Contacts | Recipient::ParentalResponsibility | Recipient::AllContacts
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    Call,
+    Meeting,
+    HomeVisit,
+    PenaltyNoticeReview,
+    AttendanceContract,
+    Review,
+}
+
+/// Where a `policy = "…"` line points: a bare name is `config/policies/NAME.toml` (next to the
+/// config file's folder when there is one), anything with a `/` is a path.
+pub fn policy_path(name: &str, config_file: Option<&Path>) -> PathBuf {
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        match config_file.and_then(Path::parent) {
+            Some(dir) if path.is_relative() && !dir.as_os_str().is_empty() => dir.join(path),
+            _ => path,
+        }
+    } else {
+        let base = config_file
+            .and_then(Path::parent)
+            .map(|dir| dir.join("policies"))
+            .filter(|d| d.is_dir())
+            .unwrap_or_else(|| PathBuf::from("config/policies"));
+        base.join(format!("{name}.toml"))
+    }
+}
+
+/// Reads and checks a policy file.
+pub fn load(path: &Path) -> Result<Policy, Vec<PolicyError>> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![PolicyError {
+            file: file.clone(),
+            stage: String::new(),
+            key: String::new(),
+            message: format!("cannot read the policy: {e}"),
+        }]
+    })?;
+    parse(&text, &file).map(|mut p| {
+        p.source = path.to_owned();
+        p
+    })
+}
+
+/// Parses and checks policy text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Policy, Vec<PolicyError>> {
+    let policy: Policy = toml::from_str(text).map_err(|e| {
+        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+        vec![PolicyError {
+            file: format!("{file}:{line}:{col}"),
+            stage: stage_at(text, e.span().map_or(0, |s| s.start)),
+            key: String::new(),
+            message: e.message().trim().to_owned(),
+        }]
+    })?;
+    let errors = check(&policy, file);
+    if errors.is_empty() {
+        Ok(policy)
+    } else {
+        Err(errors)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |n| before.len() - n - 1)
+        + 1;
+    (line, col)
+}
+
+/// The id of the `[[stage]]` table an offset falls in, for syntax errors.
+fn stage_at(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let Some(start) = before.rfind("[[stage]]") else {
+        return String::new();
+    };
+    text[start..]
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("id")
+                .map(str::trim_start)
+                .and_then(|r| r.strip_prefix('='))
+                .map(|r| r.trim().trim_matches('"').to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// Checks what TOML cannot: references, ranges, codes, and that what the law leaves to
+/// judgement waits for a person.
+pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
+    let mut errors = Vec::new();
+    let mut err = |stage: &str, key: &str, message: String| {
+        errors.push(PolicyError {
+            file: file.to_owned(),
+            stage: stage.to_owned(),
+            key: key.to_owned(),
+            message,
+        })
+    };
+    if policy.stages.is_empty() {
+        err("", "stage", "a policy needs at least one [[stage]]".into());
+    }
+    let s = &policy.settings;
+    for (key, share) in [
+        ("settings.stale_register_share", s.stale_register_share),
+        ("settings.mass_send_share", s.mass_send_share),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            err(
+                "",
+                key,
+                format!("{share} is not a share between 0 and 1 (e.g. 0.2 for 20 %)"),
+            );
+        }
+    }
+    if !(0.0..=100.0).contains(&s.target_percent) {
+        err(
+            "",
+            "settings.target_percent",
+            format!("{} is not a percentage", s.target_percent),
+        );
+    }
+    for (key, t) in [
+        ("settings.quiet_hours_start", &s.quiet_hours_start),
+        ("settings.quiet_hours_end", &s.quiet_hours_end),
+    ] {
+        if chrono::NaiveTime::parse_from_str(t, "%H:%M").is_err() {
+            err("", key, format!("\"{t}\" is not a time as HH:MM"));
+        }
+    }
+
+    let ids: Vec<&str> = policy.stages.iter().map(|s| s.id.as_str()).collect();
+    let mut seen = HashSet::new();
+    for (index, stage) in policy.stages.iter().enumerate() {
+        let id = stage.id.as_str();
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            err(
+                id,
+                "id",
+                "a stage id uses lowercase letters, digits and '_' only".into(),
+            );
+        }
+        if !seen.insert(id) {
+            err(
+                id,
+                "id",
+                "this id is used by an earlier stage; ids must be unique".into(),
+            );
+        }
+        if let Some(req) = &stage.requires {
+            match ids.iter().position(|i| i == req) {
+                None => err(
+                    id,
+                    "requires",
+                    format!("no stage \"{req}\"; stages are: {}", ids.join(", ")),
+                ),
+                Some(at) if at >= index => err(
+                    id,
+                    "requires",
+                    format!("\"{req}\" must come before \"{id}\" in the ladder"),
+                ),
+                Some(_) => {}
+            }
+        }
+        for t in stage.trigger.flatten() {
+            check_trigger(t, id, &ids, policy.settings.integration_weeks, &mut err);
+        }
+        if stage.actions.is_empty() && stage.case == CaseEffect::None {
+            err(
+                id,
+                "actions",
+                "a stage that neither acts nor moves the case does nothing".into(),
+            );
+        }
+        let judgement = stage.actions.iter().any(|a| {
+            a.channel == Channel::LaReturn
+                || matches!(
+                    a.task,
+                    Some(TaskKind::PenaltyNoticeReview | TaskKind::AttendanceContract)
+                )
+        });
+        if judgement && stage.approval != Approval::Required {
+            err(
+                id,
+                "approval",
+                "LA returns, penalty-notice reviews and attendance contracts need a person's decision: set approval = \"required\"".into(),
+            );
+        }
+        for (i, a) in stage.actions.iter().enumerate() {
+            let key = format!("actions[{i}]");
+            if a.template.trim().is_empty() {
+                err(
+                    id,
+                    &format!("{key}.template"),
+                    "must name a template".into(),
+                );
+            }
+            if a.channel == Channel::Task && a.task.is_none() {
+                err(
+                    id,
+                    &format!("{key}.task"),
+                    "a task needs task = \"call\", \"meeting\", \"home_visit\", \"penalty_notice_review\", \"attendance_contract\" or \"review\"".into(),
+                );
+            }
+            if a.channel == Channel::Sms && !a.to.is_family() {
+                err(
+                    id,
+                    &format!("{key}.to"),
+                    "SMS goes to contacts only; staff get email or tasks".into(),
+                );
+            }
+            if a.channel == Channel::LaReturn && a.to != Recipient::La {
+                err(
+                    id,
+                    &format!("{key}.to"),
+                    "an la_return goes to \"la\"".into(),
+                );
+            }
+            if a.channel == Channel::Letter && !a.to.is_family() {
+                err(
+                    id,
+                    &format!("{key}.to"),
+                    "letters go to contacts (postal addresses)".into(),
+                );
+            }
+        }
+    }
+    errors
+}
+
+fn check_trigger(
+    t: &Trigger,
+    stage: &str,
+    ids: &[&str],
+    integration_weeks: u32,
+    err: &mut impl FnMut(&str, &str, String),
+) {
+    let percent = |p: f64, err: &mut dyn FnMut(&str, &str, String)| {
+        if !(0.0..=100.0).contains(&p) || p == 0.0 {
+            err(
+                stage,
+                "trigger.percent",
+                format!("{p} is not a percentage above 0 and at most 100"),
+            );
+        }
+    };
+    match t {
+        Trigger::ConsecutiveAbsentDays { days, .. } | Trigger::AbsentDaysInTerm { days }
+            if *days == 0 =>
+        {
+            err(stage, "trigger.days", "must be at least 1".into());
+        }
+        Trigger::AttendanceBelow {
+            percent: p,
+            adjusted,
+            ..
+        }
+        | Trigger::AttendanceAtLeast {
+            percent: p,
+            adjusted,
+            ..
+        } => {
+            percent(*p, err);
+            if *adjusted && integration_weeks == 0 {
+                err(
+                    stage,
+                    "trigger.adjusted",
+                    "adjusted attendance leaves out the integration period: set settings.integration_weeks (e.g. 6)".into(),
+                );
+            }
+        }
+        Trigger::PenaltyThreshold {
+            sessions,
+            weeks,
+            codes,
+        } => {
+            if *sessions == 0 || *weeks == 0 {
+                err(
+                    stage,
+                    "trigger",
+                    "sessions and weeks must be at least 1".into(),
+                );
+            }
+            check_codes(codes, stage, Some(Category::UnauthorisedAbsence), err);
+        }
+        Trigger::Lateness {
+            sessions, codes, ..
+        } => {
+            if *sessions == 0 {
+                err(stage, "trigger.sessions", "must be at least 1".into());
+            }
+            check_codes(codes, stage, None, err);
+        }
+        Trigger::Illness { sessions: 0, .. } => {
+            err(stage, "trigger.sessions", "must be at least 1".into())
+        }
+        Trigger::UnresolvedN { school_days: 0 } => {
+            err(stage, "trigger.school_days", "must be at least 1".into())
+        }
+        Trigger::NoImprovement {
+            stage: s,
+            percent: p,
+            ..
+        }
+        | Trigger::Improved {
+            stage: s,
+            percent: p,
+            ..
+        } => {
+            percent(*p, err);
+            if !ids.contains(&s.as_str()) {
+                err(
+                    stage,
+                    "trigger.stage",
+                    format!("no stage \"{s}\"; stages are: {}", ids.join(", ")),
+                );
+            }
+        }
+        Trigger::Cohort(flags) => {
+            if let Some(sen) = &flags.sen {
+                for code in sen {
+                    if !matches!(code.as_str(), "N" | "K" | "E") {
+                        err(
+                            stage,
+                            "trigger.cohort.sen",
+                            format!("\"{code}\" is not N, K or E"),
+                        );
+                    }
+                }
+            }
+        }
+        Trigger::All(list) | Trigger::Any(list) if list.is_empty() => {
+            err(stage, "trigger", "an empty all/any list".into());
+        }
+        _ => {}
+    }
+}
+
+fn check_codes(
+    codes: &[String],
+    stage: &str,
+    category: Option<Category>,
+    err: &mut impl FnMut(&str, &str, String),
+) {
+    for code in codes {
+        match MarkCode::parse_exact(code).and_then(|c| c.category()) {
+            None => err(
+                stage,
+                "trigger.codes",
+                format!("\"{code}\" is not a DfE attendance code"),
+            ),
+            Some(found) if category.is_some_and(|c| c != found) => err(
+                stage,
+                "trigger.codes",
+                format!(
+                    "\"{code}\" is {}, not {}",
+                    found.label(),
+                    category.map_or("", |c| c.label())
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = r#"
+name = "small"
+title = "A small ladder"
+
+[[stage]]
+id = "first_day"
+title = "First day"
+trigger = { first_day = {} }
+rearm = "daily"
+case = "none"
+actions = [{ channel = "sms", to = "contacts", template = "first_day" }]
+
+[[stage]]
+id = "day_three"
+title = "Third day"
+trigger = { consecutive_absent_days = { days = 3 } }
+actions = [{ channel = "letter", to = "parental_responsibility", template = "day_three" }]
+
+[[stage]]
+id = "review"
+title = "Review"
+requires = "day_three"
+trigger = { all = [{ penalty_threshold = {} }, { cohort = { social_worker = false } }] }
+approval = "required"
+actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice_review", template = "pn" }]
+"#;
+
+    #[test]
+    fn a_small_ladder_parses() {
+        let p = parse(SMALL, "small.toml").expect("valid");
+        assert_eq!(p.stages.len(), 3);
+        assert_eq!(p.stages[2].trigger.word(), "penalty_threshold");
+        assert_eq!(
+            p.stages[2].trigger.flatten()[1],
+            &Trigger::PenaltyThreshold {
+                sessions: 10,
+                weeks: 10,
+                codes: unauthorised_codes()
+            }
+        );
+    }
+
+    #[test]
+    fn judgement_needs_approval() {
+        let text = SMALL.replace("approval = \"required\"\n", "");
+        let errors = parse(&text, "small.toml").expect_err("no approval");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].stage, "review");
+        assert_eq!(errors[0].key, "approval");
+    }
+
+    #[test]
+    fn unknown_trigger_words_name_the_line_and_the_vocabulary() {
+        let text = SMALL.replace("consecutive_absent_days", "consecutive_days");
+        let errors = parse(&text, "small.toml").expect_err("bad word");
+        let e = &errors[0];
+        assert!(e.file.starts_with("small.toml:16:"), "{e}");
+        assert_eq!(e.stage, "day_three");
+        assert!(
+            e.message.contains("consecutive_absent_days"),
+            "lists what is allowed: {e}"
+        );
+    }
+
+    #[test]
+    fn references_and_codes_are_checked() {
+        let text = SMALL
+            .replace("requires = \"day_three\"", "requires = \"day_two\"")
+            .replace(
+                "penalty_threshold = {}",
+                "penalty_threshold = { codes = [\"G\", \"I\"] }",
+            );
+        let errors = parse(&text, "small.toml").expect_err("bad refs");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["requires", "trigger.codes"], "{errors:?}");
+        assert!(
+            errors[1].message.contains("authorised absence"),
+            "{}",
+            errors[1]
+        );
+    }
+
+    #[test]
+    fn windows_read_as_words() {
+        assert_eq!(parse_window("term"), Ok(Window::Term));
+        assert_eq!(parse_window("4 weeks"), Ok(Window::Weeks(4)));
+        assert!(parse_window("fortnight").is_err());
+    }
+}

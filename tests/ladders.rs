@@ -1,0 +1,180 @@
+//! Each shipped policy walked through a small register: the stages fire in the order the
+//! policy text describes, on the day they should and not before. The expected days are
+//! worked out here from the calendar and the thresholds, not read off the engine.
+
+mod support;
+
+use rollcall::session::Session;
+use support::{Walk, at, date, pupil};
+
+const UPN: &str = support::UPN;
+
+/// Present every school day from the start of term until `until` (exclusive).
+fn present_until(walk: &mut Walk, until: chrono::NaiveDate) -> usize {
+    let days = walk.school_days(date("2025-09-01"), until.pred_opt().expect("date"));
+    for day in &days {
+        walk.mark(0, *day, Session::Am, "/");
+        walk.mark(0, *day, Session::Pm, "\\");
+    }
+    days.len()
+}
+
+#[test]
+fn dfe_baseline_stage_ids_are_the_statutory_set() {
+    let policy = support::load_policy("dfe-baseline");
+    let ids: Vec<&str> = policy.stages.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "first_day",
+            "day_three",
+            "unresolved_n",
+            "la_10_day_notice",
+            "sickness_15_day_return",
+            "penalty_notice_review",
+            "persistent_absence",
+            "severe_absence"
+        ]
+    );
+}
+
+#[test]
+fn dfe_baseline_ten_days_of_n_climb_the_ladder_in_order() {
+    let mut walk = Walk::new("dfe-baseline", pupil(UPN, "4A", date("2025-09-01")));
+    let d0 = date("2025-11-03");
+    let present_days = present_until(&mut walk, d0);
+    let days = walk.school_days(d0, date("2025-12-19"));
+    let fired = walk.walk(d0, days[9], "09:45", |_| Some("N"));
+    let on = |stage: &str| -> Vec<usize> {
+        fired
+            .iter()
+            .filter(|(_, s)| s == stage)
+            .map(|(d, _)| days.iter().position(|x| x == d).expect("a walked day"))
+            .collect()
+    };
+    // A first-day text every morning of the absence.
+    assert_eq!(on("first_day"), (0..10).collect::<Vec<_>>());
+    // Third consecutive day.
+    assert_eq!(on("day_three"), [2]);
+    // The first N (day 0) is still N five school days later, on day 5; once per mark.
+    assert_eq!(on("unresolved_n"), [5]);
+    // 10 unauthorised sessions (2 a day) are reached on day 4 (sessions 9 and 10).
+    assert_eq!(on("penalty_notice_review"), [4]);
+    // Ten school days of N: day 9.
+    assert_eq!(on("la_10_day_notice"), [9]);
+    // PA: absence ≥ 10 % of possible. After day k, absent = 2(k+1), possible = 2·present + absent.
+    let present = 2 * present_days;
+    let pa_day = (0..10)
+        .find(|k| {
+            let absent = 2 * (k + 1);
+            absent * 10 >= present + absent
+        })
+        .expect("PA within ten days");
+    assert_eq!(on("persistent_absence"), [pa_day]);
+    assert!(on("severe_absence").is_empty());
+    assert!(on("sickness_15_day_return").is_empty());
+
+    // Penalty review and the LA return wait for a person.
+    for stage in ["penalty_notice_review", "la_10_day_notice"] {
+        let d = walk.decision(stage);
+        assert!(d.requires_approval, "{stage}");
+        assert!(d.actions.iter().all(|a| a.requires_approval), "{stage}");
+    }
+    let la = walk.decision("la_10_day_notice");
+    assert_eq!(
+        la.reason,
+        format!("10 consecutive school days with every session G/N/O/U since {d0} (N×20)")
+    );
+    // The case opened at day three and climbed; it was never moved down by the LA return.
+    let case = walk.cases[0].as_ref().expect("a case");
+    assert_eq!(case.opened_on, days[2]);
+    let highest = ["penalty_notice_review", "persistent_absence"]
+        .into_iter()
+        .max_by_key(|s| walk.policy.stages.iter().position(|x| x.id == *s))
+        .expect("stage");
+    assert_eq!(case.stage, highest);
+}
+
+#[test]
+fn dfe_baseline_first_day_waits_for_register_close_and_grace() {
+    let mut walk = Walk::new("dfe-baseline", pupil(UPN, "4A", date("2025-09-01")));
+    let day = date("2025-11-04");
+    present_until(&mut walk, day);
+    // The AM register closes 09:30 and the policy allows 15 minutes' grace.
+    assert!(walk.run(at(day, "09:44")).is_empty());
+    // No mark at all counts as unexplained.
+    assert_eq!(walk.run(at(day, "09:45")), ["first_day"]);
+    let text = &walk.decision("first_day").actions[0];
+    assert_eq!(text.recipient, "contact 1: Anne Lovelace (Mother)");
+    assert_eq!(text.address.as_deref(), Some("+447700900001"));
+    // Same morning again: nothing new.
+    assert!(walk.run(at(day, "10:30")).is_empty());
+    // A pupil marked present the next day gets nothing.
+    let next = date("2025-11-05");
+    walk.mark(0, next, Session::Am, "/");
+    assert!(walk.run(at(next, "09:45")).is_empty());
+}
+
+#[test]
+fn dfe_baseline_sickness_return_once_per_period_at_fifteen_days() {
+    let mut walk = Walk::new("dfe-baseline", pupil(UPN, "4A", date("2025-09-01")));
+    let d0 = date("2025-11-03");
+    present_until(&mut walk, d0);
+    let days = walk.school_days(d0, date("2025-12-19"));
+    let fired = walk.walk(d0, days[16], "18:00", |_| Some("I"));
+    let sick: Vec<usize> = fired
+        .iter()
+        .filter(|(_, s)| s == "sickness_15_day_return")
+        .map(|(d, _)| days.iter().position(|x| x == d).expect("day"))
+        .collect();
+    // 30 sessions of I after 15 school days: day index 14, and once for the period.
+    assert_eq!(sick, [14]);
+    // Illness is a reason: no first-day text, no LA 10-day return, no penalty review.
+    let stages: Vec<&str> = fired.iter().map(|(_, s)| s.as_str()).collect();
+    for never in [
+        "first_day",
+        "la_10_day_notice",
+        "penalty_notice_review",
+        "unresolved_n",
+    ] {
+        assert!(
+            !stages.contains(&never),
+            "{never} fired for illness: {stages:?}"
+        );
+    }
+    // A new period of illness after a week back is a new return.
+    let back = days[17];
+    let back_days = walk.school_days(back, days[21]);
+    let _ = walk.walk(back, days[21], "18:00", |_| Some("/"));
+    assert_eq!(back_days.len(), 5);
+    let again = walk.walk(days[22], days[22], "18:00", |_| Some("I"));
+    assert_eq!(
+        again.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+        ["sickness_15_day_return"],
+        "cumulative total is past 30, so the new period needs its own return"
+    );
+}
+
+#[test]
+fn dfe_baseline_new_episode_needs_a_new_la_return() {
+    let mut walk = Walk::new("dfe-baseline", pupil(UPN, "4A", date("2025-09-01")));
+    let d0 = date("2025-11-03");
+    present_until(&mut walk, d0);
+    let days = walk.school_days(d0, date("2025-12-19"));
+    walk.walk(d0, days[9], "18:00", |_| Some("O"));
+    walk.walk(days[10], days[10], "18:00", |_| Some("/"));
+    let second = walk.walk(days[11], days[20], "18:00", |_| Some("G"));
+    let la: Vec<_> = second
+        .iter()
+        .filter(|(_, s)| s == "la_10_day_notice")
+        .collect();
+    assert_eq!(la.len(), 1, "{second:?}");
+    assert_eq!(la[0].0, days[20]);
+    let returns: Vec<&str> = walk
+        .fired
+        .iter()
+        .filter(|d| d.stage == "la_10_day_notice")
+        .map(|d| d.anchor.as_str())
+        .collect();
+    assert_eq!(returns, [d0.to_string(), days[11].to_string()]);
+}
