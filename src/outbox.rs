@@ -412,7 +412,8 @@ struct Message {
 }
 
 /// One message per person per run: family messages on the same channel and template to the
-/// same address (siblings' absences) become one message carrying every decision. Staff
+/// same address (siblings' absences; two parents at one postal address) become one message
+/// carrying every decision. Staff
 /// messages and tasks stay one per pupil so each can be worked separately.
 fn combine(decisions: &[(i64, &Decision)]) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::new();
@@ -428,7 +429,9 @@ fn combine(decisions: &[(i64, &Decision)]) -> Vec<Message> {
                 && let Some(&at) = by_address.get(group)
             {
                 let message = &mut out[at];
-                message.decision_ids.push(*id);
+                if !message.decision_ids.contains(id) {
+                    message.decision_ids.push(*id);
+                }
                 merge(&mut message.action, action);
                 continue;
             }
@@ -449,6 +452,10 @@ fn combine(decisions: &[(i64, &Decision)]) -> Vec<Message> {
 
 /// Folds a sibling's action into a combined message: the strictest of each restraint wins.
 fn merge(into: &mut PlannedAction, other: &PlannedAction) {
+    // Two parents at one postal address get one letter addressed to both.
+    if !into.recipient.split(" and ").any(|r| r == other.recipient) {
+        into.recipient = format!("{} and {}", into.recipient, other.recipient);
+    }
     into.requires_approval |= other.requires_approval;
     if into.held.is_none() {
         into.held.clone_from(&other.held);

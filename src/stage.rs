@@ -759,13 +759,12 @@ fn decide(
                 not_before: None,
                 expires_at: None,
             };
-            if is_first_day(stage) {
+            if is_first_day(stage) && action.to.is_family() {
                 // A first-day message is about this morning; by the afternoon it is wrong.
+                // Staff tasks stay on the list until someone closes them.
                 planned.expires_at =
                     Some(today.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()));
-                if action.to.is_family() {
-                    planned.held = guard.hold_for(&input.pupil.reg_group);
-                }
+                planned.held = guard.hold_for(&input.pupil.reg_group);
             }
             if action.channel == Channel::Sms {
                 planned.not_before = quiet_hours_end(ctx);

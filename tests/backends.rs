@@ -42,6 +42,9 @@ fn main() {
         a_bad_row_imports_nothing,
         contacts_file_replaces_a_pupils_contacts,
         schools_in_one_database_stay_apart,
+        escalating_twice_records_nothing_new,
+        siblings_share_one_text_and_a_cause_gone_cancels_it,
+        a_person_approves_or_rejects_what_waits,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {
@@ -413,5 +416,344 @@ async fn schools_in_one_database_stay_apart(store: Store, dir: &'static Path) ->
         stats.is_empty(),
         "south has no marks yet: north's marks must not leak"
     );
+    Ok(())
+}
+
+// ---- Escalation: decisions, cases and the outbox ----
+
+// Two siblings (one mother, one mobile) and a classmate, all present on the first week;
+// the siblings are marked N (no reason yet) on the morning of Mon 8 Sep.
+const FAMILY_PUPILS: &str = "\
+upn,forename,surname,date_of_birth,year_group,reg_group,gender,fsm,sen,eal,ethnicity,lac,social_worker,young_carer,concern,admission_date,leaving_date
+B801200005001,Ada,Lovelace,2018-03-01,3,3B,F,N,N,N,WBRI,N,N,N,N,2021-09-01,
+P207000016049,Alan,Lovelace,2019-06-23,2,2G,M,N,N,N,WBRI,N,N,N,N,2021-09-01,
+A886200024062,Grace,Hopper,2018-06-23,3,3B,F,N,N,N,WBRI,N,N,N,N,2021-09-01,
+";
+
+const FAMILY_CONTACTS: &str = "\
+upn,name,relationship,priority,email,mobile,parental_responsibility,address_line_1,address_line_2,town,postcode
+B801200005001,Anne Lovelace,Mother,1,anne@example.com,07700 900001,Y,1 Test Street,,Testtown,TT1 1AA
+P207000016049,Anne Lovelace,Mother,1,anne@example.com,07700900001,Y,1 Test Street,,Testtown,TT1 1AA
+A886200024062,Mary Hopper,Mother,1,,07700900003,Y,3 Test Street,,Testtown,TT1 1AC
+";
+
+const SIBLINGS: [&str; 2] = ["B801200005001", "P207000016049"];
+
+async fn family(store: &Store, dir: &Path) -> Result<(Config, rollcall::store::SchoolId)> {
+    let config = Config::from_toml(CONFIG, "test.toml")?;
+    let school = store.ensure_school(config.school(None)?).await?;
+    std::fs::write(dir.join("pupils.csv"), FAMILY_PUPILS)?;
+    std::fs::write(dir.join("contacts.csv"), FAMILY_CONTACTS)?;
+    let mut marks = String::from("upn,date,session,mark\n");
+    for day in 1..=5 {
+        for upn in ["B801200005001", "P207000016049", "A886200024062"] {
+            marks.push_str(&format!(
+                "{upn},2025-09-0{day},AM,/\n{upn},2025-09-0{day},PM,\\\n"
+            ));
+        }
+    }
+    marks.push_str("A886200024062,2025-09-08,AM,/\n");
+    for upn in SIBLINGS {
+        for day in 8..=10 {
+            marks.push_str(&format!("{upn},2025-09-{day:02},AM,N\n"));
+        }
+    }
+    std::fs::write(dir.join("marks.csv"), marks)?;
+    import_pupils(store, school, &dir.join("pupils.csv")).await?;
+    import_contacts(store, school, &dir.join("contacts.csv")).await?;
+    set_marks(store, &config, school, dir, "").await?;
+    Ok((config, school))
+}
+
+/// Imports marks (`upn,date,session,mark` rows after the header) on top of the fixture's.
+async fn set_marks(
+    store: &Store,
+    config: &Config,
+    school: rollcall::store::SchoolId,
+    dir: &Path,
+    rows: &str,
+) -> Result<()> {
+    let path = dir.join("more-marks.csv");
+    let base = std::fs::read_to_string(dir.join("marks.csv"))?;
+    let session_of = |line: &str| line.rsplit_once(',').map(|(s, _)| s.to_owned());
+    let replaced: Vec<String> = rows.lines().filter_map(session_of).collect();
+    let kept: Vec<&str> = base
+        .lines()
+        .filter(|l| session_of(l).is_none_or(|s| !replaced.contains(&s)))
+        .collect();
+    std::fs::write(&path, format!("{}\n{rows}", kept.join("\n")))?;
+    let options = MarksImport {
+        progress: false,
+        by_name: "Test".into(),
+        by_role: "Office".into(),
+        reason: Some("test".into()),
+        ..MarksImport::default()
+    };
+    import_marks(
+        store,
+        school,
+        &config.school(None)?.calendar,
+        &path,
+        &options,
+    )
+    .await?;
+    Ok(())
+}
+
+fn baseline(mass_send_share: f64) -> Result<rollcall::policy::Policy> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/dfe-baseline.toml");
+    let mut policy = rollcall::policy::load(&path).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    policy.settings.mass_send_share = mass_send_share;
+    Ok(policy)
+}
+
+async fn escalate(
+    store: &Store,
+    config: &Config,
+    school: rollcall::store::SchoolId,
+    policy: &rollcall::policy::Policy,
+    now: &str,
+) -> Result<rollcall::outbox::RecordSummary> {
+    let now = rollcall::cli::parse_datetime(now).map_err(anyhow::Error::msg)?;
+    let school_config = config.school(None)?;
+    let register = rollcall::escalation::load(store, school, school_config, now.date()).await?;
+    let evaluation = register.evaluate(policy, school_config, now);
+    rollcall::outbox::record(store, school, policy, &evaluation, now).await
+}
+
+async fn count(store: &Store, table: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(store.pool())
+            .await?,
+    )
+}
+
+/// Outbox rows as (channel, recipient role, status, number of decisions carried), by id.
+async fn outbox(store: &Store) -> Result<Vec<(i64, String, String, String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.channel, o.recipient_role, o.status,
+                (SELECT COUNT(*) FROM outbox_items i WHERE i.outbox_id = o.id) AS items
+         FROM outbox o ORDER BY o.id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    use sqlx::Row;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("channel")?,
+                r.try_get("recipient_role")?,
+                r.try_get("status")?,
+                r.try_get("items")?,
+            ))
+        })
+        .collect()
+}
+
+async fn escalating_twice_records_nothing_new(store: Store, dir: &'static Path) -> Result<()> {
+    let (config, school) = family(&store, dir).await?;
+    let policy = baseline(1.0)?;
+    let first = escalate(&store, &config, school, &policy, "2025-09-08T09:50").await?;
+    // Both siblings: a first-day decision each; one text to their mother, a call task each.
+    assert_eq!((first.decisions, first.already_decided), (2, 0));
+    assert_eq!((first.queued, first.awaiting_approval), (3, 0));
+    let tables = [
+        "decisions",
+        "outbox",
+        "outbox_items",
+        "outbox_events",
+        "cases",
+        "case_transitions",
+    ];
+    let mut before = Vec::new();
+    for t in tables {
+        before.push(count(&store, t).await?);
+    }
+    // The same run again, and a later run that morning: nothing new anywhere.
+    for now in ["2025-09-08T09:50", "2025-09-08T10:40"] {
+        let again = escalate(&store, &config, school, &policy, now).await?;
+        assert_eq!((again.decisions, again.already_decided), (0, 2), "{now}");
+        assert_eq!(
+            (again.queued, again.awaiting_approval, again.cancelled),
+            (0, 0, 0),
+            "{now}"
+        );
+        for (t, n) in tables.iter().zip(&before) {
+            assert_eq!(count(&store, t).await?, *n, "{t} after {now}");
+        }
+    }
+    Ok(())
+}
+
+async fn siblings_share_one_text_and_a_cause_gone_cancels_it(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let (config, school) = family(&store, dir).await?;
+    let policy = baseline(1.0)?;
+    escalate(&store, &config, school, &policy, "2025-09-08T09:50").await?;
+    let rows = outbox(&store).await?;
+    let texts: Vec<_> = rows.iter().filter(|r| r.1 == "sms").collect();
+    assert_eq!(texts.len(), 1, "one text to the mother of both: {rows:?}");
+    assert_eq!(texts[0].4, 2, "carrying both siblings' decisions");
+    let text_id = texts[0].0;
+
+    // Ada's absence is explained (I): the text still goes, for Alan only.
+    set_marks(
+        &store,
+        &config,
+        school,
+        dir,
+        &format!("{},2025-09-08,AM,I\n", SIBLINGS[0]),
+    )
+    .await?;
+    let narrowed = escalate(&store, &config, school, &policy, "2025-09-08T10:15").await?;
+    assert_eq!(narrowed.cancelled, 1, "Ada's call task is cancelled");
+    let (status, events) = rollcall::outbox::status_of(&store, text_id).await?;
+    assert_eq!(status, "queued");
+    assert_eq!(events.last().map(|e| e.0.as_str()), Some("narrowed"));
+
+    // Alan arrives late (L): nothing is left to say, so the text is cancelled, with why.
+    set_marks(
+        &store,
+        &config,
+        school,
+        dir,
+        &format!(
+            "{},2025-09-08,AM,I\n{},2025-09-08,AM,L\n",
+            SIBLINGS[0], SIBLINGS[1]
+        ),
+    )
+    .await?;
+    let gone = escalate(&store, &config, school, &policy, "2025-09-08T10:30").await?;
+    assert_eq!(gone.cancelled, 2, "the text and Alan's call task");
+    let (status, events) = rollcall::outbox::status_of(&store, text_id).await?;
+    assert_eq!(status, "cancelled");
+    let last = events.last().expect("events");
+    assert!(
+        last.2.contains("cause gone") && last.2.contains(SIBLINGS[1]),
+        "the reason names the pupil and why: {last:?}"
+    );
+    assert!(rows.iter().all(|r| r.2 != "contacts" || r.1 == "sms"));
+    Ok(())
+}
+
+async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Path) -> Result<()> {
+    let (config, school) = family(&store, dir).await?;
+    // Two of three pupils' families contacted in one run is over a 20 % brake.
+    let policy = baseline(0.2)?;
+    let run = escalate(&store, &config, school, &policy, "2025-09-08T09:50").await?;
+    assert_eq!(run.awaiting_approval, 1, "the combined text waits");
+    assert_eq!(run.queued, 2, "the two call tasks go ahead");
+    assert_eq!(run.alerts, 1);
+    let waiting = rollcall::outbox::pending(&store, school).await?;
+    assert_eq!(waiting.len(), 1);
+    let text = &waiting[0];
+    assert!(
+        text.hold_reason
+            .as_deref()
+            .is_some_and(|h| h.contains("mass-send brake"))
+    );
+    let mut upns: Vec<&str> = text.about.iter().map(|a| a.0.as_str()).collect();
+    upns.sort();
+    assert_eq!(upns, SIBLINGS);
+
+    let at = |t: &str| rollcall::cli::parse_datetime(t).map_err(anyhow::Error::msg);
+    let by = "Jo Bloggs (Attendance Officer)";
+    use rollcall::outbox::{Verdict, decide};
+    decide(
+        &store,
+        school,
+        text.id,
+        by,
+        Verdict::Approve,
+        at("2025-09-08T10:00")?,
+    )
+    .await?;
+    let (status, events) = rollcall::outbox::status_of(&store, text.id).await?;
+    assert_eq!(status, "queued");
+    assert_eq!(
+        events.last().map(|e| (e.0.as_str(), e.1.as_str())),
+        Some(("approved", by))
+    );
+    // Deciding twice is refused and changes nothing.
+    let twice = decide(
+        &store,
+        school,
+        text.id,
+        by,
+        Verdict::Approve,
+        at("2025-09-08T10:01")?,
+    )
+    .await;
+    assert!(
+        format!("{:#}", twice.expect_err("already queued"))
+            .contains("is queued, not awaiting approval")
+    );
+    assert!(rollcall::outbox::pending(&store, school).await?.is_empty());
+
+    // The next morning's text is rejected, with the reason kept.
+    set_marks(
+        &store,
+        &config,
+        school,
+        dir,
+        "A886200024062,2025-09-09,AM,/\n",
+    )
+    .await?;
+    escalate(&store, &config, school, &policy, "2025-09-09T09:50").await?;
+    let waiting = rollcall::outbox::pending(&store, school).await?;
+    assert_eq!(waiting.len(), 1);
+    let reason = "Mother phoned at 09:40: both at the dentist";
+    decide(
+        &store,
+        school,
+        waiting[0].id,
+        by,
+        Verdict::Reject { reason },
+        at("2025-09-09T10:00")?,
+    )
+    .await?;
+    let (status, events) = rollcall::outbox::status_of(&store, waiting[0].id).await?;
+    assert_eq!(status, "cancelled");
+    assert_eq!(events.last().map(|e| e.2.as_str()), Some(reason));
+
+    // A first-day text is only right that morning: approving after noon is refused.
+    set_marks(
+        &store,
+        &config,
+        school,
+        dir,
+        "A886200024062,2025-09-10,AM,/\n",
+    )
+    .await?;
+    escalate(&store, &config, school, &policy, "2025-09-10T09:50").await?;
+    let waiting = rollcall::outbox::pending(&store, school).await?;
+    let late = decide(
+        &store,
+        school,
+        waiting[0].id,
+        by,
+        Verdict::Approve,
+        at("2025-09-10T12:30")?,
+    )
+    .await;
+    assert!(format!("{:#}", late.expect_err("expired")).contains("expired"));
+    // The next run marks it expired; it is no longer pending.
+    let later = escalate(&store, &config, school, &policy, "2025-09-10T12:30").await?;
+    assert_eq!(later.expired, 1);
+    assert_eq!(
+        rollcall::outbox::status_of(&store, waiting[0].id).await?.0,
+        "expired"
+    );
+    // What waits now is the new day-three email (third day absent), not the morning's text.
+    let still: Vec<i64> = rollcall::outbox::pending(&store, school)
+        .await?
+        .iter()
+        .map(|w| w.id)
+        .collect();
+    assert!(!still.contains(&waiting[0].id));
     Ok(())
 }
