@@ -887,12 +887,15 @@ impl RegisterGuard {
                 entry.0 += 1;
             }
         }
-        let (marked, roll) = groups
-            .values()
-            .fold((0, 0), |(m, r), (gm, gr)| (m + gm, r + gr));
         let stale = |m: u32, r: u32| r > 0 && f64::from(m) < share * f64::from(r);
         let time = ctx.now.format("%H:%M");
-        if stale(marked, roll) {
+        // Each registration group is judged on its own marks, so one forgotten register
+        // holds only that group; when every group looks untaken (a late MIS sync) the
+        // attendance officer gets one alert for the school instead of one per group.
+        if !groups.is_empty() && groups.values().all(|(m, r)| stale(*m, *r)) {
+            let (marked, roll) = groups
+                .values()
+                .fold((0, 0), |(m, r), (gm, gr)| (m + gm, r + gr));
             let why = format!(
                 "the school's register looks not taken: {marked} of {roll} pupils have an AM mark at {time}"
             );

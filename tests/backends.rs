@@ -487,7 +487,6 @@ async fn set_marks(
         by_name: "Test".into(),
         by_role: "Office".into(),
         reason: Some("test".into()),
-        ..MarksImport::default()
     };
     import_marks(
         store,
