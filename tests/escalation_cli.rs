@@ -1,0 +1,314 @@
+//! End-to-end: `rollcall check`, `evaluate`, `escalate`, `pending`, `approve`, `reject` and
+//! `case`, run as a school administrator would, against a school built in a temp folder.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const CONFIG: &str = r#"
+[database]
+url = "sqlite://rollcall.db"
+
+[school]
+name = "Test Primary"
+urn = "100002"
+la_code = "886"
+policy = "POLICY"
+
+[[calendar.terms]]
+name = "Autumn 2025"
+start = "2025-09-01"
+end = "2025-12-19"
+
+[[calendar.holidays]]
+name = "Autumn half term"
+start = "2025-10-27"
+end = "2025-10-31"
+"#;
+
+const PUPILS: &str = "\
+upn,forename,surname,date_of_birth,year_group,reg_group,gender,fsm,sen,eal,ethnicity,lac,social_worker,young_carer,concern,admission_date,leaving_date
+B801200005001,Ada,Lovelace,2018-03-01,3,3B,F,N,N,N,WBRI,N,N,N,N,2021-09-01,
+A886200024062,Grace,Hopper,2018-06-23,3,3B,F,N,N,N,WBRI,N,N,N,N,2021-09-01,
+";
+
+const CONTACTS: &str = "\
+upn,name,relationship,priority,email,mobile,parental_responsibility,address_line_1,address_line_2,town,postcode
+B801200005001,Anne Lovelace,Mother,1,anne@example.com,07700 900001,Y,1 Test Street,,Testtown,TT1 1AA
+A886200024062,Mary Hopper,Mother,1,,07700900003,Y,3 Test Street,,Testtown,TT1 1AC
+";
+
+fn rollcall(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--config")
+        .arg(dir.join("rollcall.toml"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run rollcall")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}\n{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout(&o)
+}
+
+/// Ada is absent (O) from Mon 3 Nov for ten school days; Grace is present throughout.
+/// Both were present every day from 1 Sep.
+fn school(policy: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path();
+    std::fs::write(p.join("rollcall.toml"), CONFIG.replace("POLICY", policy)).expect("config");
+    std::fs::write(p.join("pupils.csv"), PUPILS).expect("pupils");
+    std::fs::write(p.join("contacts.csv"), CONTACTS).expect("contacts");
+    let mut marks = String::from("upn,date,session,mark\n");
+    let mut day = chrono::NaiveDate::from_ymd_opt(2025, 9, 1).expect("date");
+    let absent_from = chrono::NaiveDate::from_ymd_opt(2025, 11, 3).expect("date");
+    let mut absent_days = 0;
+    while absent_days < 10 {
+        let school_day = chrono::Datelike::weekday(&day).number_from_monday() <= 5
+            && !(day >= chrono::NaiveDate::from_ymd_opt(2025, 10, 27).expect("date")
+                && day <= chrono::NaiveDate::from_ymd_opt(2025, 10, 31).expect("date"));
+        if school_day {
+            let ada = if day >= absent_from {
+                absent_days += 1;
+                "O"
+            } else {
+                "/"
+            };
+            marks.push_str(&format!(
+                "B801200005001,{day},AM,{ada}\nB801200005001,{day},PM,{ada}\n"
+            ));
+            marks.push_str(&format!(
+                "A886200024062,{day},AM,/\nA886200024062,{day},PM,/\n"
+            ));
+        }
+        day = day.succ_opt().expect("date");
+    }
+    std::fs::write(p.join("marks.csv"), marks).expect("marks");
+    for (what, file) in [
+        ("pupils", "pupils.csv"),
+        ("contacts", "contacts.csv"),
+        ("marks", "marks.csv"),
+    ] {
+        ok(rollcall(
+            p,
+            &["import", what, p.join(file).to_str().expect("path")],
+        ));
+    }
+    dir
+}
+
+#[test]
+fn check_names_the_file_stage_key_and_what_is_allowed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = dir.path().join("ours.toml");
+    std::fs::write(
+        &policy,
+        r#"name = "ours"
+title = "Ours"
+
+[[stage]]
+id = "day_three"
+title = "Day three"
+trigger = { consecutive_absent_days = { days = 3 } }
+actions = [{ channel = "sms", to = "headteacher", template = "day_three" }]
+
+[[stage]]
+id = "review"
+title = "Penalty review"
+trigger = { penalty_threshold = {} }
+actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice_review", template = "pn" }]
+"#,
+    )
+    .expect("policy");
+    std::fs::write(
+        dir.path().join("rollcall.toml"),
+        CONFIG.replace("POLICY", policy.to_str().expect("path")),
+    )
+    .expect("config");
+    let out = rollcall(dir.path(), &["check"]);
+    assert!(!out.status.success(), "a bad policy fails the check");
+    let text = stdout(&out);
+    assert!(text.contains("2 problem(s)"), "{text}");
+    assert!(
+        text.contains("ours.toml: stage \"day_three\": actions[0].to: SMS goes to contacts only"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stage \"review\": approval:") && text.contains("approval = \"required\""),
+        "{text}"
+    );
+
+    // A misspelt trigger: the line and column, and the words that are allowed.
+    let text_before = std::fs::read_to_string(&policy).expect("policy");
+    std::fs::write(
+        &policy,
+        text_before.replace("consecutive_absent_days", "absent_in_a_row"),
+    )
+    .expect("policy");
+    let text = stdout(&rollcall(dir.path(), &["check"]));
+    assert!(text.contains("ours.toml:7:"), "{text}");
+    assert!(
+        text.contains("absent_in_a_row") && text.contains("`consecutive_absent_days`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_shipped_baseline_checks_clean() {
+    let dir = school("dfe-baseline");
+    let text = ok(rollcall(dir.path(), &["check"]));
+    assert!(text.contains("runs policy \"dfe-baseline\""), "{text}");
+    assert!(text.contains("checks clean"), "{text}");
+}
+
+#[test]
+fn evaluate_explains_every_action_and_stores_nothing() {
+    let dir = school("dfe-baseline");
+    let out = ok(rollcall(
+        dir.path(),
+        &[
+            "evaluate",
+            "--as-of",
+            "2025-11-14T18:00",
+            "--format",
+            "json",
+        ],
+    ));
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    for line in &lines {
+        for key in [
+            "upn",
+            "stage",
+            "trigger",
+            "channel",
+            "recipient",
+            "template",
+            "requires_approval",
+            "reason",
+        ] {
+            assert!(line.get(key).is_some(), "{key} missing from {line}");
+        }
+        assert_eq!(line["upn"], "B801200005001", "only Ada was absent");
+    }
+    // Ten school days of O from Mon 3 Nov to Fri 14 Nov: the LA return.
+    let la = lines
+        .iter()
+        .find(|l| l["stage"] == "la_10_day_notice" && l["channel"] == "la_return")
+        .expect("LA return planned");
+    assert_eq!(la["trigger"], "consecutive_absent_days");
+    assert_eq!(la["recipient"], "la");
+    assert_eq!(la["requires_approval"], true);
+    assert_eq!(
+        la["reason"],
+        "10 consecutive school days with every session G/N/O/U since 2025-11-03 (O×20)"
+    );
+    // The day-three email goes to the one contact with parental responsibility and an email.
+    let email = lines
+        .iter()
+        .find(|l| l["stage"] == "day_three" && l["channel"] == "email")
+        .expect("email");
+    assert_eq!(email["recipient"], "contact 1: Anne Lovelace (Mother)");
+    // One of the school's two families contacted in one run is over the 20 % mass-send
+    // brake, so even this routine email waits for a person.
+    assert_eq!(email["requires_approval"], true);
+    assert!(
+        email["held"]
+            .as_str()
+            .is_some_and(|h| h
+                .contains("mass-send brake: this run would contact the families of 1 of 2 pupils")),
+        "{email}"
+    );
+    // A dry run: nothing was stored, so `pending` is empty.
+    assert!(ok(rollcall(dir.path(), &["pending"])).contains("nothing is awaiting approval"));
+}
+
+#[test]
+fn escalate_twice_then_approve_and_reject() {
+    let dir = school("dfe-baseline");
+    let first = ok(rollcall(
+        dir.path(),
+        &["escalate", "--as-of", "2025-11-14T18:00"],
+    ));
+    assert!(!first.contains(" 0 new decisions"), "{first}");
+    let second = ok(rollcall(
+        dir.path(),
+        &["escalate", "--as-of", "2025-11-14T18:00"],
+    ));
+    assert!(second.contains(": 0 new decisions"), "{second}");
+    assert!(
+        second.contains("0 messages queued, 0 awaiting approval"),
+        "{second}"
+    );
+
+    let pending = ok(rollcall(dir.path(), &["pending"]));
+    // Ada's LA return and her penalty-notice review wait for a person.
+    let ids: Vec<String> = pending
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|l| l.split_whitespace().next().expect("id").to_owned())
+        .collect();
+    assert!(pending.contains("la_return to la"), "{pending}");
+    assert!(
+        pending.contains("B801200005001 la_10_day_notice: 10 consecutive school days"),
+        "{pending}"
+    );
+    assert!(ids.len() >= 2, "{pending}");
+
+    let no_role = rollcall(dir.path(), &["approve", &ids[0], "--by", "Jo Bloggs"]);
+    assert!(!no_role.status.success());
+    assert!(String::from_utf8_lossy(&no_role.stderr).contains("Jo Bloggs (Attendance Officer)"));
+    ok(rollcall(
+        dir.path(),
+        &["approve", &ids[0], "--by", "Jo Bloggs (Attendance Officer)"],
+    ));
+    ok(rollcall(
+        dir.path(),
+        &[
+            "reject",
+            &ids[1],
+            "--by",
+            "Sam Head (Headteacher)",
+            "--reason",
+            "support plan agreed instead",
+        ],
+    ));
+    let after = ok(rollcall(dir.path(), &["pending"]));
+    for id in &ids[..2] {
+        assert!(
+            !after.contains(&format!("#{id} ")),
+            "{id} still pending: {after}"
+        );
+    }
+    let again = rollcall(
+        dir.path(),
+        &["approve", &ids[1], "--by", "Jo Bloggs (Attendance Officer)"],
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is cancelled, not awaiting approval"));
+
+    // The case history names each step with its reason.
+    let case = ok(rollcall(dir.path(), &["case", "--upn", "B801200005001"]));
+    assert!(case.contains("(opened) → day_three"), "{case}");
+    // The first run came after ten days, so the case climbed three steps at once, each
+    // recorded with its own reason.
+    assert!(case.contains("(opened) → day_three: 10 consecutive school days with every session an absence since 2025-11-03 (O×20)"), "{case}");
+    assert!(case.contains("day_three → la_10_day_notice:"), "{case}");
+    assert!(
+        case.contains("la_10_day_notice → penalty_notice_review: 20 unauthorised sessions (O×20)"),
+        "{case}"
+    );
+}
