@@ -68,6 +68,10 @@ pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
     println!(
         "  cargo run --release -- --config {cfg} stats --from {from} --as-of {as_of} --format json"
     );
+    println!("  cargo run --release -- --config {cfg} check");
+    println!(
+        "  cargo run --release -- --config {cfg} evaluate --as-of {as_of}T18:00 --format table"
+    );
     Ok(())
 }
 
