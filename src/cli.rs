@@ -520,13 +520,16 @@ fn check(config_file: Option<&Path>) -> Result<()> {
     let config = Config::load(&path)?;
     let mut problems = 0;
     for school in &config.schools {
-        let file = crate::escalation::policy_file(&config, school);
-        match crate::policy::load(&file) {
+        match crate::escalation::read_policy(&config, school) {
             Ok(policy) => println!(
                 "ok: school \"{}\" runs policy \"{}\" from {} ({} stages: {})",
                 school.id,
                 policy.name,
-                file.display(),
+                if policy.source.as_os_str().is_empty() {
+                    "the built-in copy".to_owned()
+                } else {
+                    policy.source.display().to_string()
+                },
                 policy.stages.len(),
                 policy
                     .stages

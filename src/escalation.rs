@@ -24,10 +24,49 @@ pub fn policy_file(config: &Config, school: &SchoolConfig) -> std::path::PathBuf
     policy::policy_path(name, config.source.as_deref())
 }
 
+/// The shipped policies, built in so a bare name works wherever rollcall is run from (an
+/// installed daemon has no `config/policies` beside it). A file on disk wins.
+const SHIPPED: [(&str, &str); 5] = [
+    (
+        "dfe-baseline",
+        include_str!("../config/policies/dfe-baseline.toml"),
+    ),
+    (
+        "isp-whitstable",
+        include_str!("../config/policies/isp-whitstable.toml"),
+    ),
+    (
+        "james-marks-academy",
+        include_str!("../config/policies/james-marks-academy.toml"),
+    ),
+    (
+        "russell-street-school",
+        include_str!("../config/policies/russell-street-school.toml"),
+    ),
+    (
+        "inspire-trust",
+        include_str!("../config/policies/inspire-trust.toml"),
+    ),
+];
+
+/// Reads a policy file, or the built-in copy of a shipped policy named by a bare name.
+pub fn read_policy(
+    config: &Config,
+    school: &SchoolConfig,
+) -> Result<Policy, Vec<policy::PolicyError>> {
+    let path = policy_file(config, school);
+    let name = school.policy.as_deref().unwrap_or(DEFAULT_POLICY);
+    if !path.exists()
+        && let Some((_, text)) = SHIPPED.iter().find(|(n, _)| *n == name)
+    {
+        return policy::parse(text, &format!("{name} (built in)"));
+    }
+    policy::load(&path)
+}
+
 /// Loads and checks a school's policy; errors are listed one per line.
 pub fn load_policy(config: &Config, school: &SchoolConfig) -> Result<Policy> {
-    let path = policy_file(config, school);
-    policy::load(&path).map_err(|errors| {
+    read_policy(config, school).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow!(
             "school \"{}\" runs a policy with {} problem(s):\n{}",

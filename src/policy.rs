@@ -184,6 +184,14 @@ pub enum Trigger {
     AbsentDaysInTerm {
         days: u32,
     },
+    /// Absence sessions (authorised or unauthorised, half days) ≥ `sessions` over a window:
+    /// "absent for more than 10 school days this term" is `sessions = 21, window = "term"`.
+    /// Unlike `absent_days_in_term`, a morning off here and an afternoon there count too.
+    AbsentSessions {
+        sessions: u32,
+        #[serde(default)]
+        window: Window,
+    },
     /// Attendance below `percent` over a window.
     AttendanceBelow {
         percent: f64,
@@ -198,6 +206,10 @@ pub enum Trigger {
         /// actual figure beside it.
         #[serde(default)]
         adjusted: bool,
+        /// Also fire at exactly `percent`: "falls to 96 percent" is at or below 96 %, where
+        /// "falls below 96 percent" is the default, strictly below.
+        #[serde(default)]
+        inclusive: bool,
     },
     /// Attendance at or above `percent` over a window (congratulations, de-escalation).
     AttendanceAtLeast {
@@ -276,6 +288,7 @@ impl Trigger {
             Trigger::FirstDay { .. } => "first_day",
             Trigger::ConsecutiveAbsentDays { .. } => "consecutive_absent_days",
             Trigger::AbsentDaysInTerm { .. } => "absent_days_in_term",
+            Trigger::AbsentSessions { .. } => "absent_sessions",
             Trigger::AttendanceBelow { .. } => "attendance_below",
             Trigger::AttendanceAtLeast { .. } => "attendance_at_least",
             Trigger::PenaltyThreshold { .. } => "penalty_threshold",
@@ -786,6 +799,9 @@ fn check_trigger(
             }
             check_codes(codes, stage, None, err);
         }
+        Trigger::AbsentSessions { sessions: 0, .. } => {
+            err(stage, "trigger.sessions", "must be at least 1".into())
+        }
         Trigger::Illness { sessions: 0, .. } => {
             err(stage, "trigger.sessions", "must be at least 1".into())
         }
@@ -942,6 +958,36 @@ actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice
             "{}",
             errors[1]
         );
+    }
+
+    #[test]
+    fn absent_sessions_and_at_or_below_parse_and_are_checked() {
+        let text = SMALL.replace(
+            "trigger = { consecutive_absent_days = { days = 3 } }",
+            "trigger = { any = [{ absent_sessions = { sessions = 21, window = \"term\" } }, \
+             { attendance_below = { percent = 96.0, inclusive = true } }] }",
+        );
+        let p = parse(&text, "small.toml").expect("valid");
+        let triggers = p.stages[1].trigger.flatten();
+        assert_eq!(
+            triggers[1],
+            &Trigger::AbsentSessions {
+                sessions: 21,
+                window: Window::Term
+            }
+        );
+        assert!(matches!(
+            triggers[2],
+            Trigger::AttendanceBelow {
+                inclusive: true,
+                ..
+            }
+        ));
+        assert_eq!(p.stages[1].trigger.word(), "absent_sessions");
+        let errors =
+            parse(&text.replace("sessions = 21", "sessions = 0"), "small.toml").expect_err("0");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].key, "trigger.sessions");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::policy::{
     Stage, Trigger, Window,
 };
 use crate::pupil::{Contact, Pupil};
-use crate::session::{Calendar, Session, academic_year, academic_year_start};
+use crate::session::{Calendar, Session, academic_year, academic_year_start, monday_of};
 
 /// Everything the engine needs about one pupil.
 #[derive(Debug, Clone, Copy)]
@@ -320,11 +320,41 @@ fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fire> {
                 word,
             })
         }
+        Trigger::AbsentSessions { sessions, window } => {
+            let from = window_start(env, *window)?;
+            let counts = counts_between(register, from, today);
+            let n = counts.absent();
+            if n < *sessions {
+                return None;
+            }
+            let all_codes: Vec<String> = crate::mark::CODES
+                .iter()
+                .map(|c| c.code.to_owned())
+                .collect();
+            let episode = match window {
+                Window::Term => ctx
+                    .calendar()
+                    .term_containing(today)
+                    .map(|t| t.name.clone()),
+                _ => None,
+            };
+            fire(
+                word,
+                format!(
+                    "{n} sessions of absence ({}) {} since {}, threshold {sessions}",
+                    counts.describe(&absence_codes(&all_codes)),
+                    window_words(*window),
+                    from.max(env.input.pupil.admission_date)
+                ),
+                episode,
+            )
+        }
         Trigger::AttendanceBelow {
             percent,
             window,
             min_sessions,
             adjusted,
+            ..
         }
         | Trigger::AttendanceAtLeast {
             percent,
@@ -347,10 +377,17 @@ fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fire> {
             }
             let pct = counts.attendance_pct()?;
             let below = matches!(trigger, Trigger::AttendanceBelow { .. });
-            let hit = if below {
-                pct < *percent
-            } else {
-                pct >= *percent
+            let inclusive = matches!(
+                trigger,
+                Trigger::AttendanceBelow {
+                    inclusive: true,
+                    ..
+                }
+            );
+            let (hit, words) = match (below, inclusive) {
+                (true, false) => (pct < *percent, "below"),
+                (true, true) => (pct <= *percent, "at or below"),
+                (false, _) => (pct >= *percent, "at or above"),
             };
             let measure = if *adjusted {
                 format!(
@@ -362,8 +399,7 @@ fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fire> {
             };
             hit.then(|| Fire {
                 reason: format!(
-                    "{measure} {} {percent}% {} ({} of {possible} sessions attended since {counted_from})",
-                    if below { "below" } else { "at or above" },
+                    "{measure} {words} {percent}% {} ({} of {possible} sessions attended since {counted_from})",
                     window_words(*window),
                     counts.attended()
                 ),
@@ -596,11 +632,21 @@ fn integration_end(env: &PupilEnv<'_>) -> Option<NaiveDate> {
     let weeks = env.ctx.policy.settings.integration_weeks as usize;
     let calendar = env.ctx.calendar();
     let admission = env.input.pupil.admission_date;
-    let days = calendar.school_days_between(admission, env.ctx.today());
     let mut seen_weeks = 0;
+    // Admitted before the calendar we hold (a previous school year): we know none of that
+    // time's holidays, so count its whole weeks; most such pupils finished long ago.
+    if let Some(first) = calendar.school_days().first()
+        && admission < *first
+    {
+        let before = (monday_of(*first) - monday_of(admission)).num_days() / 7;
+        seen_weeks = usize::try_from(before).unwrap_or(0);
+        if seen_weeks >= weeks {
+            return Some(admission);
+        }
+    }
     let mut last_week = None;
-    for day in days {
-        let week = crate::session::monday_of(*day);
+    for day in calendar.school_days_between(admission, env.ctx.today()) {
+        let week = monday_of(*day);
         if last_week != Some(week) {
             seen_weeks += 1;
             last_week = Some(week);
@@ -613,19 +659,7 @@ fn integration_end(env: &PupilEnv<'_>) -> Option<NaiveDate> {
 }
 
 fn in_integration_period(env: &PupilEnv<'_>) -> bool {
-    let weeks = env.ctx.policy.settings.integration_weeks;
-    if weeks == 0 {
-        return false;
-    }
-    let admission = env.input.pupil.admission_date;
-    // Integration counts in school weeks from admission (a half term does not use it up).
-    let days = env
-        .ctx
-        .calendar()
-        .school_days_between(admission, env.ctx.today());
-    let mut mondays: Vec<NaiveDate> = days.iter().map(|d| crate::session::monday_of(*d)).collect();
-    mondays.dedup();
-    (mondays.len() as u32) <= weeks
+    env.ctx.policy.settings.integration_weeks > 0 && integration_end(env).is_none()
 }
 
 fn cohort_matches(env: &PupilEnv<'_>, flags: &CohortFlags) -> bool {
