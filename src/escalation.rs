@@ -3,7 +3,6 @@
 //! [`crate::outbox::record`].
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use anyhow::{Result, anyhow};
 use chrono::{NaiveDate, NaiveDateTime};
@@ -214,17 +213,6 @@ impl SchoolRegister {
             now,
         };
         evaluate(&ctx, &inputs)
-    }
-}
-
-/// Where `policy = "…"` lines are resolved from when the config came from a file.
-pub fn describe_policy_source(config: &Config, school: &SchoolConfig) -> String {
-    let path = policy_file(config, school);
-    let name = school.policy.as_deref().unwrap_or(DEFAULT_POLICY);
-    if Path::new(name).components().count() > 1 {
-        path.display().to_string()
-    } else {
-        format!("{name} ({})", path.display())
     }
 }
 
