@@ -15,7 +15,7 @@ use crate::policy::{self, DEFAULT_POLICY, Policy};
 use crate::pupil::Contact;
 use crate::session::{Session, academic_year, academic_year_start};
 use crate::stage::{Context, Evaluation, PupilInput, evaluate};
-use crate::store::{SchoolId, Store, StoredPupil};
+use crate::store::{PupilYears, SchoolId, Store, StoredPupil};
 
 /// The policy file a school runs.
 pub fn policy_file(config: &Config, school: &SchoolConfig) -> std::path::PathBuf {
@@ -79,7 +79,7 @@ pub fn load_policy(config: &Config, school: &SchoolConfig) -> Result<Policy> {
 /// Everything the engine needs for one school, read from the database.
 pub struct SchoolRegister {
     pub pupils: Vec<StoredPupil>,
-    years: HashMap<i64, Vec<(i32, Vec<u8>)>>,
+    years: PupilYears,
     loaded_from_year: HashMap<i64, i32>,
     first_year: i32,
     contacts: HashMap<i64, Vec<Contact>>,
@@ -97,13 +97,8 @@ pub async fn load(
     let window = FactsWindow::new(&config.calendar, year_start, as_of);
     let first_year = window.first_year_needed().min(year);
     let pupils = store.pupils(school).await?;
-    let mut years: HashMap<i64, Vec<(i32, Vec<u8>)>> = HashMap::with_capacity(pupils.len());
-    for row in store.register_years(school, first_year, year).await? {
-        years
-            .entry(row.pupil_id)
-            .or_default()
-            .push((row.year, row.marks));
-    }
+    let mut years = PupilYears::default();
+    years.add(store.register_years(school, first_year, year).await?);
     // An absence run still going on the first school day of the loaded years may reach back
     // further: fetch those pupils' earlier years so runs are counted whole.
     let mut loaded_from_year = HashMap::new();
@@ -116,9 +111,7 @@ pub async fn load(
         let absent_at_start: Vec<i64> = pupils
             .iter()
             .filter(|p| {
-                let rows = years.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
-                let slices: Vec<(i32, &[u8])> =
-                    rows.iter().map(|(y, m)| (*y, m.as_slice())).collect();
+                let slices = years.slices(p.id);
                 let register = PupilRegister {
                     admission: p.pupil.admission_date,
                     leaving: p.pupil.leaving_date,
@@ -134,22 +127,15 @@ pub async fn load(
             .map(|p| p.id)
             .collect();
         if !absent_at_start.is_empty() {
-            for row in store
-                .earlier_register_years(school, &absent_at_start, first_year)
-                .await?
-            {
-                years
-                    .entry(row.pupil_id)
-                    .or_default()
-                    .push((row.year, row.marks));
-            }
+            years.add(
+                store
+                    .earlier_register_years(school, &absent_at_start, first_year)
+                    .await?,
+            );
             for id in absent_at_start {
                 loaded_from_year.insert(id, i32::MIN);
             }
         }
-    }
-    for rows in years.values_mut() {
-        rows.sort_by_key(|(y, _)| *y);
     }
     let mut contacts: HashMap<i64, Vec<Contact>> = HashMap::new();
     for (pupil_id, contact) in store.contacts(school).await? {
@@ -178,12 +164,7 @@ impl SchoolRegister {
         let slices: Vec<Vec<(i32, &[u8])>> = self
             .pupils
             .iter()
-            .map(|p| {
-                self.years
-                    .get(&p.id)
-                    .map(|rows| rows.iter().map(|(y, m)| (*y, m.as_slice())).collect())
-                    .unwrap_or_default()
-            })
+            .map(|p| self.years.slices(p.id))
             .collect();
         let inputs: Vec<PupilInput<'_>> = self
             .pupils

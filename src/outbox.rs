@@ -439,12 +439,10 @@ fn combine(decisions: &[(i64, &Decision)]) -> Vec<Message> {
                 by_address.insert(group, out.len());
             }
             out.push(Message {
-                key: String::new(),
+                key: format!("decision-{id}/action-{index}"),
                 action: action.clone(),
                 decision_ids: vec![*id],
             });
-            let last = out.len() - 1;
-            out[last].key = format!("decision-{id}/action-{index}");
         }
     }
     out

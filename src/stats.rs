@@ -1,6 +1,5 @@
 //! `rollcall stats`: loads a school's register and computes every pupil's facts.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::Result;
@@ -10,7 +9,7 @@ use serde::Serialize;
 use crate::config::SchoolConfig;
 use crate::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
 use crate::session::academic_year;
-use crate::store::{SchoolId, Store, StoredPupil};
+use crate::store::{PupilYears, SchoolId, Store, StoredPupil};
 
 /// One pupil's facts with the pupil they belong to.
 #[derive(Debug, Clone)]
@@ -35,29 +34,23 @@ pub async fn school_stats(
     if let Some(upn) = upn {
         pupils.retain(|p| p.pupil.upn.as_str() == upn);
     }
-    let mut years: HashMap<i64, Vec<(i32, Vec<u8>)>> = HashMap::with_capacity(pupils.len());
-    for row in store
-        .register_years(school, first_year, academic_year(as_of))
-        .await?
-    {
-        years
-            .entry(row.pupil_id)
-            .or_default()
-            .push((row.year, row.marks));
-    }
+    let mut years = PupilYears::default();
+    years.add(
+        store
+            .register_years(school, first_year, academic_year(as_of))
+            .await?,
+    );
 
-    let compute =
-        |p: &StoredPupil, years: &HashMap<i64, Vec<(i32, Vec<u8>)>>, loaded_from_year: i32| {
-            let rows = years.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
-            let slices: Vec<(i32, &[u8])> = rows.iter().map(|(y, m)| (*y, m.as_slice())).collect();
-            let register = PupilRegister {
-                admission: p.pupil.admission_date,
-                leaving: p.pupil.leaving_date,
-                years: &slices,
-                loaded_from_year,
-            };
-            pupil_facts(&window, &register)
+    let compute = |p: &StoredPupil, years: &PupilYears, loaded_from_year: i32| {
+        let slices = years.slices(p.id);
+        let register = PupilRegister {
+            admission: p.pupil.admission_date,
+            leaving: p.pupil.leaving_date,
+            years: &slices,
+            loaded_from_year,
         };
+        pupil_facts(&window, &register)
+    };
 
     let mut out = Vec::with_capacity(pupils.len());
     let mut incomplete = Vec::new();
@@ -73,15 +66,11 @@ pub async fn school_stats(
     // earlier years and count again (rare: a run that spans a whole summer and more).
     if !incomplete.is_empty() {
         let ids: Vec<i64> = incomplete.iter().map(|&i| pupils[i].id).collect();
-        for row in store
-            .earlier_register_years(school, &ids, first_year)
-            .await?
-        {
-            years
-                .entry(row.pupil_id)
-                .or_default()
-                .push((row.year, row.marks));
-        }
+        years.add(
+            store
+                .earlier_register_years(school, &ids, first_year)
+                .await?,
+        );
         for (i, facts) in &mut out {
             if facts.runs_incomplete
                 && let Some(again) = compute(&pupils[*i], &years, i32::MIN)

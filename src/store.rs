@@ -53,6 +53,29 @@ pub struct RegisterYear {
     pub marks: Vec<u8>,
 }
 
+/// Register years grouped by pupil id, as `stats` and `escalate` load them.
+#[derive(Debug, Default)]
+pub struct PupilYears(std::collections::HashMap<i64, Vec<(i32, Vec<u8>)>>);
+
+impl PupilYears {
+    pub fn add(&mut self, rows: Vec<RegisterYear>) {
+        for row in rows {
+            self.0
+                .entry(row.pupil_id)
+                .or_default()
+                .push((row.year, row.marks));
+        }
+    }
+
+    /// The pupil's years as borrowed slices, for a `PupilRegister`.
+    pub fn slices(&self, pupil_id: i64) -> Vec<(i32, &[u8])> {
+        self.0
+            .get(&pupil_id)
+            .map(|rows| rows.iter().map(|(y, m)| (*y, m.as_slice())).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Who recorded marks, for the mark_sources row and amendment records.
 #[derive(Debug, Clone)]
 pub struct Recorder {
