@@ -6,6 +6,7 @@
 //! where triggers are evaluated, pure) → outbox ([`outbox`], durable) → channels and reports.
 
 pub mod case;
+pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -1,0 +1,1 @@
+//! Today's call list for the office: who to call, in what order, why; siblings together.

@@ -1,0 +1,1 @@
+//! Email over SMTP with lettre: multipart plain text + HTML, attachments, stable Message-IDs.
