@@ -29,6 +29,76 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub database_url: String,
     pub schools: Vec<SchoolConfig>,
+    pub delivery: DeliveryConfig,
+    pub daemon: DaemonConfig,
+}
+
+/// Where messages go and how hard rollcall tries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// `file` writes every message into `outbox_dir` and sends nothing (dry runs, the demo,
+    /// a school trialling rollcall); `live` uses the providers configured below.
+    pub mode: DeliveryMode,
+    pub outbox_dir: PathBuf,
+    /// Attempts before a message is marked failed and the attendance officer is told.
+    pub max_attempts: u32,
+    /// First retry delay; each later one doubles, up to `retry_cap_seconds`, with jitter.
+    pub retry_base_seconds: u64,
+    pub retry_cap_seconds: u64,
+    /// How long a daemon may hold a message while sending it before another may take it.
+    pub lease_seconds: u64,
+    /// Messages sent at once.
+    pub concurrency: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            mode: DeliveryMode::File,
+            outbox_dir: PathBuf::from("rollcall-outbox"),
+            max_attempts: 8,
+            retry_base_seconds: 60,
+            retry_cap_seconds: 3600,
+            lease_seconds: 120,
+            concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryMode {
+    File,
+    Live,
+}
+
+/// When the daemon's jobs run, in each school's local time, on school days.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// How often the register inbox is checked for new exports.
+    pub poll_seconds: u64,
+    /// A second first-day pass for families not yet reached (and late register changes).
+    pub follow_up: String,
+    /// The daily escalation pass, after the afternoon register has closed.
+    pub daily_pass: String,
+    /// The day's letters are batched into one PDF for the office to print.
+    pub letters: String,
+    /// Weekly and termly report hooks (last school day of the week / term).
+    pub reports: String,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            poll_seconds: 300,
+            follow_up: "11:00".into(),
+            daily_pass: "16:00".into(),
+            letters: "16:30".into(),
+            reports: "17:00".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +115,33 @@ pub struct SchoolConfig {
     /// Policy name or path (read by the escalation engine; `dfe-baseline` when absent).
     pub policy: Option<String>,
     pub calendar: Calendar,
+    /// How families reach the school; printed in every message and on the letterhead.
+    pub contact: SchoolContact,
+    /// Staff email addresses by role (`attendance_officer`, `dsl`, …) and `la` for the local
+    /// authority's attendance team: where staff messages, alerts and LA returns go.
+    pub staff: std::collections::BTreeMap<String, String>,
+    /// A folder of this school's own templates, each replacing the shipped one of that name.
+    pub templates: Option<PathBuf>,
+    /// The folder the MIS drops register exports into (`pupils*.csv`, `contacts*.csv`,
+    /// `marks*.csv`); the daemon imports each file once and moves it to `done/`.
+    pub inbox: Option<PathBuf>,
+}
+
+/// The school's own details, as families see them.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchoolContact {
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub address: Vec<String>,
+    /// Who signs letters, and as what.
+    #[serde(default)]
+    pub signatory: String,
+    #[serde(default)]
+    pub signatory_role: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -62,6 +159,10 @@ pub enum Phase {
 struct FileConfig {
     #[serde(default)]
     database: DatabaseSection,
+    #[serde(default)]
+    delivery: DeliveryConfig,
+    #[serde(default)]
+    daemon: DaemonConfig,
     school: Option<SchoolSection>,
     calendar: Option<CalendarSection>,
     schools: Option<Vec<SchoolEntry>>,
@@ -98,6 +199,12 @@ struct SchoolSection {
     am_register_close: Option<String>,
     pm_register_close: Option<String>,
     policy: Option<String>,
+    #[serde(default)]
+    contact: SchoolContact,
+    #[serde(default)]
+    staff: std::collections::BTreeMap<String, String>,
+    templates: Option<PathBuf>,
+    inbox: Option<PathBuf>,
 }
 
 /// `[[schools]]` entry: the school's settings plus its own calendar.
@@ -113,6 +220,12 @@ struct SchoolEntry {
     am_register_close: Option<String>,
     pm_register_close: Option<String>,
     policy: Option<String>,
+    #[serde(default)]
+    contact: SchoolContact,
+    #[serde(default)]
+    staff: std::collections::BTreeMap<String, String>,
+    templates: Option<PathBuf>,
+    inbox: Option<PathBuf>,
     calendar: Option<CalendarSection>,
 }
 
@@ -262,6 +375,10 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
                 am_register_close: s.am_register_close,
                 pm_register_close: s.pm_register_close,
                 policy: s.policy,
+                contact: s.contact,
+                staff: s.staff,
+                templates: s.templates,
+                inbox: s.inbox,
                 calendar: raw.calendar,
             };
             vec![("school".to_owned(), entry)]
@@ -399,14 +516,49 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
             pm_register_close,
             policy: entry.policy,
             calendar: Calendar::new(section.terms, section.holidays),
+            contact: entry.contact,
+            staff: entry.staff,
+            templates: entry.templates.map(|p| relative_to(p, path)),
+            inbox: entry.inbox.map(|p| relative_to(p, path)),
         });
     }
 
+    for (name, value) in [
+        ("daemon.follow_up", &raw.daemon.follow_up),
+        ("daemon.daily_pass", &raw.daemon.daily_pass),
+        ("daemon.letters", &raw.daemon.letters),
+        ("daemon.reports", &raw.daemon.reports),
+    ] {
+        if NaiveTime::parse_from_str(value, "%H:%M").is_err() {
+            return Err(err(
+                name,
+                format!("\"{value}\" is not a time of day as HH:MM, e.g. \"16:00\""),
+            ));
+        }
+    }
+    if raw.delivery.max_attempts == 0 {
+        return Err(err("delivery.max_attempts", "must be at least 1".into()));
+    }
+    if raw.delivery.concurrency == 0 {
+        return Err(err("delivery.concurrency", "must be at least 1".into()));
+    }
+    let mut delivery = raw.delivery;
+    delivery.outbox_dir = relative_to(delivery.outbox_dir, path);
     Ok(Config {
         source: path.map(Path::to_owned),
         database_url: resolve_database_url(&raw.database.url, path),
         schools,
+        delivery,
+        daemon: raw.daemon,
     })
+}
+
+/// A relative path in a config file is relative to that file's folder.
+fn relative_to(p: PathBuf, config_file: Option<&Path>) -> PathBuf {
+    match config_file.and_then(Path::parent) {
+        Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
+        _ => p,
+    }
 }
 
 /// A relative SQLite path in a config file is relative to that file, so a config and its

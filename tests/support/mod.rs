@@ -48,6 +48,10 @@ pub fn school(am_close: &str) -> SchoolConfig {
         pm_register_close: NaiveTime::from_hms_opt(13, 45, 0).expect("time"),
         policy: None,
         calendar: Calendar::new(terms, holidays),
+        contact: Default::default(),
+        staff: Default::default(),
+        templates: None,
+        inbox: None,
     }
 }
 
