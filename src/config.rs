@@ -50,6 +50,9 @@ pub struct DeliveryConfig {
     pub lease_seconds: u64,
     /// Messages sent at once.
     pub concurrency: usize,
+    /// The providers for `mode = "live"`.
+    #[serde(flatten)]
+    pub live: crate::channel::live::LiveConfig,
 }
 
 impl Default for DeliveryConfig {
@@ -62,6 +65,7 @@ impl Default for DeliveryConfig {
             retry_cap_seconds: 3600,
             lease_seconds: 120,
             concurrency: 8,
+            live: Default::default(),
         }
     }
 }

@@ -64,6 +64,10 @@ pub enum SendError {
 }
 
 pub mod call_list;
+
+pub use live::Live;
 pub mod email;
+pub mod file;
 pub mod letter;
+pub mod live;
 pub mod sms;

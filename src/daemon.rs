@@ -1,0 +1,442 @@
+//! `rollcall run`: the daemon. For each school it holds a lease (one daemon sends per school),
+//! polls the register inbox, makes each due run once (see [`crate::schedule`]), escalates,
+//! and delivers the outbox (see [`crate::delivery`]).
+//!
+//! The loop sleeps until the next thing is due. On the system clock it also wakes on a UTC
+//! heartbeat from tokio-cron-scheduler, so a clock step or a suspended machine is noticed
+//! within a minute (tokio's own timers run on the monotonic clock and would not notice). On a
+//! simulated clock it jumps straight to the next thing due: the demo runs a term in seconds.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::delivery::{Deliverer, DeliverySummary, SchoolRuntime};
+use crate::import::{MarksImport, import_contacts, import_marks, import_pupils};
+use crate::schedule::{self, Clock, DueRun, Job, Plan, instant_text, to_local};
+use crate::store::{SchoolId, Store};
+
+/// How long a school lease lasts without renewal: a daemon that dies is replaced this soon.
+const SCHOOL_LEASE_SECONDS: i64 = 90;
+/// A run claimed but never finished (its daemon died) may be taken over after this.
+const STALE_RUN_MINUTES: i64 = 15;
+
+pub struct Daemon {
+    pub config: Config,
+    pub store: Store,
+    pub schools: Vec<Arc<SchoolRuntime>>,
+    pub deliverer: Arc<Deliverer>,
+    pub clock: Clock,
+    pub owner: String,
+    /// Where each school's due runs were last looked for.
+    looked: tokio::sync::Mutex<HashMap<SchoolId, DateTime<Utc>>>,
+}
+
+/// What one pass of the loop did, for logs, `status` and the demo.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PassReport {
+    pub runs: Vec<String>,
+    pub skipped: Vec<String>,
+    pub delivery: DeliverySummary,
+    pub imported_files: usize,
+}
+
+/// A name for this daemon in leases and events: host, process and a random part, so two
+/// daemons on one host (or a restarted one) are told apart.
+pub fn daemon_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    format!("{host}:{}:{nanos:08x}", std::process::id())
+}
+
+impl Daemon {
+    pub fn new(
+        config: Config,
+        store: Store,
+        schools: Vec<Arc<SchoolRuntime>>,
+        deliverer: Arc<Deliverer>,
+    ) -> Daemon {
+        Daemon {
+            clock: deliverer.clock.clone(),
+            owner: deliverer.owner.clone(),
+            config,
+            store,
+            schools,
+            deliverer,
+            looked: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Holds or renews this daemon's lease on a school; false if another daemon holds it.
+    pub async fn hold_school(&self, school: SchoolId) -> Result<bool> {
+        let now = self.clock.now();
+        let holder: Option<String> = sqlx::query_scalar(
+            "INSERT INTO school_leases (school_id, holder, acquired_at, expires_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (school_id) DO UPDATE
+                SET holder = excluded.holder, expires_at = excluded.expires_at,
+                    acquired_at = CASE WHEN school_leases.holder = excluded.holder
+                                       THEN school_leases.acquired_at ELSE excluded.acquired_at END
+                WHERE school_leases.holder = excluded.holder OR school_leases.expires_at < $3
+             RETURNING holder",
+        )
+        .bind(school.0)
+        .bind(&self.owner)
+        .bind(instant_text(now))
+        .bind(instant_text(now + Duration::seconds(SCHOOL_LEASE_SECONDS)))
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(holder.is_some())
+    }
+
+    /// Lets another daemon take the schools at once (a clean shutdown).
+    pub async fn release_schools(&self) -> Result<()> {
+        sqlx::query("DELETE FROM school_leases WHERE holder = $1")
+            .bind(&self.owner)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// One pass: for every school this daemon holds, make what is due and deliver.
+    pub async fn pass(&self, stop: &CancellationToken) -> Result<PassReport> {
+        let mut report = PassReport::default();
+        for school in &self.schools {
+            if stop.is_cancelled() {
+                break;
+            }
+            if !self.hold_school(school.id).await? {
+                tracing::debug!(school = %school.config.id, "another daemon holds this school");
+                continue;
+            }
+            self.school_pass(school, stop, &mut report)
+                .await
+                .with_context(|| format!("school {}", school.config.id))?;
+        }
+        Ok(report)
+    }
+
+    async fn school_pass(
+        &self,
+        school: &Arc<SchoolRuntime>,
+        stop: &CancellationToken,
+        report: &mut PassReport,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let after = {
+            let looked = self.looked.lock().await;
+            match looked.get(&school.id) {
+                Some(t) => *t,
+                None => {
+                    // First look since start: from the last run recorded, but at most a week
+                    // back, and on a fresh install from the start of today.
+                    let start_of_today = schedule::local_instant(
+                        school.config.timezone,
+                        to_local(school.config.timezone, now)
+                            .date()
+                            .and_time(chrono::NaiveTime::MIN),
+                    );
+                    match schedule::last_recorded(&self.store, school.id).await? {
+                        Some(t) => t.max(now - Duration::days(7)),
+                        None => start_of_today - Duration::seconds(1),
+                    }
+                }
+            }
+        };
+        let runs = schedule::due_between(
+            &school.config,
+            &self.config.daemon,
+            school.policy.settings.grace_minutes,
+            after,
+            now,
+        );
+        for plan in schedule::plan(runs, school.config.timezone, now, Duration::minutes(5)) {
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            match plan {
+                Plan::Skip(run, why) => {
+                    if schedule::claim(&self.store, school.id, &run, &self.owner, now, Duration::minutes(STALE_RUN_MINUTES)).await? {
+                        schedule::finish(&self.store, school.id, &run, now, &format!("skipped: {why}")).await?;
+                        tracing::warn!(school = %school.config.id, job = run.job.as_str(), due = %run.local_due, "{why}");
+                        report.skipped.push(format!("{} {}", run.job.as_str(), run.local_due));
+                    }
+                }
+                Plan::Run(run) => {
+                    if !schedule::claim(&self.store, school.id, &run, &self.owner, now, Duration::minutes(STALE_RUN_MINUTES)).await? {
+                        continue;
+                    }
+                    let outcome = match self.run_job(school, &run, stop, report).await {
+                        Ok(text) => text,
+                        Err(e) => {
+                            tracing::error!(school = %school.config.id, job = run.job.as_str(), "run failed: {e:#}");
+                            format!("failed: {e:#}")
+                        }
+                    };
+                    schedule::finish(&self.store, school.id, &run, self.clock.now(), &outcome).await?;
+                    tracing::info!(school = %school.config.id, job = run.job.as_str(), due = %run.local_due, outcome = %outcome, "run");
+                    report.runs.push(format!("{} {}", run.job.as_str(), run.local_due));
+                }
+            }
+        }
+        self.looked.lock().await.insert(school.id, now);
+        let delivered = self.deliverer.deliver_due(school, stop).await?;
+        report.delivery.merge(&delivered);
+        Ok(())
+    }
+
+    /// Makes one job's run; returns the outcome recorded with it.
+    async fn run_job(
+        &self,
+        school: &Arc<SchoolRuntime>,
+        run: &DueRun,
+        stop: &CancellationToken,
+        report: &mut PassReport,
+    ) -> Result<String> {
+        let now_local = to_local(school.config.timezone, self.clock.now());
+        match run.job {
+            Job::FirstDay | Job::FirstDayPm | Job::FollowUp | Job::DailyPass => {
+                // Never decide on stale data: take in whatever the MIS has exported first.
+                report.imported_files += self.poll_inbox(school).await?;
+                let outcome = self.escalate(school, now_local).await?;
+                let delivered = self.deliverer.deliver_due(school, stop).await?;
+                report.delivery.merge(&delivered);
+                if run.job == Job::FollowUp {
+                    self.deliverer.publish_tasks(school).await?;
+                }
+                Ok(outcome)
+            }
+            Job::Letters => Ok(match self.deliverer.batch_letters(school, now_local.date())? {
+                Some(path) => format!("letters batched into {}", path.display()),
+                None => "no letters today".to_owned(),
+            }),
+            Job::Weekly => Ok("weekly report hook: no weekly reports are configured".to_owned()),
+            Job::Termly => Ok("termly report hook: no termly reports are configured".to_owned()),
+        }
+    }
+
+    /// Evaluates the policy at `now` and records the result.
+    pub async fn escalate(&self, school: &SchoolRuntime, now: NaiveDateTime) -> Result<String> {
+        let register = crate::escalation::load(&self.store, school.id, &school.config, now.date()).await?;
+        let evaluation = register.evaluate(&school.policy, &school.config, now);
+        let s = crate::outbox::record(&self.store, school.id, &school.policy, &evaluation, now).await?;
+        Ok(format!(
+            "{} new decisions; {} queued, {} awaiting approval, {} cancelled, {} expired, {} alerts",
+            s.decisions, s.queued, s.awaiting_approval, s.cancelled, s.expired, s.alerts
+        ))
+    }
+
+    /// Imports each export the MIS has dropped in the school's inbox (pupils, then contacts,
+    /// then marks), once: an imported file moves to `done/`, a rejected one to `rejected/`
+    /// with its error beside it, and the attendance officer is told.
+    pub async fn poll_inbox(&self, school: &SchoolRuntime) -> Result<usize> {
+        let Some(inbox) = &school.config.inbox else {
+            return Ok(0);
+        };
+        let Ok(entries) = std::fs::read_dir(inbox) else {
+            return Ok(0);
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        let rank = |p: &Path| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let kind = if name.starts_with("pupils") {
+                0
+            } else if name.starts_with("contacts") {
+                1
+            } else if name.starts_with("marks") {
+                2
+            } else {
+                3
+            };
+            (kind, name.to_owned())
+        };
+        files.sort_by_key(|p| rank(p));
+        let mut imported = 0;
+        for file in files {
+            let (kind, name) = rank(&file);
+            let result = match kind {
+                0 => import_pupils(&self.store, school.id, &file).await.map(|_| ()),
+                1 => import_contacts(&self.store, school.id, &file).await.map(|_| ()),
+                2 => {
+                    let options = MarksImport {
+                        by_name: "MIS export".into(),
+                        by_role: "register".into(),
+                        reason: None,
+                        progress: false,
+                    };
+                    import_marks(&self.store, school.id, &school.config.calendar, &file, &options)
+                        .await
+                        .map(|_| ())
+                }
+                _ => Err(anyhow::anyhow!(
+                    "not a register export: name it pupils*.csv, contacts*.csv or marks*.csv"
+                )),
+            };
+            let now = instant_text(self.clock.now());
+            let (folder, outcome) = match &result {
+                Ok(()) => ("done", "imported".to_owned()),
+                Err(e) => ("rejected", format!("rejected: {e:#}")),
+            };
+            let target_dir = inbox.join(folder);
+            std::fs::create_dir_all(&target_dir)?;
+            let stamp = now.replace(':', "");
+            let target = target_dir.join(format!("{stamp}-{name}"));
+            std::fs::rename(&file, &target)
+                .with_context(|| format!("moving {} to {}", file.display(), target.display()))?;
+            sqlx::query(
+                "INSERT INTO register_polls (school_id, file, imported_at, outcome) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(school.id.0)
+            .bind(&name)
+            .bind(&now)
+            .bind(&outcome)
+            .execute(self.store.pool())
+            .await?;
+            match result {
+                Ok(()) => imported += 1,
+                Err(e) => {
+                    std::fs::write(target.with_extension("error.txt"), format!("{e:#}\n"))?;
+                    tracing::warn!(school = %school.config.id, file = %name, "register export rejected");
+                    let local = to_local(school.config.timezone, self.clock.now())
+                        .format("%Y-%m-%dT%H:%M:%S")
+                        .to_string();
+                    sqlx::query(
+                        "INSERT INTO outbox (school_id, key, channel, recipient_role, recipient, template,
+                                             status, requires_approval, hold_reason, created_at)
+                         VALUES ($1, $2, 'email', 'attendance_officer', 'attendance_officer', 'alert',
+                                 'queued', 0, $3, $4)
+                         ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(school.id.0)
+                    .bind(format!("school-{}/alert/rejected-{stamp}-{name}", school.id.0))
+                    .bind(format!(
+                        "The register export {name} was not imported, so nothing in it was used: {e:#}. \
+                         It is in {}; fix it and put it back in the inbox.",
+                        target.display()
+                    ))
+                    .bind(local)
+                    .execute(self.store.pool())
+                    .await?;
+                }
+            }
+        }
+        Ok(imported)
+    }
+
+    /// When the loop should next wake: the next due run of any school, the next retry, or a
+    /// message whose quiet hours end.
+    pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>> {
+        let now = self.clock.now();
+        let mut next: Option<DateTime<Utc>> = None;
+        let mut consider = |t: DateTime<Utc>| {
+            let t = t.max(now);
+            next = Some(next.map_or(t, |n| n.min(t)));
+        };
+        for school in &self.schools {
+            if let Some(run) = schedule::next_due(
+                &school.config,
+                &self.config.daemon,
+                school.policy.settings.grace_minutes,
+                now,
+            ) {
+                consider(run.due_at);
+            }
+            let retry: Option<String> = sqlx::query_scalar(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE school_id = $1 AND status = 'queued'",
+            )
+            .bind(school.id.0)
+            .fetch_one(self.store.pool())
+            .await?;
+            if let Some(t) = retry.as_deref().and_then(parse_instant) {
+                consider(t);
+            }
+            let quiet: Option<String> = sqlx::query_scalar(
+                "SELECT MIN(not_before) FROM outbox WHERE school_id = $1 AND status = 'queued'
+                 AND not_before IS NOT NULL AND not_before > $2",
+            )
+            .bind(school.id.0)
+            .bind(to_local(school.config.timezone, now).format("%Y-%m-%dT%H:%M:%S").to_string())
+            .fetch_one(self.store.pool())
+            .await?;
+            if let Some(local) = quiet
+                .as_deref()
+                .and_then(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok())
+            {
+                consider(schedule::local_instant(school.config.timezone, local));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Runs until `stop` (SIGTERM) on the system clock, or until `until` on a simulated one.
+    /// `before_wake` is called with each time the loop wakes at, before it acts (the demo's
+    /// pretend MIS drops register exports there).
+    pub async fn run<F>(
+        &self,
+        stop: CancellationToken,
+        until: Option<DateTime<Utc>>,
+        mut before_wake: F,
+        heartbeat: Option<&mut tokio::sync::mpsc::Receiver<()>>,
+    ) -> Result<PassReport>
+    where
+        F: FnMut(DateTime<Utc>) -> Result<()>,
+    {
+        let mut total = PassReport::default();
+        let mut heartbeat = heartbeat;
+        loop {
+            before_wake(self.clock.now())?;
+            let report = self.pass(&stop).await?;
+            total.runs.extend(report.runs);
+            total.skipped.extend(report.skipped);
+            total.delivery.merge(&report.delivery);
+            total.imported_files += report.imported_files;
+            if stop.is_cancelled() {
+                break;
+            }
+            let next = self.next_wake().await?;
+            if self.clock.is_simulated() {
+                let Some(next) = next else { break };
+                if until.is_some_and(|u| next > u) {
+                    break;
+                }
+                self.clock.advance_to(next);
+                continue;
+            }
+            // Wake at the next due time, but at least every lease period so the school
+            // leases are renewed and another daemon's queue is noticed.
+            let now = self.clock.now();
+            let renew = now + Duration::seconds(SCHOOL_LEASE_SECONDS / 3);
+            let wake = next.map_or(renew, |n| n.min(renew));
+            let sleep = (wake - now).to_std().unwrap_or_default();
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(sleep) => {}
+                Some(()) = async {
+                    match heartbeat.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
+            }
+        }
+        self.release_schools().await?;
+        Ok(total)
+    }
+}
+
+pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}

@@ -1,0 +1,714 @@
+//! Delivery: moves outbox rows through their states and hands them to channels.
+//!
+//! ```text
+//! awaiting_approval ──approve──▶ queued ──claim──▶ sending ──▶ sent ──▶ delivered
+//!        │                         ▲ │                │
+//!        └──reject──▶ cancelled    │ └──TTL──▶ expired │
+//!                                  └────retry─────────┤ (transient, rate limited, ambiguous)
+//!                                                     └──▶ failed (permanent, or out of attempts)
+//! ```
+//! Rows are written in `awaiting_approval` or `queued` by [`crate::outbox::record`] in the same
+//! transaction as their decision; that is rollcall's "pending".
+//!
+//! A claim is a short lease written to the row (`lease_owner`, `lease_until`), never a
+//! transaction held open across a network call. If a daemon dies while sending, the lease
+//! lapses and the row returns to `queued` marked `ambiguous`: before sending it again the
+//! channel is asked whether it already has it (Notify by reference, the file sink by row id);
+//! email has no such question, so it is sent again with the same Message-ID and counted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use rand::Rng as _;
+use rand::SeedableRng as _;
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+use tokio::task::JoinSet;
+
+use crate::channel::file::{FileSink, SmsLine};
+use crate::channel::{Attachment, Outgoing, SendError, Sent};
+use crate::config::{DeliveryConfig, DeliveryMode, SchoolConfig};
+use crate::message::{self, OUTBOX_COLUMNS, OutboxRow};
+use crate::policy::{Channel, Policy};
+use crate::schedule::{Clock, instant_text, to_local};
+use crate::store::{SchoolId, Store};
+use crate::template::{Audience, Rendered, Templates};
+
+const LOCAL: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// One school as the daemon runs it.
+pub struct SchoolRuntime {
+    pub id: SchoolId,
+    pub config: SchoolConfig,
+    pub policy: Policy,
+    pub templates: Templates,
+}
+
+/// Where messages go.
+pub struct Channels {
+    pub mode: DeliveryMode,
+    pub sink: FileSink,
+    pub live: crate::channel::Live,
+}
+
+/// Everything a delivery pass needs, shared by the concurrent sends.
+pub struct Deliverer {
+    pub store: Store,
+    pub settings: DeliveryConfig,
+    pub channels: Channels,
+    pub clock: Clock,
+    /// This daemon's name in leases and events.
+    pub owner: String,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliverySummary {
+    pub sent: usize,
+    pub delivered: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub expired: usize,
+    /// Rows whose lease lapsed (a daemon died mid-send) and went back to the queue.
+    pub recovered: usize,
+    /// Of those, rows the channel confirmed it already had: not sent twice.
+    pub confirmed_after_crash: usize,
+    /// Rows sent again without being able to ask the channel (email): possibly twice.
+    pub resent_unconfirmed: usize,
+}
+
+impl DeliverySummary {
+    pub fn merge(&mut self, other: &DeliverySummary) {
+        self.sent += other.sent;
+        self.delivered += other.delivered;
+        self.retried += other.retried;
+        self.failed += other.failed;
+        self.expired += other.expired;
+        self.recovered += other.recovered;
+        self.confirmed_after_crash += other.confirmed_after_crash;
+        self.resent_unconfirmed += other.resent_unconfirmed;
+    }
+}
+
+/// How one attempt ended.
+enum Outcome {
+    Done { status: &'static str, sent: Sent },
+    Retry { error: String, after: Option<std::time::Duration>, ambiguous: bool },
+    Failed(String),
+}
+
+impl Deliverer {
+    /// Sends everything due for one school, until nothing is left to claim or `stop` is set.
+    /// In-flight sends always finish and are recorded.
+    pub async fn deliver_due(
+        self: &Arc<Self>,
+        school: &Arc<SchoolRuntime>,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Result<DeliverySummary> {
+        let mut summary = DeliverySummary::default();
+        summary.recovered = self.recover_lapsed(school).await?;
+        summary.expired += self.expire(school).await?;
+        let mut tasks_written = false;
+        while !stop.is_cancelled() {
+            let batch = self.claim(school, self.settings.concurrency * 4).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut running: JoinSet<Result<DeliverySummary>> = JoinSet::new();
+            for row in batch {
+                tasks_written |= row.channel == "task";
+                while running.len() >= self.settings.concurrency {
+                    if let Some(done) = running.join_next().await {
+                        summary.merge(&done??);
+                    }
+                }
+                let me = Arc::clone(self);
+                let school = Arc::clone(school);
+                running.spawn(async move { me.attempt(&school, row).await });
+            }
+            while let Some(done) = running.join_next().await {
+                summary.merge(&done??);
+            }
+        }
+        if tasks_written {
+            self.publish_tasks(school).await?;
+        }
+        Ok(summary)
+    }
+
+    fn now_local(&self, school: &SchoolRuntime) -> NaiveDateTime {
+        to_local(school.config.timezone, self.clock.now())
+    }
+
+    /// Rows left in `sending` by a daemon that stopped answering go back to the queue,
+    /// marked ambiguous: the provider may have them.
+    async fn recover_lapsed(&self, school: &SchoolRuntime) -> Result<usize> {
+        let now = instant_text(self.clock.now());
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'queued', ambiguous = 1, lease_owner = NULL, lease_until = NULL
+             WHERE school_id = $1 AND status = 'sending' AND lease_until < $2 RETURNING id",
+        )
+        .bind(school.id.0)
+        .bind(&now)
+        .fetch_all(self.store.pool())
+        .await?;
+        for id in &ids {
+            self.event(*id, "lease_lapsed", "the daemon sending it stopped before recording the result; the channel is asked before it is sent again").await?;
+        }
+        Ok(ids.len())
+    }
+
+    async fn expire(&self, school: &SchoolRuntime) -> Result<usize> {
+        let local = self.now_local(school).format(LOCAL).to_string();
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'expired', finished_at = $1
+             WHERE school_id = $2 AND status IN ('queued', 'awaiting_approval')
+               AND expires_at IS NOT NULL AND expires_at <= $3 RETURNING id",
+        )
+        .bind(instant_text(self.clock.now()))
+        .bind(school.id.0)
+        .bind(&local)
+        .fetch_all(self.store.pool())
+        .await?;
+        for id in &ids {
+            self.event(*id, "expired", "its time to live passed before it was sent")
+                .await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Takes up to `limit` due rows with a lease. The `status = 'queued'` re-check in the outer
+    /// UPDATE is what stops two daemons claiming one row (PostgreSQL re-evaluates it after a
+    /// concurrent update commits; SQLite has one writer).
+    async fn claim(&self, school: &SchoolRuntime, limit: usize) -> Result<Vec<OutboxRow>> {
+        let now = self.clock.now();
+        let lease_until = now + Duration::seconds(self.settings.lease_seconds as i64);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE outbox SET status = 'sending', lease_owner = $1, lease_until = $2,
+                    attempts = attempts + 1
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE school_id = $3 AND status = 'queued'
+                   AND (next_attempt_at IS NULL OR next_attempt_at <= $4)
+                   AND (not_before IS NULL OR not_before <= $5)
+                 ORDER BY id LIMIT $6)
+               AND status = 'queued'
+             RETURNING {OUTBOX_COLUMNS}"
+        )))
+        .bind(&self.owner)
+        .bind(instant_text(lease_until))
+        .bind(school.id.0)
+        .bind(instant_text(now))
+        .bind(self.now_local(school).format(LOCAL).to_string())
+        .bind(limit as i64)
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut out: Vec<OutboxRow> = rows
+            .iter()
+            .map(OutboxRow::from_row)
+            .collect::<Result<_>>()?;
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    /// One attempt at one row, recorded whatever happens.
+    async fn attempt(&self, school: &SchoolRuntime, row: OutboxRow) -> Result<DeliverySummary> {
+        let mut summary = DeliverySummary::default();
+        let outcome = match self.prepare(school, &row).await {
+            Err(problem) => Outcome::Failed(problem),
+            Ok(prepared) => {
+                let mut confirmed = None;
+                if row.ambiguous {
+                    confirmed = self.ask_channel(school, &row, &prepared).await;
+                    if confirmed.is_some() {
+                        summary.confirmed_after_crash += 1;
+                    } else if row.channel == "email" || row.channel == "la_return" {
+                        if self.channels.mode == DeliveryMode::Live {
+                            summary.resent_unconfirmed += 1;
+                        }
+                    }
+                }
+                match confirmed {
+                    Some(sent) => Outcome::Done {
+                        status: final_status(&row.channel, self.channels.mode),
+                        sent,
+                    },
+                    None => self.send(school, &row, prepared).await,
+                }
+            }
+        };
+        self.record(school, &row, outcome, &mut summary).await?;
+        Ok(summary)
+    }
+
+    /// Renders the row into what its channel sends; an error here is permanent (a template
+    /// or an address that will not change by trying again).
+    async fn prepare(&self, school: &SchoolRuntime, row: &OutboxRow) -> Result<Prepared, String> {
+        let now = self.now_local(school);
+        let channel = parse_channel(&row.channel)?;
+        let data = message::load(&self.store, &school.config, &school.policy, row, now)
+            .await
+            .map_err(|e| format!("cannot read the message's data: {e:#}"))?;
+        let audience = if row.is_alert() {
+            Audience::Staff
+        } else {
+            Audience::of(&row.recipient_role)
+        };
+        let rendered = school
+            .templates
+            .render(&row.template, channel, audience, &data)
+            .map_err(|e| e.to_string())?;
+        let address = match (&row.address, audience) {
+            (Some(a), _) if !a.is_empty() => a.clone(),
+            (_, Audience::Family) if channel != Channel::Task => {
+                return Err(format!(
+                    "{}: there is no {} for this family in the register",
+                    row.recipient,
+                    match channel {
+                        Channel::Sms => "mobile number",
+                        Channel::Letter => "postal address",
+                        _ => "email address",
+                    }
+                ));
+            }
+            _ if channel == Channel::Task => String::new(),
+            _ => school
+                .config
+                .staff
+                .get(&row.recipient_role)
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "no email address for \"{}\": add `{} = \"…\"` under [school.staff] in the config",
+                        row.recipient_role, row.recipient_role
+                    )
+                })?,
+        };
+        Ok(Prepared {
+            date: now.date(),
+            outgoing: Outgoing {
+                outbox_id: row.id,
+                attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+                school: school.config.id.clone(),
+                to_name: data.recipient.clone(),
+                address,
+                subject: rendered.subject.clone(),
+                text: rendered.text.clone(),
+                html: rendered.html.clone(),
+                attachments: Vec::new(),
+            },
+            rendered,
+            data,
+        })
+    }
+
+    /// After a lapsed lease: does the channel already have this message?
+    async fn ask_channel(
+        &self,
+        school: &SchoolRuntime,
+        row: &OutboxRow,
+        prepared: &Prepared,
+    ) -> Option<Sent> {
+        let school_key = &school.config.id;
+        match (row.channel.as_str(), self.channels.mode) {
+            ("sms", DeliveryMode::File) => {
+                let line = self.channels.sink.lookup_sms(school_key, prepared.date, row.id)?;
+                Some(Sent {
+                    provider_id: format!("sms.jsonl#{}", line.outbox_id),
+                })
+            }
+            ("email" | "la_return", DeliveryMode::File) => {
+                let path = self.channels.sink.email_path(school_key, prepared.date, row.id);
+                path.exists().then(|| Sent {
+                    provider_id: path.display().to_string(),
+                })
+            }
+            ("letter", _) => {
+                let path = self.channels.sink.letter_path(school_key, prepared.date, row.id);
+                path.exists().then(|| Sent {
+                    provider_id: path.display().to_string(),
+                })
+            }
+            ("sms", DeliveryMode::Live) => self.channels.live.lookup_sms(&prepared.outgoing).await,
+            _ => None,
+        }
+    }
+
+    async fn send(&self, school: &SchoolRuntime, row: &OutboxRow, mut prepared: Prepared) -> Outcome {
+        let mode = self.channels.mode;
+        let status = final_status(&row.channel, mode);
+        let result: Result<Sent, SendError> = match row.channel.as_str() {
+            "task" => Ok(Sent {
+                provider_id: format!("task list {}", prepared.date),
+            }),
+            "letter" => self.write_letter(school, &prepared).map(|(sent, _)| sent),
+            "sms" => match mode {
+                DeliveryMode::File => self.file_sms(&prepared),
+                DeliveryMode::Live => self.channels.live.send_sms(&prepared.outgoing).await,
+            },
+            _ => {
+                if let Some(letter) = &prepared.rendered.letter {
+                    match crate::channel::letter::render_one(&letter_for(
+                        &school.config,
+                        &prepared,
+                        letter,
+                    )) {
+                        Ok(pdf) => prepared.outgoing.attachments.push(Attachment {
+                            filename: format!("{}.pdf", row.template.replace('_', "-")),
+                            content_type: "application/pdf".into(),
+                            bytes: pdf,
+                        }),
+                        Err(e) => return Outcome::Failed(format!("cannot make the letter: {e}")),
+                    }
+                }
+                match mode {
+                    DeliveryMode::File => {
+                        from_mailbox(&school.config)
+                            .and_then(|from| {
+                                crate::channel::email::to_eml(&prepared.outgoing, &from, None)
+                            })
+                            .and_then(
+                            |eml| {
+                                self.channels
+                                    .sink
+                                    .write_email(prepared.date, &prepared.outgoing, &eml)
+                            },
+                        )
+                    }
+                    DeliveryMode::Live => self.channels.live.send_email(&prepared.outgoing).await,
+                }
+            }
+        };
+        match result {
+            Ok(sent) => Outcome::Done { status, sent },
+            Err(SendError::Permanent(e)) => Outcome::Failed(e),
+            Err(SendError::Transient(e)) => Outcome::Retry {
+                error: e,
+                after: None,
+                ambiguous: false,
+            },
+            Err(SendError::RateLimited { retry_after }) => Outcome::Retry {
+                error: "rate limited by the provider".into(),
+                after: retry_after,
+                ambiguous: false,
+            },
+            Err(SendError::Ambiguous(e)) => Outcome::Retry {
+                error: e,
+                after: None,
+                ambiguous: true,
+            },
+        }
+    }
+
+    fn file_sms(&self, prepared: &Prepared) -> Result<Sent, SendError> {
+        let msg = &prepared.outgoing;
+        let to = crate::channel::sms::parse_uk_mobile(&msg.address)
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        let segments = crate::channel::sms::segments(&msg.text);
+        let line = SmsLine {
+            outbox_id: msg.outbox_id,
+            attempt: msg.attempt,
+            reference: crate::channel::sms::reference(msg),
+            to: to.to_string(),
+            body: msg.text.clone(),
+            segments: segments.segments,
+            encoding: format!("{:?}", segments.encoding),
+            written_at: instant_text(self.clock.now()),
+        };
+        self.channels.sink.write_sms(&msg.school, prepared.date, &line)
+    }
+
+    /// Writes one letter's PDF (the office prints the day's batch; see [`Self::batch_letters`]).
+    fn write_letter(
+        &self,
+        school: &SchoolRuntime,
+        prepared: &Prepared,
+    ) -> Result<(Sent, PathBuf), SendError> {
+        let letter = prepared
+            .rendered
+            .letter
+            .as_ref()
+            .ok_or_else(|| SendError::Permanent("the template made no letter".into()))?;
+        let letter = letter_for(&school.config, prepared, letter);
+        let pdf = crate::channel::letter::render_one(&letter)
+            .map_err(|e| SendError::Permanent(format!("cannot make the letter: {e}")))?;
+        let path = self
+            .channels
+            .sink
+            .letter_path(&school.config.id, prepared.date, prepared.outgoing.outbox_id);
+        // The letter's words beside its PDF, so the day's batch can be set as one document.
+        let words = serde_json::to_vec(&letter)
+            .map_err(|e| SendError::Permanent(format!("cannot keep the letter: {e}")))?;
+        FileSink::write_atomic(&path.with_extension("json"), &words)?;
+        FileSink::write_atomic(&path, &pdf)?;
+        Ok((
+            Sent {
+                provider_id: path.display().to_string(),
+            },
+            path,
+        ))
+    }
+
+    async fn record(
+        &self,
+        school: &SchoolRuntime,
+        row: &OutboxRow,
+        outcome: Outcome,
+        summary: &mut DeliverySummary,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let now_text = instant_text(now);
+        let (status, detail) = match outcome {
+            Outcome::Done { status, sent } => {
+                sqlx::query(
+                    "UPDATE outbox SET status = $1, provider_id = $2, sent_at = $3, finished_at = $4,
+                            lease_owner = NULL, lease_until = NULL, last_error = NULL, ambiguous = 0
+                     WHERE id = $5 AND lease_owner = $6 AND status = 'sending'",
+                )
+                .bind(status)
+                .bind(&sent.provider_id)
+                .bind(&now_text)
+                .bind((status == "delivered").then_some(&now_text))
+                .bind(row.id)
+                .bind(&self.owner)
+                .execute(self.store.pool())
+                .await?;
+                if status == "delivered" {
+                    summary.delivered += 1;
+                } else {
+                    summary.sent += 1;
+                }
+                (status, format!("attempt {}: accepted", row.attempts))
+            }
+            Outcome::Retry {
+                error,
+                after,
+                ambiguous,
+            } => {
+                let wait = after
+                    .and_then(|d| Duration::from_std(d).ok())
+                    .unwrap_or_else(|| self.backoff(row.id, row.attempts));
+                let next = now + wait;
+                let expires = self.expires_at(row.id).await?;
+                let too_late = expires.is_some_and(|e| to_local(school.config.timezone, next) >= e);
+                if too_late || row.attempts >= i64::from(self.settings.max_attempts) {
+                    return self
+                        .fail_or_expire(school, row, &error, too_late, summary)
+                        .await;
+                }
+                sqlx::query(
+                    "UPDATE outbox SET status = 'queued', next_attempt_at = $1, last_error = $2,
+                            ambiguous = $3, lease_owner = NULL, lease_until = NULL
+                     WHERE id = $4 AND lease_owner = $5 AND status = 'sending'",
+                )
+                .bind(instant_text(next))
+                .bind(&error)
+                .bind(i64::from(ambiguous))
+                .bind(row.id)
+                .bind(&self.owner)
+                .execute(self.store.pool())
+                .await?;
+                summary.retried += 1;
+                (
+                    "retry",
+                    format!(
+                        "attempt {} failed ({error}); next attempt at {}",
+                        row.attempts,
+                        instant_text(next)
+                    ),
+                )
+            }
+            Outcome::Failed(error) => {
+                return self.fail_or_expire(school, row, &error, false, summary).await;
+            }
+        };
+        self.event(row.id, status, &detail).await
+    }
+
+    async fn fail_or_expire(
+        &self,
+        school: &SchoolRuntime,
+        row: &OutboxRow,
+        error: &str,
+        expire: bool,
+        summary: &mut DeliverySummary,
+    ) -> Result<()> {
+        let status = if expire { "expired" } else { "failed" };
+        sqlx::query(
+            "UPDATE outbox SET status = $1, last_error = $2, finished_at = $3,
+                    lease_owner = NULL, lease_until = NULL
+             WHERE id = $4 AND lease_owner = $5 AND status = 'sending'",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(instant_text(self.clock.now()))
+        .bind(row.id)
+        .bind(&self.owner)
+        .execute(self.store.pool())
+        .await?;
+        let detail = if expire {
+            format!("not sent: the next attempt would be after its time to live ({error})")
+        } else {
+            format!("gave up after attempt {}: {error}", row.attempts)
+        };
+        self.event(row.id, status, &detail).await?;
+        if expire {
+            summary.expired += 1;
+        } else {
+            summary.failed += 1;
+        }
+        if !row.is_alert() {
+            let about = if row.recipient_role == "la" || !Audience::of(&row.recipient_role).eq(&Audience::Family) {
+                row.recipient_role.clone()
+            } else {
+                "a family".to_owned()
+            };
+            let text = format!(
+                "Message {} ({} to {about}, template {}) was {status}: {detail}. \
+                 See it with `rollcall status`; the pupils it concerns are listed there.",
+                row.id, row.channel, row.template
+            );
+            sqlx::query(
+                "INSERT INTO outbox (school_id, key, channel, recipient_role, recipient, template,
+                                     status, requires_approval, hold_reason, created_at)
+                 VALUES ($1, $2, 'email', 'attendance_officer', 'attendance_officer', 'alert',
+                         'queued', 0, $3, $4)
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(school.id.0)
+            .bind(format!("school-{}/alert/{status}-{}", school.id.0, row.id))
+            .bind(&text)
+            .bind(self.now_local(school).format(LOCAL).to_string())
+            .execute(self.store.pool())
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn expires_at(&self, id: i64) -> Result<Option<NaiveDateTime>> {
+        let text: Option<String> = sqlx::query_scalar("SELECT expires_at FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.store.pool())
+            .await?;
+        Ok(text.and_then(|t| NaiveDateTime::parse_from_str(&t, LOCAL).ok()))
+    }
+
+    /// Exponential backoff with jitter: base × 2^(attempt−1), capped, then a random point in
+    /// its upper half so a burst of failures does not retry in lockstep. Seeded by row and
+    /// attempt, so a retry time can be reproduced.
+    fn backoff(&self, id: i64, attempt: i64) -> Duration {
+        let base = self.settings.retry_base_seconds.max(1);
+        let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+        let full = base
+            .saturating_mul(1u64 << exp)
+            .min(self.settings.retry_cap_seconds.max(base));
+        let seed = (id as u64).wrapping_mul(1_000_003).wrapping_add(attempt as u64);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let secs = rng.random_range(full / 2..=full);
+        Duration::seconds(secs as i64)
+    }
+
+    async fn event(&self, id: i64, event: &str, detail: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO outbox_events (outbox_id, at, event, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(instant_text(self.clock.now()))
+        .bind(event)
+        .bind(&self.owner)
+        .bind(detail)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Rewrites today's call list and task list from every task delivered today.
+    pub async fn publish_tasks(&self, school: &SchoolRuntime) -> Result<PathBuf> {
+        let today = self.now_local(school).date();
+        crate::tasks::publish(&self.store, school, &self.channels.sink, today, self.now_local(school)).await
+    }
+
+    /// The day's letters in one PDF for the office to print.
+    pub fn batch_letters(&self, school: &SchoolRuntime, date: NaiveDate) -> Result<Option<PathBuf>> {
+        crate::tasks::batch_letters(school, &self.channels.sink, date)
+    }
+}
+
+/// A message rendered and addressed, ready for its channel.
+pub struct Prepared {
+    pub date: NaiveDate,
+    pub outgoing: Outgoing,
+    pub rendered: Rendered,
+    pub data: crate::template::MessageData,
+}
+
+/// A file written or a task listed has arrived where it is going; a provider's acceptance is
+/// only "sent" until the provider reports delivery.
+fn final_status(channel: &str, mode: DeliveryMode) -> &'static str {
+    match (channel, mode) {
+        ("task", _) | (_, DeliveryMode::File) => "delivered",
+        _ => "sent",
+    }
+}
+
+fn parse_channel(text: &str) -> Result<Channel, String> {
+    Ok(match text {
+        "email" => Channel::Email,
+        "sms" => Channel::Sms,
+        "letter" => Channel::Letter,
+        "task" => Channel::Task,
+        "la_return" => Channel::LaReturn,
+        other => return Err(format!("unknown channel \"{other}\"")),
+    })
+}
+
+/// The school's sending address: its contact email, or a placeholder that cannot be mistaken
+/// for a real mailbox when none is configured (file mode only; live mode needs a real one).
+pub fn from_mailbox(school: &SchoolConfig) -> Result<lettre::message::Mailbox, SendError> {
+    let address = if school.contact.email.is_empty() {
+        format!("attendance@{}.invalid", school.id)
+    } else {
+        school.contact.email.clone()
+    };
+    let name = school.name.replace(['<', '>', '"'], "");
+    format!("{name} <{address}>").parse().map_err(|e| {
+        SendError::Permanent(format!(
+            "the school's email \"{address}\" is not an address ({e}); fix [school.contact] email"
+        ))
+    })
+}
+
+/// The printable letter for a rendered message.
+pub fn letter_for(
+    school: &SchoolConfig,
+    prepared: &Prepared,
+    text: &crate::template::LetterText,
+) -> crate::channel::letter::Letter {
+    let postal: Vec<String> = prepared
+        .outgoing
+        .address
+        .split(", ")
+        .filter(|l| !l.is_empty() && !l.contains('@'))
+        .map(str::to_owned)
+        .collect();
+    crate::channel::letter::Letter {
+        school_name: school.name.clone(),
+        school_address: school.contact.address.clone(),
+        school_contact: [school.contact.phone.as_str(), school.contact.email.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" · "),
+        date: prepared.date,
+        recipient_name: prepared.data.recipient.clone(),
+        recipient_address: postal,
+        reference: format!("Ref: {}", prepared.outgoing.outbox_id),
+        heading: text.heading.clone(),
+        paragraphs: text.paragraphs.clone(),
+        sign_off: "Yours sincerely".into(),
+        signatory: school.contact.signatory.clone(),
+        signatory_role: school.contact.signatory_role.clone(),
+    }
+}
