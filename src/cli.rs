@@ -57,6 +57,38 @@ pub enum Command {
     Reject(RejectArgs),
     /// A pupil's case history: every stage change with the reason and figures behind it
     Case(CaseArgs),
+    /// Run the daemon: poll the register, make each job at its local time, deliver the outbox
+    Run,
+    /// Deliver what is due in the outbox now, then exit (no scheduled jobs)
+    Deliver,
+    /// What the daemon did last, what is queued, awaiting approval or failed, and what runs next
+    Status(StatusArgs),
+    /// Render a template with a real pupil's data, as it would be sent (nothing is sent)
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub school: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Template name, as a policy's actions use it (e.g. first_day, day_three)
+    pub template: String,
+    #[arg(long)]
+    pub upn: String,
+    /// School-local time to render at, YYYY-MM-DD or YYYY-MM-DDTHH:MM [default: now]
+    #[arg(long, value_parser = parse_datetime)]
+    pub as_of: Option<NaiveDateTime>,
+    /// Also write the HTML and the letter as PDF into this folder
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub school: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -394,6 +426,81 @@ pub async fn run(cli: Cli) -> Result<()> {
                 println!("see them with `rollcall pending`");
             }
             Ok(())
+        }
+        Command::Run => {
+            let config = load_config(cli.config.as_deref())?;
+            crate::daemon::serve(config).await
+        }
+        Command::Deliver => {
+            let config = load_config(cli.config.as_deref())?;
+            let daemon =
+                crate::daemon::Daemon::build(config, crate::schedule::Clock::System).await?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let mut total = crate::delivery::DeliverySummary::default();
+            for school in &daemon.schools {
+                if !daemon.hold_school(school.id).await? {
+                    println!(
+                        "{}: another daemon is sending for this school; nothing done",
+                        school.config.id
+                    );
+                    continue;
+                }
+                total.merge(&daemon.deliverer.deliver_due(school, &stop).await?);
+            }
+            daemon.release_schools().await?;
+            println!("{}", serde_json::to_string(&total)?);
+            Ok(())
+        }
+        Command::Status(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            let store = Store::connect(&config.database_url).await?;
+            let schools: Vec<&crate::config::SchoolConfig> = match &args.school {
+                Some(_) => vec![config.school(args.school.as_deref())?],
+                None => config.schools.iter().collect(),
+            };
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            let mut all = Vec::new();
+            for school in schools {
+                let id = store.ensure_school(school).await?;
+                let grace = crate::escalation::load_policy(&config, school)?
+                    .settings
+                    .grace_minutes;
+                let status = crate::status::school_status(
+                    &store,
+                    &config,
+                    school,
+                    id,
+                    grace,
+                    chrono::Utc::now(),
+                )
+                .await?;
+                match args.format {
+                    Format::Table => crate::status::write_text(&status, &mut out)?,
+                    Format::Json => all.push(status),
+                }
+            }
+            if matches!(args.format, Format::Json) {
+                writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+            }
+            Ok(())
+        }
+        Command::Preview(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            let school = config.school(args.school.as_deref())?;
+            let as_of = args.as_of.unwrap_or_else(|| school_now(school));
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            crate::preview::preview(
+                &config,
+                school,
+                &crate::preview::PreviewArgs {
+                    template: &args.template,
+                    upn: &args.upn,
+                    as_of,
+                    out: args.out.as_deref(),
+                },
+                &mut out,
+            )
+            .await
         }
         Command::Pending(args) => {
             let config = load_config(cli.config.as_deref())?;

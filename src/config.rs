@@ -242,6 +242,28 @@ struct CalendarSection {
     holidays: Vec<DateRange>,
 }
 
+/// Secrets from systemd's `LoadCredential=` (files in `$CREDENTIALS_DIRECTORY`), so they
+/// need not be in the config file or the environment.
+fn credentials() -> Vec<(&'static str, String)> {
+    let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else {
+        return Vec::new();
+    };
+    let dir = PathBuf::from(dir);
+    [
+        ("smtp-password", "delivery.email.password"),
+        ("notify-api-key", "delivery.notify.api_key"),
+        ("twilio-auth-token", "delivery.twilio.auth_token"),
+        ("database-url", "database.url"),
+    ]
+    .into_iter()
+    .filter_map(|(file, key)| {
+        std::fs::read_to_string(dir.join(file))
+            .ok()
+            .map(|v| (key, v.trim().to_owned()))
+    })
+    .collect()
+}
+
 /// Which file to read: `--config`, else `ROLLCALL_CONFIG`, else `config/rollcall.toml`.
 pub fn config_path(cli: Option<&Path>) -> PathBuf {
     if let Some(path) = cli {
@@ -266,20 +288,26 @@ impl Config {
                     .into(),
             });
         }
-        let built = config::Config::builder()
+        let mut builder = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(
                 config::Environment::with_prefix("ROLLCALL")
                     .prefix_separator("__")
                     .separator("__")
                     .try_parsing(true),
-            )
-            .build()
-            .map_err(|e| ConfigError {
+            );
+        for (key, value) in credentials() {
+            builder = builder.set_override(key, value).map_err(|e| ConfigError {
                 file: file.clone(),
-                key: "(file)".into(),
+                key: key.into(),
                 message: e.to_string(),
             })?;
+        }
+        let built = builder.build().map_err(|e| ConfigError {
+            file: file.clone(),
+            key: "(file)".into(),
+            message: e.to_string(),
+        })?;
         let raw: FileConfig = built.try_deserialize().map_err(|e| ConfigError {
             file: file.clone(),
             key: error_key(&e),

@@ -16,8 +16,9 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::delivery::{Deliverer, DeliverySummary, SchoolRuntime};
+use crate::channel::file::FileSink;
+use crate::config::{Config, DeliveryMode};
+use crate::delivery::{Channels, Deliverer, DeliverySummary, SchoolRuntime};
 use crate::import::{MarksImport, import_contacts, import_marks, import_pupils};
 use crate::schedule::{self, Clock, DueRun, Job, Plan, instant_text, to_local};
 use crate::store::{SchoolId, Store};
@@ -58,6 +59,42 @@ pub fn daemon_name() -> String {
 }
 
 impl Daemon {
+    /// Connects, loads every school's policy and templates, and sets up the channels.
+    pub async fn build(config: Config, clock: Clock) -> Result<Daemon> {
+        let store = Store::connect(&config.database_url).await?;
+        let mut schools = Vec::with_capacity(config.schools.len());
+        for school in &config.schools {
+            let id = store.ensure_school(school).await?;
+            let policy = crate::escalation::load_policy(&config, school)?;
+            let templates = crate::template::Templates::load(school.templates.as_deref())
+                .with_context(|| format!("school {}: templates", school.id))?;
+            schools.push(Arc::new(SchoolRuntime {
+                id,
+                config: school.clone(),
+                policy,
+                templates,
+            }));
+        }
+        let live = match config.delivery.mode {
+            DeliveryMode::File => crate::channel::Live::default(),
+            DeliveryMode::Live => crate::channel::Live::build(&config.delivery.live)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        };
+        let owner = daemon_name();
+        let deliverer = Arc::new(Deliverer {
+            store: store.clone(),
+            settings: config.delivery.clone(),
+            channels: Channels {
+                mode: config.delivery.mode,
+                sink: FileSink::new(config.delivery.outbox_dir.clone()),
+                live,
+            },
+            clock,
+            owner,
+        });
+        Ok(Daemon::new(config, store, schools, deliverer))
+    }
+
     pub fn new(
         config: Config,
         store: Store,
@@ -164,14 +201,41 @@ impl Daemon {
             }
             match plan {
                 Plan::Skip(run, why) => {
-                    if schedule::claim(&self.store, school.id, &run, &self.owner, now, Duration::minutes(STALE_RUN_MINUTES)).await? {
-                        schedule::finish(&self.store, school.id, &run, now, &format!("skipped: {why}")).await?;
+                    if schedule::claim(
+                        &self.store,
+                        school.id,
+                        &run,
+                        &self.owner,
+                        now,
+                        Duration::minutes(STALE_RUN_MINUTES),
+                    )
+                    .await?
+                    {
+                        schedule::finish(
+                            &self.store,
+                            school.id,
+                            &run,
+                            now,
+                            &format!("skipped: {why}"),
+                        )
+                        .await?;
                         tracing::warn!(school = %school.config.id, job = run.job.as_str(), due = %run.local_due, "{why}");
-                        report.skipped.push(format!("{} {}", run.job.as_str(), run.local_due));
+                        report
+                            .skipped
+                            .push(format!("{} {}", run.job.as_str(), run.local_due));
                     }
                 }
                 Plan::Run(run) => {
-                    if !schedule::claim(&self.store, school.id, &run, &self.owner, now, Duration::minutes(STALE_RUN_MINUTES)).await? {
+                    if !schedule::claim(
+                        &self.store,
+                        school.id,
+                        &run,
+                        &self.owner,
+                        now,
+                        Duration::minutes(STALE_RUN_MINUTES),
+                    )
+                    .await?
+                    {
                         continue;
                     }
                     let outcome = match self.run_job(school, &run, stop, report).await {
@@ -181,9 +245,12 @@ impl Daemon {
                             format!("failed: {e:#}")
                         }
                     };
-                    schedule::finish(&self.store, school.id, &run, self.clock.now(), &outcome).await?;
+                    schedule::finish(&self.store, school.id, &run, self.clock.now(), &outcome)
+                        .await?;
                     tracing::info!(school = %school.config.id, job = run.job.as_str(), due = %run.local_due, outcome = %outcome, "run");
-                    report.runs.push(format!("{} {}", run.job.as_str(), run.local_due));
+                    report
+                        .runs
+                        .push(format!("{} {}", run.job.as_str(), run.local_due));
                 }
             }
         }
@@ -214,10 +281,12 @@ impl Daemon {
                 }
                 Ok(outcome)
             }
-            Job::Letters => Ok(match self.deliverer.batch_letters(school, now_local.date())? {
-                Some(path) => format!("letters batched into {}", path.display()),
-                None => "no letters today".to_owned(),
-            }),
+            Job::Letters => Ok(
+                match self.deliverer.batch_letters(school, now_local.date())? {
+                    Some(path) => format!("letters batched into {}", path.display()),
+                    None => "no letters today".to_owned(),
+                },
+            ),
             Job::Weekly => Ok("weekly report hook: no weekly reports are configured".to_owned()),
             Job::Termly => Ok("termly report hook: no termly reports are configured".to_owned()),
         }
@@ -225,9 +294,11 @@ impl Daemon {
 
     /// Evaluates the policy at `now` and records the result.
     pub async fn escalate(&self, school: &SchoolRuntime, now: NaiveDateTime) -> Result<String> {
-        let register = crate::escalation::load(&self.store, school.id, &school.config, now.date()).await?;
+        let register =
+            crate::escalation::load(&self.store, school.id, &school.config, now.date()).await?;
         let evaluation = register.evaluate(&school.policy, &school.config, now);
-        let s = crate::outbox::record(&self.store, school.id, &school.policy, &evaluation, now).await?;
+        let s =
+            crate::outbox::record(&self.store, school.id, &school.policy, &evaluation, now).await?;
         Ok(format!(
             "{} new decisions; {} queued, {} awaiting approval, {} cancelled, {} expired, {} alerts",
             s.decisions, s.queued, s.awaiting_approval, s.cancelled, s.expired, s.alerts
@@ -266,8 +337,12 @@ impl Daemon {
         for file in files {
             let (kind, name) = rank(&file);
             let result = match kind {
-                0 => import_pupils(&self.store, school.id, &file).await.map(|_| ()),
-                1 => import_contacts(&self.store, school.id, &file).await.map(|_| ()),
+                0 => import_pupils(&self.store, school.id, &file)
+                    .await
+                    .map(|_| ()),
+                1 => import_contacts(&self.store, school.id, &file)
+                    .await
+                    .map(|_| ()),
                 2 => {
                     let options = MarksImport {
                         by_name: "MIS export".into(),
@@ -275,9 +350,15 @@ impl Daemon {
                         reason: None,
                         progress: false,
                     };
-                    import_marks(&self.store, school.id, &school.config.calendar, &file, &options)
-                        .await
-                        .map(|_| ())
+                    import_marks(
+                        &self.store,
+                        school.id,
+                        &school.config.calendar,
+                        &file,
+                        &options,
+                    )
+                    .await
+                    .map(|_| ())
                 }
                 _ => Err(anyhow::anyhow!(
                     "not a register export: name it pupils*.csv, contacts*.csv or marks*.csv"
@@ -366,7 +447,11 @@ impl Daemon {
                  AND not_before IS NOT NULL AND not_before > $2",
             )
             .bind(school.id.0)
-            .bind(to_local(school.config.timezone, now).format("%Y-%m-%dT%H:%M:%S").to_string())
+            .bind(
+                to_local(school.config.timezone, now)
+                    .format("%Y-%m-%dT%H:%M:%S")
+                    .to_string(),
+            )
             .fetch_one(self.store.pool())
             .await?;
             if let Some(local) = quiet
@@ -439,4 +524,102 @@ pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// `rollcall run`: the daemon on the system clock until SIGTERM or Ctrl-C. In-flight sends
+/// finish and are recorded before it exits; the school leases are released so another daemon
+/// can take over at once.
+pub async fn serve(config: Config) -> Result<()> {
+    let daemon = Daemon::build(config, Clock::System).await?;
+    let stop = CancellationToken::new();
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            wait_for_shutdown_signal().await;
+            tracing::info!("shutting down: finishing messages being sent");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+            stop.cancel();
+        });
+    }
+    // A UTC heartbeat every minute: the only thing tokio-cron-scheduler is trusted with (its
+    // timezone jobs keep the offset of the day they were made; see crate::schedule).
+    let (tick, mut heartbeat) = tokio::sync::mpsc::channel::<()>(1);
+    let mut scheduler = tokio_cron_scheduler::JobScheduler::new().await?;
+    scheduler
+        .add(tokio_cron_scheduler::Job::new_async(
+            "0 * * * * *",
+            move |_, _| {
+                let tick = tick.clone();
+                Box::pin(async move {
+                    let _ = tick.try_send(());
+                })
+            },
+        )?)
+        .await?;
+    scheduler.start().await?;
+
+    let alive = Arc::new(std::sync::atomic::AtomicI64::new(Utc::now().timestamp()));
+    if let Some(interval) = sd_notify::watchdog_enabled() {
+        // Ping only while the main loop is making progress, so a stuck loop is restarted.
+        let alive = Arc::clone(&alive);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let half = interval / 2;
+            while !stop.is_cancelled() {
+                let last = alive.load(std::sync::atomic::Ordering::Relaxed);
+                if Utc::now().timestamp() - last < interval.as_secs() as i64 {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+                tokio::time::sleep(half).await;
+            }
+        });
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(
+        schools = daemon.schools.len(),
+        owner = %daemon.owner,
+        mode = ?daemon.config.delivery.mode,
+        "rollcall running"
+    );
+    let result = daemon
+        .run(
+            stop.clone(),
+            None,
+            |_| {
+                alive.store(Utc::now().timestamp(), std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            },
+            Some(&mut heartbeat),
+        )
+        .await;
+    let _ = scheduler.shutdown().await;
+    let report = result?;
+    tracing::info!(
+        runs = report.runs.len(),
+        sent = report.delivery.sent + report.delivery.delivered,
+        "rollcall stopped cleanly"
+    );
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -93,8 +93,15 @@ impl DeliverySummary {
 
 /// How one attempt ended.
 enum Outcome {
-    Done { status: &'static str, sent: Sent },
-    Retry { error: String, after: Option<std::time::Duration>, ambiguous: bool },
+    Done {
+        status: &'static str,
+        sent: Sent,
+    },
+    Retry {
+        error: String,
+        after: Option<std::time::Duration>,
+        ambiguous: bool,
+    },
     Failed(String),
 }
 
@@ -106,8 +113,10 @@ impl Deliverer {
         school: &Arc<SchoolRuntime>,
         stop: &tokio_util::sync::CancellationToken,
     ) -> Result<DeliverySummary> {
-        let mut summary = DeliverySummary::default();
-        summary.recovered = self.recover_lapsed(school).await?;
+        let mut summary = DeliverySummary {
+            recovered: self.recover_lapsed(school).await?,
+            ..DeliverySummary::default()
+        };
         summary.expired += self.expire(school).await?;
         let mut tasks_written = false;
         while !stop.is_cancelled() {
@@ -223,10 +232,10 @@ impl Deliverer {
                     confirmed = self.ask_channel(school, &row, &prepared).await;
                     if confirmed.is_some() {
                         summary.confirmed_after_crash += 1;
-                    } else if row.channel == "email" || row.channel == "la_return" {
-                        if self.channels.mode == DeliveryMode::Live {
-                            summary.resent_unconfirmed += 1;
-                        }
+                    } else if (row.channel == "email" || row.channel == "la_return")
+                        && self.channels.mode == DeliveryMode::Live
+                    {
+                        summary.resent_unconfirmed += 1;
                     }
                 }
                 match confirmed {
@@ -313,19 +322,28 @@ impl Deliverer {
         let school_key = &school.config.id;
         match (row.channel.as_str(), self.channels.mode) {
             ("sms", DeliveryMode::File) => {
-                let line = self.channels.sink.lookup_sms(school_key, prepared.date, row.id)?;
+                let line = self
+                    .channels
+                    .sink
+                    .lookup_sms(school_key, prepared.date, row.id)?;
                 Some(Sent {
                     provider_id: format!("sms.jsonl#{}", line.outbox_id),
                 })
             }
             ("email" | "la_return", DeliveryMode::File) => {
-                let path = self.channels.sink.email_path(school_key, prepared.date, row.id);
+                let path = self
+                    .channels
+                    .sink
+                    .email_path(school_key, prepared.date, row.id);
                 path.exists().then(|| Sent {
                     provider_id: path.display().to_string(),
                 })
             }
             ("letter", _) => {
-                let path = self.channels.sink.letter_path(school_key, prepared.date, row.id);
+                let path = self
+                    .channels
+                    .sink
+                    .letter_path(school_key, prepared.date, row.id);
                 path.exists().then(|| Sent {
                     provider_id: path.display().to_string(),
                 })
@@ -335,7 +353,12 @@ impl Deliverer {
         }
     }
 
-    async fn send(&self, school: &SchoolRuntime, row: &OutboxRow, mut prepared: Prepared) -> Outcome {
+    async fn send(
+        &self,
+        school: &SchoolRuntime,
+        row: &OutboxRow,
+        mut prepared: Prepared,
+    ) -> Outcome {
         let mode = self.channels.mode;
         let status = final_status(&row.channel, mode);
         let result: Result<Sent, SendError> = match row.channel.as_str() {
@@ -363,19 +386,15 @@ impl Deliverer {
                     }
                 }
                 match mode {
-                    DeliveryMode::File => {
-                        from_mailbox(&school.config)
-                            .and_then(|from| {
-                                crate::channel::email::to_eml(&prepared.outgoing, &from, None)
-                            })
-                            .and_then(
-                            |eml| {
-                                self.channels
-                                    .sink
-                                    .write_email(prepared.date, &prepared.outgoing, &eml)
-                            },
-                        )
-                    }
+                    DeliveryMode::File => from_mailbox(&school.config)
+                        .and_then(|from| {
+                            crate::channel::email::to_eml(&prepared.outgoing, &from, None)
+                        })
+                        .and_then(|eml| {
+                            self.channels
+                                .sink
+                                .write_email(prepared.date, &prepared.outgoing, &eml)
+                        }),
                     DeliveryMode::Live => self.channels.live.send_email(&prepared.outgoing).await,
                 }
             }
@@ -416,7 +435,9 @@ impl Deliverer {
             encoding: format!("{:?}", segments.encoding),
             written_at: instant_text(self.clock.now()),
         };
-        self.channels.sink.write_sms(&msg.school, prepared.date, &line)
+        self.channels
+            .sink
+            .write_sms(&msg.school, prepared.date, &line)
     }
 
     /// Writes one letter's PDF (the office prints the day's batch; see [`Self::batch_letters`]).
@@ -433,10 +454,11 @@ impl Deliverer {
         let letter = letter_for(&school.config, prepared, letter);
         let pdf = crate::channel::letter::render_one(&letter)
             .map_err(|e| SendError::Permanent(format!("cannot make the letter: {e}")))?;
-        let path = self
-            .channels
-            .sink
-            .letter_path(&school.config.id, prepared.date, prepared.outgoing.outbox_id);
+        let path = self.channels.sink.letter_path(
+            &school.config.id,
+            prepared.date,
+            prepared.outgoing.outbox_id,
+        );
         // The letter's words beside its PDF, so the day's batch can be set as one document.
         let words = serde_json::to_vec(&letter)
             .map_err(|e| SendError::Permanent(format!("cannot keep the letter: {e}")))?;
@@ -520,7 +542,9 @@ impl Deliverer {
                 )
             }
             Outcome::Failed(error) => {
-                return self.fail_or_expire(school, row, &error, false, summary).await;
+                return self
+                    .fail_or_expire(school, row, &error, false, summary)
+                    .await;
             }
         };
         self.event(row.id, status, &detail).await
@@ -559,7 +583,9 @@ impl Deliverer {
             summary.failed += 1;
         }
         if !row.is_alert() {
-            let about = if row.recipient_role == "la" || !Audience::of(&row.recipient_role).eq(&Audience::Family) {
+            let about = if row.recipient_role == "la"
+                || !Audience::of(&row.recipient_role).eq(&Audience::Family)
+            {
                 row.recipient_role.clone()
             } else {
                 "a family".to_owned()
@@ -587,10 +613,11 @@ impl Deliverer {
     }
 
     async fn expires_at(&self, id: i64) -> Result<Option<NaiveDateTime>> {
-        let text: Option<String> = sqlx::query_scalar("SELECT expires_at FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_one(self.store.pool())
-            .await?;
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT expires_at FROM outbox WHERE id = $1")
+                .bind(id)
+                .fetch_one(self.store.pool())
+                .await?;
         Ok(text.and_then(|t| NaiveDateTime::parse_from_str(&t, LOCAL).ok()))
     }
 
@@ -599,11 +626,15 @@ impl Deliverer {
     /// attempt, so a retry time can be reproduced.
     fn backoff(&self, id: i64, attempt: i64) -> Duration {
         let base = self.settings.retry_base_seconds.max(1);
-        let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+        let exp = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(20);
         let full = base
             .saturating_mul(1u64 << exp)
             .min(self.settings.retry_cap_seconds.max(base));
-        let seed = (id as u64).wrapping_mul(1_000_003).wrapping_add(attempt as u64);
+        let seed = (id as u64)
+            .wrapping_mul(1_000_003)
+            .wrapping_add(attempt as u64);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let secs = rng.random_range(full / 2..=full);
         Duration::seconds(secs as i64)
@@ -626,11 +657,22 @@ impl Deliverer {
     /// Rewrites today's call list and task list from every task delivered today.
     pub async fn publish_tasks(&self, school: &SchoolRuntime) -> Result<PathBuf> {
         let today = self.now_local(school).date();
-        crate::tasks::publish(&self.store, school, &self.channels.sink, today, self.now_local(school)).await
+        crate::tasks::publish(
+            &self.store,
+            school,
+            &self.channels.sink,
+            today,
+            self.now_local(school),
+        )
+        .await
     }
 
     /// The day's letters in one PDF for the office to print.
-    pub fn batch_letters(&self, school: &SchoolRuntime, date: NaiveDate) -> Result<Option<PathBuf>> {
+    pub fn batch_letters(
+        &self,
+        school: &SchoolRuntime,
+        date: NaiveDate,
+    ) -> Result<Option<PathBuf>> {
         crate::tasks::batch_letters(school, &self.channels.sink, date)
     }
 }
@@ -685,13 +727,37 @@ pub fn letter_for(
     prepared: &Prepared,
     text: &crate::template::LetterText,
 ) -> crate::channel::letter::Letter {
-    let postal: Vec<String> = prepared
-        .outgoing
-        .address
+    // A letter sent by post is addressed where it goes; one attached to an email still
+    // carries the family's postal address, found from the contact it is to.
+    let postal_text =
+        if prepared.outgoing.address.contains('@') || prepared.outgoing.address.is_empty() {
+            prepared
+                .data
+                .pupils
+                .iter()
+                .flat_map(|p| &p.contacts)
+                .find(|c| {
+                    !c.address.is_empty()
+                        && prepared
+                            .data
+                            .recipient
+                            .split(" and ")
+                            .any(|name| name == c.name)
+                })
+                .map(|c| c.address.clone())
+                .unwrap_or_default()
+        } else {
+            prepared.outgoing.address.clone()
+        };
+    let mut postal: Vec<String> = postal_text
         .split(", ")
-        .filter(|l| !l.is_empty() && !l.contains('@'))
+        .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
+    if postal.is_empty() {
+        // No postal address on record: the letter is still worth reading as an attachment.
+        postal.push("(by email)".to_owned());
+    }
     crate::channel::letter::Letter {
         school_name: school.name.clone(),
         school_address: school.contact.address.clone(),

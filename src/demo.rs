@@ -1,17 +1,22 @@
 //! `rollcall demo`: a generated school, imported into an embedded SQLite database, and a
 //! short summary an attendance officer would want to read first.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use chrono::Local;
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, Utc};
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, SchoolConfig};
+use crate::daemon::Daemon;
 use crate::generate::{GenerateOptions, generate};
-use crate::import::{MarksImport, import_contacts, import_marks, import_pupils};
+use crate::import::{import_contacts, import_pupils};
+use crate::schedule::{Clock, local_instant, to_local};
 use crate::session::academic_year;
 use crate::stats::{PupilStats, school_stats};
-use crate::store::Store;
+use crate::store::{SchoolId, Store};
 
 /// The most recent academic year that has ended (so the demo has a full year of marks).
 pub fn last_complete_year() -> i32 {
@@ -19,23 +24,28 @@ pub fn last_complete_year() -> i32 {
 }
 
 pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
+    let started = std::time::Instant::now();
     let year = last_complete_year();
     println!(
         "Generating a {pupils}-pupil school for {year}/{} in {} …",
         (year + 1) % 100,
         dir.display()
     );
+    if dir.join("rollcall.db").exists() || dir.join("outbox").exists() {
+        // A second demo run starts clean rather than finding last run's term already done.
+        for stale in ["rollcall.db", "rollcall.db-wal", "rollcall.db-shm"] {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
+        for stale in ["outbox", "inbox"] {
+            let _ = std::fs::remove_dir_all(dir.join(stale));
+        }
+    }
     let generated = generate(&GenerateOptions::new(pupils, seed, year), dir)?;
     let config_file = dir.join("rollcall.toml");
     let config = Config::load(&config_file)?;
-    let school = config.school(None)?;
+    let school = config.school(None)?.clone();
     let store = Store::connect(&config.database_url).await?;
-    let school_id = store.ensure_school(school).await?;
-
-    let options = MarksImport {
-        progress: false,
-        ..MarksImport::default()
-    };
+    let school_id = store.ensure_school(&school).await?;
     let pupils_summary = import_pupils(&store, school_id, &dir.join("pupils.csv")).await?;
     println!("  {}", crate::cli::summary_line("pupils", &pupils_summary));
     let contacts_summary = import_contacts(&store, school_id, &dir.join("contacts.csv")).await?;
@@ -43,35 +53,309 @@ pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
         "  {}",
         crate::cli::summary_line("contacts", &contacts_summary)
     );
-    let marks_summary = import_marks(
-        &store,
-        school_id,
-        &school.calendar,
-        &dir.join("marks.csv"),
-        &options,
-    )
-    .await
-    .context("importing the generated marks")?;
-    println!("  {}", crate::cli::summary_line("marks", &marks_summary));
 
-    let from = generated.first_school_day;
-    let as_of = generated.last_school_day;
-    let stats = school_stats(&store, school_id, school, from, as_of, None).await?;
+    // The autumn term, simulated: a pretend MIS drops each session's register into the inbox
+    // when the register closes, and the real daemon does the rest.
+    let term = school
+        .calendar
+        .terms()
+        .first()
+        .cloned()
+        .context("the generated calendar has no terms")?;
+    let mis = PretendMis::read(&dir.join("marks.csv"), term.start, term.end)?;
+    let inbox = school
+        .inbox
+        .clone()
+        .context("the demo config names an inbox")?;
+    std::fs::create_dir_all(&inbox)?;
+    let tz = school.timezone;
+    let start = local_instant(tz, term.start.and_hms_opt(7, 0, 0).unwrap_or_default());
+    let clock = Clock::simulated(start);
+    let daemon = Daemon::build(config.clone(), clock.clone()).await?;
+    let stop = CancellationToken::new();
+    println!(
+        "Running the daemon over {} ({} to {}) in simulated time, every channel to the file sink …",
+        term.name, term.start, term.end
+    );
+    let mut approved = 0;
+    let mut exports = mis.exports(&school);
+    let mut total = crate::daemon::PassReport::default();
+    let mut day = term.start;
+    while day <= term.end {
+        // Each morning at 08:00 the attendance officer approves what waits for a person.
+        let morning = local_instant(tz, day.and_hms_opt(8, 0, 0).unwrap_or_default());
+        clock.advance_to(morning);
+        approved += approve_for_demo(&store, school_id, to_local(tz, morning)).await?;
+        let night = local_instant(tz, day.and_hms_opt(23, 59, 0).unwrap_or_default());
+        let report = daemon
+            .run(
+                stop.clone(),
+                Some(night),
+                |now| exports.drop_due(&inbox, now),
+                None,
+            )
+            .await?;
+        total.runs.extend(report.runs);
+        total.delivery.merge(&report.delivery);
+        total.imported_files += report.imported_files;
+        clock.advance_to(night);
+        let Some(next) = day.succ_opt() else { break };
+        day = next;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "  {} scheduled runs, {} register exports imported, {} messages delivered to the file sink, \
+         {} approvals by the demo's attendance officer; {:.1} s",
+        total.runs.len(),
+        total.imported_files,
+        total.delivery.delivered + total.delivery.sent,
+        approved,
+        elapsed.as_secs_f64()
+    );
+
+    let stats = school_stats(&store, school_id, &school, term.start, term.end, None).await?;
     println!();
-    print!("{}", summary(&school.name, from, as_of, &stats));
+    print!("{}", summary(&school.name, term.start, term.end, &stats));
+    println!();
+    print_where_to_look(&store, school_id, &config, &school).await?;
+    let _ = generated;
+    let cfg = config_file.display();
     println!();
     println!("Next, try:");
-    let cfg = config_file.display();
+    println!("  cargo run --release -- --config {cfg} status");
+    println!("  cargo run --release -- --config {cfg} case --upn UPN");
     println!(
-        "  cargo run --release -- --config {cfg} stats --from {from} --as-of {as_of} --format table"
+        "  cargo run --release -- --config {cfg} preview first_day --upn UPN --as-of {}T09:45",
+        term.start
     );
+    Ok(())
+}
+
+/// The demo's stand-in for a school's MIS: the generated year's marks, exported one
+/// register at a time as each register closes.
+struct PretendMis {
+    /// (date, session) → CSV lines for that register.
+    registers: BTreeMap<(NaiveDate, String), Vec<String>>,
+}
+
+impl PretendMis {
+    fn read(marks: &Path, from: NaiveDate, to: NaiveDate) -> Result<PretendMis> {
+        let text = std::fs::read_to_string(marks)
+            .with_context(|| format!("reading {}", marks.display()))?;
+        let mut registers: BTreeMap<(NaiveDate, String), Vec<String>> = BTreeMap::new();
+        for line in text.lines().skip(1) {
+            let mut fields = line.split(',');
+            let (Some(_), Some(date), Some(session)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
+                continue;
+            };
+            if date < from || date > to {
+                continue;
+            }
+            registers
+                .entry((date, session.to_owned()))
+                .or_default()
+                .push(line.to_owned());
+        }
+        Ok(PretendMis { registers })
+    }
+
+    /// At register close an absence nobody has explained yet is `N`; the reason (or `O` when
+    /// none comes) follows as an amendment an hour later, as it does in a real office.
+    fn exports(self, school: &SchoolConfig) -> Exports {
+        let tz = school.timezone;
+        let mut due: Vec<(DateTime<Utc>, String, Vec<String>)> = Vec::new();
+        for ((date, session), lines) in self.registers {
+            let close = if session == "AM" {
+                school.am_register_close
+            } else {
+                school.pm_register_close
+            };
+            let at_close = local_instant(tz, date.and_time(close));
+            let unexplained: Vec<String> = lines
+                .iter()
+                .map(|line| match line.rsplit_once(',') {
+                    Some((head, "I" | "O" | "G" | "U")) => format!("{head},N"),
+                    _ => line.clone(),
+                })
+                .collect();
+            let amended = unexplained != lines;
+            due.push((at_close, format!("marks-{date}-{session}.csv"), unexplained));
+            if amended {
+                due.push((
+                    at_close + chrono::Duration::minutes(75),
+                    format!("marks-{date}-{session}-reasons.csv"),
+                    lines,
+                ));
+            }
+        }
+        due.sort_by_key(|d| d.0);
+        Exports { due: due.into() }
+    }
+}
+
+struct Exports {
+    due: std::collections::VecDeque<(DateTime<Utc>, String, Vec<String>)>,
+}
+
+impl Exports {
+    /// Writes every register closed by `now` into the inbox.
+    fn drop_due(&mut self, inbox: &Path, now: DateTime<Utc>) -> Result<()> {
+        while self.due.front().is_some_and(|(at, _, _)| *at <= now) {
+            let Some((_, name, lines)) = self.due.pop_front() else {
+                break;
+            };
+            let mut text = String::from("upn,date,session,mark\n");
+            for line in lines {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            std::fs::write(inbox.join(name), text)?;
+        }
+        Ok(())
+    }
+}
+
+/// The demo's attendance officer approves the LA returns, penalty-notice reviews and other
+/// stages the policy leaves to a person. Messages a guard held are left for a real look.
+async fn approve_for_demo(store: &Store, school: SchoolId, now: NaiveDateTime) -> Result<usize> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE school_id = $1 AND status = 'awaiting_approval'
+         AND requires_approval = 1 AND hold_reason IS NULL ORDER BY id",
+    )
+    .bind(school.0)
+    .fetch_all(store.pool())
+    .await?;
+    for id in &ids {
+        crate::outbox::decide(
+            store,
+            school,
+            *id,
+            "Sam Patel (Attendance Officer, demo)",
+            crate::outbox::Verdict::Approve,
+            now,
+        )
+        .await?;
+    }
+    Ok(ids.len())
+}
+
+async fn print_where_to_look(
+    store: &Store,
+    school_id: SchoolId,
+    config: &Config,
+    school: &SchoolConfig,
+) -> Result<()> {
+    let root = config.delivery.outbox_dir.join(&school.id);
     println!(
-        "  cargo run --release -- --config {cfg} stats --from {from} --as-of {as_of} --format json"
+        "Where to look (everything rollcall would have sent is under {}):",
+        root.display()
     );
-    println!("  cargo run --release -- --config {cfg} check");
-    println!(
-        "  cargo run --release -- --config {cfg} evaluate --as-of {as_of}T18:00 --format table"
-    );
+    let provider = |channel: &'static str, template: Option<&'static str>| async move {
+        let row: Option<String> = sqlx::query_scalar(
+            "SELECT provider_id FROM outbox WHERE school_id = $1 AND channel = $2
+             AND ($3 = '' OR template = $3) AND status IN ('sent', 'delivered')
+             AND provider_id IS NOT NULL ORDER BY id LIMIT 1",
+        )
+        .bind(school_id.0)
+        .bind(channel)
+        .bind(template.unwrap_or(""))
+        .fetch_optional(store.pool())
+        .await?;
+        anyhow::Ok(row)
+    };
+    // An example first-day text, printed.
+    if let Ok(days) = std::fs::read_dir(&root) {
+        let mut days: Vec<PathBuf> = days.filter_map(|d| d.ok().map(|d| d.path())).collect();
+        days.sort();
+        if let Some((path, line)) = days.iter().find_map(|d| {
+            let path = d.join("sms.jsonl");
+            let text = std::fs::read_to_string(&path).ok()?;
+            let line: crate::channel::file::SmsLine =
+                serde_json::from_str(text.lines().next()?).ok()?;
+            Some((path, line))
+        }) {
+            println!(
+                "  a first-day text ({} segment(s)), in {}:",
+                line.segments,
+                path.display()
+            );
+            println!("    \"{}\"", line.body);
+        }
+        let busiest = days
+            .iter()
+            .filter_map(|d| {
+                let text = std::fs::read_to_string(d.join("call-list.csv")).ok()?;
+                Some((text.lines().count(), d.join("call-list.html")))
+            })
+            .max_by_key(|(n, _)| *n);
+        if let Some((rows, path)) = busiest {
+            println!(
+                "  the busiest day's call list ({} pupils): {}",
+                rows.saturating_sub(1),
+                path.display()
+            );
+        }
+        if let Some(batch) = days.iter().find_map(|d| {
+            let name = d.file_name()?.to_str()?;
+            let path = d.join(format!("letters-{name}.pdf"));
+            path.exists().then_some(path)
+        }) {
+            println!(
+                "  a day's letters, batched for printing: {}",
+                batch.display()
+            );
+        }
+    }
+    if let Some(eml) = provider("email", Some("day_three")).await? {
+        println!("  a day-three email: {eml}");
+        let pdf = Path::new(&eml).with_file_name(format!(
+            "{}-day-three.pdf",
+            Path::new(&eml)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+        ));
+        if pdf.exists() {
+            println!("  its day-three letter (PDF): {}", pdf.display());
+        }
+    }
+    let la: Vec<String> = sqlx::query_scalar(
+        "SELECT provider_id FROM outbox WHERE school_id = $1 AND channel = 'la_return'
+         AND status IN ('sent', 'delivered') ORDER BY id LIMIT 3",
+    )
+    .bind(school_id.0)
+    .fetch_all(store.pool())
+    .await?;
+    for notice in &la {
+        println!("  an LA notice: {notice}");
+    }
+    let _ = provider;
+    println!("  outbox statistics (channel: status count):");
+    let rows = sqlx::query(
+        "SELECT channel, status, COUNT(*) FROM outbox WHERE school_id = $1
+         GROUP BY channel, status ORDER BY channel, status",
+    )
+    .bind(school_id.0)
+    .fetch_all(store.pool())
+    .await?;
+    let mut by_channel: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in rows {
+        let channel: String = r.try_get(0)?;
+        let status: String = r.try_get(1)?;
+        let n: i64 = r.try_get(2)?;
+        by_channel
+            .entry(channel)
+            .or_default()
+            .push(format!("{status} {n}"));
+    }
+    for (channel, counts) in by_channel {
+        println!("    {channel:<10} {}", counts.join(", "));
+    }
     Ok(())
 }
 

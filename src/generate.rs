@@ -1799,6 +1799,30 @@ fn config_text(opts: &GenerateOptions, terms: &[DateRange], holidays: &[DateRang
         toml_string(&opts.urn),
         toml_string(&opts.la_code),
     );
+    // Where the pretend MIS drops register exports, how families reach the school, who the
+    // staff are, and a file sink so nothing is really sent.
+    text.push_str(
+        "inbox = \"inbox\"\n\n\
+         [school.contact]\n\
+         phone = \"01632 960000\"\n\
+         email = \"office@demo-school.example\"\n\
+         address = [\"1 School Lane\", \"Exampleton\", \"EX1 2AB\"]\n\
+         signatory = \"Sam Patel\"\n\
+         signatory_role = \"Attendance Officer\"\n\n\
+         [school.staff]\n\
+         attendance_officer = \"attendance@demo-school.example\"\n\
+         dsl = \"dsl@demo-school.example\"\n\
+         headteacher = \"head@demo-school.example\"\n\
+         deputy_head = \"deputy@demo-school.example\"\n\
+         head_of_year = \"pastoral@demo-school.example\"\n\
+         class_teacher = \"teachers@demo-school.example\"\n\
+         social_worker = \"childrens-services@la.example\"\n\
+         key_worker = \"childrens-services@la.example\"\n\
+         la = \"attendance-team@la.example\"\n\n\
+         [delivery]\n\
+         mode = \"file\"\n\
+         outbox_dir = \"outbox\"\n",
+    );
     for (table, list) in [("calendar.terms", terms), ("calendar.holidays", holidays)] {
         for r in list {
             text.push_str(&format!(

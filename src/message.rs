@@ -101,6 +101,16 @@ pub fn reply_line(school: &SchoolConfig, channel: &str) -> String {
     }
 }
 
+/// A decision as a message needs it.
+#[derive(Debug, Clone)]
+pub struct DecisionInfo {
+    pub pupil_id: i64,
+    pub stage: String,
+    pub reason: String,
+    /// The decision's stored facts snapshot (JSON).
+    pub facts: String,
+}
+
 /// Builds the template data for an outbox row at local time `now`.
 pub async fn load(
     store: &Store,
@@ -109,9 +119,8 @@ pub async fn load(
     row: &OutboxRow,
     now: NaiveDateTime,
 ) -> Result<MessageData> {
-    let decisions = sqlx::query(
-        "SELECT d.pupil_id, d.stage, d.reason, d.facts, d.decided_at,
-                p.upn, p.forename, p.surname, p.date_of_birth, p.year_group, p.reg_group
+    let decisions: Vec<DecisionInfo> = sqlx::query(
+        "SELECT d.pupil_id, d.stage, d.reason, d.facts
          FROM outbox_items i JOIN decisions d ON d.id = i.decision_id
          JOIN pupils p ON p.id = d.pupil_id
          WHERE i.outbox_id = $1 AND i.cancelled_reason IS NULL
@@ -119,13 +128,54 @@ pub async fn load(
     )
     .bind(row.id)
     .fetch_all(store.pool())
-    .await?;
+    .await?
+    .iter()
+    .map(|d| -> Result<DecisionInfo> {
+        Ok(DecisionInfo {
+            pupil_id: d.try_get("pupil_id")?,
+            stage: d.try_get("stage")?,
+            reason: d.try_get("reason")?,
+            facts: d.try_get("facts")?,
+        })
+    })
+    .collect::<Result<_>>()?;
+    build(
+        store,
+        school,
+        policy,
+        &decisions,
+        &row.recipient,
+        &row.channel,
+        row.hold_reason.as_deref().unwrap_or_default(),
+        now,
+    )
+    .await
+}
+
+/// Builds the template data for decisions about to be (or being) sent to `recipient`.
+#[allow(clippy::too_many_arguments)]
+pub async fn build(
+    store: &Store,
+    school: &SchoolConfig,
+    policy: &Policy,
+    decisions: &[DecisionInfo],
+    recipient: &str,
+    channel: &str,
+    message: &str,
+    now: NaiveDateTime,
+) -> Result<MessageData> {
     let mut pupils = Vec::with_capacity(decisions.len());
-    for d in &decisions {
-        let pupil_id: i64 = d.try_get("pupil_id")?;
-        let stage_id: String = d.try_get("stage")?;
-        let facts: serde_json::Value = serde_json::from_str(&d.try_get::<String, _>("facts")?)
-            .context("reading a decision's stored facts")?;
+    for d in decisions {
+        let pupil_id = d.pupil_id;
+        let stage_id = d.stage.clone();
+        let facts: serde_json::Value =
+            serde_json::from_str(&d.facts).context("reading a decision's stored facts")?;
+        let p = sqlx::query(
+            "SELECT upn, forename, surname, date_of_birth, year_group, reg_group FROM pupils WHERE id = $1",
+        )
+        .bind(pupil_id)
+        .fetch_one(store.pool())
+        .await?;
         let stage = policy.stages.iter().find(|s| s.id == stage_id);
         let as_of = facts["as_of"]
             .as_str()
@@ -140,7 +190,8 @@ pub async fn load(
         };
         let possible = count("possible_sessions");
         let attended = count("attended_sessions");
-        let absences = count("authorised_absence_sessions") + count("unauthorised_absence_sessions");
+        let absences =
+            count("authorised_absence_sessions") + count("unauthorised_absence_sessions");
         let run_since = ytd["absent_run_since"]
             .as_str()
             .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok());
@@ -152,7 +203,11 @@ pub async fn load(
         };
         let marks = year_marks(store, pupil_id, academic_year(as_of.date())).await?;
         let (concerned, sessions) = if first_day {
-            let word = if session == Session::Am { "morning" } else { "afternoon" };
+            let word = if session == Session::Am {
+                "morning"
+            } else {
+                "afternoon"
+            };
             (
                 format!("the {word} session on {}", long_date(as_of.date())),
                 session_lines(school, marks.as_deref(), as_of.date(), as_of.date()),
@@ -234,19 +289,19 @@ pub async fn load(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-        let forename: String = d.try_get("forename")?;
-        let surname: String = d.try_get("surname")?;
+        let forename: String = p.try_get("forename")?;
+        let surname: String = p.try_get("surname")?;
         pupils.push(PupilData {
             name: format!("{forename} {surname}"),
             forename,
             surname,
-            upn: d.try_get("upn")?,
-            date_of_birth: d.try_get("date_of_birth")?,
-            year_group: d.try_get("year_group")?,
-            reg_group: d.try_get("reg_group")?,
+            upn: p.try_get("upn")?,
+            date_of_birth: p.try_get("date_of_birth")?,
+            year_group: p.try_get("year_group")?,
+            reg_group: p.try_get("reg_group")?,
             stage_title: stage.map_or_else(|| stage_id.clone(), |s| s.title.clone()),
             stage: stage_id,
-            reason: d.try_get("reason")?,
+            reason: d.reason.clone(),
             concerned,
             attendance: if possible == 0 {
                 "not yet measured".to_owned()
@@ -269,14 +324,14 @@ pub async fn load(
     };
     Ok(MessageData {
         school: school_data(school),
-        recipient: recipient_names(&row.recipient),
+        recipient: recipient_names(recipient),
         today: long_date(now.date()),
         pupil: pupils.first().cloned().unwrap_or_default(),
         several: pupils.len() > 1,
         pupils,
         names,
-        reply: reply_line(school, &row.channel),
-        message: row.hold_reason.clone().unwrap_or_default(),
+        reply: reply_line(school, channel),
+        message: message.to_owned(),
     })
 }
 

@@ -117,11 +117,7 @@ impl Job {
         if !calendar.is_school_day(date) {
             return false;
         }
-        let next_school_day = calendar
-            .school_days()
-            .iter()
-            .find(|d| **d > date)
-            .copied();
+        let next_school_day = calendar.school_days().iter().find(|d| **d > date).copied();
         match self {
             Job::Weekly => next_school_day.is_none_or(|next| monday_of(next) != monday_of(date)),
             Job::Termly => calendar
@@ -138,7 +134,8 @@ impl Job {
         match self {
             Job::FirstDay => {
                 due_local.date() == now_local.date()
-                    && now_local.time() < NaiveTime::from_hms_opt(12, 0, 0).unwrap_or(NaiveTime::MIN)
+                    && now_local.time()
+                        < NaiveTime::from_hms_opt(12, 0, 0).unwrap_or(NaiveTime::MIN)
             }
             Job::FirstDayPm | Job::FollowUp => due_local.date() == now_local.date(),
             Job::DailyPass | Job::Letters | Job::Weekly | Job::Termly => true,
@@ -218,7 +215,10 @@ pub fn next_due(
     let mut from = after;
     for _ in 0..53 {
         let until = from + Duration::days(7);
-        if let Some(run) = due_between(school, daemon, grace, from, until).into_iter().next() {
+        if let Some(run) = due_between(school, daemon, grace, from, until)
+            .into_iter()
+            .next()
+        {
             return Some(run);
         }
         from = until;
@@ -415,8 +415,16 @@ end = "2026-12-18"
         let daemon = DaemonConfig::default();
         // Friday before to Tuesday after each change; register closes 09:15, grace 15 min.
         for (from, until, monday_utc) in [
-            ("2026-03-27T00:00:00Z", "2026-03-31T00:00:00Z", "2026-03-30T08:30:00Z"),
-            ("2026-10-23T00:00:00Z", "2026-10-27T00:00:00Z", "2026-10-26T09:30:00Z"),
+            (
+                "2026-03-27T00:00:00Z",
+                "2026-03-31T00:00:00Z",
+                "2026-03-30T08:30:00Z",
+            ),
+            (
+                "2026-10-23T00:00:00Z",
+                "2026-10-27T00:00:00Z",
+                "2026-10-26T09:30:00Z",
+            ),
         ] {
             let first_day: Vec<DueRun> = due_between(&school, &daemon, 15, utc(from), utc(until))
                 .into_iter()
@@ -461,7 +469,12 @@ end = "2026-12-18"
             utc("2026-11-16T08:00:00Z"),
             utc("2026-11-17T10:00:00Z"),
         );
-        let plans = plan(runs, school.timezone, utc("2026-11-17T10:00:00Z"), Duration::minutes(5));
+        let plans = plan(
+            runs,
+            school.timezone,
+            utc("2026-11-17T10:00:00Z"),
+            Duration::minutes(5),
+        );
         let run: Vec<(Job, String)> = plans
             .iter()
             .filter_map(|p| match p {

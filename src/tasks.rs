@@ -29,7 +29,11 @@ struct TaskRow {
     reason: String,
 }
 
-async fn today_tasks(store: &Store, school: &SchoolRuntime, today: NaiveDate) -> Result<Vec<TaskRow>> {
+async fn today_tasks(
+    store: &Store,
+    school: &SchoolRuntime,
+    today: NaiveDate,
+) -> Result<Vec<TaskRow>> {
     let rows = sqlx::query(
         "SELECT o.id, o.task, o.recipient_role, o.created_at, p.id AS pupil_id, p.upn, p.forename,
                 p.surname, p.year_group, p.reg_group, p.social_worker, p.lac, p.concern,
@@ -134,7 +138,17 @@ pub async fn publish(
     };
     let mut calls: Vec<CallEntry> = Vec::new();
     let mut others = csv::Writer::from_writer(Vec::new());
-    others.write_record(["task", "for", "pupil", "upn", "reg_group", "stage", "why", "listed_at", "outbox_id"])?;
+    others.write_record([
+        "task",
+        "for",
+        "pupil",
+        "upn",
+        "reg_group",
+        "stage",
+        "why",
+        "listed_at",
+        "outbox_id",
+    ])?;
     for t in &tasks {
         if t.task == "Call" {
             let family_contacts = contacts.get(&t.pupil_id).cloned().unwrap_or_default();

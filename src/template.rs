@@ -27,24 +27,63 @@ use crate::policy::{Channel, Recipient};
 /// The shipped templates, built in so an installed daemon needs no files beside it.
 const SHIPPED: &[(&str, &str)] = &[
     ("_family.sms", include_str!("../templates/_family.sms.hbs")),
-    ("_family.subject", include_str!("../templates/_family.subject.hbs")),
+    (
+        "_family.subject",
+        include_str!("../templates/_family.subject.hbs"),
+    ),
     ("_family.txt", include_str!("../templates/_family.txt.hbs")),
-    ("_family.html", include_str!("../templates/_family.html.hbs")),
-    ("_family.letter", include_str!("../templates/_family.letter.hbs")),
-    ("_staff.subject", include_str!("../templates/_staff.subject.hbs")),
+    (
+        "_family.html",
+        include_str!("../templates/_family.html.hbs"),
+    ),
+    (
+        "_family.letter",
+        include_str!("../templates/_family.letter.hbs"),
+    ),
+    (
+        "_staff.subject",
+        include_str!("../templates/_staff.subject.hbs"),
+    ),
     ("_staff.txt", include_str!("../templates/_staff.txt.hbs")),
     ("_la.subject", include_str!("../templates/_la.subject.hbs")),
     ("_la.txt", include_str!("../templates/_la.txt.hbs")),
     ("_task.task", include_str!("../templates/_task.task.hbs")),
-    ("first_day.sms", include_str!("../templates/first_day.sms.hbs")),
-    ("day_three.subject", include_str!("../templates/day_three.subject.hbs")),
-    ("day_three.txt", include_str!("../templates/day_three.txt.hbs")),
-    ("day_three.html", include_str!("../templates/day_three.html.hbs")),
-    ("day_three.letter", include_str!("../templates/day_three.letter.hbs")),
-    ("persistent_absence.letter", include_str!("../templates/persistent_absence.letter.hbs")),
-    ("la_10_day_return.subject", include_str!("../templates/la_10_day_return.subject.hbs")),
-    ("la_10_day_return.txt", include_str!("../templates/la_10_day_return.txt.hbs")),
-    ("alert.subject", include_str!("../templates/alert.subject.hbs")),
+    (
+        "first_day.sms",
+        include_str!("../templates/first_day.sms.hbs"),
+    ),
+    (
+        "day_three.subject",
+        include_str!("../templates/day_three.subject.hbs"),
+    ),
+    (
+        "day_three.txt",
+        include_str!("../templates/day_three.txt.hbs"),
+    ),
+    (
+        "day_three.html",
+        include_str!("../templates/day_three.html.hbs"),
+    ),
+    (
+        "day_three.letter",
+        include_str!("../templates/day_three.letter.hbs"),
+    ),
+    (
+        "persistent_absence.letter",
+        include_str!("../templates/persistent_absence.letter.hbs"),
+    ),
+    (
+        "la_10_day_return.subject",
+        include_str!("../templates/la_10_day_return.subject.hbs"),
+    ),
+    (
+        "la_10_day_return.txt",
+        include_str!("../templates/la_10_day_return.txt.hbs"),
+    ),
+    (
+        "alert.subject",
+        include_str!("../templates/alert.subject.hbs"),
+    ),
     ("alert.txt", include_str!("../templates/alert.txt.hbs")),
 ];
 
@@ -124,7 +163,10 @@ impl Templates {
             .map(|(name, body)| {
                 (
                     (*name).to_owned(),
-                    (format!("templates/{name}.hbs (built in)"), (*body).to_owned()),
+                    (
+                        format!("templates/{name}.hbs (built in)"),
+                        (*body).to_owned(),
+                    ),
                 )
             })
             .collect();
@@ -148,12 +190,12 @@ impl Templates {
         }
         for (name, (file, body)) in &sources {
             for registry in [&mut html, &mut text] {
-                registry
-                    .register_template_string(name, body)
-                    .map_err(|e| TemplateError::Syntax {
+                registry.register_template_string(name, body).map_err(|e| {
+                    TemplateError::Syntax {
                         file: file.clone(),
                         message: e.to_string(),
-                    })?;
+                    }
+                })?;
             }
         }
         Ok(Templates { html, text })
@@ -203,21 +245,29 @@ impl Templates {
         let generic = audience.generic();
         let missing = |part: &str| TemplateError::Render {
             name: format!("{name}.{part}"),
-            message: format!("no template {name}.{part}.hbs and no {generic}.{part}.hbs to fall back on"),
+            message: format!(
+                "no template {name}.{part}.hbs and no {generic}.{part}.hbs to fall back on"
+            ),
         };
         match channel {
             Channel::Sms => {
-                let t = self.pick(name, "sms", "_family").ok_or_else(|| missing("sms"))?;
+                let t = self
+                    .pick(name, "sms", "_family")
+                    .ok_or_else(|| missing("sms"))?;
                 out.text = self.render_text(&t, data)?.trim().to_owned();
                 out.used.push(t);
             }
             Channel::Task => {
-                let t = self.pick(name, "task", "_task").ok_or_else(|| missing("task"))?;
+                let t = self
+                    .pick(name, "task", "_task")
+                    .ok_or_else(|| missing("task"))?;
                 out.text = self.render_text(&t, data)?.trim().to_owned();
                 out.used.push(t);
             }
             Channel::Letter => {
-                let t = self.pick(name, "letter", "_family").ok_or_else(|| missing("letter"))?;
+                let t = self
+                    .pick(name, "letter", "_family")
+                    .ok_or_else(|| missing("letter"))?;
                 let letter = parse_letter(&self.render_text(&t, data)?);
                 out.subject.clone_from(&letter.heading);
                 out.text = letter.paragraphs.join("\n\n");
@@ -231,13 +281,16 @@ impl Templates {
                 out.subject = self.render_text(&subject, data)?.trim().to_owned();
                 out.used.push(subject);
                 let own_text = self.has(&format!("{name}.txt"));
-                let body = self.pick(name, "txt", generic).ok_or_else(|| missing("txt"))?;
+                let body = self
+                    .pick(name, "txt", generic)
+                    .ok_or_else(|| missing("txt"))?;
                 out.text = self.render_text(&body, data)?;
                 out.used.push(body);
                 // A school's own plain text wins over the generic HTML, so HTML is only used
                 // when it belongs to the same template as the text.
                 let html = if own_text {
-                    self.has(&format!("{name}.html")).then(|| format!("{name}.html"))
+                    self.has(&format!("{name}.html"))
+                        .then(|| format!("{name}.html"))
                 } else {
                     self.pick(name, "html", generic)
                 };
@@ -382,7 +435,11 @@ mod tests {
         let email = t
             .render("day_three", Channel::Email, Audience::Family, &data())
             .expect("renders");
-        assert!(email.text.contains("Oak <Primary> & Nursery"), "{}", email.text);
+        assert!(
+            email.text.contains("Oak <Primary> & Nursery"),
+            "{}",
+            email.text
+        );
         let html = email.html.expect("day three has HTML");
         assert!(html.contains("Oak &lt;Primary&gt; &amp; Nursery"), "{html}");
         assert!(email.letter.is_some(), "day three attaches a letter");
@@ -407,8 +464,11 @@ mod tests {
     #[test]
     fn a_misspelt_field_is_an_error_not_a_blank() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("first_day.sms.hbs"), "Hello {{pupil.forname}}")
-            .expect("write");
+        std::fs::write(
+            dir.path().join("first_day.sms.hbs"),
+            "Hello {{pupil.forname}}",
+        )
+        .expect("write");
         let t = Templates::load(Some(dir.path())).expect("parses");
         let err = t
             .render("first_day", Channel::Sms, Audience::Family, &data())
@@ -419,8 +479,11 @@ mod tests {
     #[test]
     fn a_school_override_replaces_the_shipped_template() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("first_day.sms.hbs"), "{{pupil.forename}} is absent")
-            .expect("write");
+        std::fs::write(
+            dir.path().join("first_day.sms.hbs"),
+            "{{pupil.forename}} is absent",
+        )
+        .expect("write");
         let t = Templates::load(Some(dir.path())).expect("parses");
         let r = t
             .render("first_day", Channel::Sms, Audience::Family, &data())

@@ -81,6 +81,14 @@ impl FileSink {
         eml: &[u8],
     ) -> Result<Sent, SendError> {
         let path = self.email_path(&msg.school, date, msg.outbox_id);
+        // Attachments beside the .eml too, so a letter can be opened without a mail reader.
+        for attachment in &msg.attachments {
+            let name = attachment.filename.replace(['/', '\\'], "_");
+            Self::write_atomic(
+                &path.with_file_name(format!("{}-{name}", msg.outbox_id)),
+                &attachment.bytes,
+            )?;
+        }
         Self::write_atomic(&path, eml)?;
         Ok(Sent {
             provider_id: path.display().to_string(),
