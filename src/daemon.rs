@@ -62,6 +62,11 @@ impl Daemon {
     /// Connects, loads every school's policy and templates, and sets up the channels.
     pub async fn build(config: Config, clock: Clock) -> Result<Daemon> {
         let store = Store::connect(&config.database_url).await?;
+        Daemon::build_with_store(config, store, clock).await
+    }
+
+    /// As [`Daemon::build`], on a store already open (tests run two daemons on one).
+    pub async fn build_with_store(config: Config, store: Store, clock: Clock) -> Result<Daemon> {
         let mut schools = Vec::with_capacity(config.schools.len());
         for school in &config.schools {
             let id = store.ensure_school(school).await?;

@@ -17,6 +17,15 @@ use rollcall::stats::school_stats;
 use rollcall::store::Store;
 use sqlx::Connection;
 
+#[path = "backends/delivery.rs"]
+mod delivery;
+use delivery::{
+    a_sender_that_dies_mid_send_never_causes_a_second_text,
+    retries_back_off_then_fail_or_go_when_the_server_returns,
+    the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
+    two_daemons_never_send_one_message_twice,
+};
+
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
 
 type TestFn = fn(Store, &'static Path) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
@@ -45,6 +54,10 @@ fn main() {
         escalating_twice_records_nothing_new,
         siblings_share_one_text_and_a_cause_gone_cancels_it,
         a_person_approves_or_rejects_what_waits,
+        a_sender_that_dies_mid_send_never_causes_a_second_text,
+        two_daemons_never_send_one_message_twice,
+        retries_back_off_then_fail_or_go_when_the_server_returns,
+        the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

@@ -717,7 +717,7 @@ impl Notify {
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             return Err(invalid(
                 "notify.base_url",
-                format!("'{base_url}' must start with https://"),
+                format!("'{base_url}' is not a web address: it must start with https://"),
             ));
         }
         let per_minute = NonZeroU32::new(config.requests_per_minute)
@@ -1124,7 +1124,7 @@ impl Twilio {
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             return Err(invalid(
                 "twilio.base_url",
-                format!("'{base_url}' must start with https://"),
+                format!("'{base_url}' is not a web address: it must start with https://"),
             ));
         }
         Ok(Twilio {
