@@ -345,7 +345,7 @@ fn start_smtp(
 /// Monday's first-day texts on Tuesday, but catches up the daily pass.
 pub async fn the_schedule_keeps_local_time_across_clock_changes_and_catches_up(
     store: Store,
-    _dir: &'static Path,
+    dir: &'static Path,
 ) -> Result<()> {
     let text = r#"
 [school]
@@ -363,7 +363,11 @@ name = "Autumn 2026"
 start = "2026-09-02"
 end = "2026-12-18"
 "#;
-    let config = Config::from_toml(text, "dst.toml")?;
+    let text = format!(
+        "{text}\n[delivery]\noutbox_dir = \"{}\"\n",
+        dir.join("outbox").display()
+    );
+    let config = Config::from_toml(&text, "dst.toml")?;
     for (from, until, monday_utc) in [
         (
             "2026-03-27T06:00:00Z",
