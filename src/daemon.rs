@@ -394,25 +394,17 @@ impl Daemon {
                 Err(e) => {
                     std::fs::write(target.with_extension("error.txt"), format!("{e:#}\n"))?;
                     tracing::warn!(school = %school.config.id, file = %name, "register export rejected");
-                    let local = to_local(school.config.timezone, self.clock.now())
-                        .format("%Y-%m-%dT%H:%M:%S")
-                        .to_string();
-                    sqlx::query(
-                        "INSERT INTO outbox (school_id, key, channel, recipient_role, recipient, template,
-                                             status, requires_approval, hold_reason, created_at)
-                         VALUES ($1, $2, 'email', 'attendance_officer', 'attendance_officer', 'alert',
-                                 'queued', 0, $3, $4)
-                         ON CONFLICT (key) DO NOTHING",
+                    crate::outbox::queue_alert(
+                        &self.store,
+                        school.id,
+                        &format!("rejected-{stamp}-{name}"),
+                        &format!(
+                            "The register export {name} was not imported, so nothing in it was \
+                             used: {e:#}. It is in {}; fix it and put it back in the inbox.",
+                            target.display()
+                        ),
+                        to_local(school.config.timezone, self.clock.now()),
                     )
-                    .bind(school.id.0)
-                    .bind(format!("school-{}/alert/rejected-{stamp}-{name}", school.id.0))
-                    .bind(format!(
-                        "The register export {name} was not imported, so nothing in it was used: {e:#}. \
-                         It is in {}; fix it and put it back in the inbox.",
-                        target.display()
-                    ))
-                    .bind(local)
-                    .execute(self.store.pool())
                     .await?;
                 }
             }

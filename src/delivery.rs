@@ -595,18 +595,13 @@ impl Deliverer {
                  See it with `rollcall status`; the pupils it concerns are listed there.",
                 row.id, row.channel, row.template
             );
-            sqlx::query(
-                "INSERT INTO outbox (school_id, key, channel, recipient_role, recipient, template,
-                                     status, requires_approval, hold_reason, created_at)
-                 VALUES ($1, $2, 'email', 'attendance_officer', 'attendance_officer', 'alert',
-                         'queued', 0, $3, $4)
-                 ON CONFLICT (key) DO NOTHING",
+            crate::outbox::queue_alert(
+                &self.store,
+                school.id,
+                &format!("{status}-{}", row.id),
+                &text,
+                self.now_local(school),
             )
-            .bind(school.id.0)
-            .bind(format!("school-{}/alert/{status}-{}", school.id.0, row.id))
-            .bind(&text)
-            .bind(self.now_local(school).format(LOCAL).to_string())
-            .execute(self.store.pool())
             .await?;
         }
         Ok(())

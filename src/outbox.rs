@@ -587,6 +587,32 @@ pub async fn decide(
     Ok(())
 }
 
+/// Queues an email alert to the attendance officer, once per `key` (an alert raised again by
+/// a later run or retry is not sent twice). The alert's text travels in `hold_reason`, which
+/// the `alert` template prints.
+pub async fn queue_alert(
+    store: &Store,
+    school: SchoolId,
+    key: &str,
+    message: &str,
+    now: NaiveDateTime,
+) -> Result<bool> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO outbox (school_id, key, channel, recipient_role, recipient, template,
+                             status, requires_approval, hold_reason, created_at)
+         VALUES ($1, $2, 'email', 'attendance_officer', 'attendance_officer', 'alert',
+                 'queued', 0, $3, $4)
+         ON CONFLICT (key) DO NOTHING RETURNING id",
+    )
+    .bind(school.0)
+    .bind(format!("school-{}/alert/{key}", school.0))
+    .bind(message)
+    .bind(now.format(TIME).to_string())
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(inserted.is_some())
+}
+
 /// A message's status now, and its events oldest first (for tests and `rollcall status`).
 pub async fn status_of(store: &Store, id: i64) -> Result<(String, Vec<(String, String, String)>)> {
     let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
