@@ -120,7 +120,9 @@ impl Deliverer {
         summary.expired += self.expire(school).await?;
         let mut tasks_written = false;
         while !stop.is_cancelled() {
-            let batch = self.claim(school, self.settings.concurrency * 4).await?;
+            // One message per sending slot: a claimed row is sent within one provider deadline,
+            // well inside its lease, rather than waiting behind others it was claimed with.
+            let batch = self.claim(school, self.settings.concurrency).await?;
             if batch.is_empty() {
                 break;
             }
