@@ -525,12 +525,11 @@ fn parse_contact(
     };
     let mobile = match f(5) {
         "" => None,
-        m => Some(normalise_uk_mobile(m).ok_or_else(|| {
-            (
-                "mobile",
-                format!("\"{m}\" is not a UK mobile number (07… with 11 digits, or +447…)"),
-            )
-        })?),
+        m => Some(
+            crate::channel::sms::parse_uk_mobile(m)
+                .map(|number| number.to_string())
+                .map_err(|e| ("mobile", e.to_string()))?,
+        ),
     };
     Ok(Contact {
         upn,
@@ -557,29 +556,6 @@ fn is_plausible_email(text: &str) -> bool {
         }
         None => false,
     }
-}
-
-/// A UK mobile as E.164 (`+447…`), from `07…`, `447…` or `+447…` with spaces or dashes.
-pub fn normalise_uk_mobile(text: &str) -> Option<String> {
-    let digits: String = text
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
-    let national = if let Some(rest) = digits.strip_prefix("+44") {
-        rest.to_owned()
-    } else if let Some(rest) = digits.strip_prefix("0044") {
-        rest.to_owned()
-    } else if let Some(rest) = digits.strip_prefix('0') {
-        rest.to_owned()
-    } else if let Some(rest) = digits.strip_prefix("44") {
-        rest.to_owned()
-    } else {
-        return None;
-    };
-    (national.len() == 10
-        && national.starts_with('7')
-        && national.bytes().all(|b| b.is_ascii_digit()))
-    .then(|| format!("+44{national}"))
 }
 
 /// Options for a marks import: who is recording, and why (for amendment records).
@@ -958,24 +934,16 @@ mod tests {
 
     #[test]
     fn uk_mobiles_normalise_to_e164() {
-        assert_eq!(
-            normalise_uk_mobile("07700 900123").as_deref(),
-            Some("+447700900123")
-        );
-        assert_eq!(
-            normalise_uk_mobile("+44 7700 900123").as_deref(),
-            Some("+447700900123")
-        );
-        assert_eq!(
-            normalise_uk_mobile("447700900123").as_deref(),
-            Some("+447700900123")
-        );
-        assert_eq!(
-            normalise_uk_mobile("01632 960123"),
-            None,
-            "a landline is not a mobile"
-        );
-        assert_eq!(normalise_uk_mobile("0770090012"), None, "too short");
+        let e164 = |m: &str| {
+            crate::channel::sms::parse_uk_mobile(m)
+                .ok()
+                .map(|n| n.to_string())
+        };
+        assert_eq!(e164("07700 900123").as_deref(), Some("+447700900123"));
+        assert_eq!(e164("+44 7700 900123").as_deref(), Some("+447700900123"));
+        assert_eq!(e164("447700900123").as_deref(), Some("+447700900123"));
+        assert_eq!(e164("01632 960123"), None, "a landline is not a mobile");
+        assert_eq!(e164("0770090012"), None, "too short");
     }
 
     #[test]

@@ -201,7 +201,12 @@ pub async fn build(
         } else {
             Session::Pm
         };
-        let marks = year_marks(store, pupil_id, academic_year(as_of.date())).await?;
+        // The session list is only for messages about a day or a run of days.
+        let marks = if first_day || run_since.is_some() {
+            year_marks(store, pupil_id, academic_year(as_of.date())).await?
+        } else {
+            None
+        };
         let (concerned, sessions) = if first_day {
             let word = if session == Session::Am {
                 "morning"

@@ -69,6 +69,7 @@ fn the_demo_runs_a_term_and_status_and_preview_explain_it() {
     assert!(!lists.is_empty());
     let mut batches = Vec::new();
     files_named(&dir.join("outbox"), ".pdf", &mut batches);
+    assert!(!batches.is_empty(), "no letters were written");
     assert!(
         batches
             .iter()
