@@ -65,6 +65,64 @@ pub enum Command {
     Status(StatusArgs),
     /// Render a template with a real pupil's data, as it would be sent (nothing is sent)
     Preview(PreviewArgs),
+    /// Reports: the weekly newsletter, the termly governor report, the LA's returns, rewards
+    Report {
+        #[command(subcommand)]
+        what: ReportWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportWhat {
+    /// The weekly attendance newsletter to parents (HTML and plain text)
+    Newsletter(NewsletterArgs),
+    /// The termly report to governors (HTML for A4, a CSV of every figure, PDF)
+    Governors(GovernorsArgs),
+    /// The LA's 10-day, 15-day sickness and regular attendance returns (CSV, HTML and PDF cover)
+    LaReturns(LaReturnsArgs),
+    /// 100% attendance certificates and the prize-draw lists for a term
+    Rewards(GovernorsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewsletterArgs {
+    /// Any date in the school week the newsletter is for
+    #[arg(long, value_name = "DATE")]
+    pub week: NaiveDate,
+    #[command(flatten)]
+    pub common: ReportCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct GovernorsArgs {
+    /// The term, by its name in the calendar ("Autumn 2025" or autumn-2025)
+    #[arg(long, value_name = "NAME")]
+    pub term: String,
+    /// Count up to this date, for a report before the term ends [default: the term's end]
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<NaiveDate>,
+    #[command(flatten)]
+    pub common: ReportCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct LaReturnsArgs {
+    #[arg(long, value_name = "DATE")]
+    pub as_of: NaiveDate,
+    #[command(flatten)]
+    pub common: ReportCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportCommon {
+    /// Folder to write the files into
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
+    /// Also queue it in the outbox to its recipients (once per period; the daemon sends it)
+    #[arg(long)]
+    pub send: bool,
+    #[arg(long)]
+    pub school: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -502,6 +560,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
+        Command::Report { what } => report(cli.config.as_deref(), what).await,
         Command::Pending(args) => {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
@@ -619,6 +678,99 @@ async fn open(
     let store = Store::connect(&config.database_url).await?;
     let school_id = store.ensure_school(&school).await?;
     Ok((store, school_id, school))
+}
+
+/// `rollcall report …`: renders into `--out`, and with `--send` queues it in the outbox.
+async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
+    use crate::report::{self, ReportContext};
+    let common = match &what {
+        ReportWhat::Newsletter(a) => &a.common,
+        ReportWhat::Governors(a) | ReportWhat::Rewards(a) => &a.common,
+        ReportWhat::LaReturns(a) => &a.common,
+    };
+    let config = load_config(config_file)?;
+    let school = config.school(common.school.as_deref())?;
+    let policy = crate::escalation::load_policy(&config, school)?;
+    let templates = crate::template::Templates::load(school.templates.as_deref())?;
+    let store = Store::connect(&config.database_url).await?;
+    let school_id = store.ensure_school(school).await?;
+    let ctx = ReportContext {
+        store: &store,
+        school_id,
+        school,
+        policy: &policy,
+        templates: &templates,
+    };
+    let now = school_now(school);
+    let (outputs, queued) = match &what {
+        ReportWhat::Newsletter(a) => {
+            let (n, outputs) = report::newsletter_files(&ctx, a.week).await?;
+            println!(
+                "{}, {}: attendance {} this week, {} this school year (target {})",
+                school.name, n.view.week, n.view.this_week, n.view.year_to_date, n.view.target
+            );
+            let queued = if common.send {
+                Some(report::queue::queue(&store, school_id, &n.report(), now).await?)
+            } else {
+                None
+            };
+            (outputs, queued)
+        }
+        ReportWhat::Governors(a) => {
+            let term = report::find_term(school, &a.term)?;
+            let as_of = a.as_of.unwrap_or(term.end);
+            let (doc, outputs) = report::governor_report(&ctx, term, as_of, now.date()).await?;
+            if let Some(p) = doc.sections.first().and_then(|s| s.paragraphs.first()) {
+                println!("{}, {}: {p}", school.name, term.name);
+            }
+            let queued = if common.send {
+                let r = report::governor_queue_report(school, term, &doc, &outputs);
+                Some(report::queue::queue(&store, school_id, &r, now).await?)
+            } else {
+                None
+            };
+            (outputs, queued)
+        }
+        ReportWhat::Rewards(a) => {
+            let term = report::find_term(school, &a.term)?;
+            let as_of = a.as_of.unwrap_or(term.end);
+            let (rewards, outputs) = report::rewards_pack(&ctx, term, as_of).await?;
+            println!(
+                "{}, {}: {} certificates for 100% attendance",
+                school.name,
+                term.name,
+                rewards.certificates.len()
+            );
+            let queued = if common.send {
+                let r = report::rewards_queue_report(school, &rewards, &outputs);
+                Some(report::queue::queue(&store, school_id, &r, now).await?)
+            } else {
+                None
+            };
+            (outputs, queued)
+        }
+        ReportWhat::LaReturns(a) => {
+            let (returns, outputs) = report::la_returns(&ctx, a.as_of).await?;
+            for (kind, lines) in &returns.lines {
+                println!("{}: {} pupil(s)", kind.title(), lines.len());
+            }
+            if common.send {
+                anyhow::bail!(
+                    "--send is not used for LA returns: 10-day and sickness returns go with the policy's approval, and the regular return is queued by the daemon each period (see `rollcall pending`)"
+                );
+            }
+            (outputs, None)
+        }
+    };
+    for path in report::write_outputs(&common.out, &outputs)? {
+        println!("wrote {}", path.display());
+    }
+    match queued {
+        Some(Some(id)) => println!("queued as message {id}; the daemon (or `rollcall deliver`) sends it"),
+        Some(None) => println!("already queued for this period: not queued again"),
+        None => {}
+    }
+    Ok(())
 }
 
 /// `rollcall check`: the config, then each school's policy; every problem is listed.

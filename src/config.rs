@@ -129,6 +129,71 @@ pub struct SchoolConfig {
     /// The folder the MIS drops register exports into (`pupils*.csv`, `contacts*.csv`,
     /// `marks*.csv`); the daemon imports each file once and moves it to `done/`.
     pub inbox: Option<PathBuf>,
+    /// What the newsletter, governor report, LA returns and rewards show, and when.
+    pub reports: ReportsConfig,
+}
+
+/// `[school.reports]`: report settings. Where reports go is `[school.staff]`: `newsletter`
+/// (the parents' mailing list), `governors` (the governing body) and `la`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// A cohort with fewer pupils than this shows `c` instead of its figures (DfE practice).
+    pub min_cohort: u32,
+    /// The newsletter's groups: `reg_group` (classes) or `year_group`.
+    pub newsletter_groups: NewsletterGroups,
+    /// The newsletter may name pupils (100 % this week) only when the school turns this on.
+    pub newsletter_names_pupils: bool,
+    /// The prize draw: pupils at or above this attendance over each half of a term.
+    pub prize_draw_percent: f64,
+    /// A national-figures file replacing the shipped `config/national-figures.toml`.
+    pub national_figures: Option<PathBuf>,
+    /// The LA's regular attendance return: how often (`weekly`, `monthly`, `termly`).
+    pub la_regular_interval: ReturnInterval,
+    /// Pupils below this attendance over the period are in the regular return.
+    pub la_regular_below_percent: f64,
+    /// Pupils with this many days (2 sessions each) of unauthorised absence this school year
+    /// are in the regular return whatever their attendance.
+    pub la_regular_unauthorised_days: u32,
+    /// A person approves the regular return before it goes to the LA.
+    pub la_regular_approval: bool,
+    /// Send the weekly newsletter from the daemon's weekly job.
+    pub send_newsletter: bool,
+    /// Send the governor report (and the rewards to the attendance officer) at term end.
+    pub send_governor_report: bool,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            min_cohort: 5,
+            newsletter_groups: NewsletterGroups::RegGroup,
+            newsletter_names_pupils: false,
+            prize_draw_percent: 98.0,
+            national_figures: None,
+            la_regular_interval: ReturnInterval::Monthly,
+            la_regular_below_percent: 90.0,
+            la_regular_unauthorised_days: 10,
+            la_regular_approval: true,
+            send_newsletter: true,
+            send_governor_report: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewsletterGroups {
+    RegGroup,
+    YearGroup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnInterval {
+    Weekly,
+    Monthly,
+    Termly,
 }
 
 /// The school's own details, as families see them.
@@ -209,6 +274,8 @@ struct SchoolSection {
     staff: std::collections::BTreeMap<String, String>,
     templates: Option<PathBuf>,
     inbox: Option<PathBuf>,
+    #[serde(default)]
+    reports: ReportsConfig,
 }
 
 /// `[[schools]]` entry: the school's settings plus its own calendar.
@@ -230,6 +297,8 @@ struct SchoolEntry {
     staff: std::collections::BTreeMap<String, String>,
     templates: Option<PathBuf>,
     inbox: Option<PathBuf>,
+    #[serde(default)]
+    reports: ReportsConfig,
     calendar: Option<CalendarSection>,
 }
 
@@ -411,6 +480,7 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
                 staff: s.staff,
                 templates: s.templates,
                 inbox: s.inbox,
+                reports: s.reports,
                 calendar: raw.calendar,
             };
             vec![("school".to_owned(), entry)]
@@ -537,6 +607,24 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
                 ));
             }
         }
+        let reports_key = |field: &str| key(&format!("reports.{field}"));
+        if entry.reports.min_cohort == 0 {
+            return Err(err(
+                &reports_key("min_cohort"),
+                "must be 1 or more (5 is the usual size below which figures are not shown)".into(),
+            ));
+        }
+        for (field, value) in [
+            ("prize_draw_percent", entry.reports.prize_draw_percent),
+            ("la_regular_below_percent", entry.reports.la_regular_below_percent),
+        ] {
+            if !(0.0..=100.0).contains(&value) {
+                return Err(err(
+                    &reports_key(field),
+                    format!("{value} is not a percentage (0 to 100)"),
+                ));
+            }
+        }
         schools.push(SchoolConfig {
             id,
             name: entry.name,
@@ -552,6 +640,10 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
             staff: entry.staff,
             templates: entry.templates.map(|p| relative_to(p, path)),
             inbox: entry.inbox.map(|p| relative_to(p, path)),
+            reports: ReportsConfig {
+                national_figures: entry.reports.national_figures.map(|p| relative_to(p, path)),
+                ..entry.reports
+            },
         });
     }
 

@@ -292,9 +292,75 @@ impl Daemon {
                     None => "no letters today".to_owned(),
                 },
             ),
-            Job::Weekly => Ok("weekly report hook: no weekly reports are configured".to_owned()),
-            Job::Termly => Ok("termly report hook: no termly reports are configured".to_owned()),
+            Job::Weekly | Job::Termly => {
+                report.imported_files += self.poll_inbox(school).await?;
+                let outcome = self.reports(school, run.job, now_local).await?;
+                let delivered = self.deliverer.deliver_due(school, stop).await?;
+                report.delivery.merge(&delivered);
+                Ok(outcome)
+            }
         }
+    }
+
+    /// The weekly job queues the newsletter and any regular LA return whose period has
+    /// ended; the termly job queues the governor report and the term's rewards. Each is
+    /// keyed by its period in the outbox, so a rerun (or a second daemon) queues nothing new.
+    async fn reports(
+        &self,
+        school: &SchoolRuntime,
+        job: Job,
+        now: NaiveDateTime,
+    ) -> Result<String> {
+        use crate::report::{self, ReportContext, queue};
+        let ctx = ReportContext {
+            store: &self.store,
+            school_id: school.id,
+            school: &school.config,
+            policy: &school.policy,
+            templates: &school.templates,
+        };
+        let settings = &school.config.reports;
+        let today = now.date();
+        let mut done = Vec::new();
+        let mut queued = |what: String, id: Option<i64>| {
+            done.push(match id {
+                Some(id) => format!("{what} queued (message {id})"),
+                None => format!("{what} already queued"),
+            });
+        };
+        if job == Job::Weekly {
+            if settings.send_newsletter {
+                let (n, _) = report::newsletter_files(&ctx, today).await?;
+                let id = queue::queue(&self.store, school.id, &n.report(), now).await?;
+                queued(format!("newsletter {}", n.period()), id);
+            }
+            for (period, id) in report::la_return::queue_due_regular_returns(
+                &self.store,
+                school.id,
+                &school.config,
+                now,
+            )
+            .await?
+            {
+                queued(format!("regular LA return {period}"), Some(id));
+            }
+        } else if let Some(term) = school.config.calendar.term_containing(today) {
+            if settings.send_governor_report {
+                let (doc, outputs) = report::governor_report(&ctx, term, today, today).await?;
+                let r = report::governor_queue_report(&school.config, term, &doc, &outputs);
+                let id = queue::queue(&self.store, school.id, &r, now).await?;
+                queued(format!("governor report {}", term.name), id);
+                let (rewards, outputs) = report::rewards_pack(&ctx, term, today).await?;
+                let r = report::rewards_queue_report(&school.config, &rewards, &outputs);
+                let id = queue::queue(&self.store, school.id, &r, now).await?;
+                queued(format!("rewards {}", term.name), id);
+            }
+        }
+        Ok(if done.is_empty() {
+            format!("{} reports: none configured", job.as_str())
+        } else {
+            done.join("; ")
+        })
     }
 
     /// Evaluates the policy at `now` and records the result.

@@ -258,6 +258,9 @@ impl Deliverer {
     async fn prepare(&self, school: &SchoolRuntime, row: &OutboxRow) -> Result<Prepared, String> {
         let now = self.now_local(school);
         let channel = parse_channel(&row.channel)?;
+        if row.template == crate::report::queue::REPORT_TEMPLATE {
+            return self.prepare_report(school, row, now).await;
+        }
         let data = message::load(&self.store, &school.config, &school.policy, row, now)
             .await
             .map_err(|e| format!("cannot read the message's data: {e:#}"))?;
@@ -284,17 +287,21 @@ impl Deliverer {
                 ));
             }
             _ if channel == Channel::Task => String::new(),
-            _ => school
-                .config
-                .staff
-                .get(&row.recipient_role)
-                .cloned()
-                .ok_or_else(|| {
-                    format!(
-                        "no email address for \"{}\": add `{} = \"…\"` under [school.staff] in the config",
-                        row.recipient_role, row.recipient_role
-                    )
-                })?,
+            _ => staff_address(&school.config, &row.recipient_role)?,
+        };
+        // A return to the LA carries the return itself: a CSV of the episode(s) and a
+        // readable cover as PDF, built from the register as it is now.
+        let attachments = if channel == Channel::LaReturn {
+            crate::report::la_return::attachments_for_message(
+                &self.store,
+                school,
+                row.id,
+                now.date(),
+            )
+            .await
+            .map_err(|e| format!("cannot make the LA return: {e:#}"))?
+        } else {
+            Vec::new()
         };
         Ok(Prepared {
             date: now.date(),
@@ -307,10 +314,46 @@ impl Deliverer {
                 subject: rendered.subject.clone(),
                 text: rendered.text.clone(),
                 html: rendered.html.clone(),
-                attachments: Vec::new(),
+                attachments,
             },
             rendered,
             data,
+        })
+    }
+
+    /// A stored report (newsletter, governor report, regular LA return): sent as it was
+    /// rendered when queued, to the address of its role in `[school.staff]`.
+    async fn prepare_report(
+        &self,
+        school: &SchoolRuntime,
+        row: &OutboxRow,
+        now: chrono::NaiveDateTime,
+    ) -> Result<Prepared, String> {
+        let stored = crate::report::queue::load(&self.store, row.id)
+            .await
+            .map_err(|e| format!("cannot read the stored report: {e:#}"))?;
+        let address = staff_address(&school.config, &row.recipient_role)?;
+        Ok(Prepared {
+            date: now.date(),
+            outgoing: Outgoing {
+                outbox_id: row.id,
+                attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+                school: school.config.id.clone(),
+                to_name: school.config.name.clone(),
+                address,
+                subject: stored.subject.clone(),
+                text: stored.text.clone(),
+                html: stored.html.clone(),
+                attachments: stored.attachments,
+            },
+            rendered: crate::template::Rendered {
+                subject: stored.subject,
+                text: stored.text,
+                html: stored.html,
+                letter: None,
+                used: vec![format!("{} (stored when queued)", row.key)],
+            },
+            data: crate::template::MessageData::default(),
         })
     }
 
@@ -704,6 +747,16 @@ fn parse_channel(text: &str) -> Result<Channel, String> {
 
 /// The school's sending address: its contact email, or a placeholder that cannot be mistaken
 /// for a real mailbox when none is configured (file mode only; live mode needs a real one).
+/// The address configured for a role under `[school.staff]`, or an error that says how to
+/// add it.
+fn staff_address(school: &SchoolConfig, role: &str) -> Result<String, String> {
+    school.staff.get(role).cloned().ok_or_else(|| {
+        format!(
+            "no email address for \"{role}\": add `{role} = \"…\"` under [school.staff] in the config"
+        )
+    })
+}
+
 pub fn from_mailbox(school: &SchoolConfig) -> Result<lettre::message::Mailbox, SendError> {
     let address = if school.contact.email.is_empty() {
         format!("attendance@{}.invalid", school.id)

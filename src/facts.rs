@@ -233,6 +233,9 @@ impl Counts {
     pub fn absent(&self) -> u32 {
         self.sum(Category::is_absence)
     }
+    pub fn unauthorised(&self) -> u32 {
+        self.sum(|c| c == Category::UnauthorisedAbsence)
+    }
     /// 100 × attended ÷ possible; `None` with no possible session.
     pub fn attendance_pct(&self) -> Option<f64> {
         let possible = self.possible();

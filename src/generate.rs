@@ -1818,7 +1818,20 @@ fn config_text(opts: &GenerateOptions, terms: &[DateRange], holidays: &[DateRang
          class_teacher = \"teachers@demo-school.example\"\n\
          social_worker = \"childrens-services@la.example\"\n\
          key_worker = \"childrens-services@la.example\"\n\
-         la = \"attendance-team@la.example\"\n\n\
+         la = \"attendance-team@la.example\"\n\
+         # Reports: the parents' mailing list for the weekly newsletter, the governing body\n\
+         # for the termly report.\n\
+         newsletter = \"parents@lists.demo-school.example\"\n\
+         governors = \"governors@demo-school.example\"\n\n\
+         # What the reports show and when (these are the defaults).\n\
+         [school.reports]\n\
+         min_cohort = 5\n\
+         newsletter_groups = \"reg_group\"\n\
+         newsletter_names_pupils = false\n\
+         prize_draw_percent = 98.0\n\
+         la_regular_interval = \"monthly\"\n\
+         la_regular_below_percent = 90.0\n\
+         la_regular_unauthorised_days = 10\n\n\
          [delivery]\n\
          mode = \"file\"\n\
          outbox_dir = \"outbox\"\n",

@@ -21,6 +21,7 @@ pub mod message;
 pub mod outbox;
 pub mod policy;
 pub mod preview;
+pub mod report;
 pub mod pupil;
 pub mod schedule;
 pub mod session;

@@ -26,6 +26,21 @@ use crate::policy::{Channel, Recipient};
 
 /// The shipped templates, built in so an installed daemon needs no files beside it.
 const SHIPPED: &[(&str, &str)] = &[
+    // Reports: whole pages rendered from a report's data (see `report`).
+    ("report.html", include_str!("../templates/report.html.hbs")),
+    (
+        "newsletter.html",
+        include_str!("../templates/newsletter.html.hbs"),
+    ),
+    ("newsletter.txt", include_str!("../templates/newsletter.txt.hbs")),
+    (
+        "newsletter_why.txt",
+        include_str!("../templates/newsletter_why.txt.hbs"),
+    ),
+    (
+        "certificates.html",
+        include_str!("../templates/certificates.html.hbs"),
+    ),
     ("_family.sms", include_str!("../templates/_family.sms.hbs")),
     (
         "_family.subject",
@@ -215,7 +230,12 @@ impl Templates {
         self.has(&fallback).then_some(fallback)
     }
 
-    fn render_text(&self, template: &str, data: &impl Serialize) -> Result<String, TemplateError> {
+    /// Renders a whole template without escaping (plain text, CSV-safe text).
+    pub fn render_text(
+        &self,
+        template: &str,
+        data: &impl Serialize,
+    ) -> Result<String, TemplateError> {
         self.text
             .render(template, data)
             .map_err(|e| TemplateError::Render {
@@ -224,7 +244,12 @@ impl Templates {
             })
     }
 
-    fn render_html(&self, template: &str, data: &impl Serialize) -> Result<String, TemplateError> {
+    /// Renders a whole template as HTML: every `{{value}}` is escaped.
+    pub fn render_html(
+        &self,
+        template: &str,
+        data: &impl Serialize,
+    ) -> Result<String, TemplateError> {
         self.html
             .render(template, data)
             .map_err(|e| TemplateError::Render {

@@ -49,6 +49,7 @@ pub fn school(am_close: &str) -> SchoolConfig {
         policy: None,
         calendar: Calendar::new(terms, holidays),
         contact: Default::default(),
+        reports: Default::default(),
         staff: Default::default(),
         templates: None,
         inbox: None,

@@ -1,0 +1,893 @@
+//! The termly governor report: whole-school figures against target, last term, last year and
+//! national; every cohort breakdown with small-number suppression; trends, code usage,
+//! punctuality, what the escalation policy did, and the policy in force.
+//!
+//! Building the [`Document`] is pure ([`build`]); [`load`] gathers its inputs from the store.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use chrono::{NaiveDate, Weekday};
+use sqlx::Row;
+
+use super::chart;
+use super::document::{Cell, Document, Section, Table};
+use super::national::NationalFigures;
+use super::{Figures, Window, code_meaning, load_window};
+use crate::config::SchoolConfig;
+use crate::message::long_date;
+use crate::policy::{Approval, Channel, Policy, Trigger};
+use crate::session::DateRange;
+use crate::stats::PupilStats;
+use crate::store::{SchoolId, Store};
+
+/// What the escalation policy did in the term, from the decisions and the outbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Per stage id: decisions made.
+    pub decisions: BTreeMap<String, u64>,
+    /// Per stage id and channel (`sms`, `email`, `letter`, `task`, `la_return`): messages
+    /// sent or delivered.
+    pub sent: BTreeMap<(String, String), u64>,
+    /// Meeting tasks listed for staff.
+    pub meetings: u64,
+    pub cases_opened: u64,
+    /// Closed in the term: the policy closes a case when attendance has recovered.
+    pub cases_closed: u64,
+    pub cases_open_at_end: u64,
+}
+
+/// Everything the report is made from.
+pub struct Inputs<'a> {
+    pub school: &'a SchoolConfig,
+    pub policy: &'a Policy,
+    pub national: &'a NationalFigures,
+    pub term: &'a DateRange,
+    /// The last day counted: the term's end, or earlier for a report mid-term.
+    pub as_of: NaiveDate,
+    pub this_term: Window,
+    pub last_term: Option<(String, Figures)>,
+    pub last_year: Option<(String, Figures)>,
+    pub activity: Activity,
+}
+
+/// Gathers a term's inputs from the store.
+pub async fn load<'a>(
+    store: &Store,
+    school_id: SchoolId,
+    school: &'a SchoolConfig,
+    policy: &'a Policy,
+    national: &'a NationalFigures,
+    term: &'a DateRange,
+    as_of: NaiveDate,
+) -> Result<Inputs<'a>> {
+    let as_of = as_of.min(term.end);
+    let this_term = load_window(store, school_id, school, term.start, as_of).await?;
+    let compare = |t: Option<&DateRange>| {
+        t.map(|t| (t.name.clone(), t.start, t.end))
+    };
+    let last = compare(super::previous_term(school, term));
+    let year = compare(super::same_term_last_year(school, term));
+    let figures_of = async |t: Option<(String, NaiveDate, NaiveDate)>| -> Result<Option<(String, Figures)>> {
+        let Some((name, from, to)) = t else {
+            return Ok(None);
+        };
+        let stats = crate::stats::school_stats(store, school_id, school, from, to, None).await?;
+        let figures = Figures::of(stats.iter().map(|p| &p.facts));
+        Ok((figures.possible > 0).then_some((name, figures)))
+    };
+    let last_term = figures_of(last).await?;
+    let last_year = figures_of(year).await?;
+    let activity = activity(store, school_id, term.start, as_of).await?;
+    Ok(Inputs {
+        school,
+        policy,
+        national,
+        term,
+        as_of,
+        this_term,
+        last_term,
+        last_year,
+        activity,
+    })
+}
+
+async fn activity(store: &Store, school: SchoolId, from: NaiveDate, to: NaiveDate) -> Result<Activity> {
+    let from_text = format!("{from}T00:00:00");
+    let to_text = format!("{to}T23:59:59");
+    let mut out = Activity::default();
+    for row in sqlx::query(
+        "SELECT stage, COUNT(*) AS n FROM decisions
+         WHERE school_id = $1 AND decided_at >= $2 AND decided_at <= $3 GROUP BY stage",
+    )
+    .bind(school.0)
+    .bind(&from_text)
+    .bind(&to_text)
+    .fetch_all(store.pool())
+    .await?
+    {
+        let n: i64 = row.try_get("n")?;
+        out.decisions.insert(row.try_get("stage")?, n as u64);
+    }
+    for row in sqlx::query(
+        "SELECT d.stage, o.channel, o.task, COUNT(DISTINCT o.id) AS n
+         FROM decisions d
+         JOIN outbox_items i ON i.decision_id = d.id AND i.cancelled_reason IS NULL
+         JOIN outbox o ON o.id = i.outbox_id
+         WHERE d.school_id = $1 AND d.decided_at >= $2 AND d.decided_at <= $3
+           AND o.status IN ('sent', 'delivered')
+         GROUP BY d.stage, o.channel, o.task",
+    )
+    .bind(school.0)
+    .bind(&from_text)
+    .bind(&to_text)
+    .fetch_all(store.pool())
+    .await?
+    {
+        let n = row.try_get::<i64, _>("n")? as u64;
+        let stage: String = row.try_get("stage")?;
+        let channel: String = row.try_get("channel")?;
+        let task: Option<String> = row.try_get("task")?;
+        if task.as_deref() == Some("meeting") {
+            out.meetings += n;
+        }
+        *out.sent.entry((stage, channel)).or_default() += n;
+    }
+    let count = async |sql: &str| -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(school.0)
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_one(store.pool())
+            .await?;
+        Ok(n as u64)
+    };
+    out.cases_opened = count(
+        "SELECT COUNT(*) FROM cases WHERE school_id = $1 AND opened_on >= $2 AND opened_on <= $3",
+    )
+    .await?;
+    out.cases_closed = count(
+        "SELECT COUNT(*) FROM cases WHERE school_id = $1 AND closed_on >= $2 AND closed_on <= $3",
+    )
+    .await?;
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM cases WHERE school_id = $1 AND opened_on <= $2
+           AND (closed_on IS NULL OR closed_on > $2)",
+    )
+    .bind(school.0)
+    .bind(to.to_string())
+    .fetch_one(store.pool())
+    .await?;
+    out.cases_open_at_end = open as u64;
+    Ok(out)
+}
+
+/// A figure, or `c` when the cohort is too small to publish.
+fn shown(suppressed: bool, cell: Cell) -> Cell {
+    if suppressed { Cell::Suppressed } else { cell }
+}
+
+/// One row per cohort value: pupils, attendance, authorised, unauthorised, PA count and rate.
+fn cohort_table(
+    id: &str,
+    title: &str,
+    heading: &str,
+    groups: Vec<(String, Figures)>,
+    min_cohort: u32,
+) -> Table {
+    let suppressed = suppression(&groups, min_cohort);
+    let rows = groups
+        .iter()
+        .zip(&suppressed)
+        .map(|((label, f), &hide)| {
+            vec![
+                Cell::text(label.clone()),
+                shown(hide, Cell::Count(u64::from(f.pupils))),
+                shown(hide, Cell::Percent(f.attendance_pct())),
+                shown(hide, Cell::Percent(f.authorised_pct())),
+                shown(hide, Cell::Percent(f.unauthorised_pct())),
+                shown(hide, Cell::Count(u64::from(f.persistent))),
+                shown(hide, Cell::Percent(f.persistent_pct())),
+            ]
+        })
+        .collect();
+    Table {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        columns: [
+            heading,
+            "Pupils",
+            "Attendance",
+            "Authorised absence",
+            "Unauthorised absence",
+            "Persistently absent",
+            "PA rate",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        rows,
+        note: suppressed.iter().any(|s| *s).then(|| {
+            format!(
+                "c: not shown because the group has fewer than {min_cohort} pupils (or because its figures could be worked out from the others), so no child can be identified."
+            )
+        }),
+    }
+}
+
+/// Which groups to hide: those under `min_cohort`, and then, if exactly one group is
+/// hidden, the next smallest as well, because the school total minus the shown groups
+/// would otherwise give the hidden group's figures away (complementary suppression).
+pub fn suppression(groups: &[(String, Figures)], min_cohort: u32) -> Vec<bool> {
+    let mut hide: Vec<bool> = groups.iter().map(|(_, f)| f.pupils < min_cohort).collect();
+    if hide.iter().filter(|h| **h).count() == 1
+        && let Some((i, _)) = groups
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !hide[*i])
+            .min_by_key(|(_, (_, f))| f.pupils)
+    {
+        hide[i] = true;
+    }
+    hide
+}
+
+/// Year groups in school order: Nursery, Reception, then by number.
+fn year_order(label: &str) -> (i32, String) {
+    let trimmed = label.trim();
+    let lower = trimmed.to_lowercase();
+    let rank = match lower.as_str() {
+        "n" | "nursery" | "n1" | "n2" => -2,
+        "r" | "rec" | "reception" => -1,
+        _ => lower
+            .trim_start_matches("year")
+            .trim()
+            .parse::<i32>()
+            .unwrap_or(100),
+    };
+    (rank, trimmed.to_owned())
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "Yes" } else { "No" }.to_owned()
+}
+
+fn breakdowns(window: &Window, min_cohort: u32) -> Section {
+    let mut section = Section::new("cohorts", "Attendance by group");
+    section.paragraphs.push(
+        "Each group's figures are its pupils' sessions this term. Percentages are of possible sessions; the PA rate is the share of the group's pupils who are persistently absent (missing 10% or more)."
+            .to_owned(),
+    );
+    let table = |id: &str, title: &str, heading: &str, key: &dyn Fn(&PupilStats) -> String| {
+        let groups: Vec<(String, Figures)> = window.grouped(key).into_iter().collect();
+        cohort_table(id, title, heading, groups, min_cohort)
+    };
+    let mut years: Vec<((i32, String), Figures)> = window
+        .grouped(|p| year_order(&p.pupil.pupil.year_group))
+        .into_iter()
+        .collect();
+    years.sort_by(|a, b| a.0.cmp(&b.0));
+    section.tables.push(cohort_table(
+        "year_group",
+        "By year group",
+        "Year group",
+        years
+            .into_iter()
+            .map(|((_, label), f)| (year_label(&label), f))
+            .collect(),
+        min_cohort,
+    ));
+    section.tables.push(table(
+        "reg_group",
+        "By registration group",
+        "Registration group",
+        &|p| p.pupil.pupil.reg_group.clone(),
+    ));
+    section.tables.push(table("gender", "By gender", "Gender", &|p| {
+        match p.pupil.pupil.gender.as_str() {
+            "F" | "f" => "Female".to_owned(),
+            "M" | "m" => "Male".to_owned(),
+            other => other.to_owned(),
+        }
+    }));
+    section.tables.push(table(
+        "fsm",
+        "Free school meals",
+        "Eligible for FSM",
+        &|p| yes_no(p.pupil.pupil.fsm),
+    ));
+    section.tables.push(table(
+        "sen",
+        "Special educational needs",
+        "SEN provision",
+        &|p| {
+            match p.pupil.pupil.sen {
+                crate::pupil::Sen::None => "No SEN",
+                crate::pupil::Sen::Support => "SEN support (K)",
+                crate::pupil::Sen::EhcPlan => "EHC plan (E)",
+            }
+            .to_owned()
+        },
+    ));
+    section.tables.push(table(
+        "eal",
+        "English as an additional language",
+        "EAL",
+        &|p| yes_no(p.pupil.pupil.eal),
+    ));
+    section.tables.push(table("ethnicity", "By ethnicity", "Ethnicity", &|p| {
+        let e = p.pupil.pupil.ethnicity.trim();
+        if e.is_empty() { "Not recorded".to_owned() } else { e.to_owned() }
+    }));
+    section.tables.push(table(
+        "lac",
+        "Looked-after children",
+        "Looked after",
+        &|p| yes_no(p.pupil.pupil.lac),
+    ));
+    section.tables.push(table(
+        "social_worker",
+        "Pupils with a social worker",
+        "Has a social worker",
+        &|p| yes_no(p.pupil.pupil.social_worker),
+    ));
+    section.tables.push(table(
+        "young_carer",
+        "Young carers",
+        "Young carer",
+        &|p| yes_no(p.pupil.pupil.young_carer),
+    ));
+    section.tables.push(table(
+        "concern",
+        "Pupils on the concerns list",
+        "On the concerns list",
+        &|p| yes_no(p.pupil.pupil.concern),
+    ));
+    section
+}
+
+fn year_label(label: &str) -> String {
+    match year_order(label).0 {
+        -2 => "Nursery".to_owned(),
+        -1 => "Reception".to_owned(),
+        n if (1..=14).contains(&n) && label.trim().parse::<i32>().is_ok() => format!("Year {n}"),
+        _ => label.to_owned(),
+    }
+}
+
+fn headline(inputs: &Inputs<'_>, figures: &Figures) -> Section {
+    let national = inputs.national.for_phase(inputs.school.phase);
+    let target = inputs.policy.settings.target_percent;
+    let mut section = Section::new("headline", "Whole-school attendance");
+    let attendance = figures.attendance_pct();
+    let verdict = match attendance {
+        Some(a) if a >= target => format!(
+            "Attendance this term is {a:.1}%, at or above the school's target of {target:.1}%."
+        ),
+        Some(a) => format!(
+            "Attendance this term is {a:.1}%, {:.1} points below the school's target of {target:.1}%.",
+            target - a
+        ),
+        None => "No sessions have been recorded this term.".to_owned(),
+    };
+    section.paragraphs.push(verdict);
+    section.paragraphs.push(format!(
+        "{} pupils were on roll with at least one possible session; {} are persistently absent (10% or more of their sessions missed) and {} severely absent (50% or more).",
+        figures.pupils, figures.persistent, figures.severe
+    ));
+    let other = |f: Option<&(String, Figures)>, pick: &dyn Fn(&Figures) -> Option<f64>| {
+        Cell::Percent(f.and_then(|(_, f)| pick(f)))
+    };
+    let last = inputs.last_term.as_ref();
+    let year = inputs.last_year.as_ref();
+    let row = |label: &str,
+               pick: &dyn Fn(&Figures) -> Option<f64>,
+               target: Option<f64>,
+               national: Option<f64>| {
+        vec![
+            Cell::text(label),
+            Cell::Percent(pick(figures)),
+            Cell::Percent(target),
+            other(last, pick),
+            other(year, pick),
+            Cell::Percent(national),
+        ]
+    };
+    let title_of = |f: Option<&(String, Figures)>, fallback: &str| {
+        f.map_or_else(|| fallback.to_owned(), |(n, _)| n.clone())
+    };
+    section.tables.push(Table {
+        id: "headline".into(),
+        title: "This term compared".into(),
+        columns: vec![
+            "Measure".into(),
+            "This term".into(),
+            "Target".into(),
+            format!("Last term ({})", title_of(last, "no data")),
+            format!("Same term last year ({})", title_of(year, "no data")),
+            format!("National {}", inputs.national.year),
+        ],
+        rows: vec![
+            row(
+                "Attendance",
+                &Figures::attendance_pct,
+                Some(target),
+                national.attendance(),
+            ),
+            row(
+                "Overall absence",
+                &Figures::absence_pct,
+                Some(100.0 - target),
+                national.overall_absence,
+            ),
+            row(
+                "Authorised absence",
+                &Figures::authorised_pct,
+                None,
+                national.authorised,
+            ),
+            row(
+                "Unauthorised absence",
+                &Figures::unauthorised_pct,
+                None,
+                national.unauthorised,
+            ),
+            row(
+                "Persistent absence (share of pupils)",
+                &Figures::persistent_pct,
+                None,
+                national.persistent_absence,
+            ),
+            row(
+                "Severe absence (share of pupils)",
+                &Figures::severe_pct,
+                None,
+                national.severe_absence,
+            ),
+        ],
+        note: Some(format!(
+            "National: {}, {} ({}). Absence and attendance are percentages of possible sessions; persistent and severe absence are percentages of pupils. – means no figure.",
+            national.label, inputs.national.year, inputs.national.source
+        )),
+    });
+    section.tables.push(Table {
+        id: "counts".into(),
+        title: "Sessions and pupils this term".into(),
+        columns: vec!["Measure".into(), "Count".into()],
+        rows: [
+            ("Pupils", u64::from(figures.pupils)),
+            ("Possible sessions", figures.possible),
+            ("Sessions attended", figures.attended),
+            ("Authorised absence sessions", figures.authorised),
+            ("Unauthorised absence sessions", figures.unauthorised),
+            ("Persistently absent pupils", u64::from(figures.persistent)),
+            ("Severely absent pupils", u64::from(figures.severe)),
+        ]
+        .into_iter()
+        .map(|(label, n)| vec![Cell::text(label), Cell::Count(n)])
+        .collect(),
+        note: None,
+    });
+    section
+}
+
+fn short_date(d: NaiveDate) -> String {
+    d.format("%-d %b").to_string()
+}
+
+fn weekday_name(d: Weekday) -> &'static str {
+    match d {
+        Weekday::Mon => "Monday",
+        Weekday::Tue => "Tuesday",
+        Weekday::Wed => "Wednesday",
+        Weekday::Thu => "Thursday",
+        Weekday::Fri => "Friday",
+        Weekday::Sat => "Saturday",
+        Weekday::Sun => "Sunday",
+    }
+}
+
+fn trends(window: &Window, target: f64) -> Result<Section> {
+    let mut section = Section::new("trends", "Week by week and day by day");
+    let weeks = window.weeks();
+    let reference = Some((format!("Target {target:.1}%"), target));
+    section.charts.push(chart::line_chart(
+        "Attendance each week",
+        "Whole-school attendance for each school week of the term, with the target.",
+        weeks
+            .iter()
+            .map(|(monday, t)| (short_date(*monday), t.attendance_pct()))
+            .collect(),
+        reference.clone(),
+    )?);
+    section.tables.push(Table {
+        id: "weekly".into(),
+        title: "Each week".into(),
+        columns: [
+            "Week commencing",
+            "Possible sessions",
+            "Attendance",
+            "Unauthorised absence",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        rows: weeks
+            .iter()
+            .map(|(monday, t)| {
+                vec![
+                    Cell::text(long_date(*monday)),
+                    Cell::Count(t.possible),
+                    Cell::Percent(t.attendance_pct()),
+                    Cell::Percent(super::pct(t.unauthorised, t.possible)),
+                ]
+            })
+            .collect(),
+        note: None,
+    });
+    let days = window.weekdays();
+    section.charts.push(chart::bar_chart(
+        "Attendance by day of the week",
+        "Whole-school attendance on each weekday over the term.",
+        days.iter()
+            .map(|(d, t)| (weekday_name(*d)[..3].to_owned(), t.attendance_pct()))
+            .collect(),
+        reference,
+    )?);
+    section.tables.push(Table {
+        id: "weekday".into(),
+        title: "Each day of the week".into(),
+        columns: ["Day", "Possible sessions", "Attendance", "Unauthorised absence"]
+            .map(str::to_owned)
+            .to_vec(),
+        rows: days
+            .iter()
+            .map(|(d, t)| {
+                vec![
+                    Cell::text(weekday_name(*d)),
+                    Cell::Count(t.possible),
+                    Cell::Percent(t.attendance_pct()),
+                    Cell::Percent(super::pct(t.unauthorised, t.possible)),
+                ]
+            })
+            .collect(),
+        note: None,
+    });
+    // A weekday well below the rest is a pattern governors ask about (long weekends).
+    let rates: Vec<(Weekday, f64)> = days
+        .iter()
+        .filter_map(|(d, t)| t.attendance_pct().map(|p| (*d, p)))
+        .collect();
+    for (day, rate) in &rates {
+        let others: Vec<f64> = rates.iter().filter(|(d, _)| d != day).map(|(_, r)| *r).collect();
+        if others.is_empty() {
+            continue;
+        }
+        let mean = others.iter().sum::<f64>() / others.len() as f64;
+        if mean - rate >= 1.0 {
+            section.paragraphs.push(format!(
+                "{}s stand out: attendance was {rate:.1}%, against {mean:.1}% on the other days.",
+                weekday_name(*day)
+            ));
+        }
+    }
+    Ok(section)
+}
+
+fn codes(window: &Window, figures: &Figures) -> Section {
+    let mut section = Section::new("codes", "How sessions were recorded");
+    let mut used: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for p in &window.pupils {
+        for (code, n) in p.facts.codes_used() {
+            *used.entry(code).or_default() += u64::from(n);
+        }
+    }
+    let total: u64 = used.values().sum();
+    let mut rows: Vec<(&str, u64)> = used.iter().map(|(c, n)| (*c, *n)).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    section.tables.push(Table {
+        id: "codes".into(),
+        title: "Codes used this term".into(),
+        columns: ["Code", "Meaning", "Sessions", "Share of all marks"]
+            .map(str::to_owned)
+            .to_vec(),
+        rows: rows
+            .iter()
+            .map(|(code, n)| {
+                vec![
+                    Cell::text(*code),
+                    Cell::text(code_meaning(code)),
+                    Cell::Count(*n),
+                    Cell::Percent(super::pct(*n, total)),
+                ]
+            })
+            .collect(),
+        note: Some("Every mark recorded this term for pupils on roll, including codes that are not possible sessions (such as # for a planned closure).".into()),
+    });
+    let absences = figures.authorised + figures.unauthorised;
+    let count = |c: &str| used.get(c).copied().unwrap_or(0);
+    let n = count("N");
+    let o = count("O");
+    if n > 0 && super::pct(n, absences).is_some_and(|s| s >= 5.0) {
+        section.paragraphs.push(format!(
+            "Unusual: {n} sessions are still coded N (no reason yet), {:.1}% of all absence. N must be resolved within 5 school days; these need following up.",
+            super::pct(n, absences).unwrap_or(0.0)
+        ));
+    }
+    if o > 0 && super::pct(o, figures.unauthorised).is_some_and(|s| s >= 25.0) {
+        section.paragraphs.push(format!(
+            "Unusual: {o} sessions are coded O (other unauthorised), {:.1}% of unauthorised absence. A high share of O can mean reasons are not being recorded.",
+            super::pct(o, figures.unauthorised).unwrap_or(0.0)
+        ));
+    }
+    let g = count("G");
+    if g > 0 {
+        section.paragraphs.push(format!(
+            "{g} sessions were holidays in term time that the school did not agree (G)."
+        ));
+    }
+    if section.paragraphs.is_empty() {
+        section
+            .paragraphs
+            .push("No unusual patterns in the codes used this term.".into());
+    }
+    section
+}
+
+fn punctuality(window: &Window, figures: &Figures) -> Section {
+    let mut section = Section::new("punctuality", "Punctuality");
+    let often_late = window
+        .pupils
+        .iter()
+        .filter(|p| p.facts.late_sessions + p.facts.late_after_close_sessions >= 10)
+        .count() as u64;
+    section.paragraphs.push(match figures.punctuality_pct() {
+        Some(p) => format!("Pupils arrived on time for {p:.1}% of the sessions they came in for."),
+        None => "No sessions were attended this term.".into(),
+    });
+    section.tables.push(Table {
+        id: "punctuality".into(),
+        title: "Arriving on time".into(),
+        columns: vec!["Measure".into(), "Value".into()],
+        rows: vec![
+            vec![
+                Cell::text("On time (share of sessions arrived for)"),
+                Cell::Percent(figures.punctuality_pct()),
+            ],
+            vec![
+                Cell::text("Late before the register closed (L)"),
+                Cell::Count(figures.late),
+            ],
+            vec![
+                Cell::text("Late after the register closed (U)"),
+                Cell::Count(figures.late_after_close),
+            ],
+            vec![
+                Cell::text("Pupils late 10 or more times"),
+                Cell::Count(often_late),
+            ],
+        ],
+        note: None,
+    });
+    section
+}
+
+fn escalation(inputs: &Inputs<'_>) -> Section {
+    let mut section = Section::new("escalation", "What the school did");
+    let a = &inputs.activity;
+    let sent = |stage: &str, channel: &str| {
+        a.sent
+            .get(&(stage.to_owned(), channel.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    let mut rows = Vec::new();
+    for stage in &inputs.policy.stages {
+        let decided = a.decisions.get(&stage.id).copied().unwrap_or(0);
+        rows.push(vec![
+            Cell::text(stage.title.clone()),
+            Cell::Count(decided),
+            Cell::Count(sent(&stage.id, "sms")),
+            Cell::Count(sent(&stage.id, "email")),
+            Cell::Count(sent(&stage.id, "letter")),
+            Cell::Count(sent(&stage.id, "task")),
+            Cell::Count(sent(&stage.id, "la_return")),
+        ]);
+    }
+    section.tables.push(Table {
+        id: "stages".into(),
+        title: "Each stage of the policy this term".into(),
+        columns: [
+            "Stage",
+            "Pupils reached it",
+            "Texts",
+            "Emails",
+            "Letters",
+            "Staff tasks",
+            "LA returns",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        rows,
+        note: Some("Messages sent or delivered for decisions made this term; siblings' messages to one family count once.".into()),
+    });
+    let penalty: u64 = inputs
+        .policy
+        .stages
+        .iter()
+        .filter(|s| matches!(s.trigger, Trigger::PenaltyThreshold { .. }))
+        .map(|s| a.decisions.get(&s.id).copied().unwrap_or(0))
+        .sum();
+    let la_returns: u64 = a
+        .sent
+        .iter()
+        .filter(|((_, channel), _)| channel == "la_return")
+        .map(|(_, n)| n)
+        .sum();
+    let letters: u64 = a
+        .sent
+        .iter()
+        .filter(|((_, channel), _)| channel == "letter")
+        .map(|(_, n)| n)
+        .sum();
+    let texts: u64 = a
+        .sent
+        .iter()
+        .filter(|((_, channel), _)| channel == "sms")
+        .map(|(_, n)| n)
+        .sum();
+    section.tables.push(Table {
+        id: "activity".into(),
+        title: "In total".into(),
+        columns: vec!["Activity".into(), "Count".into()],
+        rows: [
+            ("Texts to families", texts),
+            ("Letters to families", letters),
+            ("Attendance meetings arranged", a.meetings),
+            ("Returns to the local authority", la_returns),
+            ("Penalty-notice reviews (a person decided)", penalty),
+            ("Cases opened", a.cases_opened),
+            ("Cases closed as attendance improved", a.cases_closed),
+            ("Cases open at the end of the period", a.cases_open_at_end),
+        ]
+        .into_iter()
+        .map(|(label, n)| vec![Cell::text(label), Cell::Count(n)])
+        .collect(),
+        note: None,
+    });
+    section
+}
+
+fn policy_section(inputs: &Inputs<'_>) -> Section {
+    let p = inputs.policy;
+    let mut section = Section::new("policy", "The policy in force");
+    section.paragraphs.push(format!(
+        "{} (\"{}\"). The school's attendance target is {:.1}%.",
+        p.title, p.name, p.settings.target_percent
+    ));
+    if !p.description.trim().is_empty() {
+        section
+            .paragraphs
+            .push(p.description.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    section.tables.push(Table {
+        id: "policy_stages".into(),
+        title: "Its stages, in order".into(),
+        columns: ["Stage", "How families and staff are told", "A person approves"]
+            .map(str::to_owned)
+            .to_vec(),
+        rows: p
+            .stages
+            .iter()
+            .map(|s| {
+                let mut channels: Vec<&str> = s
+                    .actions
+                    .iter()
+                    .map(|a| match a.channel {
+                        Channel::Sms => "text",
+                        Channel::Email => "email",
+                        Channel::Letter => "letter",
+                        Channel::Task => "staff task",
+                        Channel::LaReturn => "LA return",
+                    })
+                    .collect();
+                channels.dedup();
+                vec![
+                    Cell::text(s.title.clone()),
+                    Cell::text(channels.join(", ")),
+                    Cell::text(if s.approval == Approval::Required { "Yes" } else { "No" }),
+                ]
+            })
+            .collect(),
+        note: None,
+    });
+    section
+}
+
+/// Builds the report. Pure: the same inputs give the same document.
+pub fn build(inputs: &Inputs<'_>, made_on: NaiveDate) -> Result<Document> {
+    let window = &inputs.this_term;
+    let figures = window.figures();
+    let min_cohort = inputs.school.reports.min_cohort;
+    let term = inputs.term;
+    let mut meta = vec![format!(
+        "Figures from {} to {} ({} school days), made on {}.",
+        long_date(window.from),
+        long_date(window.to),
+        inputs
+            .school
+            .calendar
+            .school_days_between(window.from, window.to)
+            .len(),
+        long_date(made_on)
+    )];
+    if inputs.as_of < term.end {
+        meta.push(format!(
+            "The term is not over: figures are to {}.",
+            long_date(inputs.as_of)
+        ));
+    }
+    meta.push(format!(
+        "Groups of fewer than {min_cohort} pupils show c instead of figures. This report names no pupil."
+    ));
+    Ok(Document {
+        title: "Attendance report to governors".into(),
+        school: inputs.school.name.clone(),
+        subtitle: format!(
+            "{}: {} to {}",
+            term.name,
+            long_date(term.start),
+            long_date(term.end)
+        ),
+        meta,
+        sections: vec![
+            headline(inputs, &figures),
+            breakdowns(window, min_cohort),
+            trends(window, inputs.policy.settings.target_percent)?,
+            codes(window, &figures),
+            punctuality(window, &figures),
+            escalation(inputs),
+            policy_section(inputs),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(pupils: u32) -> Figures {
+        Figures {
+            pupils,
+            ..Figures::default()
+        }
+    }
+
+    #[test]
+    fn small_groups_are_suppressed_and_one_hidden_group_takes_another_with_it() {
+        let groups = vec![
+            ("A".to_owned(), f(30)),
+            ("B".to_owned(), f(3)),
+            ("C".to_owned(), f(12)),
+        ];
+        // B alone hidden would be the total minus A and C: C (the smallest shown) goes too.
+        assert_eq!(suppression(&groups, 5), vec![false, true, true]);
+        let two_small = vec![
+            ("A".to_owned(), f(30)),
+            ("B".to_owned(), f(3)),
+            ("C".to_owned(), f(4)),
+        ];
+        assert_eq!(suppression(&two_small, 5), vec![false, true, true]);
+        assert_eq!(suppression(&two_small, 3), vec![false, false, false]);
+        let none = vec![("A".to_owned(), f(5))];
+        assert_eq!(suppression(&none, 5), vec![false]);
+    }
+
+    #[test]
+    fn year_groups_sort_in_school_order() {
+        let mut labels = vec!["10", "R", "2", "Year 11", "1"];
+        labels.sort_by_key(|l| year_order(l));
+        assert_eq!(labels, vec!["R", "1", "2", "10", "Year 11"]);
+        assert_eq!(year_label("R"), "Reception");
+        assert_eq!(year_label("4"), "Year 4");
+        assert_eq!(year_label("Year 11"), "Year 11");
+    }
+}
