@@ -322,39 +322,57 @@ impl Daemon {
         let settings = &school.config.reports;
         let today = now.date();
         let mut done = Vec::new();
-        let mut queued = |what: String, id: Option<i64>| {
-            done.push(match id {
-                Some(id) => format!("{what} queued (message {id})"),
-                None => format!("{what} already queued"),
-            });
+        let mut failed = Vec::new();
+        // Each report on its own: one that cannot be made does not hold back the others.
+        let mut note = |what: String, result: Result<Option<i64>>| match result {
+            Ok(Some(id)) => done.push(format!("{what} queued (message {id})")),
+            Ok(None) => done.push(format!("{what} already queued")),
+            Err(e) => failed.push(format!("{what}: {e:#}")),
         };
         if job == Job::Weekly {
             if settings.send_newsletter {
-                let (n, _) = report::newsletter_files(&ctx, today).await?;
-                let id = queue::queue(&self.store, school.id, &n.report(), now).await?;
-                queued(format!("newsletter {}", n.period()), id);
+                let result = async {
+                    let (n, _) = report::newsletter_files(&ctx, today).await?;
+                    queue::queue(&self.store, school.id, &n.report(), now).await
+                }
+                .await;
+                note(format!("newsletter for the week of {today}"), result);
             }
-            for (period, id) in report::la_return::queue_due_regular_returns(
+            match report::la_return::queue_due_regular_returns(
                 &self.store,
                 school.id,
                 &school.config,
                 now,
             )
-            .await?
+            .await
             {
-                queued(format!("regular LA return {period}"), Some(id));
+                Ok(periods) => {
+                    for (period, id) in periods {
+                        note(format!("regular LA return {period}"), Ok(Some(id)));
+                    }
+                }
+                Err(e) => note("regular LA return".into(), Err(e)),
             }
-        } else if let Some(term) = school.config.calendar.term_containing(today) {
-            if settings.send_governor_report {
+        } else if let Some(term) = school.config.calendar.term_containing(today)
+            && settings.send_governor_report
+        {
+            let result = async {
                 let (doc, outputs) = report::governor_report(&ctx, term, today, today).await?;
                 let r = report::governor_queue_report(&school.config, term, &doc, &outputs);
-                let id = queue::queue(&self.store, school.id, &r, now).await?;
-                queued(format!("governor report {}", term.name), id);
+                queue::queue(&self.store, school.id, &r, now).await
+            }
+            .await;
+            note(format!("governor report {}", term.name), result);
+            let result = async {
                 let (rewards, outputs) = report::rewards_pack(&ctx, term, today).await?;
                 let r = report::rewards_queue_report(&school.config, &rewards, &outputs);
-                let id = queue::queue(&self.store, school.id, &r, now).await?;
-                queued(format!("rewards {}", term.name), id);
+                queue::queue(&self.store, school.id, &r, now).await
             }
+            .await;
+            note(format!("rewards {}", term.name), result);
+        }
+        if !failed.is_empty() {
+            anyhow::bail!("{}; failed: {}", done.join("; "), failed.join("; "));
         }
         Ok(if done.is_empty() {
             format!("{} reports: none configured", job.as_str())

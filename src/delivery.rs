@@ -339,7 +339,7 @@ impl Deliverer {
                 outbox_id: row.id,
                 attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
                 school: school.config.id.clone(),
-                to_name: school.config.name.clone(),
+                to_name: report_recipient_name(&row.recipient_role, &school.config.name),
                 address,
                 subject: stored.subject.clone(),
                 text: stored.text.clone(),
@@ -747,6 +747,16 @@ fn parse_channel(text: &str) -> Result<Channel, String> {
 
 /// The school's sending address: its contact email, or a placeholder that cannot be mistaken
 /// for a real mailbox when none is configured (file mode only; live mode needs a real one).
+/// Who a report is addressed to, as the email's To name.
+fn report_recipient_name(role: &str, school: &str) -> String {
+    match role {
+        "newsletter" => format!("Parents and carers, {school}"),
+        "governors" => format!("Governors, {school}"),
+        "la" => "Local authority attendance team".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
 /// The address configured for a role under `[school.staff]`, or an error that says how to
 /// add it.
 fn staff_address(school: &SchoolConfig, role: &str) -> Result<String, String> {

@@ -231,22 +231,6 @@ pub fn suppression(groups: &[(String, Figures)], min_cohort: u32) -> Vec<bool> {
     hide
 }
 
-/// Year groups in school order: Nursery, Reception, then by number.
-fn year_order(label: &str) -> (i32, String) {
-    let trimmed = label.trim();
-    let lower = trimmed.to_lowercase();
-    let rank = match lower.as_str() {
-        "n" | "nursery" | "n1" | "n2" => -2,
-        "r" | "rec" | "reception" => -1,
-        _ => lower
-            .trim_start_matches("year")
-            .trim()
-            .parse::<i32>()
-            .unwrap_or(100),
-    };
-    (rank, trimmed.to_owned())
-}
-
 fn yes_no(b: bool) -> String {
     if b { "Yes" } else { "No" }.to_owned()
 }
@@ -258,11 +242,12 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
             .to_owned(),
     );
     let table = |id: &str, title: &str, heading: &str, key: &dyn Fn(&PupilStats) -> String| {
-        let groups: Vec<(String, Figures)> = window.grouped(key).into_iter().collect();
+        let mut groups: Vec<(String, Figures)> = window.grouped(key).into_iter().collect();
+        groups.sort_by_key(|(label, _)| super::group_order(label));
         cohort_table(id, title, heading, groups, min_cohort)
     };
     let mut years: Vec<((i32, String), Figures)> = window
-        .grouped(|p| year_order(&p.pupil.pupil.year_group))
+        .grouped(|p| super::group_order(&p.pupil.pupil.year_group))
         .into_iter()
         .collect();
     years.sort_by(|a, b| a.0.cmp(&b.0));
@@ -346,7 +331,7 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
 }
 
 fn year_label(label: &str) -> String {
-    match year_order(label).0 {
+    match super::group_order(label).0 {
         -2 => "Nursery".to_owned(),
         -1 => "Reception".to_owned(),
         n if (1..=14).contains(&n) && label.trim().parse::<i32>().is_ok() => format!("Year {n}"),
@@ -882,10 +867,7 @@ mod tests {
     }
 
     #[test]
-    fn year_groups_sort_in_school_order() {
-        let mut labels = vec!["10", "R", "2", "Year 11", "1"];
-        labels.sort_by_key(|l| year_order(l));
-        assert_eq!(labels, vec!["R", "1", "2", "10", "Year 11"]);
+    fn year_groups_are_named() {
         assert_eq!(year_label("R"), "Reception");
         assert_eq!(year_label("4"), "Year 4");
         assert_eq!(year_label("Year 11"), "Year 11");

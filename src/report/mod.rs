@@ -230,6 +230,18 @@ pub async fn load_window(
     })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_sort_in_school_order() {
+        let mut labels = vec!["Rowan", "10C", "2B", "RA", "Year 11", "1A", "N1", "R"];
+        labels.sort_by_key(|l| group_order(l));
+        assert_eq!(labels, vec!["N1", "R", "RA", "1A", "2B", "10C", "Year 11", "Rowan"]);
+    }
+}
+
 /// Finds a term by name: exact, or ignoring case, spaces, hyphens and underscores
 /// ("Autumn 2025", "autumn-2025").
 pub fn find_term<'a>(config: &'a SchoolConfig, name: &str) -> Result<&'a DateRange> {
@@ -328,6 +340,28 @@ pub fn halves(config: &SchoolConfig, term: &DateRange) -> Vec<DateRange> {
 /// The start of the school year containing `date` (1 August, as the register stores it).
 pub fn year_start(date: NaiveDate) -> NaiveDate {
     academic_year_start(academic_year(date))
+}
+
+/// School order for year groups and classes: Nursery, Reception, then by year number, then
+/// anything else by name ("N1", "RA", "1A", "2B", "10C", "Year 11", "Rowan").
+pub fn group_order(label: &str) -> (i32, String) {
+    let trimmed = label.trim();
+    let lower = trimmed.to_lowercase();
+    let rest = lower.strip_prefix("year").map_or(lower.as_str(), str::trim_start);
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let short_class = |prefix: char| {
+        rest.starts_with(prefix) && rest.chars().count() <= 2
+    };
+    let rank = if let Ok(n) = digits.parse::<i32>() {
+        n
+    } else if rest == "nursery" || short_class('n') {
+        -2
+    } else if rest == "reception" || rest == "rec" || short_class('r') {
+        -1
+    } else {
+        100
+    };
+    (rank, trimmed.to_owned())
 }
 
 /// The meaning of a code, for tables.

@@ -125,7 +125,8 @@ pub fn view(
         }
         groups
     };
-    let week_groups: Vec<(String, Figures)> = group(week).into_iter().collect();
+    let mut week_groups: Vec<(String, Figures)> = group(week).into_iter().collect();
+    week_groups.sort_by_key(|(name, _)| super::group_order(name));
     let year_groups = group(year);
     let hidden = suppression(&week_groups, min_cohort);
     let best_rate = week_groups
