@@ -169,22 +169,22 @@ const LETTERHEAD_LIMIT_MM: f32 = WINDOW_TOP_MM - 4.0;
 const ADDRESS_SIZES: [f32; 5] = [10.0, 9.5, 9.0, 8.5, 8.0];
 const GREY: f32 = 0.35;
 
-const PT_PER_MM: f32 = 72.0 / 25.4;
+pub(crate) const PT_PER_MM: f32 = 72.0 / 25.4;
 
-fn mm_to_pt(mm: f32) -> f32 {
+pub(crate) fn mm_to_pt(mm: f32) -> f32 {
     mm * PT_PER_MM
 }
 
-fn pt_to_mm(pt: f32) -> f32 {
+pub(crate) fn pt_to_mm(pt: f32) -> f32 {
     pt / PT_PER_MM
 }
 
-fn text_width_mm(text: &str, face: Face, size: f32) -> f32 {
+pub(crate) fn text_width_mm(text: &str, face: Face, size: f32) -> f32 {
     pt_to_mm(metrics::width_pt(text, face, size))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Face {
+pub(crate) enum Face {
     Regular,
     Bold,
 }
@@ -613,7 +613,7 @@ fn continuation_header(
 }
 
 /// Shortens `text` with an ellipsis until it fits `max_mm`.
-fn elide(text: &str, face: Face, size: f32, max_mm: f32) -> String {
+pub(crate) fn elide(text: &str, face: Face, size: f32, max_mm: f32) -> String {
     if text_width_mm(text, face, size) <= max_mm {
         return text.to_string();
     }
@@ -697,7 +697,7 @@ impl Flow {
 /// Greedy word wrap to `max_mm` using Helvetica's real advance widths. A word longer than
 /// a whole line (a URL, a reference) is broken between characters rather than overflowing
 /// the margin. Always returns at least one line.
-fn wrap(text: &str, face: Face, size: f32, max_mm: f32) -> Vec<String> {
+pub(crate) fn wrap(text: &str, face: Face, size: f32, max_mm: f32) -> Vec<String> {
     let text = printable(text);
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -857,7 +857,7 @@ fn strip_accent(c: char) -> Option<char> {
 /// standard fonts are not embedded: the viewer uses these same metrics, so a line
 /// measured here is exactly as wide as it prints. Kerning is ignored (printpdf does not
 /// kern builtin fonts either).
-mod metrics {
+pub(crate) mod metrics {
     use super::Face;
 
     /// Capital height and descender depth, from the AFM, in em.

@@ -60,6 +60,8 @@ pub struct TableView<'a> {
     pub suppressed: bool,
     /// Short enough to keep on one page.
     pub small: bool,
+    /// Few columns: the table need not span the page.
+    pub narrow: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -173,6 +175,7 @@ impl<'a> TableView<'a> {
                 .or(suppressed.then_some(SUPPRESSION_NOTE)),
             suppressed,
             small: table.rows.len() <= SMALL_TABLE_ROWS,
+            narrow: table.columns.len() <= 3,
         }
     }
 }
@@ -359,5 +362,132 @@ mod tests {
         let html = certificates_html(&templates, &[]).expect("renders");
         assert!(html.contains("no certificates"), "{html}");
         assert_eq!(html.matches(r#"<article class="certificate""#).count(), 0);
+    }
+
+    /// Writes a larger sample report and certificates to the temp folder, to look at in a
+    /// browser: `cargo test --lib report::html::tests::write_samples -- --ignored`.
+    #[test]
+    #[ignore = "writes files to look at"]
+    fn write_samples() {
+        let mut doc = sample();
+        let classes: Vec<(String, Option<f64>)> = [
+            ("R Oak", Some(94.2)),
+            ("1 Ash", Some(95.9)),
+            ("2 Elm", Some(96.8)),
+            ("3 Yew", Some(93.1)),
+            ("4<B & C>", Some(97.4)),
+            ("5 Fir", None),
+            ("6 Lime", Some(100.0)),
+        ]
+        .into_iter()
+        .map(|(l, v)| (l.to_owned(), v))
+        .collect();
+        let days: Vec<(String, Option<f64>)> = [
+            ("Mon", Some(95.3)),
+            ("Tue", Some(96.1)),
+            ("Wed", Some(96.0)),
+            ("Thu", Some(95.7)),
+            ("Fri", Some(93.9)),
+        ]
+        .into_iter()
+        .map(|(l, v)| (l.to_owned(), v))
+        .collect();
+        let weeks: Vec<(String, Option<f64>)> = (0..39)
+            .map(|i| {
+                let date = chrono::NaiveDate::from_ymd_opt(2025, 9, 8).expect("date")
+                    + chrono::Duration::weeks(i);
+                let value = (i % 13 != 7).then(|| 92.0 + f64::from((i * 7 % 11) as i32) * 0.5);
+                (date.format("%-d %b").to_string(), value)
+            })
+            .collect();
+        let target = Some(("Target 96.0%".to_owned(), 96.0));
+        doc.sections[0].charts.push(
+            chart::bar_chart(
+                "Attendance by day of the week",
+                "Whole-school attendance on each weekday over the term.",
+                days,
+                target.clone(),
+            )
+            .expect("chart"),
+        );
+        let mut classes_section = Section::new("classes", "Classes");
+        classes_section.paragraphs.push(
+            "Each class's attendance over the term. Class 5 Fir had no sessions recorded.".into(),
+        );
+        classes_section.charts.push(
+            chart::bar_chart(
+                "Attendance by class",
+                "Attendance of each class over the term, with the target.",
+                classes,
+                target.clone(),
+            )
+            .expect("chart"),
+        );
+        classes_section.charts.push(
+            chart::line_chart(
+                "Attendance each week, whole year",
+                "39 weeks, with half terms as gaps.",
+                weeks,
+                target,
+            )
+            .expect("chart"),
+        );
+        classes_section.tables.push(Table {
+            id: "pupils".into(),
+            title: "Pupils below 90% (long table)".into(),
+            columns: [
+                "Pupil",
+                "Class",
+                "Possible sessions",
+                "Attended",
+                "Authorised absence",
+                "Unauthorised absence",
+                "Attendance",
+                "Persistent absence",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            rows: (0..45)
+                .map(|i| {
+                    vec![
+                        Cell::text(format!(
+                            "Pupil number {i} with a rather long double-barrelled surname"
+                        )),
+                        Cell::text(format!("{}B", i % 6 + 1)),
+                        Cell::Count(142),
+                        Cell::Count(120 + i % 10),
+                        Cell::Count(10),
+                        if i % 9 == 0 {
+                            Cell::Suppressed
+                        } else {
+                            Cell::Count(12 - i % 10)
+                        },
+                        Cell::Percent(Some(80.0 + f64::from(i as u32 % 10))),
+                        Cell::text(if i % 3 == 0 { "Yes" } else { "No" }),
+                    ]
+                })
+                .collect(),
+            note: Some("Pupils on roll for the whole term. c: fewer than 3 pupils.".into()),
+        });
+        doc.sections.push(classes_section);
+        let templates = Templates::load(None).expect("templates");
+        let dir = std::env::temp_dir();
+        std::fs::write(
+            dir.join("report-sample.html"),
+            document_html(&templates, &doc).expect("renders"),
+        )
+        .expect("write");
+        let mut long = certificate("Maximilian Alexander Montgomery-Fotheringham");
+        long.group = "Year 6, class 6 Lime".into();
+        std::fs::write(
+            dir.join("certificates-sample.html"),
+            certificates_html(&templates, &[certificate("Ada Lovelace"), long]).expect("renders"),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join("certificates-empty.html"),
+            certificates_html(&templates, &[]).expect("renders"),
+        )
+        .expect("write");
     }
 }

@@ -167,13 +167,11 @@ impl SchoolData {
     pub fn line(
         &self,
         school: &SchoolConfig,
-        kind: ReturnKind,
-        pupil_id: i64,
-        start: NaiveDate,
+        episode: &Episode,
         as_of: NaiveDate,
         actions: &str,
-        status: &str,
     ) -> Option<ReturnLine> {
+        let (kind, pupil_id, start) = (episode.kind, episode.pupil_id, episode.start);
         let pupil = self.pupils.get(&pupil_id)?;
         let slices = self.years.slices(pupil_id);
         let register = self.register(pupil, &slices);
@@ -223,7 +221,7 @@ impl SchoolData {
             sessions += possible.len() as u32;
             end = day;
         }
-        let episode = counts_between(&register, start, end);
+        let episode_counts = counts_between(&register, start, end);
         let described: Vec<String> = match kind {
             ReturnKind::ContinuousAbsence => ["G", "N", "O", "U"].map(str::to_owned).to_vec(),
             ReturnKind::Sickness => vec!["I".to_owned()],
@@ -279,7 +277,7 @@ impl SchoolData {
             end: end.to_string(),
             school_days: days,
             sessions,
-            codes: episode.describe(&described),
+            codes: episode_counts.describe(&described),
             marks: marks.join("; "),
             attendance_ytd_pct: year
                 .attendance_pct()
@@ -287,7 +285,7 @@ impl SchoolData {
             unauthorised_sessions_ytd: unauthorised,
             illness_sessions_ytd: year.of(&["I".to_owned()]),
             school_actions: actions.to_owned(),
-            status: status.to_owned(),
+            status: episode.status.clone(),
         })
     }
 }
@@ -415,7 +413,7 @@ pub async fn attachments_for_message(
     let mut returns = Returns::default();
     for e in &episodes {
         let actions = history.get(&e.pupil_id).map_or("", String::as_str);
-        if let Some(line) = data.line(config, e.kind, e.pupil_id, e.start, today, actions, "") {
+        if let Some(line) = data.line(config, e, today, actions) {
             returns.lines.entry(e.kind).or_default().push(line);
         }
     }
@@ -655,22 +653,18 @@ pub fn slug(name: &str) -> String {
 
 /// Pupils on the regular return as of `as_of`: attendance this school year below the
 /// threshold, or unauthorised absence of the configured number of days or more.
-pub async fn regular_lines(
-    store: &Store,
-    school_id: SchoolId,
+pub fn regular_lines(
     school: &SchoolConfig,
     data: &SchoolData,
+    year: &[crate::stats::PupilStats],
     period: &Period,
     as_of: NaiveDate,
     status: &str,
     history: &HashMap<i64, String>,
-) -> Result<Vec<ReturnLine>> {
+) -> Vec<ReturnLine> {
     let settings = &school.reports;
-    let stats =
-        crate::stats::school_stats(store, school_id, school, year_start(as_of), as_of, None)
-            .await?;
     let mut lines = Vec::new();
-    for p in &stats {
+    for p in year {
         let f = &p.facts;
         let below = f.attendance_pct() < settings.la_regular_below_percent;
         let unauthorised = f.unauthorised_absence_sessions >= 2 * settings.la_regular_unauthorised_days;
@@ -678,20 +672,28 @@ pub async fn regular_lines(
             continue;
         }
         let actions = history.get(&p.pupil.id).map_or("", String::as_str);
-        if let Some(line) = data.line(
-            school,
-            ReturnKind::Regular,
-            p.pupil.id,
-            period.start,
-            as_of,
-            actions,
-            status,
-        ) {
+        let episode = Episode {
+            pupil_id: p.pupil.id,
+            kind: ReturnKind::Regular,
+            stage: String::new(),
+            start: period.start,
+            status: status.to_owned(),
+        };
+        if let Some(line) = data.line(school, &episode, as_of, actions) {
             lines.push(line);
         }
     }
     lines.sort_by(|a, b| (&a.surname, &a.forename).cmp(&(&b.surname, &b.forename)));
-    Ok(lines)
+    lines
+}
+
+async fn year_stats(
+    store: &Store,
+    school_id: SchoolId,
+    school: &SchoolConfig,
+    as_of: NaiveDate,
+) -> Result<Vec<crate::stats::PupilStats>> {
+    crate::stats::school_stats(store, school_id, school, year_start(as_of), as_of, None).await
 }
 
 /// Every return as of a date, for `rollcall report la-returns`: the 10-day and sickness
@@ -746,8 +748,7 @@ pub async fn returns_as_of(
     returns.lines.entry(ReturnKind::Sickness).or_default();
     for e in &episodes {
         let actions = history.get(&e.pupil_id).map_or("", String::as_str);
-        if let Some(line) = data.line(school, e.kind, e.pupil_id, e.start, as_of, actions, &e.status)
-        {
+        if let Some(line) = data.line(school, e, as_of, actions) {
             returns.lines.entry(e.kind).or_default().push(line);
         }
     }
@@ -758,8 +759,8 @@ pub async fn returns_as_of(
     } else {
         "not yet returned for this period"
     };
-    let regular = regular_lines(store, school_id, school, &data, &period, as_of, status, &history)
-        .await?;
+    let year = year_stats(store, school_id, school, as_of).await?;
+    let regular = regular_lines(school, &data, &year, &period, as_of, status, &history);
     returns.lines.insert(ReturnKind::Regular, regular);
     returns.regular_period = Some(period);
     Ok(returns)
@@ -800,8 +801,8 @@ pub async fn queue_due_regular_returns(
         let as_of = period.end.min(today);
         let data = SchoolData::load(store, school_id, as_of).await?;
         let history = histories(store, school_id).await?;
-        let lines = regular_lines(store, school_id, school, &data, &period, as_of, "", &history)
-            .await?;
+        let year = year_stats(store, school_id, school, as_of).await?;
+        let lines = regular_lines(school, &data, &year, &period, as_of, "", &history);
         let mut returns = Returns {
             as_of: Some(as_of),
             regular_period: Some(period.clone()),

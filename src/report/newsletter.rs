@@ -103,17 +103,30 @@ fn group_key(school: &SchoolConfig, p: &PupilStats) -> String {
     }
 }
 
+/// The facts a newsletter is made from: the week, the school year to the week's end, and
+/// (only when the school names pupils) the term so far.
+pub struct NewsletterFacts<'a> {
+    pub monday: NaiveDate,
+    pub last_day: NaiveDate,
+    pub week: &'a [PupilStats],
+    pub year: &'a [PupilStats],
+    pub term: &'a [PupilStats],
+}
+
 /// Builds the view from a week's and a year's facts. Pure.
 pub fn view(
     school: &SchoolConfig,
     policy: &Policy,
-    monday: NaiveDate,
-    last_day: NaiveDate,
-    week: &[PupilStats],
-    year: &[PupilStats],
-    term: &[PupilStats],
+    facts: &NewsletterFacts<'_>,
     why: Vec<String>,
 ) -> NewsletterView {
+    let NewsletterFacts {
+        monday,
+        last_day,
+        week,
+        year,
+        term,
+    } = *facts;
     let target = policy.settings.target_percent;
     let min_cohort = school.reports.min_cohort;
     let week_figures = Figures::of(week.iter().map(|p| &p.facts));
@@ -263,7 +276,14 @@ pub async fn build(
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|p| !p.is_empty())
         .collect();
-    let view = view(school, policy, monday, last_day, &week, &year, &term, why);
+    let facts = NewsletterFacts {
+        monday,
+        last_day,
+        week: &week,
+        year: &year,
+        term: &term,
+    };
+    let view = view(school, policy, &facts, why);
     let html = templates.render_html("newsletter.html", &view)?;
     let text = templates.render_text("newsletter.txt", &view)?;
     Ok(Newsletter {
