@@ -24,12 +24,13 @@ const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
 const MUTED: RGBColor = RGBColor(0x5f, 0x5f, 0x5f);
 const GRID: RGBColor = RGBColor(0xdd, 0xdd, 0xdd);
 const AXIS: RGBColor = RGBColor(0x77, 0x77, 0x77);
-/// Bars: a mid-dark blue, mid grey when printed in greyscale, with black labels above.
-pub const BAR: RGBColor = RGBColor(0x3d, 0x6f, 0xa3);
+/// Bars: a mid blue, a mid-light grey when printed in greyscale, so the dark dashed target
+/// shows where it crosses them; their values are printed above them in black.
+const BAR: RGBColor = RGBColor(0x6b, 0x9a, 0xc4);
 /// The trend line: darker than the bars, solid, with round markers.
 const LINE: RGBColor = RGBColor(0x1f, 0x4e, 0x79);
-/// The target: dashed, so it differs from the trend line in greyscale too.
-const TARGET: RGBColor = RGBColor(0xa3, 0x32, 0x1f);
+/// The target: dark and dashed, so it differs from the trend line in greyscale too.
+const TARGET: RGBColor = RGBColor(0x8b, 0x1a, 0x10);
 
 /// Room above the plot for the axis caption and for value labels on 100% bars.
 const TOP: i32 = 40;
@@ -51,7 +52,7 @@ pub fn line_chart(
 }
 
 /// Attendance by category (day of the week, class) as bars, each labelled with its value.
-/// `None` draws no bar and a "–" in its place.
+/// `None` draws no bar, and "no data" (or "–" where that does not fit) in its place.
 pub fn bar_chart(
     title: &str,
     description: &str,
@@ -262,27 +263,13 @@ fn plot(
     ))
     .map_err(drawing)?;
 
-    // The target, under the data.
-    if let Some((label, value)) = target {
-        let y = frame.y(value);
-        root.draw(&DashedPathElement::new(
-            vec![(frame.left, y), (frame.right, y)],
-            7,
-            4,
-            TARGET.stroke_width(2),
-        ))
-        .map_err(drawing)?;
-        root.draw(&Text::new(
-            label.to_owned(),
-            (frame.right + 6, y),
-            style(LABEL_PX, &TARGET, HPos::Left, VPos::Center),
-        ))
-        .map_err(drawing)?;
-    }
-
     match kind {
-        Kind::Bar => bars(root, &frame, values)?,
-        Kind::Line => line(root, &frame, values)?,
+        Kind::Bar => bars(root, &frame, values, target)?,
+        Kind::Line => {
+            // The target under the line: the line is what is read against it.
+            target_line(root, &frame, target)?;
+            line(root, &frame, values)?;
+        }
     }
 
     // X labels.
@@ -363,12 +350,45 @@ fn fit(label: &str, width: f64, px: f64) -> String {
     out
 }
 
-fn bars(root: &Area, frame: &Frame, values: &[Option<f64>]) -> Result<()> {
+/// The target as a dashed line across the plot, labelled in the right margin.
+fn target_line(root: &Area, frame: &Frame, target: Option<(&str, f64)>) -> Result<()> {
+    let Some((label, value)) = target else {
+        return Ok(());
+    };
+    let y = frame.y(value);
+    let across = vec![(frame.left, y), (frame.right, y)];
+    root.draw(&DashedPathElement::new(
+        across,
+        7,
+        4,
+        TARGET.stroke_width(2),
+    ))
+    .map_err(drawing)?;
+    root.draw(&Text::new(
+        label.to_owned(),
+        (frame.right + 6, y),
+        style(LABEL_PX, &TARGET, HPos::Left, VPos::Center),
+    ))
+    .map_err(drawing)?;
+    Ok(())
+}
+
+fn bars(
+    root: &Area,
+    frame: &Frame,
+    values: &[Option<f64>],
+    target: Option<(&str, f64)>,
+) -> Result<()> {
     let slot = frame.slot();
     let half = ((slot * 0.62).min(64.0) / 2.0).round().max(1.0) as i32;
+    let no_data = if text_width("no data", LABEL_PX) <= slot - 4.0 {
+        "no data"
+    } else {
+        "–"
+    };
     let texts: Vec<String> = values
         .iter()
-        .map(|v| v.map_or("–".to_owned(), |v| format!("{v:.1}%")))
+        .map(|v| v.map_or(no_data.to_owned(), |v| format!("{v:.1}%")))
         .collect();
     let widest = texts
         .iter()
@@ -379,16 +399,24 @@ fn bars(root: &Area, frame: &Frame, values: &[Option<f64>]) -> Result<()> {
     } else {
         LABEL_PX
     };
-    for (i, (value, text)) in values.iter().zip(&texts).enumerate() {
-        let x = frame.x(i);
-        let top = value.map_or(frame.bottom, |v| frame.y(v));
+    let tops: Vec<i32> = values
+        .iter()
+        .map(|v| v.map_or(frame.bottom, |v| frame.y(v)))
+        .collect();
+    for (i, (value, top)) in values.iter().zip(&tops).enumerate() {
         if value.is_some() {
+            let x = frame.x(i);
             root.draw(&Rectangle::new(
-                [(x - half, top), (x + half, frame.bottom)],
+                [(x - half, *top), (x + half, frame.bottom)],
                 BAR.filled(),
             ))
             .map_err(drawing)?;
         }
+    }
+    // Over the bars, so a bar's height reads against it.
+    target_line(root, frame, target)?;
+    for (i, ((value, text), top)) in values.iter().zip(&texts).zip(&tops).enumerate() {
+        let x = frame.x(i);
         // A white ground under the value, so the target line does not run through it.
         let w = (text_width(text, px) / 2.0).ceil() as i32 + 2;
         let h = px.ceil() as i32 + 2;

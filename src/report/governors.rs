@@ -128,7 +128,8 @@ async fn activity(store: &Store, school: SchoolId, from: NaiveDate, to: NaiveDat
         let stage: String = row.try_get("stage")?;
         let channel: String = row.try_get("channel")?;
         let task: Option<String> = row.try_get("task")?;
-        if task.as_deref() == Some("meeting") {
+        // The outbox stores a task kind as its Rust name (see outbox::record).
+        if task.as_deref() == Some(format!("{:?}", crate::policy::TaskKind::Meeting).as_str()) {
             out.meetings += n;
         }
         *out.sent.entry((stage, channel)).or_default() += n;
@@ -682,7 +683,7 @@ fn escalation(inputs: &Inputs<'_>) -> Section {
         title: "Each stage of the policy this term".into(),
         columns: [
             "Stage",
-            "Pupils reached it",
+            "Times reached",
             "Texts",
             "Emails",
             "Letters",
@@ -692,7 +693,7 @@ fn escalation(inputs: &Inputs<'_>) -> Section {
         .map(str::to_owned)
         .to_vec(),
         rows,
-        note: Some("Messages sent or delivered for decisions made this term; siblings' messages to one family count once.".into()),
+        note: Some("Times reached: one per pupil and episode (first-day contact: once per pupil per day). Messages sent or delivered for decisions made this term; siblings' messages to one family count once.".into()),
     });
     let penalty: u64 = inputs
         .policy

@@ -518,9 +518,16 @@ impl Returns {
                 ]
                 .map(str::to_owned)
                 .to_vec(),
-                _ => ["Pupil", "UPN", "Born", "Year", "From", "To", "Days", "Codes", "Status"]
-                    .map(str::to_owned)
-                    .to_vec(),
+                ReturnKind::Sickness => [
+                    "Pupil", "UPN", "Born", "Year", "Ill from", "To", "Days", "Codes", "I this year", "Status",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                ReturnKind::ContinuousAbsence => [
+                    "Pupil", "UPN", "Born", "Year", "From", "To", "Days", "Codes", "Status",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
             };
             let rows = lines
                 .iter()
@@ -536,17 +543,26 @@ impl Returns {
                             Cell::Count(u64::from(l.unauthorised_sessions_ytd)),
                             Cell::text(l.status.clone()),
                         ],
-                        _ => vec![
-                            name,
-                            Cell::text(l.upn.clone()),
-                            Cell::text(l.date_of_birth.clone()),
-                            Cell::text(l.year_group.clone()),
-                            Cell::text(l.start.clone()),
-                            Cell::text(l.end.clone()),
-                            Cell::Count(u64::from(l.school_days)),
-                            Cell::text(l.codes.clone()),
-                            Cell::text(l.status.clone()),
-                        ],
+                        _ => {
+                            let mut row = vec![
+                                name,
+                                Cell::text(l.upn.clone()),
+                                Cell::text(l.date_of_birth.clone()),
+                                Cell::text(l.year_group.clone()),
+                                Cell::text(l.start.clone()),
+                                Cell::text(l.end.clone()),
+                                Cell::Count(u64::from(l.school_days)),
+                                Cell::text(l.codes.clone()),
+                            ];
+                            if kind == ReturnKind::Sickness {
+                                row.push(Cell::text(format!(
+                                    "{} sessions",
+                                    l.illness_sessions_ytd
+                                )));
+                            }
+                            row.push(Cell::text(l.status.clone()));
+                            row
+                        }
                     }
                 })
                 .collect();

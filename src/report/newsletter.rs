@@ -35,7 +35,7 @@ pub struct NewsletterView {
     pub school: String,
     pub school_phone: String,
     pub school_email: String,
-    /// "Week beginning 6 October 2025".
+    /// "Week of 6 October to 10 October 2025".
     pub week: String,
     pub week_start: String,
     pub week_end: String,
@@ -186,7 +186,7 @@ pub fn view(
             format!("We met our target of {target:.1}% this week. Thank you!")
         }
         Some(a) => format!(
-            "We were {:.1} points short of our target of {target:.1}% this week.",
+            "We were {:.1} percentage points short of our target of {target:.1}% this week.",
             target - a
         ),
         None => "No sessions were recorded this week.".into(),
@@ -214,7 +214,7 @@ pub fn view(
         school: school.name.clone(),
         school_phone: school.contact.phone.clone(),
         school_email: school.contact.email.clone(),
-        week: format!("Week beginning {}", date_text(monday)),
+        week: format!("Week of {} to {}", monday.format("%-d %B"), date_text(last_day)),
         week_start: date_text(monday),
         week_end: date_text(last_day),
         target: format!("{target:.1}%"),
