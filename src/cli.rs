@@ -766,7 +766,9 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
         println!("wrote {}", path.display());
     }
     match queued {
-        Some(Some(id)) => println!("queued as message {id}; the daemon (or `rollcall deliver`) sends it"),
+        Some(Some(id)) => {
+            println!("queued as message {id}; the daemon (or `rollcall deliver`) sends it")
+        }
         Some(None) => println!("already queued for this period: not queued again"),
         None => {}
     }

@@ -616,7 +616,10 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
         }
         for (field, value) in [
             ("prize_draw_percent", entry.reports.prize_draw_percent),
-            ("la_regular_below_percent", entry.reports.la_regular_below_percent),
+            (
+                "la_regular_below_percent",
+                entry.reports.la_regular_below_percent,
+            ),
         ] {
             if !(0.0..=100.0).contains(&value) {
                 return Err(err(

@@ -32,7 +32,10 @@ const SHIPPED: &[(&str, &str)] = &[
         "newsletter.html",
         include_str!("../templates/newsletter.html.hbs"),
     ),
-    ("newsletter.txt", include_str!("../templates/newsletter.txt.hbs")),
+    (
+        "newsletter.txt",
+        include_str!("../templates/newsletter.txt.hbs"),
+    ),
     (
         "newsletter_why.txt",
         include_str!("../templates/newsletter_why.txt.hbs"),

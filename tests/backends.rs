@@ -19,12 +19,15 @@ use sqlx::Connection;
 
 #[path = "backends/delivery.rs"]
 mod delivery;
+#[path = "backends/reports.rs"]
+mod reports;
 use delivery::{
     a_sender_that_dies_mid_send_never_causes_a_second_text,
     retries_back_off_then_fail_or_go_when_the_server_returns,
     the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
     two_daemons_never_send_one_message_twice,
 };
+use reports::reports_are_queued_once_per_period_and_sent_with_their_files;
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
 
@@ -58,6 +61,7 @@ fn main() {
         two_daemons_never_send_one_message_twice,
         retries_back_off_then_fail_or_go_when_the_server_returns,
         the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
+        reports_are_queued_once_per_period_and_sent_with_their_files,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

@@ -136,7 +136,11 @@ impl Sums {
 fn read_figures(path: &Path) -> HashMap<(String, String, String, String), String> {
     let mut reader = csv::Reader::from_path(path).expect("figures csv");
     assert_eq!(
-        reader.headers().expect("headers").iter().collect::<Vec<_>>(),
+        reader
+            .headers()
+            .expect("headers")
+            .iter()
+            .collect::<Vec<_>>(),
         vec!["section", "table", "row", "column", "value"]
     );
     reader
@@ -201,12 +205,24 @@ fn the_governor_report_says_what_stats_says() {
     assert_eq!(counts("Pupils"), all.pupils.to_string());
     assert_eq!(counts("Possible sessions"), all.possible.to_string());
     assert_eq!(counts("Sessions attended"), all.attended.to_string());
-    assert_eq!(counts("Authorised absence sessions"), all.authorised.to_string());
-    assert_eq!(counts("Unauthorised absence sessions"), all.unauthorised.to_string());
-    assert_eq!(counts("Persistently absent pupils"), all.persistent.to_string());
+    assert_eq!(
+        counts("Authorised absence sessions"),
+        all.authorised.to_string()
+    );
+    assert_eq!(
+        counts("Unauthorised absence sessions"),
+        all.unauthorised.to_string()
+    );
+    assert_eq!(
+        counts("Persistently absent pupils"),
+        all.persistent.to_string()
+    );
     assert_eq!(counts("Severely absent pupils"), all.severe.to_string());
     let headline = |row: &str| get(&figures, "headline", "headline", row, "This term");
-    assert_eq!(headline("Attendance"), Sums::pct(all.attended, all.possible));
+    assert_eq!(
+        headline("Attendance"),
+        Sums::pct(all.attended, all.possible)
+    );
     assert_eq!(
         headline("Unauthorised absence"),
         Sums::pct(all.unauthorised, all.possible)
@@ -217,11 +233,23 @@ fn the_governor_report_says_what_stats_says() {
     );
     // The demo school is primary: national figures are the primary ones from DOMAIN.md.
     assert_eq!(
-        get(&figures, "headline", "headline", "Attendance", "National 2023/24"),
+        get(
+            &figures,
+            "headline",
+            "headline",
+            "Attendance",
+            "National 2023/24"
+        ),
         "94.5"
     );
     assert_eq!(
-        get(&figures, "headline", "headline", "Persistent absence (share of pupils)", "National 2023/24"),
+        get(
+            &figures,
+            "headline",
+            "headline",
+            "Persistent absence (share of pupils)",
+            "National 2023/24"
+        ),
         "14.6"
     );
 
@@ -233,7 +261,11 @@ fn the_governor_report_says_what_stats_says() {
             .entry(v["reg_group"].as_str().expect("reg_group").to_owned())
             .or_default()
             .add(v);
-        let fsm = if pupils[upn]["fsm"] == "Y" { "Yes" } else { "No" };
+        let fsm = if pupils[upn]["fsm"] == "Y" {
+            "Yes"
+        } else {
+            "No"
+        };
         by_fsm.entry(fsm.to_owned()).or_default().add(v);
     }
     let small = by_class.values().filter(|s| s.pupils < 5).count();
@@ -248,7 +280,13 @@ fn the_governor_report_says_what_stats_says() {
                 s.pupils.to_string()
             );
             assert_eq!(
-                get(&figures, "cohorts", "reg_group", class, "Persistently absent"),
+                get(
+                    &figures,
+                    "cohorts",
+                    "reg_group",
+                    class,
+                    "Persistently absent"
+                ),
                 s.persistent.to_string()
             );
         }
@@ -267,13 +305,17 @@ fn the_governor_report_says_what_stats_says() {
     // The weeks add up to the term.
     let weekly_possible: u64 = figures
         .iter()
-        .filter(|((sec, table, _, col), _)| sec == "trends" && table == "weekly" && col == "Possible sessions")
+        .filter(|((sec, table, _, col), _)| {
+            sec == "trends" && table == "weekly" && col == "Possible sessions"
+        })
         .map(|(_, v)| v.parse::<u64>().expect("count"))
         .sum();
     assert_eq!(weekly_possible, all.possible);
     let weekday_possible: u64 = figures
         .iter()
-        .filter(|((sec, table, _, col), _)| sec == "trends" && table == "weekday" && col == "Possible sessions")
+        .filter(|((sec, table, _, col), _)| {
+            sec == "trends" && table == "weekday" && col == "Possible sessions"
+        })
         .map(|(_, v)| v.parse::<u64>().expect("count"))
         .sum();
     assert_eq!(weekday_possible, all.possible);
@@ -327,7 +369,10 @@ fn the_newsletter_says_what_stats_says_and_names_nobody() {
             .add(v);
     }
     assert!(
-        text.contains(&format!("This week: {}%", Sums::pct(all.attended, all.possible))),
+        text.contains(&format!(
+            "This week: {}%",
+            Sums::pct(all.attended, all.possible)
+        )),
         "{text}"
     );
     let mut best = (String::new(), -1.0f64);
@@ -351,8 +396,14 @@ fn the_newsletter_says_what_stats_says_and_names_nobody() {
         "best class {best:?}: {text}"
     );
     for p in pupils(demo).values() {
-        for name in [format!("{} {}", p["forename"], p["surname"]), p["upn"].clone()] {
-            assert!(!text.contains(&name) && !html.contains(&name), "names {name}");
+        for name in [
+            format!("{} {}", p["forename"], p["surname"]),
+            p["upn"].clone(),
+        ] {
+            assert!(
+                !text.contains(&name) && !html.contains(&name),
+                "names {name}"
+            );
         }
     }
 }
@@ -393,7 +444,8 @@ fn the_la_returns_list_the_right_pupils_once_per_episode() {
         .iter()
         .filter(|(_, v)| {
             let possible = n(v, "possible_sessions");
-            10 * n(v, "attended_sessions") < 9 * possible || n(v, "unauthorised_absence_sessions") >= 20
+            10 * n(v, "attended_sessions") < 9 * possible
+                || n(v, "unauthorised_absence_sessions") >= 20
         })
         .map(|(upn, _)| upn.clone())
         .collect();
@@ -407,7 +459,10 @@ fn the_la_returns_list_the_right_pupils_once_per_episode() {
     let lines = read("la-returns-2025-12-19-continuous-absence.csv");
     let mut seen = HashSet::new();
     for line in &lines {
-        assert!(seen.insert((line["upn"].clone(), line["start"].clone())), "twice: {line:?}");
+        assert!(
+            seen.insert((line["upn"].clone(), line["start"].clone())),
+            "twice: {line:?}"
+        );
         let days: u32 = line["school_days"].parse().expect("days");
         assert!(days >= 10, "{line:?}");
         for day in line["marks"].split("; ") {
@@ -422,7 +477,10 @@ fn the_la_returns_list_the_right_pupils_once_per_episode() {
     for line in read("la-returns-2025-12-19-sickness.csv") {
         let v = &year[&line["upn"]];
         assert!(n(v, "illness_sessions") >= 30, "{line:?}");
-        assert_eq!(line["illness_sessions_ytd"], n(v, "illness_sessions").to_string());
+        assert_eq!(
+            line["illness_sessions_ytd"],
+            n(v, "illness_sessions").to_string()
+        );
     }
     let cover = std::fs::read(out.join("la-returns-2025-12-19-cover.pdf")).expect("cover");
     assert!(cover.starts_with(b"%PDF-"));
@@ -444,7 +502,8 @@ fn emails(dir: &Path) -> Vec<(PathBuf, mailparse::ParsedMail<'static>)> {
     paths
         .into_iter()
         .map(|p| {
-            let bytes: &'static [u8] = Box::leak(std::fs::read(&p).expect("eml").into_boxed_slice());
+            let bytes: &'static [u8] =
+                Box::leak(std::fs::read(&p).expect("eml").into_boxed_slice());
             (p, mailparse::parse_mail(bytes).expect("parse eml"))
         })
         .collect()
@@ -480,7 +539,11 @@ fn the_daemon_sent_a_newsletter_each_week_and_the_governor_report_at_term_end() 
         .iter()
         .filter(|(_, m)| header(m, "To").contains("parents@lists.demo-school.example"))
         .collect();
-    assert_eq!(newsletters.len(), weeks.len(), "one newsletter per school week");
+    assert_eq!(
+        newsletters.len(),
+        weeks.len(),
+        "one newsletter per school week"
+    );
     let mut dates: Vec<NaiveDate> = newsletters
         .iter()
         .map(|(p, _)| {
@@ -504,7 +567,11 @@ fn the_daemon_sent_a_newsletter_each_week_and_the_governor_report_at_term_end() 
         .collect();
     assert_eq!(governors.len(), 1, "one governor report for the term");
     let (path, report) = governors[0];
-    assert!(path.to_string_lossy().contains("2025-12-19"), "{}", path.display());
+    assert!(
+        path.to_string_lossy().contains("2025-12-19"),
+        "{}",
+        path.display()
+    );
     let mut names = attachment_names(report);
     names.sort();
     assert_eq!(

@@ -11,6 +11,9 @@ pub enum Cell {
     Count(u64),
     /// A percentage; `None` when there is nothing to divide by (shown as "–").
     Percent(Option<f64>),
+    /// A published percentage (national figures), shown with the precision it was published
+    /// with: 0.85 stays 0.85.
+    Published(Option<f64>),
     /// Suppressed: the cohort is too small to publish without identifying a child.
     Suppressed,
 }
@@ -26,7 +29,8 @@ impl Cell {
             Cell::Text(t) => t.clone(),
             Cell::Count(n) => thousands(*n),
             Cell::Percent(Some(p)) => format!("{p:.1}%"),
-            Cell::Percent(None) => "–".to_owned(),
+            Cell::Percent(None) | Cell::Published(None) => "–".to_owned(),
+            Cell::Published(Some(p)) => format!("{p}%"),
             Cell::Suppressed => "c".to_owned(),
         }
     }
@@ -37,7 +41,8 @@ impl Cell {
             Cell::Text(t) => t.clone(),
             Cell::Count(n) => n.to_string(),
             Cell::Percent(Some(p)) => format!("{p:.1}"),
-            Cell::Percent(None) => String::new(),
+            Cell::Percent(None) | Cell::Published(None) => String::new(),
+            Cell::Published(Some(p)) => p.to_string(),
             Cell::Suppressed => "c".to_owned(),
         }
     }
@@ -198,7 +203,11 @@ mod tests {
                     title: "By year".into(),
                     columns: vec!["Year".into(), "Pupils".into(), "Attendance".into()],
                     rows: vec![
-                        vec![Cell::text("Year 1"), Cell::Count(30), Cell::Percent(Some(96.0))],
+                        vec![
+                            Cell::text("Year 1"),
+                            Cell::Count(30),
+                            Cell::Percent(Some(96.0)),
+                        ],
                         vec![Cell::text("Year 2"), Cell::Suppressed, Cell::Suppressed],
                     ],
                     note: None,

@@ -63,19 +63,19 @@ pub async fn load<'a>(
 ) -> Result<Inputs<'a>> {
     let as_of = as_of.min(term.end);
     let this_term = load_window(store, school_id, school, term.start, as_of).await?;
-    let compare = |t: Option<&DateRange>| {
-        t.map(|t| (t.name.clone(), t.start, t.end))
-    };
+    let compare = |t: Option<&DateRange>| t.map(|t| (t.name.clone(), t.start, t.end));
     let last = compare(super::previous_term(school, term));
     let year = compare(super::same_term_last_year(school, term));
-    let figures_of = async |t: Option<(String, NaiveDate, NaiveDate)>| -> Result<Option<(String, Figures)>> {
-        let Some((name, from, to)) = t else {
-            return Ok(None);
+    let figures_of =
+        async |t: Option<(String, NaiveDate, NaiveDate)>| -> Result<Option<(String, Figures)>> {
+            let Some((name, from, to)) = t else {
+                return Ok(None);
+            };
+            let stats =
+                crate::stats::school_stats(store, school_id, school, from, to, None).await?;
+            let figures = Figures::of(stats.iter().map(|p| &p.facts));
+            Ok((figures.possible > 0).then_some((name, figures)))
         };
-        let stats = crate::stats::school_stats(store, school_id, school, from, to, None).await?;
-        let figures = Figures::of(stats.iter().map(|p| &p.facts));
-        Ok((figures.possible > 0).then_some((name, figures)))
-    };
     let last_term = figures_of(last).await?;
     let last_year = figures_of(year).await?;
     let activity = activity(store, school_id, term.start, as_of).await?;
@@ -92,7 +92,12 @@ pub async fn load<'a>(
     })
 }
 
-async fn activity(store: &Store, school: SchoolId, from: NaiveDate, to: NaiveDate) -> Result<Activity> {
+async fn activity(
+    store: &Store,
+    school: SchoolId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Activity> {
     let from_text = format!("{from}T00:00:00");
     let to_text = format!("{to}T23:59:59");
     let mut out = Activity::default();
@@ -268,13 +273,18 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
         "Registration group",
         &|p| p.pupil.pupil.reg_group.clone(),
     ));
-    section.tables.push(table("gender", "By gender", "Gender", &|p| {
-        match p.pupil.pupil.gender.as_str() {
-            "F" | "f" => "Female".to_owned(),
-            "M" | "m" => "Male".to_owned(),
-            other => other.to_owned(),
-        }
-    }));
+    section
+        .tables
+        .push(table(
+            "gender",
+            "By gender",
+            "Gender",
+            &|p| match p.pupil.pupil.gender.as_str() {
+                "F" | "f" => "Female".to_owned(),
+                "M" | "m" => "Male".to_owned(),
+                other => other.to_owned(),
+            },
+        ));
     section.tables.push(table(
         "fsm",
         "Free school meals",
@@ -300,10 +310,16 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
         "EAL",
         &|p| yes_no(p.pupil.pupil.eal),
     ));
-    section.tables.push(table("ethnicity", "By ethnicity", "Ethnicity", &|p| {
-        let e = p.pupil.pupil.ethnicity.trim();
-        if e.is_empty() { "Not recorded".to_owned() } else { e.to_owned() }
-    }));
+    section
+        .tables
+        .push(table("ethnicity", "By ethnicity", "Ethnicity", &|p| {
+            let e = p.pupil.pupil.ethnicity.trim();
+            if e.is_empty() {
+                "Not recorded".to_owned()
+            } else {
+                e.to_owned()
+            }
+        }));
     section.tables.push(table(
         "lac",
         "Looked-after children",
@@ -316,12 +332,11 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
         "Has a social worker",
         &|p| yes_no(p.pupil.pupil.social_worker),
     ));
-    section.tables.push(table(
-        "young_carer",
-        "Young carers",
-        "Young carer",
-        &|p| yes_no(p.pupil.pupil.young_carer),
-    ));
+    section
+        .tables
+        .push(table("young_carer", "Young carers", "Young carer", &|p| {
+            yes_no(p.pupil.pupil.young_carer)
+        }));
     section.tables.push(table(
         "concern",
         "Pupils on the concerns list",
@@ -375,7 +390,7 @@ fn headline(inputs: &Inputs<'_>, figures: &Figures) -> Section {
             Cell::Percent(target),
             other(last, pick),
             other(year, pick),
-            Cell::Percent(national),
+            Cell::Published(national.map(|n| (n * 100.0).round() / 100.0)),
         ]
     };
     let title_of = |f: Option<&(String, Figures)>, fallback: &str| {
@@ -521,9 +536,14 @@ fn trends(window: &Window, target: f64) -> Result<Section> {
     section.tables.push(Table {
         id: "weekday".into(),
         title: "Each day of the week".into(),
-        columns: ["Day", "Possible sessions", "Attendance", "Unauthorised absence"]
-            .map(str::to_owned)
-            .to_vec(),
+        columns: [
+            "Day",
+            "Possible sessions",
+            "Attendance",
+            "Unauthorised absence",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
         rows: days
             .iter()
             .map(|(d, t)| {
@@ -543,7 +563,11 @@ fn trends(window: &Window, target: f64) -> Result<Section> {
         .filter_map(|(d, t)| t.attendance_pct().map(|p| (*d, p)))
         .collect();
     for (day, rate) in &rates {
-        let others: Vec<f64> = rates.iter().filter(|(d, _)| d != day).map(|(_, r)| *r).collect();
+        let others: Vec<f64> = rates
+            .iter()
+            .filter(|(d, _)| d != day)
+            .map(|(_, r)| *r)
+            .collect();
         if others.is_empty() {
             continue;
         }
@@ -750,16 +774,23 @@ fn policy_section(inputs: &Inputs<'_>) -> Section {
         p.title, p.name, p.settings.target_percent
     ));
     if !p.description.trim().is_empty() {
-        section
-            .paragraphs
-            .push(p.description.split_whitespace().collect::<Vec<_>>().join(" "));
+        section.paragraphs.push(
+            p.description
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
     }
     section.tables.push(Table {
         id: "policy_stages".into(),
         title: "Its stages, in order".into(),
-        columns: ["Stage", "How families and staff are told", "A person approves"]
-            .map(str::to_owned)
-            .to_vec(),
+        columns: [
+            "Stage",
+            "How families and staff are told",
+            "A person approves",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
         rows: p
             .stages
             .iter()
@@ -779,7 +810,11 @@ fn policy_section(inputs: &Inputs<'_>) -> Section {
                 vec![
                     Cell::text(s.title.clone()),
                     Cell::text(channels.join(", ")),
-                    Cell::text(if s.approval == Approval::Required { "Yes" } else { "No" }),
+                    Cell::text(if s.approval == Approval::Required {
+                        "Yes"
+                    } else {
+                        "No"
+                    }),
                 ]
             })
             .collect(),

@@ -153,7 +153,11 @@ impl SchoolData {
         })
     }
 
-    fn register<'a>(&self, pupil: &StoredPupil, slices: &'a [(i32, &'a [u8])]) -> PupilRegister<'a> {
+    fn register<'a>(
+        &self,
+        pupil: &StoredPupil,
+        slices: &'a [(i32, &'a [u8])],
+    ) -> PupilRegister<'a> {
         PupilRegister {
             admission: pupil.pupil.admission_date,
             leaving: pupil.pupil.leaving_date,
@@ -229,7 +233,11 @@ impl SchoolData {
         };
         let year = counts_between(&register, year_start(as_of), as_of);
         let unauthorised = year.unauthorised();
-        let contacts = self.contacts.get(&pupil_id).map(Vec::as_slice).unwrap_or(&[]);
+        let contacts = self
+            .contacts
+            .get(&pupil_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let first = contacts.iter().min_by_key(|c| c.priority);
         let carers: Vec<&Contact> = contacts
             .iter()
@@ -312,11 +320,13 @@ async fn histories(store: &Store, school: SchoolId) -> Result<HashMap<i64, Strin
         let at: String = row.try_get("at")?;
         let stage: Option<String> = row.try_get("to_stage")?;
         let reason: String = row.try_get("reason")?;
-        out.entry(row.try_get("pupil_id")?).or_default().push(format!(
-            "{} {}: {reason}",
-            at.get(..10).unwrap_or(&at),
-            stage.as_deref().unwrap_or("case closed")
-        ));
+        out.entry(row.try_get("pupil_id")?)
+            .or_default()
+            .push(format!(
+                "{} {}: {reason}",
+                at.get(..10).unwrap_or(&at),
+                stage.as_deref().unwrap_or("case closed")
+            ));
     }
     Ok(out.into_iter().map(|(k, v)| (k, v.join(" | "))).collect())
 }
@@ -406,8 +416,15 @@ pub async fn attachments_for_message(
     let config = &school.config;
     let school_id = store.ensure_school(config).await?;
     let from = year_start(today) - Days::new(366);
-    let episodes =
-        recorded_episodes(store, school_id, &school.policy, from, today, Some(outbox_id)).await?;
+    let episodes = recorded_episodes(
+        store,
+        school_id,
+        &school.policy,
+        from,
+        today,
+        Some(outbox_id),
+    )
+    .await?;
     let data = SchoolData::load(store, school_id, today).await?;
     let history = histories(store, school_id).await?;
     let mut returns = Returns::default();
@@ -514,12 +531,27 @@ impl Returns {
             });
             let columns: Vec<String> = match kind {
                 ReturnKind::Regular => [
-                    "Pupil", "UPN", "Born", "Year", "Attendance this year", "Unauthorised sessions", "Status",
+                    "Pupil",
+                    "UPN",
+                    "Born",
+                    "Year",
+                    "Attendance this year",
+                    "Unauthorised sessions",
+                    "Status",
                 ]
                 .map(str::to_owned)
                 .to_vec(),
                 ReturnKind::Sickness => [
-                    "Pupil", "UPN", "Born", "Year", "Ill from", "To", "Days", "Codes", "I this year", "Status",
+                    "Pupil",
+                    "UPN",
+                    "Born",
+                    "Year",
+                    "Ill from",
+                    "To",
+                    "Days",
+                    "Codes",
+                    "I this year",
+                    "Status",
                 ]
                 .map(str::to_owned)
                 .to_vec(),
@@ -683,7 +715,8 @@ pub fn regular_lines(
     for p in year {
         let f = &p.facts;
         let below = f.attendance_pct() < settings.la_regular_below_percent;
-        let unauthorised = f.unauthorised_absence_sessions >= 2 * settings.la_regular_unauthorised_days;
+        let unauthorised =
+            f.unauthorised_absence_sessions >= 2 * settings.la_regular_unauthorised_days;
         if !(below || unauthorised) {
             continue;
         }
@@ -726,7 +759,10 @@ pub async fn returns_as_of(
     let from = year_start(as_of);
     let mut episodes = recorded_episodes(store, school_id, policy, from, as_of, None).await?;
     let register = crate::escalation::load(store, school_id, school, as_of).await?;
-    let now = NaiveDateTime::new(as_of, NaiveTime::from_hms_opt(23, 59, 0).unwrap_or_default());
+    let now = NaiveDateTime::new(
+        as_of,
+        NaiveTime::from_hms_opt(23, 59, 0).unwrap_or_default(),
+    );
     let evaluation = register.evaluate(policy, school, now);
     for d in &evaluation.decisions {
         let Some(kind) = policy
@@ -760,7 +796,10 @@ pub async fn returns_as_of(
         as_of: Some(as_of),
         ..Returns::default()
     };
-    returns.lines.entry(ReturnKind::ContinuousAbsence).or_default();
+    returns
+        .lines
+        .entry(ReturnKind::ContinuousAbsence)
+        .or_default();
     returns.lines.entry(ReturnKind::Sickness).or_default();
     for e in &episodes {
         let actions = history.get(&e.pupil_id).map_or("", String::as_str);
@@ -795,7 +834,11 @@ pub async fn queue_due_regular_returns(
     let today = now.date();
     let interval = school.reports.la_regular_interval;
     let current = period_of(interval, school, today);
-    let previous = period_of(interval, school, current.start.pred_opt().unwrap_or(current.start));
+    let previous = period_of(
+        interval,
+        school,
+        current.start.pred_opt().unwrap_or(current.start),
+    );
     let queued = queue::queued_periods(store, school_id, REGULAR_KIND).await?;
     let mut done = Vec::new();
     for period in [previous, current] {
@@ -856,7 +899,12 @@ pub async fn queue_due_regular_returns(
                         period.label
                     ),
                     content_type: "text/csv".into(),
-                    bytes: csv_of(returns.lines.get(&ReturnKind::Regular).map_or(&[], Vec::as_slice))?,
+                    bytes: csv_of(
+                        returns
+                            .lines
+                            .get(&ReturnKind::Regular)
+                            .map_or(&[], Vec::as_slice),
+                    )?,
                 },
                 Attachment {
                     filename: format!("{}-la-return-{}.pdf", school.la_code, period.label),

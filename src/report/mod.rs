@@ -238,7 +238,10 @@ mod tests {
     fn groups_sort_in_school_order() {
         let mut labels = vec!["Rowan", "10C", "2B", "RA", "Year 11", "1A", "N1", "R"];
         labels.sort_by_key(|l| group_order(l));
-        assert_eq!(labels, vec!["N1", "R", "RA", "1A", "2B", "10C", "Year 11", "Rowan"]);
+        assert_eq!(
+            labels,
+            vec!["N1", "R", "RA", "1A", "2B", "10C", "Year 11", "Rowan"]
+        );
     }
 }
 
@@ -347,11 +350,11 @@ pub fn year_start(date: NaiveDate) -> NaiveDate {
 pub fn group_order(label: &str) -> (i32, String) {
     let trimmed = label.trim();
     let lower = trimmed.to_lowercase();
-    let rest = lower.strip_prefix("year").map_or(lower.as_str(), str::trim_start);
+    let rest = lower
+        .strip_prefix("year")
+        .map_or(lower.as_str(), str::trim_start);
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let short_class = |prefix: char| {
-        rest.starts_with(prefix) && rest.chars().count() <= 2
-    };
+    let short_class = |prefix: char| rest.starts_with(prefix) && rest.chars().count() <= 2;
     let rank = if let Ok(n) = digits.parse::<i32>() {
         n
     } else if rest == "nursery" || short_class('n') {
@@ -525,8 +528,16 @@ pub async fn newsletter_files(
     .await?;
     let stem = format!("newsletter-{}", n.period());
     let outputs = vec![
-        Output::new(format!("{stem}.html"), "text/html", n.html.clone().into_bytes()),
-        Output::new(format!("{stem}.txt"), "text/plain", n.text.clone().into_bytes()),
+        Output::new(
+            format!("{stem}.html"),
+            "text/html",
+            n.html.clone().into_bytes(),
+        ),
+        Output::new(
+            format!("{stem}.txt"),
+            "text/plain",
+            n.text.clone().into_bytes(),
+        ),
     ];
     Ok((n, outputs))
 }
@@ -564,7 +575,10 @@ pub fn governor_queue_report(
         kind: "governors".into(),
         period: la_return::slug(&term.name),
         to: "governors".into(),
-        subject: format!("{}: attendance report to governors, {}", school.name, term.name),
+        subject: format!(
+            "{}: attendance report to governors, {}",
+            school.name, term.name
+        ),
         text: format!(
             "Dear governors,\n\nThe attendance report for {} is attached: as a web page (open it in a browser; it prints to A4), as a PDF, and as a spreadsheet (CSV) of every figure in it.\n\n{}\n\n{}\n{}\n",
             term.name,
@@ -588,7 +602,10 @@ pub fn rewards_queue_report(
         kind: "rewards".into(),
         period: la_return::slug(&rewards.term.name),
         to: "attendance_officer".into(),
-        subject: format!("{}: attendance certificates and prize draw, {}", school.name, rewards.term.name),
+        subject: format!(
+            "{}: attendance certificates and prize draw, {}",
+            school.name, rewards.term.name
+        ),
         text: format!(
             "{} pupils attended every session in {} and have a certificate (attached, one per page, ready to print). The prize-draw lists for each half of the term are attached too.\n",
             rewards.certificates.len(),

@@ -134,7 +134,10 @@ pub fn view(
     let group = |stats: &[PupilStats]| {
         let mut groups: std::collections::BTreeMap<String, Figures> = Default::default();
         for p in stats {
-            groups.entry(group_key(school, p)).or_default().add(&p.facts);
+            groups
+                .entry(group_key(school, p))
+                .or_default()
+                .add(&p.facts);
         }
         groups
     };
@@ -147,7 +150,9 @@ pub fn view(
         .zip(&hidden)
         .filter(|(_, h)| !**h)
         .filter_map(|((_, f), _)| f.attendance_pct())
-        .fold(None, |best: Option<f64>, r| Some(best.map_or(r, |b| b.max(r))));
+        .fold(None, |best: Option<f64>, r| {
+            Some(best.map_or(r, |b| b.max(r)))
+        });
     // Best is compared as printed (one decimal), so two classes that both show 98.9% tie.
     let shown = |r: f64| format!("{r:.1}");
     let groups: Vec<GroupLine> = week_groups
@@ -155,8 +160,8 @@ pub fn view(
         .zip(&hidden)
         .map(|((name, f), &hide)| {
             let rate = f.attendance_pct();
-            let best = !hide
-                && matches!((rate, best_rate), (Some(r), Some(b)) if shown(r) == shown(b));
+            let best =
+                !hide && matches!((rate, best_rate), (Some(r), Some(b)) if shown(r) == shown(b));
             GroupLine {
                 name: name.clone(),
                 week: if hide { "c".into() } else { pct_text(rate) },
@@ -194,7 +199,10 @@ pub fn view(
     let names = if school.reports.newsletter_names_pupils {
         let mut names: Vec<String> = term
             .iter()
-            .filter(|p| p.facts.possible_sessions > 0 && p.facts.attended_sessions == p.facts.possible_sessions)
+            .filter(|p| {
+                p.facts.possible_sessions > 0
+                    && p.facts.attended_sessions == p.facts.possible_sessions
+            })
             .map(|p| {
                 let pupil = &p.pupil.pupil;
                 format!(
@@ -214,13 +222,18 @@ pub fn view(
         school: school.name.clone(),
         school_phone: school.contact.phone.clone(),
         school_email: school.contact.email.clone(),
-        week: format!("Week of {} to {}", monday.format("%-d %B"), date_text(last_day)),
+        week: format!(
+            "Week of {} to {}",
+            monday.format("%-d %B"),
+            date_text(last_day)
+        ),
         week_start: date_text(monday),
         week_end: date_text(last_day),
         target: format!("{target:.1}%"),
         this_week: pct_text(this_week),
         year_to_date: pct_text(year_figures.attendance_pct()),
-        met_target: this_week.is_some_and(|a| format!("{a:.1}").parse::<f64>().unwrap_or(a) >= target),
+        met_target: this_week
+            .is_some_and(|a| format!("{a:.1}").parse::<f64>().unwrap_or(a) >= target),
         verdict,
         group_heading: match school.reports.newsletter_groups {
             NewsletterGroups::RegGroup => "Class".into(),
@@ -267,10 +280,13 @@ pub async fn build(
         (true, Some(t)) => school_stats(store, school_id, school, t.start, last_day, None).await?,
         _ => Vec::new(),
     };
-    let why_text = templates.render_text("newsletter_why.txt", &serde_json::json!({
-        "school": school.name,
-        "target": format!("{:.1}%", policy.settings.target_percent),
-    }))?;
+    let why_text = templates.render_text(
+        "newsletter_why.txt",
+        &serde_json::json!({
+            "school": school.name,
+            "target": format!("{:.1}%", policy.settings.target_percent),
+        }),
+    )?;
     let why: Vec<String> = why_text
         .split("\n\n")
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))

@@ -2,11 +2,12 @@
 //!
 //! Like the letters ([`crate::channel::letter`]), only the PDF standard fonts Helvetica and
 //! Helvetica-Bold are used, so no font files are needed; text goes through
-//! [`printable`] first, which keeps every WinAnsi character ("Zoë", "–", "·") and maps the
-//! rest as well as it can ("Łukasz" → "Lukasz"), and is measured with the same Helvetica
-//! metrics the viewer uses, so nothing is placed by guesswork.
+//! `printable` first, which keeps every WinAnsi character ("Zoë", "–", "·") and maps the
+//! rest as well as it can ("Łukasz" → "Lukasz", "Nguyễn" → "Nguyên", anything else → "?",
+//! never dropped), and is measured with the same Helvetica metrics the viewer uses, so
+//! nothing is placed by guesswork.
 //!
-//! Everything is first laid out as [`Page`]s of measured text runs and shapes, in
+//! Everything is first laid out as `Page`s of measured text runs and shapes, in
 //! millimetres from the top-left corner, and only then written as PDF; the tests check the
 //! layout (nothing past the margins) as well as the PDF's text.
 //!
@@ -22,7 +23,15 @@
 //! next, with its heading row repeated. Every page has the footer
 //! "school · title · page N of M".
 //!
+//! Short tables (up to ten rows) are kept whole on one page, longer ones start with at
+//! least three rows; a paragraph never leaves a lone line at the foot or head of a page.
+//!
 //! # Certificates ([`certificates_pdf`]), A4 landscape, one per page
+//!
+//! A double border; "Certificate of Attendance"; the pupil's name centred, as large as
+//! fits on one line (40 pt down to 18 pt, then wrapped); the group, the achievement
+//! (wrapped, shrunk from 13 pt to 9 pt if long), the period and the school, centred
+//! between the heading and the signature line (signatory and role) and the date.
 
 use printpdf::{
     BuiltinFont, Color, Line, LineDashPattern, LinePoint, Mm, Op, PaintMode, PdfDocument,
@@ -1093,21 +1102,30 @@ fn fit_columns(text: &TableText, columns: &[usize]) -> Option<TableFit> {
             });
         }
         if least_total <= TEXT_WIDTH_MM {
-            // Widen the columns that need least to put their heading on one line first
-            // (so as many headings as possible are one line), then share what is left.
-            let mut spare = TEXT_WIDTH_MM - least_total;
+            // The fewest heading lines that fit: for 2, 3, … lines, each column as narrow
+            // as its heading allows in that many lines; then the room left is shared out.
+            let most_words = columns
+                .iter()
+                .map(|&j| text.headers[j].split(' ').count())
+                .max()
+                .unwrap_or(1);
             let mut widths = least.clone();
-            let mut order: Vec<usize> = (0..widths.len()).collect();
-            order.sort_by(|&a, &b| (natural[a] - least[a]).total_cmp(&(natural[b] - least[b])));
-            for i in order {
-                let wanted = natural[i] - least[i];
-                if wanted <= spare {
-                    widths[i] = natural[i];
-                    spare -= wanted;
+            for lines in 2..most_words {
+                let trial: Vec<f32> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &j)| {
+                        width_for_lines(&text.headers[j], size, lines, least[k], natural[k])
+                    })
+                    .collect();
+                if trial.iter().sum::<f32>() + gaps <= TEXT_WIDTH_MM {
+                    widths = trial;
+                    break;
                 }
             }
+            let spare = TEXT_WIDTH_MM - widths.iter().sum::<f32>() - gaps;
             let wanted: f32 = natural.iter().zip(&widths).map(|(n, w)| n - w).sum();
-            if wanted > 0.0 {
+            if wanted > 0.0 && spare > 0.0 {
                 let share = (spare / wanted).min(1.0);
                 for (w, n) in widths.iter_mut().zip(&natural) {
                     *w += (n - *w) * share;
@@ -1139,6 +1157,25 @@ fn fit_columns(text: &TableText, columns: &[usize]) -> Option<TableFit> {
     })
 }
 
+/// The narrowest width in `least..=natural` at which `header` (bold, `size`) wraps into at
+/// most `lines` lines.
+fn width_for_lines(header: &str, size: f32, lines: usize, least: f32, natural: f32) -> f32 {
+    let count = |w: f32| wrap(header, Face::Bold, size, w).len();
+    if header.is_empty() || count(least) <= lines {
+        return least;
+    }
+    let (mut lo, mut hi) = (least, natural.max(least));
+    for _ in 0..24 {
+        let mid = (lo + hi) / 2.0;
+        if count(mid) <= lines {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
 /// The table's parts: usually one; several, each repeating the row labels, when its
 /// columns cannot fit across the page even at 7 pt.
 fn fit_table(text: &TableText) -> Vec<TableFit> {
@@ -1156,8 +1193,8 @@ fn fit_table(text: &TableText) -> Vec<TableFit> {
     let capacity = TEXT_WIDTH_MM - LABEL_MIN_MM;
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut used = f32::INFINITY;
-    for j in 1..n {
-        let w = least[j].min(capacity - gap) + gap;
+    for (j, least) in least.iter().enumerate().skip(1) {
+        let w = least.min(capacity - gap) + gap;
         if used + w > capacity {
             groups.push(vec![0]);
             used = 0.0;
@@ -2047,6 +2084,30 @@ mod tests {
                 }
             }
         }
+        // A heading followed by a long table keeps the table's title, heading row and
+        // first rows with it.
+        for filler in 1..70 {
+            let mut long = long_table_doc(40);
+            long.sections.insert(
+                0,
+                Section {
+                    paragraphs: (0..filler).map(|i| format!("Filler {i}.")).collect(),
+                    ..Section::new("a", "First section")
+                },
+            );
+            let pages = lay_out_document(&long);
+            assert_within_margins(&pages);
+            let page = pages
+                .iter()
+                .find(|p| p.runs.iter().any(|r| r.text == "All groups"))
+                .expect("the heading is printed");
+            let rows = page
+                .runs
+                .iter()
+                .filter(|r| r.text.starts_with("Pupil group"))
+                .count();
+            assert!(rows >= 3, "filler {filler}: {rows} rows under the heading");
+        }
     }
 
     #[test]
@@ -2203,241 +2264,5 @@ mod tests {
             certificates_pdf(&[certificate("Ada"), certificate("  ")]),
             Err(PdfError::NoPupilName { index: 1 })
         );
-    }
-}
-
-#[cfg(test)]
-mod scratch_samples {
-    use super::*;
-
-    #[test]
-    #[ignore]
-    fn write_samples() {
-        let weeks: Vec<(String, Option<f64>)> = (1..=15)
-            .map(|w| {
-                (
-                    format!("{} Sep", w * 7 % 30 + 1),
-                    if w == 8 {
-                        None
-                    } else {
-                        Some(92.0 + (w as f64 * 1.7) % 6.0)
-                    },
-                )
-            })
-            .collect();
-        let trend = Chart {
-            title: "Attendance each week".into(),
-            svg: String::new(),
-            description: String::new(),
-            points: weeks,
-            reference: Some(("Target 96.0%".into(), 96.0)),
-        };
-        let days = Chart {
-            title: "Attendance each day of the week".into(),
-            svg: String::new(),
-            description: String::new(),
-            points: ["Mon", "Tue", "Wed", "Thu", "Fri"]
-                .iter()
-                .zip([95.2, 96.8, 96.1, 95.9, 93.4])
-                .map(|(d, v)| ((*d).to_owned(), Some(v)))
-                .collect(),
-            reference: Some(("Target 96.0%".into(), 96.0)),
-        };
-        let years = Table {
-            id: "years".into(),
-            title: "By year group".into(),
-            columns: ["Year group", "Pupils", "Possible sessions", "Attendance", "Unauthorised absence", "Persistent absence"]
-                .map(str::to_owned)
-                .to_vec(),
-            rows: (0..7)
-                .map(|y| {
-                    vec![
-                        Cell::text(if y == 0 { "Reception".to_owned() } else { format!("Year {y}") }),
-                        Cell::Count(28 + y),
-                        Cell::Count(3_900 + y * 17),
-                        Cell::Percent(Some(94.0 + y as f64 * 0.4)),
-                        if y == 3 { Cell::Suppressed } else { Cell::Percent(Some(1.2 + y as f64 * 0.1)) },
-                        Cell::Percent(if y == 5 { None } else { Some(12.0 - y as f64) }),
-                    ]
-                })
-                .collect(),
-            note: Some("c: fewer than 5 pupils, not published. Persistent absence: missing 10% or more of possible sessions.".into()),
-        };
-        let pupils = Table {
-            id: "pupils".into(),
-            title: "Pupils below 90%".into(),
-            columns: ["Pupil", "Class", "Possible", "Attended", "Attendance"]
-                .map(str::to_owned)
-                .to_vec(),
-            rows: (1..=120)
-                .map(|i| {
-                    vec![
-                        Cell::text(match i % 4 {
-                            0 => format!("Zoë Łukasz {i}"),
-                            1 => format!("Nguyễn Văn An {i}"),
-                            2 => format!("Siân O’Brien-Featherstonehaugh {i}"),
-                            _ => format!("Ada Lovelace {i}"),
-                        }),
-                        Cell::text(format!("{}B", i % 6 + 1)),
-                        Cell::Count(142),
-                        Cell::Count(120 + i % 7),
-                        Cell::Percent(Some(84.0 + (i % 7) as f64)),
-                    ]
-                })
-                .collect(),
-            note: Some("Sorted by class.".into()),
-        };
-        let columns: Vec<String> = std::iter::once("Class and teacher".to_owned())
-            .chain((1..=24).map(|j| format!("Week {j} attendance")))
-            .collect();
-        let wide = Table {
-            id: "wide".into(),
-            title: "Each class, week by week".into(),
-            columns,
-            rows: (0..8)
-                .map(|i| {
-                    std::iter::once(Cell::text(format!(
-                        "Class {i}, Mrs Featherstonehaugh-Smythe"
-                    )))
-                    .chain((1..=24).map(|j| Cell::Percent(Some(90.0 + ((i * j) % 10) as f64))))
-                    .collect()
-                })
-                .collect(),
-            note: None,
-        };
-        let medium = Table {
-            id: "medium".into(),
-            title: "Sessions by year".into(),
-            columns: [
-                "Year group",
-                "Pupils",
-                "Possible sessions",
-                "Attended",
-                "Authorised absence",
-                "Unauthorised absence",
-                "Late before close",
-                "Late after close",
-                "Persistent absence",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-            rows: (1..=6)
-                .map(|y| {
-                    vec![
-                        Cell::text(format!("Year {y}")),
-                        Cell::Count(30),
-                        Cell::Count(123_456),
-                        Cell::Count(120_001),
-                        Cell::Count(2_345),
-                        Cell::Count(1_110),
-                        Cell::Count(345),
-                        Cell::Count(12),
-                        Cell::Percent(Some(12.5)),
-                    ]
-                })
-                .collect(),
-            note: None,
-        };
-        let doc = Document {
-            title: "Attendance report to governors".into(),
-            school: "Riverside Primary School".into(),
-            subtitle: "Autumn 2025: 3 September to 19 December 2025".into(),
-            meta: vec![
-                "Made on 19 December 2025 from the register as of 18 December 2025.".into(),
-                "Figures for fewer than 5 pupils are shown as c.".into(),
-            ],
-            sections: vec![
-                Section {
-                    paragraphs: vec![
-                        "Attendance this term was 95.1%, below the target of 96.0%. Unauthorised absence was 1.3% and 27 pupils were persistently absent.".into(),
-                        "Attendance on Fridays was lower than on other days, as in previous terms.".into(),
-                    ],
-                    tables: vec![years, medium],
-                    ..Section::new("summary", "Summary")
-                },
-                Section {
-                    paragraphs: vec!["Week by week, with the target.".into()],
-                    charts: vec![trend, days],
-                    ..Section::new("trends", "Week by week and day by day")
-                },
-                Section {
-                    tables: vec![wide],
-                    ..Section::new("wide", "Classes")
-                },
-                Section {
-                    paragraphs: vec!["These pupils attended less than 90% of sessions.".into()],
-                    tables: vec![pupils],
-                    ..Section::new("pupils", "Pupils to watch")
-                },
-                Section {
-                    charts: vec![Chart { title: "Empty chart".into(), svg: String::new(), description: String::new(), points: vec![("Mon".into(), None)], reference: None }],
-                    ..Section::new("empty", "Nothing to show")
-                },
-            ],
-        };
-        std::fs::write("/tmp/report.pdf", document_pdf(&doc).unwrap()).unwrap();
-        let mut certs = vec![];
-        for name in [
-            "Zoë Ngozi Adébáyọ̀",
-            "Łukasz Nguyễn",
-            "Maximilian-Alexander Featherstonehaugh-Worthington the Third of Riverside Lane",
-        ] {
-            certs.push(Certificate {
-                school: "Riverside Primary School".into(),
-                pupil: name.into(),
-                group: "Year 4, class 4B".into(),
-                period: "Autumn 2025".into(),
-                achievement:
-                    "for 100% attendance: present for every one of the 142 sessions this term"
-                        .into(),
-                signatory: "Mrs A. Head".into(),
-                signatory_role: "Headteacher".into(),
-                date: "19 December 2025".into(),
-            });
-        }
-        certs[2].achievement = certs[2].achievement.repeat(4);
-        let mut extreme = certs[0].clone();
-        extreme.pupil = "Bartholomew-Maximilian ".repeat(12);
-        extreme.group = "Year 6, ".repeat(30);
-        extreme.achievement = "present for every session ".repeat(60);
-        extreme.signatory = "Dr ".repeat(40);
-        certs.push(extreme);
-        let long_chart = Chart {
-            title: "A very long chart".into(),
-            svg: String::new(),
-            description: String::new(),
-            points: (0..70)
-                .map(|i| (format!("Class {i}"), Some(80.0 + (i % 20) as f64)))
-                .collect(),
-            reference: Some(("Target 96.0%".into(), 96.0)),
-        };
-        let d2 = Document {
-            title: "Edge cases".into(),
-            school: "Riverside Primary School".into(),
-            subtitle: String::new(),
-            meta: vec![],
-            sections: vec![
-                Section {
-                    paragraphs: (0..44).map(|i| format!("Filler line {i}.")).collect(),
-                    ..Section::new("a", "Filler")
-                },
-                Section {
-                    charts: vec![long_chart],
-                    ..Section::new("b", "Long chart after filler")
-                },
-                Section {
-                    tables: vec![Table {
-                        id: "e".into(),
-                        title: "Empty table".into(),
-                        columns: vec!["A".into(), "B".into()],
-                        rows: vec![],
-                        note: Some("Nothing yet.".into()),
-                    }],
-                    ..Section::new("c", "Empty")
-                },
-            ],
-        };
-        std::fs::write("/tmp/edge.pdf", document_pdf(&d2).unwrap()).unwrap();
-        std::fs::write("/tmp/certs.pdf", certificates_pdf(&certs).unwrap()).unwrap();
     }
 }

@@ -144,7 +144,5 @@ pub async fn queued_periods(store: &Store, school: SchoolId, kind: &str) -> Resu
     .bind(kind)
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
-        .map(|r| Ok(r.try_get("period")?))
-        .collect()
+    rows.iter().map(|r| Ok(r.try_get("period")?)).collect()
 }
