@@ -335,6 +335,35 @@ async fn print_where_to_look(
         println!("  an LA notice: {notice}");
     }
     let _ = provider;
+    // Reports the daemon sent: the last newsletter, the governor report and the rewards.
+    let reports = sqlx::query(
+        "SELECT r.kind, o.provider_id FROM report_documents r JOIN outbox o ON o.id = r.outbox_id
+         WHERE o.school_id = $1 AND o.status IN ('sent', 'delivered') ORDER BY o.id",
+    )
+    .bind(school_id.0)
+    .fetch_all(store.pool())
+    .await?;
+    let mut last: std::collections::BTreeMap<String, (usize, String)> = Default::default();
+    for row in &reports {
+        let kind: String = row.try_get("kind")?;
+        let path: Option<String> = row.try_get("provider_id")?;
+        let entry = last.entry(kind).or_insert((0, String::new()));
+        entry.0 += 1;
+        entry.1 = path.unwrap_or_default();
+    }
+    for (kind, label) in [
+        ("newsletter", "weekly newsletters to parents"),
+        ("governors", "the governor report (HTML, CSV, PDF attached beside it)"),
+        ("rewards", "the term's certificates and prize draw"),
+        ("la_regular_return", "regular attendance returns to the LA"),
+    ] {
+        if let Some((count, path)) = last.get(kind) {
+            println!("  {label}: {count}, the last {path}");
+        }
+    }
+    println!(
+        "  reports on demand: rollcall report governors --term autumn-2025 | newsletter --week DATE | la-returns --as-of DATE | rewards --term autumn-2025"
+    );
     println!("  outbox statistics (channel: status count):");
     let rows = sqlx::query(
         "SELECT channel, status, COUNT(*) FROM outbox WHERE school_id = $1
