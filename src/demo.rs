@@ -353,7 +353,10 @@ async fn print_where_to_look(
     }
     for (kind, label) in [
         ("newsletter", "weekly newsletters to parents"),
-        ("governors", "the governor report (HTML, CSV, PDF attached beside it)"),
+        (
+            "governors",
+            "the governor report (HTML, CSV, PDF attached beside it)",
+        ),
         ("rewards", "the term's certificates and prize draw"),
         ("la_regular_return", "regular attendance returns to the LA"),
     ] {

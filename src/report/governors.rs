@@ -313,12 +313,7 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
     section
         .tables
         .push(table("ethnicity", "By ethnicity", "Ethnicity", &|p| {
-            let e = p.pupil.pupil.ethnicity.trim();
-            if e.is_empty() {
-                "Not recorded".to_owned()
-            } else {
-                e.to_owned()
-            }
+            ethnicity_label(&p.pupil.pupil.ethnicity)
         }));
     section.tables.push(table(
         "lac",
@@ -344,6 +339,42 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
         &|p| yes_no(p.pupil.pupil.concern),
     ));
     section
+}
+
+/// The DfE's main ethnicity codes (school census), named as governors read them.
+const ETHNICITIES: &[(&str, &str)] = &[
+    ("WBRI", "White British"),
+    ("WIRI", "White Irish"),
+    ("WIRT", "Traveller of Irish heritage"),
+    ("WROM", "Gypsy / Roma"),
+    ("WOTH", "Any other White background"),
+    ("MWBC", "White and Black Caribbean"),
+    ("MWBA", "White and Black African"),
+    ("MWAS", "White and Asian"),
+    ("MOTH", "Any other mixed background"),
+    ("AIND", "Indian"),
+    ("APKN", "Pakistani"),
+    ("ABAN", "Bangladeshi"),
+    ("AOTH", "Any other Asian background"),
+    ("BCRB", "Black Caribbean"),
+    ("BAFR", "Black African"),
+    ("BOTH", "Any other Black background"),
+    ("CHNE", "Chinese"),
+    ("OOTH", "Any other ethnic group"),
+    ("REFU", "Refused"),
+    ("NOBT", "Information not yet obtained"),
+];
+
+/// "Indian (AIND)"; a code rollcall does not know is shown as it is.
+fn ethnicity_label(code: &str) -> String {
+    let code = code.trim();
+    if code.is_empty() {
+        return "Not recorded".to_owned();
+    }
+    ETHNICITIES
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(code))
+        .map_or_else(|| code.to_owned(), |(c, name)| format!("{name} ({c})"))
 }
 
 fn year_label(label: &str) -> String {
@@ -900,6 +931,14 @@ mod tests {
         assert_eq!(suppression(&two_small, 3), vec![false, false, false]);
         let none = vec![("A".to_owned(), f(5))];
         assert_eq!(suppression(&none, 5), vec![false]);
+    }
+
+    #[test]
+    fn ethnicity_codes_are_named() {
+        assert_eq!(ethnicity_label("AIND"), "Indian (AIND)");
+        assert_eq!(ethnicity_label("wbri"), "White British (WBRI)");
+        assert_eq!(ethnicity_label("XYZ1"), "XYZ1");
+        assert_eq!(ethnicity_label(" "), "Not recorded");
     }
 
     #[test]
