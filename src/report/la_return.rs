@@ -913,6 +913,13 @@ pub async fn queue_due_regular_returns(
                 },
             ],
             requires_approval: school.reports.la_regular_approval,
+            hold_reason: school.reports.la_regular_approval.then(|| {
+                format!(
+                    "the regular attendance return for {} names {count} pupil{}; see it with `rollcall report la-returns --as-of {as_of}`, then approve or reject",
+                    period.label,
+                    if count == 1 { "" } else { "s" }
+                )
+            }),
         };
         if let Some(id) = queue::queue(store, school_id, &report, now)
             .await

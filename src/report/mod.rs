@@ -589,6 +589,7 @@ pub fn governor_queue_report(
         html: None,
         attachments: outputs.iter().map(Output::attachment).collect(),
         requires_approval: false,
+        hold_reason: None,
     }
 }
 
@@ -614,5 +615,6 @@ pub fn rewards_queue_report(
         html: None,
         attachments: outputs.iter().map(Output::attachment).collect(),
         requires_approval: false,
+        hold_reason: None,
     }
 }

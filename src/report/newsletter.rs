@@ -88,6 +88,7 @@ impl Newsletter {
             html: Some(self.html.clone()),
             attachments: Vec::new(),
             requires_approval: false,
+            hold_reason: None,
         }
     }
 }

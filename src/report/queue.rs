@@ -27,6 +27,8 @@ pub struct Report {
     pub attachments: Vec<Attachment>,
     /// Held for a person's approval before it goes.
     pub requires_approval: bool,
+    /// What the person approving is told (`rollcall pending` prints it).
+    pub hold_reason: Option<String>,
 }
 
 impl Report {
@@ -50,8 +52,8 @@ pub async fn queue(
     };
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO outbox (school_id, key, channel, recipient_role, recipient, template,
-                             status, requires_approval, created_at)
-         VALUES ($1, $2, 'email', $3, $3, $4, $5, $6, $7)
+                             status, requires_approval, hold_reason, created_at)
+         VALUES ($1, $2, 'email', $3, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (key) DO NOTHING RETURNING id",
     )
     .bind(school.0)
@@ -60,6 +62,7 @@ pub async fn queue(
     .bind(REPORT_TEMPLATE)
     .bind(status)
     .bind(i64::from(report.requires_approval))
+    .bind(report.hold_reason.as_deref())
     .bind(now.format("%Y-%m-%dT%H:%M:%S").to_string())
     .fetch_optional(&mut *tx)
     .await?;
