@@ -113,15 +113,20 @@ pub fn render(letters: &[Letter]) -> Result<Vec<u8>, LetterError> {
     // The title is document metadata anyone can read in a viewer: no names in it.
     let mut doc = PdfDocument::new("Letters");
     doc.with_pages(pages);
+    save(&doc).map_err(LetterError::Pdf)
+}
+
+/// Writes a PDF, turning the writer's errors (not its warnings) into an error message.
+pub(crate) fn save(doc: &PdfDocument) -> Result<Vec<u8>, String> {
     let mut warnings = Vec::new();
     let bytes = doc.save(&PdfSaveOptions::default(), &mut warnings);
-    if let Some(error) = warnings
+    match warnings
         .iter()
         .find(|w| w.severity == PdfParseErrorSeverity::Error)
     {
-        return Err(LetterError::Pdf(error.msg.clone()));
+        Some(error) => Err(error.msg.clone()),
+        None => Ok(bytes),
     }
-    Ok(bytes)
 }
 
 /// One letter as its own PDF, e.g. to attach to an email or reprint a single letter.
@@ -778,10 +783,57 @@ pub fn printable(text: &str) -> String {
             '\u{2032}' | '\u{02BC}' | '\u{201B}' => out.push('\u{2019}'),
             '\u{2033}' | '\u{201F}' => out.push('\u{201D}'),
             '\u{2044}' | '\u{2215}' => out.push('/'),
-            c => out.push(strip_accent(c).unwrap_or('?')),
+            c => out.push(fold_extended(c).or_else(|| strip_accent(c)).unwrap_or('?')),
         }
     }
     out
+}
+
+/// U+1EA0..=U+1EF9, one WinAnsi letter per code point, in order: a circumflex is kept
+/// over a tone mark ("ế" → "ê"), a tone mark over a breve or horn ("ắ" → "á", "ớ" → "ó"),
+/// and a dot below or hook above is dropped ("ạ" → "a").
+const VIETNAMESE: &str = concat!(
+    "AaAaÂâÂâÂâÂâÂâÁáÀàAaÃãAa",
+    "EeEeEeÊêÊêÊêÊêÊê",
+    "IiIi",
+    "OoOoÔôÔôÔôÔôÔôÓóÒòOoÕõOo",
+    "UuUuÚúÙùUuUuUu",
+    "YyYyYyYy",
+);
+
+/// `upper`, or its lower case when `c` (an even/odd pair's odd half) is lower case.
+fn dotted(upper: char, c: char) -> char {
+    if (c as u32) % 2 == 1 {
+        upper.to_ascii_lowercase()
+    } else {
+        upper
+    }
+}
+
+/// Vietnamese letters (Latin Extended Additional, also used by Yoruba) and dotted letters
+/// folded to the nearest WinAnsi letter, so "Nguyễn" prints as "Nguyên", not "Nguy?n".
+fn fold_extended(c: char) -> Option<char> {
+    Some(match c as u32 {
+        0x1A0 => 'O',
+        0x1A1 => 'o',
+        0x1AF => 'U',
+        0x1B0 => 'u',
+        // Dots below in Yoruba ("Ọ̀ṣun") and transliterations ("Ḥasan", "Ṭāriq").
+        0x1E0C | 0x1E0D => dotted('D', c),
+        0x1E24 | 0x1E25 => dotted('H', c),
+        0x1E36 | 0x1E37 => dotted('L', c),
+        0x1E42 | 0x1E43 => dotted('M', c),
+        0x1E46 | 0x1E47 => dotted('N', c),
+        0x1E5A | 0x1E5B => dotted('R', c),
+        0x1E62 | 0x1E63 => dotted('S', c),
+        0x1E6C | 0x1E6D => dotted('T', c),
+        0x1E92 | 0x1E93 => dotted('Z', c),
+        code @ 0x1EA0..=0x1EF9 => VIETNAMESE
+            .chars()
+            .nth((code - 0x1EA0) as usize)
+            .unwrap_or(c),
+        _ => return None,
+    })
 }
 
 /// Which accent a combining character adds, named by the spacing accent WinAnsi has.
@@ -987,6 +1039,20 @@ pub(crate) mod metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vietnamese_letters_fold_to_the_nearest_win_ansi_letter() {
+        assert_eq!(VIETNAMESE.chars().count(), 0x1EF9 - 0x1EA0 + 1);
+        assert_eq!(printable("Nguyễn Thị Ánh Tuyết"), "Nguyên Thi Ánh Tuyêt");
+        assert_eq!(printable("Trương Ngọc Phượng"), "Truong Ngoc Phuong");
+        assert_eq!(printable("Đặng Hồng Nhung"), "Dang Hông Nhung");
+        assert_eq!(printable("Ọ̀ṣun Zoë 李"), "Òsun Zoë ?");
+        assert_eq!(printable("Ḥasan Ṭāriq"), "Hasan Tariq");
+        assert_eq!(
+            wrap("Ắ ỹ", Face::Regular, 10.0, 100.0),
+            vec!["Á y".to_owned()]
+        );
+    }
 
     #[test]
     fn widths_match_the_afm_for_known_words() {

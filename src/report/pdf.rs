@@ -35,8 +35,7 @@
 
 use printpdf::{
     BuiltinFont, Color, Line, LineDashPattern, LinePoint, Mm, Op, PaintMode, PdfDocument,
-    PdfFontHandle, PdfPage, PdfParseErrorSeverity, PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
-    TextMatrix,
+    PdfFontHandle, PdfPage, Point, Pt, Rect, Rgb, TextItem, TextMatrix,
 };
 
 use super::document::{Cell, Certificate, Chart, Document, Section, Table};
@@ -79,80 +78,21 @@ pub fn certificates_pdf(certificates: &[Certificate]) -> Result<Vec<u8>, PdfErro
 fn save(title: &str, pages: &[Page]) -> Result<Vec<u8>, PdfError> {
     let mut doc = PdfDocument::new(title);
     doc.with_pages(pages.iter().map(Page::to_pdf_page).collect());
-    let mut warnings = Vec::new();
-    let bytes = doc.save(&PdfSaveOptions::default(), &mut warnings);
-    if let Some(error) = warnings
-        .iter()
-        .find(|w| w.severity == PdfParseErrorSeverity::Error)
-    {
-        return Err(PdfError::Pdf(error.msg.clone()));
-    }
-    Ok(bytes)
+    letter::save(&doc).map_err(PdfError::Pdf)
 }
 
 // ---------------------------------------------------------------------------------------
 // Text.
 
-/// [`letter::printable`], after first folding the Vietnamese letters (Latin Extended
-/// Additional, also used by Yoruba) to the nearest WinAnsi letter, so that "Nguyễn" prints
-/// as "Nguyên" rather than "Nguy?n": a name on a certificate should be as recognisable as
-/// the font allows. Every piece of text in this file goes through here.
+/// Every piece of text in this file goes through [`letter::printable`], so that what is
+/// measured is what is printed.
 fn printable(text: &str) -> String {
-    if text.chars().all(|c| (c as u32) < 0x1A0) {
-        return letter::printable(text);
-    }
-    let folded: String = text.chars().map(fold_vietnamese).collect();
-    letter::printable(&folded)
+    letter::printable(text)
 }
 
 /// [`letter::wrap`] of [`printable`] text.
 fn wrap(text: &str, face: Face, size: f32, max_mm: f32) -> Vec<String> {
     letter::wrap(&printable(text), face, size, max_mm)
-}
-
-/// U+1EA0..=U+1EF9, one WinAnsi letter per code point, in order: a circumflex is kept
-/// over a tone mark ("ế" → "ê"), a tone mark over a breve or horn ("ắ" → "á", "ớ" → "ó"),
-/// and a dot below or hook above is dropped ("ạ" → "a").
-const VIETNAMESE: &str = concat!(
-    "AaAaÂâÂâÂâÂâÂâÁáÀàAaÃãAa",
-    "EeEeEeÊêÊêÊêÊêÊê",
-    "IiIi",
-    "OoOoÔôÔôÔôÔôÔôÓóÒòOoÕõOo",
-    "UuUuÚúÙùUuUuUu",
-    "YyYyYyYy",
-);
-
-/// `upper`, or its lower case when `c` (an even/odd pair's odd half) is lower case.
-fn dotted(upper: char, c: char) -> char {
-    if (c as u32) % 2 == 1 {
-        upper.to_ascii_lowercase()
-    } else {
-        upper
-    }
-}
-
-fn fold_vietnamese(c: char) -> char {
-    match c as u32 {
-        0x1A0 => 'O',
-        0x1A1 => 'o',
-        0x1AF => 'U',
-        0x1B0 => 'u',
-        // Dots below in Yoruba ("Ọ̀ṣun") and transliterations ("Ḥasan", "Ṭāriq").
-        0x1E0C | 0x1E0D => dotted('D', c),
-        0x1E24 | 0x1E25 => dotted('H', c),
-        0x1E36 | 0x1E37 => dotted('L', c),
-        0x1E42 | 0x1E43 => dotted('M', c),
-        0x1E46 | 0x1E47 => dotted('N', c),
-        0x1E5A | 0x1E5B => dotted('R', c),
-        0x1E62 | 0x1E63 => dotted('S', c),
-        0x1E6C | 0x1E6D => dotted('T', c),
-        0x1E92 | 0x1E93 => dotted('Z', c),
-        code @ 0x1EA0..=0x1EF9 => VIETNAMESE
-            .chars()
-            .nth((code - 0x1EA0) as usize)
-            .unwrap_or(c),
-        _ => c,
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2241,20 +2181,6 @@ mod tests {
             .filter(|r| r.style.size < 30.0 && r.style.size >= 18.0 && r.style.face == Face::Bold)
             .count();
         assert!(long_name >= 1);
-    }
-
-    #[test]
-    fn vietnamese_letters_fold_to_the_nearest_win_ansi_letter() {
-        assert_eq!(VIETNAMESE.chars().count(), 0x1EF9 - 0x1EA0 + 1);
-        assert_eq!(printable("Nguyễn Thị Ánh Tuyết"), "Nguyên Thi Ánh Tuyêt");
-        assert_eq!(printable("Trương Ngọc Phượng"), "Truong Ngoc Phuong");
-        assert_eq!(printable("Đặng Hồng Nhung"), "Dang Hông Nhung");
-        assert_eq!(printable("Ọ̀ṣun Zoë 李"), "Òsun Zoë ?");
-        assert_eq!(printable("Ḥasan Ṭāriq"), "Hasan Tariq");
-        assert_eq!(
-            wrap("Ắ ỹ", Face::Regular, 10.0, 100.0),
-            vec!["Á y".to_owned()]
-        );
     }
 
     #[test]
