@@ -702,13 +702,16 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
         templates: &templates,
     };
     let now = school_now(school);
+    // Written with `?`, so a closed pipe (`| head`) ends the command instead of a panic.
+    let mut out = BufWriter::new(std::io::stdout().lock());
     let (outputs, queued) = match &what {
         ReportWhat::Newsletter(a) => {
             let (n, outputs) = report::newsletter_files(&ctx, a.week).await?;
-            println!(
+            writeln!(
+                out,
                 "{}, {}: attendance {} this week, {} this school year (target {})",
                 school.name, n.view.week, n.view.this_week, n.view.year_to_date, n.view.target
-            );
+            )?;
             let queued = if common.send {
                 Some(report::queue::queue(&store, school_id, &n.report(), now).await?)
             } else {
@@ -721,7 +724,7 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
             let as_of = a.as_of.unwrap_or(term.end);
             let (doc, outputs) = report::governor_report(&ctx, term, as_of, now.date()).await?;
             if let Some(p) = doc.sections.first().and_then(|s| s.paragraphs.first()) {
-                println!("{}, {}: {p}", school.name, term.name);
+                writeln!(out, "{}, {}: {p}", school.name, term.name)?;
             }
             let queued = if common.send {
                 let r = report::governor_queue_report(school, term, &doc, &outputs);
@@ -735,12 +738,13 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
             let term = report::find_term(school, &a.term)?;
             let as_of = a.as_of.unwrap_or(term.end);
             let (rewards, outputs) = report::rewards_pack(&ctx, term, as_of).await?;
-            println!(
+            writeln!(
+                out,
                 "{}, {}: {} certificates for 100% attendance",
                 school.name,
                 term.name,
                 rewards.certificates.len()
-            );
+            )?;
             let queued = if common.send {
                 let r = report::rewards_queue_report(school, &rewards, &outputs);
                 Some(report::queue::queue(&store, school_id, &r, now).await?)
@@ -752,7 +756,7 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
         ReportWhat::LaReturns(a) => {
             let (returns, outputs) = report::la_returns(&ctx, a.as_of).await?;
             for (kind, lines) in &returns.lines {
-                println!("{}: {} pupil(s)", kind.title(), lines.len());
+                writeln!(out, "{}: {} pupil(s)", kind.title(), lines.len())?;
             }
             if common.send {
                 anyhow::bail!(
@@ -763,15 +767,17 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
         }
     };
     for path in report::write_outputs(&common.out, &outputs)? {
-        println!("wrote {}", path.display());
+        writeln!(out, "wrote {}", path.display())?;
     }
     match queued {
-        Some(Some(id)) => {
-            println!("queued as message {id}; the daemon (or `rollcall deliver`) sends it")
-        }
-        Some(None) => println!("already queued for this period: not queued again"),
+        Some(Some(id)) => writeln!(
+            out,
+            "queued as message {id}; the daemon (or `rollcall deliver`) sends it"
+        )?,
+        Some(None) => writeln!(out, "already queued for this period: not queued again")?,
         None => {}
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -332,7 +332,15 @@ impl Daemon {
         if job == Job::Weekly {
             if settings.send_newsletter {
                 let result = async {
-                    let (n, _) = report::newsletter_files(&ctx, today).await?;
+                    let n = report::newsletter::build(
+                        &self.store,
+                        school.id,
+                        &school.config,
+                        &school.policy,
+                        &school.templates,
+                        today,
+                    )
+                    .await?;
                     queue::queue(&self.store, school.id, &n.report(), now).await
                 }
                 .await;

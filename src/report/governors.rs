@@ -64,7 +64,7 @@ pub async fn load<'a>(
     let as_of = as_of.min(term.end);
     let this_term = load_window(store, school_id, school, term.start, as_of).await?;
     let compare = |t: Option<&DateRange>| t.map(|t| (t.name.clone(), t.start, t.end));
-    let last = compare(super::previous_term(school, term));
+    let last = compare(super::previous_term_before(school, term.start));
     let year = compare(super::same_term_last_year(school, term));
     let figures_of =
         async |t: Option<(String, NaiveDate, NaiveDate)>| -> Result<Option<(String, Figures)>> {
@@ -757,24 +757,14 @@ fn escalation(inputs: &Inputs<'_>) -> Section {
         .filter(|s| matches!(s.trigger, Trigger::PenaltyThreshold { .. }))
         .map(|s| a.decisions.get(&s.id).copied().unwrap_or(0))
         .sum();
-    let la_returns: u64 = a
-        .sent
-        .iter()
-        .filter(|((_, channel), _)| channel == "la_return")
-        .map(|(_, n)| n)
-        .sum();
-    let letters: u64 = a
-        .sent
-        .iter()
-        .filter(|((_, channel), _)| channel == "letter")
-        .map(|(_, n)| n)
-        .sum();
-    let texts: u64 = a
-        .sent
-        .iter()
-        .filter(|((_, channel), _)| channel == "sms")
-        .map(|(_, n)| n)
-        .sum();
+    let sent_by = |channel: &str| -> u64 {
+        a.sent
+            .iter()
+            .filter(|((_, c), _)| c == channel)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let (la_returns, letters, texts) = (sent_by("la_return"), sent_by("letter"), sent_by("sms"));
     section.tables.push(Table {
         id: "activity".into(),
         title: "In total".into(),

@@ -331,12 +331,13 @@ async fn histories(store: &Store, school: SchoolId) -> Result<HashMap<i64, Strin
     Ok(out.into_iter().map(|(k, v)| (k, v.join(" | "))).collect())
 }
 
-/// Recorded LA-return decisions with the state of their message, up to `as_of`.
+/// Recorded LA-return decisions with the state of their message, decided from `from` (or
+/// ever) up to `as_of`, for one message or all.
 async fn recorded_episodes(
     store: &Store,
     school: SchoolId,
     policy: &Policy,
-    from: NaiveDate,
+    from: Option<NaiveDate>,
     as_of: NaiveDate,
     only_outbox: Option<i64>,
 ) -> Result<Vec<Episode>> {
@@ -352,19 +353,18 @@ async fn recorded_episodes(
          JOIN outbox_items i ON i.decision_id = d.id
          JOIN outbox o ON o.id = i.outbox_id AND o.channel = 'la_return'
          WHERE d.school_id = $1 AND d.decided_at >= $2 AND d.decided_at <= $3
+           AND ($4 = 0 OR o.id = $4)
          ORDER BY d.decided_at, d.id",
     )
     .bind(school.0)
-    .bind(format!("{from}T00:00:00"))
+    // Decision times are local "YYYY-MM-DDTHH:MM:SS" text: "" sorts before every one.
+    .bind(from.map_or_else(String::new, |f| format!("{f}T00:00:00")))
     .bind(format!("{as_of}T23:59:59"))
+    .bind(only_outbox.unwrap_or(0))
     .fetch_all(store.pool())
     .await?;
     let mut out = Vec::new();
     for row in rows {
-        let outbox_id: i64 = row.try_get("outbox_id")?;
-        if only_outbox.is_some_and(|id| id != outbox_id) {
-            continue;
-        }
         let stage: String = row.try_get("stage")?;
         let Some(kind) = kinds.get(stage.as_str()).copied() else {
             continue;
@@ -414,13 +414,12 @@ pub async fn attachments_for_message(
     today: NaiveDate,
 ) -> Result<Vec<Attachment>> {
     let config = &school.config;
-    let school_id = store.ensure_school(config).await?;
-    let from = year_start(today) - Days::new(366);
+    let school_id = school.id;
     let episodes = recorded_episodes(
         store,
         school_id,
         &school.policy,
-        from,
+        None,
         today,
         Some(outbox_id),
     )
@@ -672,7 +671,7 @@ pub fn period_of(interval: ReturnInterval, school: &SchoolConfig, date: NaiveDat
                 .or_else(|| super::previous_term_before(school, date));
             match term {
                 Some(t) => Period {
-                    label: slug(&t.name),
+                    label: super::slug(&t.name),
                     start: t.start,
                     end: t.end,
                 },
@@ -684,19 +683,6 @@ pub fn period_of(interval: ReturnInterval, school: &SchoolConfig, date: NaiveDat
             }
         }
     }
-}
-
-/// "Autumn 2025" → "autumn-2025".
-pub fn slug(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_owned()
 }
 
 /// Pupils on the regular return as of `as_of`: attendance this school year below the
@@ -757,7 +743,7 @@ pub async fn returns_as_of(
     as_of: NaiveDate,
 ) -> Result<Returns> {
     let from = year_start(as_of);
-    let mut episodes = recorded_episodes(store, school_id, policy, from, as_of, None).await?;
+    let mut episodes = recorded_episodes(store, school_id, policy, Some(from), as_of, None).await?;
     let register = crate::escalation::load(store, school_id, school, as_of).await?;
     let now = NaiveDateTime::new(
         as_of,
@@ -929,4 +915,72 @@ pub async fn queue_due_regular_returns(
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> ReturnLine {
+        ReturnLine {
+            kind: ReturnKind::ContinuousAbsence.slug(),
+            upn: "B801200005001".into(),
+            surname: "Lovelace".into(),
+            forename: "Ada".into(),
+            date_of_birth: "2018-03-01".into(),
+            year_group: "3".into(),
+            reg_group: "3B".into(),
+            address: "1 Test Street, Testtown".into(),
+            postcode: "TT1 1AA".into(),
+            parent_carer: "Anne Lovelace (Mother)".into(),
+            phone: "+447700900001".into(),
+            email: String::new(),
+            start: "2025-10-06".into(),
+            end: "2025-10-17".into(),
+            school_days: 10,
+            sessions: 20,
+            codes: "N×20".into(),
+            marks: String::new(),
+            attendance_ytd_pct: "80.0".into(),
+            unauthorised_sessions_ytd: 20,
+            illness_sessions_ytd: 0,
+            school_actions: String::new(),
+            status: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_empty_return_has_the_same_header_as_a_full_one() {
+        let full = String::from_utf8(csv_of(&[line()]).expect("csv")).expect("utf8");
+        let empty = String::from_utf8(csv_of(&[]).expect("csv")).expect("utf8");
+        assert_eq!(
+            empty.lines().collect::<Vec<_>>(),
+            vec![full.lines().next().expect("header")]
+        );
+        assert!(empty.starts_with("return,upn,surname,forename,date_of_birth,"));
+    }
+
+    #[test]
+    fn periods_follow_the_las_interval() {
+        let school = crate::config::Config::from_toml(
+            "[school]\nname = \"S\"\nurn = \"100001\"\nla_code = \"886\"\n[[calendar.terms]]\nname = \"Autumn 2025\"\nstart = \"2025-09-03\"\nend = \"2025-12-19\"\n",
+            "t.toml",
+        )
+        .expect("config")
+        .schools
+        .remove(0);
+        let d = |s: &str| s.parse::<NaiveDate>().expect("date");
+        let month = period_of(ReturnInterval::Monthly, &school, d("2025-02-14"));
+        assert_eq!(
+            (month.label.as_str(), month.start, month.end),
+            ("2025-02", d("2025-02-01"), d("2025-02-28"))
+        );
+        let week = period_of(ReturnInterval::Weekly, &school, d("2025-10-08"));
+        assert_eq!(
+            (week.label.as_str(), week.start, week.end),
+            ("2025-W41", d("2025-10-06"), d("2025-10-12"))
+        );
+        let term = period_of(ReturnInterval::Termly, &school, d("2025-11-01"));
+        assert_eq!(term.label, "autumn-2025");
+    }
 }

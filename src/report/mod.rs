@@ -275,16 +275,6 @@ pub fn find_term<'a>(config: &'a SchoolConfig, name: &str) -> Result<&'a DateRan
         })
 }
 
-/// The term before `term` in the calendar, if any.
-pub fn previous_term<'a>(config: &'a SchoolConfig, term: &DateRange) -> Option<&'a DateRange> {
-    config
-        .calendar
-        .terms()
-        .iter()
-        .rev()
-        .find(|t| t.end < term.start)
-}
-
 /// The last term that ended before `date`.
 pub fn previous_term_before(config: &SchoolConfig, date: NaiveDate) -> Option<&DateRange> {
     config.calendar.terms().iter().rev().find(|t| t.end < date)
@@ -367,6 +357,19 @@ pub fn group_order(label: &str) -> (i32, String) {
     (rank, trimmed.to_owned())
 }
 
+/// "Autumn 2025" → "autumn-2025".
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
 /// The meaning of a code, for tables.
 pub fn code_meaning(code: &str) -> &'static str {
     MarkCode::parse_exact(code)
@@ -432,7 +435,7 @@ pub async fn governor_report(
     )
     .await?;
     let doc = governors::build(&inputs, made_on)?;
-    let stem = format!("governors-{}", la_return::slug(&term.name));
+    let stem = format!("governors-{}", slug(&term.name));
     let outputs = vec![
         Output::new(
             format!("{stem}.html"),
@@ -486,7 +489,7 @@ pub async fn rewards_pack(
     as_of: NaiveDate,
 ) -> Result<(rewards::Rewards, Vec<Output>)> {
     let rewards = rewards::build(ctx.store, ctx.school_id, ctx.school, term, as_of).await?;
-    let stem = format!("rewards-{}", la_return::slug(&term.name));
+    let stem = format!("rewards-{}", slug(&term.name));
     let mut outputs = vec![Output::new(
         format!("{stem}-certificates.html"),
         "text/html",
@@ -573,7 +576,7 @@ pub fn governor_queue_report(
         .unwrap_or_default();
     queue::Report {
         kind: "governors".into(),
-        period: la_return::slug(&term.name),
+        period: slug(&term.name),
         to: "governors".into(),
         subject: format!(
             "{}: attendance report to governors, {}",
@@ -601,7 +604,7 @@ pub fn rewards_queue_report(
 ) -> queue::Report {
     queue::Report {
         kind: "rewards".into(),
-        period: la_return::slug(&rewards.term.name),
+        period: slug(&rewards.term.name),
         to: "attendance_officer".into(),
         subject: format!(
             "{}: attendance certificates and prize draw, {}",

@@ -94,7 +94,7 @@ impl Newsletter {
 }
 
 fn pct_text(p: Option<f64>) -> String {
-    p.map_or_else(|| "–".to_owned(), |p| format!("{p:.1}%"))
+    super::Cell::Percent(p).display()
 }
 
 fn group_key(school: &SchoolConfig, p: &PupilStats) -> String {
@@ -187,8 +187,12 @@ pub fn view(
         _ => String::new(),
     };
     let this_week = week_figures.attendance_pct();
+    // Met as printed: 95.96% shows as 96.0%, and a parent reading "96.0%" against a 96.0%
+    // target expects to be told it was met.
+    let met_target =
+        this_week.is_some_and(|a| format!("{a:.1}").parse::<f64>().unwrap_or(a) >= target);
     let verdict = match this_week {
-        Some(a) if format!("{a:.1}").parse::<f64>().unwrap_or(a) >= target => {
+        Some(_) if met_target => {
             format!("We met our target of {target:.1}% this week. Thank you!")
         }
         Some(a) => format!(
@@ -233,8 +237,7 @@ pub fn view(
         target: format!("{target:.1}%"),
         this_week: pct_text(this_week),
         year_to_date: pct_text(year_figures.attendance_pct()),
-        met_target: this_week
-            .is_some_and(|a| format!("{a:.1}").parse::<f64>().unwrap_or(a) >= target),
+        met_target,
         verdict,
         group_heading: match school.reports.newsletter_groups {
             NewsletterGroups::RegGroup => "Class".into(),
