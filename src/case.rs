@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::Serialize;
 use sqlx::Row;
 
 use crate::store::{SchoolId, Store};
 
 /// A pupil's open case.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CaseState {
     pub opened_on: NaiveDate,
     pub stage: String,
@@ -26,11 +26,40 @@ pub struct StageMemory {
     pub active_since: Option<NaiveDate>,
 }
 
-/// Open cases and stage memory for a school, by pupil id.
+/// A decision an earlier run made, as much of it as later runs need: to re-check one still
+/// waiting against the register, and to count what an earlier penalty-notice review counted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PastDecision {
+    pub id: i64,
+    pub stage: String,
+    pub anchor: String,
+    /// School-local time.
+    pub decided_at: NaiveDateTime,
+    pub reason: String,
+    /// Some of its messages still wait (for a person, or to be sent).
+    pub waiting: bool,
+    /// The pupil's case as the decision found it (`None`: no open case).
+    pub case_before: Option<CaseState>,
+    /// The time of the decision of the same stage before this one (not withdrawn), if any.
+    pub previous: Option<NaiveDateTime>,
+}
+
+/// Open cases, stage memory and decisions for a school, by pupil id.
 #[derive(Debug, Default)]
 pub struct EscalationState {
     pub cases: HashMap<i64, CaseState>,
     pub memory: HashMap<i64, HashMap<String, StageMemory>>,
+    /// Per pupil: each stage's latest decision that was not withdrawn, and every decision
+    /// whose messages still wait.
+    pub history: HashMap<i64, Vec<PastDecision>>,
+    /// When the school's previous escalation pass ran (school-local time).
+    pub previous_pass: Option<NaiveDateTime>,
+}
+
+/// Decision times are stored as school-local "YYYY-MM-DDTHH:MM:SS".
+pub(crate) fn parse_time(text: &str, what: &str) -> Result<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .with_context(|| format!("the database holds \"{text}\" as {what}, which is not a time"))
 }
 
 pub(crate) fn parse_date(text: &str, what: &str) -> Result<NaiveDate> {
@@ -79,6 +108,61 @@ pub async fn load(store: &Store, school: SchoolId) -> Result<EscalationState> {
                 },
             );
     }
+    let rows = sqlx::query(
+        "SELECT d.id, d.pupil_id, d.stage, d.anchor, d.decided_at, d.reason, d.case_before,
+                CAST(CASE WHEN EXISTS (
+                    SELECT 1 FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
+                    WHERE i.decision_id = d.id AND i.cancelled_reason IS NULL
+                      AND o.status IN ('awaiting_approval', 'queued')
+                ) THEN 1 ELSE 0 END AS BIGINT) AS waiting,
+                (SELECT MAX(p.decided_at) FROM decisions p
+                 WHERE p.pupil_id = d.pupil_id AND p.stage = d.stage AND p.id < d.id
+                   AND p.withdrawn_at IS NULL) AS previous
+         FROM decisions d
+         WHERE d.school_id = $1 AND d.withdrawn_at IS NULL
+           AND (d.id IN (SELECT MAX(id) FROM decisions
+                         WHERE school_id = $1 AND withdrawn_at IS NULL GROUP BY pupil_id, stage)
+                OR EXISTS (SELECT 1 FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
+                           WHERE i.decision_id = d.id AND i.cancelled_reason IS NULL
+                             AND o.status IN ('awaiting_approval', 'queued')))
+         ORDER BY d.id",
+    )
+    .bind(school.0)
+    .fetch_all(store.pool())
+    .await?;
+    for row in rows {
+        let decided: String = row.try_get("decided_at")?;
+        let case_before: Option<String> = row.try_get("case_before")?;
+        let previous: Option<String> = row.try_get("previous")?;
+        let waiting: i64 = row.try_get("waiting")?;
+        state
+            .history
+            .entry(row.try_get("pupil_id")?)
+            .or_default()
+            .push(PastDecision {
+                id: row.try_get("id")?,
+                stage: row.try_get("stage")?,
+                anchor: row.try_get("anchor")?,
+                decided_at: parse_time(&decided, "a decision's time")?,
+                reason: row.try_get("reason")?,
+                waiting: waiting != 0,
+                case_before: case_before
+                    .map(|json| serde_json::from_str(&json))
+                    .transpose()
+                    .context("a stored decision's case is not the JSON rollcall writes")?,
+                previous: previous
+                    .map(|t| parse_time(&t, "a decision's time"))
+                    .transpose()?,
+            });
+    }
+    let last: Option<String> = sqlx::query_scalar("SELECT last_pass_at FROM schools WHERE id = $1")
+        .bind(school.0)
+        .fetch_optional(store.pool())
+        .await?
+        .flatten();
+    state.previous_pass = last
+        .map(|t| parse_time(&t, "the last escalation pass"))
+        .transpose()?;
     Ok(state)
 }
 

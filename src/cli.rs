@@ -464,7 +464,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let school_id = store.ensure_school(school).await?;
             let register = crate::escalation::load(&store, school_id, school, now.date()).await?;
             let evaluation = register.evaluate(&policy, school, now);
-            let s = crate::outbox::record(&store, school_id, &policy, &evaluation, now).await?;
+            let s = crate::outbox::record(&store, school_id, &evaluation, now).await?;
             println!(
                 "{}: {} new decisions ({} already recorded); cases {} opened, {} moved, {} closed; \
                  {} messages queued, {} awaiting approval; {} cancelled (cause gone), {} expired; {} alerts",
@@ -597,12 +597,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Approve(args) => {
-            let (store, school_id, school) =
+            let (store, school_id, school, policy) =
                 open(cli.config.as_deref(), args.school.as_deref()).await?;
             parse_by(&args.by)?;
             crate::outbox::decide(
                 &store,
                 school_id,
+                &policy,
                 args.id,
                 args.by.trim(),
                 crate::outbox::Verdict::Approve,
@@ -617,7 +618,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Reject(args) => {
-            let (store, school_id, school) =
+            let (store, school_id, school, policy) =
                 open(cli.config.as_deref(), args.school.as_deref()).await?;
             parse_by(&args.by)?;
             if args.reason.trim().is_empty() {
@@ -626,6 +627,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             crate::outbox::decide(
                 &store,
                 school_id,
+                &policy,
                 args.id,
                 args.by.trim(),
                 crate::outbox::Verdict::Reject {
@@ -668,16 +670,23 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Store, school row id and school config for commands that act on one school.
+/// Store, school row id, school config and policy for commands that act on one school
+/// (approvals move cases up its ladder).
 async fn open(
     config_file: Option<&Path>,
     school: Option<&str>,
-) -> Result<(Store, crate::store::SchoolId, crate::config::SchoolConfig)> {
+) -> Result<(
+    Store,
+    crate::store::SchoolId,
+    crate::config::SchoolConfig,
+    crate::policy::Policy,
+)> {
     let config = load_config(config_file)?;
     let school = config.school(school)?.clone();
+    let policy = crate::escalation::load_policy(&config, &school)?;
     let store = Store::connect(&config.database_url).await?;
     let school_id = store.ensure_school(&school).await?;
-    Ok((store, school_id, school))
+    Ok((store, school_id, school, policy))
 }
 
 /// `rollcall report …`: renders into `--out`, and with `--send` queues it in the outbox.

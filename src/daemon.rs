@@ -394,8 +394,7 @@ impl Daemon {
         let register =
             crate::escalation::load(&self.store, school.id, &school.config, now.date()).await?;
         let evaluation = register.evaluate(&school.policy, &school.config, now);
-        let s =
-            crate::outbox::record(&self.store, school.id, &school.policy, &evaluation, now).await?;
+        let s = crate::outbox::record(&self.store, school.id, &evaluation, now).await?;
         Ok(format!(
             "{} new decisions; {} queued, {} awaiting approval, {} cancelled, {} expired, {} alerts",
             s.decisions, s.queued, s.awaiting_approval, s.cancelled, s.expired, s.alerts

@@ -46,6 +46,7 @@ pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
     let school = config.school(None)?.clone();
     let store = Store::connect(&config.database_url).await?;
     let school_id = store.ensure_school(&school).await?;
+    let policy = crate::escalation::load_policy(&config, &school)?;
     let pupils_summary = import_pupils(&store, school_id, &dir.join("pupils.csv")).await?;
     println!("  {}", crate::cli::summary_line("pupils", &pupils_summary));
     let contacts_summary = import_contacts(&store, school_id, &dir.join("contacts.csv")).await?;
@@ -85,7 +86,7 @@ pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
         // Each morning at 08:00 the attendance officer approves what waits for a person.
         let morning = local_instant(tz, day.and_hms_opt(8, 0, 0).unwrap_or_default());
         clock.advance_to(morning);
-        approved += approve_for_demo(&store, school_id, to_local(tz, morning)).await?;
+        approved += approve_for_demo(&store, school_id, &policy, to_local(tz, morning)).await?;
         let night = local_instant(tz, day.and_hms_opt(23, 59, 0).unwrap_or_default());
         let report = daemon
             .run(
@@ -222,7 +223,12 @@ impl Exports {
 
 /// The demo's attendance officer approves the LA returns, penalty-notice reviews and other
 /// stages the policy leaves to a person. Messages a guard held are left for a real look.
-async fn approve_for_demo(store: &Store, school: SchoolId, now: NaiveDateTime) -> Result<usize> {
+async fn approve_for_demo(
+    store: &Store,
+    school: SchoolId,
+    policy: &crate::policy::Policy,
+    now: NaiveDateTime,
+) -> Result<usize> {
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM outbox WHERE school_id = $1 AND status = 'awaiting_approval'
          AND requires_approval = 1 AND hold_reason IS NULL ORDER BY id",
@@ -234,6 +240,7 @@ async fn approve_for_demo(store: &Store, school: SchoolId, now: NaiveDateTime) -
         crate::outbox::decide(
             store,
             school,
+            policy,
             *id,
             "Sam Patel (Attendance Officer, demo)",
             crate::outbox::Verdict::Approve,

@@ -6,15 +6,18 @@ use std::collections::HashMap;
 
 use anyhow::{Result, anyhow};
 use chrono::{NaiveDate, NaiveDateTime};
+use sqlx::Row;
 
-use crate::case::{self, EscalationState, StageMemory};
+use crate::case::{self, EscalationState, PastDecision, StageMemory};
 use crate::config::{Config, SchoolConfig};
 use crate::facts::{FactsWindow, PupilRegister};
 use crate::mark::MarkCode;
 use crate::policy::{self, DEFAULT_POLICY, Policy};
 use crate::pupil::Contact;
 use crate::session::{Session, academic_year, academic_year_start};
-use crate::stage::{Context, Evaluation, PupilInput, evaluate};
+use crate::stage::{
+    AwaitingApproval, Context, Evaluation, PupilInput, approval_reminders, evaluate,
+};
 use crate::store::{PupilYears, SchoolId, Store, StoredPupil};
 
 /// The policy file a school runs.
@@ -84,6 +87,42 @@ pub struct SchoolRegister {
     first_year: i32,
     contacts: HashMap<i64, Vec<Contact>>,
     pub state: EscalationState,
+    awaiting: Vec<AwaitingApproval>,
+}
+
+/// Messages waiting for a person's approval, oldest first, for reminders.
+async fn awaiting_approval(store: &Store, school: SchoolId) -> Result<Vec<AwaitingApproval>> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.created_at, MIN(d.stage) AS stage, MIN(p.upn) AS upn,
+                COUNT(DISTINCT d.pupil_id) AS pupils
+         FROM outbox o
+         JOIN outbox_items i ON i.outbox_id = o.id AND i.cancelled_reason IS NULL
+         JOIN decisions d ON d.id = i.decision_id
+         JOIN pupils p ON p.id = d.pupil_id
+         WHERE o.school_id = $1 AND o.status = 'awaiting_approval' AND o.requires_approval = 1
+         GROUP BY o.id, o.created_at ORDER BY o.id",
+    )
+    .bind(school.0)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let created: String = row.try_get("created_at")?;
+            let stage: String = row.try_get("stage")?;
+            let upn: String = row.try_get("upn")?;
+            let pupils: i64 = row.try_get("pupils")?;
+            let others = if pupils > 1 {
+                format!(" and {} other pupil(s)", pupils - 1)
+            } else {
+                String::new()
+            };
+            Ok(AwaitingApproval {
+                outbox_id: row.try_get("id")?,
+                since: case::parse_time(&created, "a message's creation time")?,
+                about: format!("{stage} for {upn}{others}"),
+            })
+        })
+        .collect()
 }
 
 pub async fn load(
@@ -142,7 +181,9 @@ pub async fn load(
         contacts.entry(pupil_id).or_default().push(contact);
     }
     let state = case::load(store, school).await?;
+    let awaiting = awaiting_approval(store, school).await?;
     Ok(SchoolRegister {
+        awaiting,
         pupils,
         years,
         loaded_from_year,
@@ -161,6 +202,7 @@ impl SchoolRegister {
         now: NaiveDateTime,
     ) -> Evaluation {
         let no_memory = HashMap::<String, StageMemory>::new();
+        let no_history: Vec<PastDecision> = Vec::new();
         let slices: Vec<Vec<(i32, &[u8])>> = self
             .pupils
             .iter()
@@ -186,14 +228,20 @@ impl SchoolRegister {
                 contacts: self.contacts.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
                 case: self.state.cases.get(&p.id),
                 memory: self.state.memory.get(&p.id).unwrap_or(&no_memory),
+                history: self.state.history.get(&p.id).unwrap_or(&no_history),
             })
             .collect();
         let ctx = Context {
             policy,
             school,
             now,
+            previous_pass: self.state.previous_pass,
         };
-        evaluate(&ctx, &inputs)
+        let mut evaluation = evaluate(&ctx, &inputs);
+        evaluation
+            .alerts
+            .extend(approval_reminders(&ctx, &self.awaiting));
+        evaluation
     }
 }
 

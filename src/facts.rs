@@ -15,7 +15,7 @@ use crate::session::{Calendar, SLOTS_PER_YEAR, Session, academic_year, slot};
 pub const ROLLING_WEEKS: usize = 10;
 
 /// Number of distinct stored mark bytes (0 = none, then one per code).
-const CODE_SLOTS: usize = CODES.len() + 1;
+pub const CODE_SLOTS: usize = CODES.len() + 1;
 
 /// What is being asked: a window of dates, and the calendar that says which are school days.
 #[derive(Debug, Clone)]
@@ -338,6 +338,210 @@ pub fn oldest_unresolved_n(
         }
     }
     None
+}
+
+/// An unbroken run of school days or sessions, with its first and last school day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Run {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// School days the run touches.
+    pub days: u32,
+    /// Possible sessions in the run.
+    pub sessions: u32,
+}
+
+/// The marks of one school day as categories, only for days the pupil was on roll.
+fn day_categories(
+    register: &PupilRegister<'_>,
+    day: NaiveDate,
+    table: &[Option<Category>; 256],
+) -> [(u8, Option<Category>); 2] {
+    [Session::Am, Session::Pm].map(|session| {
+        let byte = register.mark(day, session).unwrap_or(0);
+        (byte, table[usize::from(byte)])
+    })
+}
+
+fn on_roll(register: &PupilRegister<'_>, day: NaiveDate) -> bool {
+    day >= register.admission && register.leaving.is_none_or(|l| day <= l)
+}
+
+/// Every run of whole school days in `days` (ascending) on which every possible session was an
+/// absence (with `unauthorised_only`, every one G/N/O/U), at least `min_days` long. Days with
+/// no possible session neither extend nor break a run. The last run may still be going on.
+pub fn absence_runs(
+    register: &PupilRegister<'_>,
+    days: &[NaiveDate],
+    unauthorised_only: bool,
+    min_days: u32,
+) -> Vec<Run> {
+    let table = category_table();
+    let mut runs = Vec::new();
+    let mut current: Option<Run> = None;
+    let close = |current: &mut Option<Run>, runs: &mut Vec<Run>| {
+        if let Some(run) = current.take()
+            && run.days >= min_days
+        {
+            runs.push(run);
+        }
+    };
+    for &day in days.iter().filter(|d| on_roll(register, **d)) {
+        let mut possible = 0;
+        let mut counted = 0;
+        for (_, category) in day_categories(register, day, &table) {
+            let Some(category) = category.filter(|c| c.is_possible()) else {
+                continue;
+            };
+            possible += 1;
+            let hit = if unauthorised_only {
+                category == Category::UnauthorisedAbsence
+            } else {
+                category.is_absence()
+            };
+            counted += u32::from(hit);
+        }
+        if possible == 0 {
+            continue;
+        }
+        if counted == possible {
+            let run = current.get_or_insert(Run {
+                start: day,
+                end: day,
+                days: 0,
+                sessions: 0,
+            });
+            run.end = day;
+            run.days += 1;
+            run.sessions += possible;
+        } else {
+            close(&mut current, &mut runs);
+        }
+    }
+    close(&mut current, &mut runs);
+    runs
+}
+
+/// What a pupil's register says about illness over the school year, for the LA's sickness
+/// returns (DOMAIN.md, "the 15-day return").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SicknessEpisodes {
+    /// The year's illness total reached the threshold: on which school day, and the run of
+    /// illness that session belonged to.
+    pub cumulative: Option<CumulativeIllness>,
+    /// Every unbroken run of illness that reached the threshold by itself, oldest first (the
+    /// last may still be going on).
+    pub runs: Vec<Run>,
+    /// Illness sessions in the days looked at.
+    pub total: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CumulativeIllness {
+    pub reached_on: NaiveDate,
+    /// The first day of the unbroken run of illness the threshold was reached in.
+    pub run_start: NaiveDate,
+}
+
+impl SicknessEpisodes {
+    /// The runs that need a return of their own: all but the one that triggered the
+    /// cumulative return.
+    pub fn consecutive_returns(&self) -> impl Iterator<Item = &Run> {
+        let triggered = self.cumulative.map(|c| c.run_start);
+        self.runs.iter().filter(move |r| Some(r.start) != triggered)
+    }
+}
+
+/// Walks the school year's days (`days`, ascending, up to as-of) session by session: an
+/// illness run is unbroken possible sessions of `I` (sessions that are not possible neither
+/// extend nor break it).
+pub fn sickness_episodes(
+    register: &PupilRegister<'_>,
+    days: &[NaiveDate],
+    threshold: u32,
+) -> SicknessEpisodes {
+    let table = category_table();
+    let Some(illness) = MarkCode::parse_exact("I").map(MarkCode::byte) else {
+        return SicknessEpisodes::default();
+    };
+    let mut out = SicknessEpisodes::default();
+    let mut run: Option<Run> = None;
+    let finish = |run: &mut Option<Run>, out: &mut SicknessEpisodes| {
+        if let Some(r) = run.take()
+            && r.sessions >= threshold
+        {
+            out.runs.push(r);
+        }
+    };
+    for &day in days.iter().filter(|d| on_roll(register, **d)) {
+        for (byte, category) in day_categories(register, day, &table) {
+            if !category.is_some_and(Category::is_possible) {
+                continue;
+            }
+            if byte != illness {
+                finish(&mut run, &mut out);
+                continue;
+            }
+            out.total += 1;
+            let r = run.get_or_insert(Run {
+                start: day,
+                end: day,
+                days: 0,
+                sessions: 0,
+            });
+            if r.days == 0 || r.end != day {
+                r.days += 1;
+            }
+            r.end = day;
+            r.sessions += 1;
+            if out.total == threshold {
+                out.cumulative = Some(CumulativeIllness {
+                    reached_on: day,
+                    run_start: r.start,
+                });
+            }
+        }
+    }
+    finish(&mut run, &mut out);
+    out
+}
+
+/// The first day of the pupil's current spell of a status such as persistent absence, judged
+/// at the end of each school day in `days` (ascending: the school year up to as-of) from the
+/// year's figures to that day. A spell ends only once the pupil has been out of the status for
+/// `out_for` school days in a row (never within the year when `None`). `None` when the pupil
+/// is not in the status at the end of the last day.
+pub fn status_spell_start(
+    register: &PupilRegister<'_>,
+    days: &[NaiveDate],
+    min_sessions: u32,
+    in_status: impl Fn(u32, u32) -> bool,
+    out_for: Option<u32>,
+) -> Option<NaiveDate> {
+    let table = category_table();
+    let (mut possible, mut absent) = (0u32, 0u32);
+    let mut spell: Option<NaiveDate> = None;
+    let mut out_days = 0u32;
+    let mut now_in = false;
+    for &day in days.iter().filter(|d| on_roll(register, **d)) {
+        for (_, category) in day_categories(register, day, &table) {
+            if let Some(c) = category.filter(|c| c.is_possible()) {
+                possible += 1;
+                absent += u32::from(c.is_absence());
+            }
+        }
+        now_in = possible >= min_sessions && in_status(absent, possible);
+        if now_in {
+            let ended = spell.is_some() && out_for.is_some_and(|n| out_days >= n);
+            if spell.is_none() || ended {
+                spell = Some(day);
+            }
+            out_days = 0;
+        } else if spell.is_some() {
+            out_days += 1;
+        }
+    }
+    spell.filter(|_| now_in)
 }
 
 /// Sessions per stored byte over `[from, to]`, summed across academic years.

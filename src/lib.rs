@@ -2,8 +2,9 @@
 //!
 //! Data flows one way, one module per step:
 //! register ([`mark`], [`session`], [`pupil`], [`store`], [`import`]) →
-//! facts ([`facts`], pure statistics) → decisions ([`policy`] parsed and checked, [`stage`]
-//! where triggers are evaluated, pure) → outbox ([`outbox`], durable) → channels and reports.
+//! facts ([`facts`], pure statistics) → decisions ([`policy`] parsed and checked, [`trigger`]
+//! where each trigger is evaluated, [`stage`] what each case does next, [`guard`] what is held
+//! back; all pure) → outbox ([`outbox`], durable) → channels and reports.
 
 pub mod case;
 pub mod channel;
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod escalation;
 pub mod facts;
 pub mod generate;
+pub mod guard;
 pub mod import;
 pub mod mark;
 pub mod message;
@@ -31,3 +33,4 @@ pub mod status;
 pub mod store;
 pub mod tasks;
 pub mod template;
+pub mod trigger;

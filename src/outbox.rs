@@ -6,7 +6,7 @@
 //! held), `queued` (ready for a channel), `cancelled` (rejected, or its cause has gone) and
 //! `expired` (a first-day message nobody approved in time). Sending is the channels' job.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, bail};
 use chrono::NaiveDateTime;
@@ -14,7 +14,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use crate::policy::{Policy, Recheck};
+use crate::policy::Policy;
 use crate::stage::{Decision, Evaluation, PlannedAction};
 use crate::store::{BATCH_ROWS, SchoolId, Store, multi_row_sql};
 
@@ -47,7 +47,6 @@ pub struct RecordSummary {
 pub async fn record(
     store: &Store,
     school: SchoolId,
-    policy: &Policy,
     evaluation: &Evaluation,
     now: NaiveDateTime,
 ) -> Result<RecordSummary> {
@@ -56,16 +55,31 @@ pub async fn record(
     let mut tx = store.pool().begin().await?;
 
     summary.expired = expire(&mut tx, school, &now_text).await?;
-    summary.cancelled = recheck(&mut tx, school, policy, evaluation, &now_text).await?;
+    summary.cancelled = withdraw(&mut tx, school, evaluation, &now_text).await?;
     write_memory(&mut tx, school, evaluation).await?;
 
     let mut new_decisions: Vec<(i64, &Decision)> = Vec::new();
     for decision in &evaluation.decisions {
         let facts = serde_json::to_string(&decision.facts)?;
+        let case_before = decision
+            .case_before
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        let (case_from, case_to) = decision.transition.clone().unwrap_or_default();
+        // A decision that needs a person moves the case only once a person approves it.
+        let transition = decision.transition.as_ref().map(|_| {
+            if decision.requires_approval {
+                "pending"
+            } else {
+                "applied"
+            }
+        });
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO decisions
-                (school_id, pupil_id, stage, anchor, trigger, reason, requires_approval, decided_at, facts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                (school_id, pupil_id, stage, anchor, trigger, reason, requires_approval, decided_at, facts,
+                 case_from, case_to, transition, case_before)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (pupil_id, stage, anchor) DO NOTHING
              RETURNING id",
         )
@@ -78,6 +92,10 @@ pub async fn record(
         .bind(i64::from(decision.requires_approval))
         .bind(&now_text)
         .bind(&facts)
+        .bind(case_from)
+        .bind(case_to)
+        .bind(transition)
+        .bind(case_before)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else {
@@ -85,7 +103,9 @@ pub async fn record(
             continue;
         };
         summary.decisions += 1;
-        if let Some((from, to)) = &decision.transition {
+        if let Some((from, to)) = &decision.transition
+            && decision.moves_case_now()
+        {
             write_transition(
                 &mut tx,
                 school,
@@ -166,6 +186,11 @@ pub async fn record(
             summary.alerts += 1;
         }
     }
+    sqlx::query("UPDATE schools SET last_pass_at = $1 WHERE id = $2")
+        .bind(&now_text)
+        .bind(school.0)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(summary)
 }
@@ -200,14 +225,44 @@ async fn write_transition(
     at: &str,
     facts: &str,
 ) -> Result<()> {
-    let today = decision.facts.as_of.date().to_string();
+    move_case(
+        tx,
+        school,
+        decision_id,
+        decision.pupil_id,
+        &decision.upn,
+        from,
+        to,
+        at,
+        &decision.reason,
+        facts,
+    )
+    .await
+}
+
+/// Moves (opens, closes) a pupil's case and records the transition with the decision that
+/// caused it. `at` is school-local time; the case's dates are its day.
+#[allow(clippy::too_many_arguments)]
+async fn move_case(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    decision_id: i64,
+    pupil_id: i64,
+    upn: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    at: &str,
+    reason: &str,
+    facts: &str,
+) -> Result<()> {
+    let today = at.get(..10).unwrap_or(at).to_owned();
     let case_id: Option<i64> = match (from, to) {
         (None, Some(to)) => sqlx::query_scalar(
             "INSERT INTO cases (school_id, pupil_id, opened_on, stage, stage_entered)
              VALUES ($1, $2, $3, $4, $3) RETURNING id",
         )
         .bind(school.0)
-        .bind(decision.pupil_id)
+        .bind(pupil_id)
         .bind(&today)
         .bind(to)
         .fetch_optional(&mut **tx)
@@ -219,23 +274,20 @@ async fn write_transition(
         )
         .bind(to)
         .bind(&today)
-        .bind(decision.pupil_id)
+        .bind(pupil_id)
         .fetch_optional(&mut **tx)
         .await?,
         (Some(_), None) => sqlx::query_scalar(
             "UPDATE cases SET closed_on = $1 WHERE pupil_id = $2 AND closed_on IS NULL RETURNING id",
         )
         .bind(&today)
-        .bind(decision.pupil_id)
+        .bind(pupil_id)
         .fetch_optional(&mut **tx)
         .await?,
         (None, None) => None,
     };
     let Some(case_id) = case_id else {
-        bail!(
-            "pupil {}'s case was changed by someone else during this run; run again",
-            decision.upn
-        );
+        bail!("pupil {upn}'s case was changed by someone else during this run; run again");
     };
     sqlx::query(
         "INSERT INTO case_transitions (school_id, case_id, decision_id, from_stage, to_stage, at, reason, facts)
@@ -247,7 +299,7 @@ async fn write_transition(
     .bind(from)
     .bind(to)
     .bind(at)
-    .bind(&decision.reason)
+    .bind(reason)
     .bind(facts)
     .execute(&mut **tx)
     .await?;
@@ -319,66 +371,58 @@ async fn set_status(
     event(tx, id, at, status, by, detail).await
 }
 
-/// Re-check before send: a waiting message whose cause has gone (the trigger of every
-/// decision it carries no longer holds) is cancelled with the reason recorded. A combined
-/// message that still has one sibling's cause keeps going, with the others struck off.
-async fn recheck(
+/// Withdraws the decisions the engine found without a cause (re-checked against the register
+/// as of the moment each was made, see [`crate::stage::evaluate`]): each is marked withdrawn
+/// with the reason, a case move waiting for its approval is dropped, and its messages still
+/// waiting are cancelled. A combined message that still carries a sibling's live decision
+/// keeps going, with the withdrawn one struck off.
+async fn withdraw(
     tx: &mut Transaction<'_, Any>,
     school: SchoolId,
-    policy: &Policy,
     evaluation: &Evaluation,
     now: &str,
 ) -> Result<usize> {
-    let keep: HashSet<&str> = policy
-        .stages
-        .iter()
-        .filter(|s| s.recheck == Recheck::Keep)
-        .map(|s| s.id.as_str())
-        .collect();
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT o.id AS outbox_id, d.id AS decision_id, d.pupil_id, d.stage, p.upn
-         FROM outbox o
-         JOIN outbox_items i ON i.outbox_id = o.id
-         JOIN decisions d ON d.id = i.decision_id
-         JOIN pupils p ON p.id = d.pupil_id
-         WHERE o.school_id = $1 AND o.status IN {UNSENT} AND i.cancelled_reason IS NULL
-         ORDER BY o.id, d.id"
-    )))
-    .bind(school.0)
-    .fetch_all(&mut **tx)
-    .await?;
-    // outbox id → (items still with a cause, items whose cause has gone)
-    let mut messages: BTreeMap<i64, (usize, Vec<(i64, String)>)> = BTreeMap::new();
-    for row in &rows {
-        let outbox_id: i64 = row.try_get("outbox_id")?;
-        let pupil_id: i64 = row.try_get("pupil_id")?;
-        let stage: String = row.try_get("stage")?;
-        let entry = messages.entry(outbox_id).or_default();
-        if keep.contains(stage.as_str()) || evaluation.active.contains(&(pupil_id, stage.clone())) {
-            entry.0 += 1;
-        } else {
-            let upn: String = row.try_get("upn")?;
-            let why = format!(
-                "cause gone: the \"{stage}\" trigger no longer holds for pupil {upn} at {now}"
-            );
-            entry.1.push((row.try_get("decision_id")?, why));
+    let mut touched: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (decision_id, why) in &evaluation.withdrawn {
+        sqlx::query(
+            "UPDATE decisions SET withdrawn_at = $1, withdrawn_reason = $2,
+                 transition = CASE WHEN transition = 'pending' THEN 'dropped' ELSE transition END
+             WHERE id = $3 AND school_id = $4 AND withdrawn_at IS NULL",
+        )
+        .bind(now)
+        .bind(why)
+        .bind(*decision_id)
+        .bind(school.0)
+        .execute(&mut **tx)
+        .await?;
+        let outbox_ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT i.outbox_id FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
+             WHERE i.decision_id = $1 AND i.cancelled_reason IS NULL AND o.status IN {UNSENT}"
+        )))
+        .bind(*decision_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        for outbox_id in outbox_ids {
+            sqlx::query(
+                "UPDATE outbox_items SET cancelled_reason = $1 WHERE outbox_id = $2 AND decision_id = $3",
+            )
+            .bind(why)
+            .bind(outbox_id)
+            .bind(*decision_id)
+            .execute(&mut **tx)
+            .await?;
+            touched.entry(outbox_id).or_default().push(why.clone());
         }
     }
     let mut cancelled = 0;
-    for (outbox_id, (still, gone)) in messages {
-        for (decision_id, why) in &gone {
-            sqlx::query("UPDATE outbox_items SET cancelled_reason = $1 WHERE outbox_id = $2 AND decision_id = $3")
-                .bind(why)
-                .bind(outbox_id)
-                .bind(*decision_id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        if gone.is_empty() {
-            continue;
-        }
-        let reasons: Vec<&str> = gone.iter().map(|(_, w)| w.as_str()).collect();
-        if still == 0 {
+    for (outbox_id, reasons) in touched {
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox_items WHERE outbox_id = $1 AND cancelled_reason IS NULL",
+        )
+        .bind(outbox_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if live == 0 {
             set_status(
                 tx,
                 outbox_id,
@@ -536,9 +580,13 @@ pub enum Verdict<'a> {
 
 /// Approves (→ queued) or rejects (→ cancelled) a message awaiting approval, recording who
 /// and why. A message that is not waiting, or whose time has passed, is refused unchanged.
+/// Approving also moves the case of each decision the message carries whose move waited for a
+/// person (the case enters the stage on the day it is approved: that is when the school acts);
+/// rejecting drops such a move once none of the decision's messages is left to approve.
 pub async fn decide(
     store: &Store,
     school: SchoolId,
+    policy: &Policy,
     id: i64,
     by: &str,
     verdict: Verdict<'_>,
@@ -583,7 +631,100 @@ pub async fn decide(
     .execute(&mut *tx)
     .await?;
     event(&mut tx, id, &now_text, event_name, by, note.unwrap_or("")).await?;
+    settle_pending_moves(&mut tx, school, policy, id, by, verdict, &now_text).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The case moves waiting on message `id`'s decisions, applied (approved) or dropped (rejected
+/// with nothing else of the decision left to approve).
+async fn settle_pending_moves(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    policy: &Policy,
+    id: i64,
+    by: &str,
+    verdict: Verdict<'_>,
+    now: &str,
+) -> Result<()> {
+    let pending = sqlx::query(
+        "SELECT d.id, d.pupil_id, p.upn, d.case_to, d.reason, d.facts
+         FROM outbox_items i JOIN decisions d ON d.id = i.decision_id
+         JOIN pupils p ON p.id = d.pupil_id
+         WHERE i.outbox_id = $1 AND i.cancelled_reason IS NULL AND d.transition = 'pending'
+         ORDER BY d.id",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let rank = |stage: &str| policy.stages.iter().position(|s| s.id == stage);
+    for row in pending {
+        let decision_id: i64 = row.try_get("id")?;
+        let pupil_id: i64 = row.try_get("pupil_id")?;
+        if let Verdict::Reject { .. } = verdict {
+            let still_waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
+                 WHERE i.decision_id = $1 AND i.cancelled_reason IS NULL
+                   AND o.status = 'awaiting_approval'",
+            )
+            .bind(decision_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            if still_waiting == 0 {
+                set_transition(tx, decision_id, "dropped").await?;
+            }
+            continue;
+        }
+        let to: Option<String> = row.try_get("case_to")?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT stage FROM cases WHERE pupil_id = $1 AND closed_on IS NULL")
+                .bind(pupil_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        // The case may have moved on (or closed) while the decision waited: a move only ever
+        // goes up the ladder, and a close needs an open case.
+        let from = current.as_deref();
+        let moves = match (from, to.as_deref()) {
+            (None, Some(_)) => true,
+            (Some(cur), Some(to)) => rank(to) > rank(cur),
+            (Some(_), None) => true,
+            (None, None) => false,
+        };
+        if !moves {
+            set_transition(tx, decision_id, "dropped").await?;
+            continue;
+        }
+        let upn: String = row.try_get("upn")?;
+        let reason: String = row.try_get("reason")?;
+        let facts: String = row.try_get("facts")?;
+        move_case(
+            tx,
+            school,
+            decision_id,
+            pupil_id,
+            &upn,
+            from,
+            to.as_deref(),
+            now,
+            &format!("{reason} (approved by {by})"),
+            &facts,
+        )
+        .await?;
+        set_transition(tx, decision_id, "applied").await?;
+    }
+    Ok(())
+}
+
+async fn set_transition(
+    tx: &mut Transaction<'_, Any>,
+    decision_id: i64,
+    state: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE decisions SET transition = $1 WHERE id = $2")
+        .bind(state)
+        .bind(decision_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -75,6 +75,14 @@ pub struct Settings {
     /// Integration period for new pupils, in school weeks, left out of "adjusted" attendance
     /// (James Marks Academy). 0 = no adjusted measure.
     pub integration_weeks: u32,
+    /// How many steps a pupil's case may move in one school day when the school is run daily
+    /// (a run the school day before, or earlier today). A run that catches up after a gap or
+    /// a first import climbs as far as the register says, sending the family only the last
+    /// step's messages.
+    pub steps_per_day: u32,
+    /// A message awaiting approval for this many school days reminds the attendance officer
+    /// (and again after each further period); it is never dropped silently.
+    pub approval_reminder_school_days: u32,
 }
 
 impl Default for Settings {
@@ -87,6 +95,8 @@ impl Default for Settings {
             quiet_hours_start: "20:00".into(),
             quiet_hours_end: "08:00".into(),
             integration_weeks: 0,
+            steps_per_day: 1,
+            approval_reminder_school_days: 3,
         }
     }
 }
@@ -112,11 +122,36 @@ pub struct Stage {
     /// Parent messages on a non-school day only if this is set.
     #[serde(default)]
     pub on_non_school_days: bool,
-    /// What happens to this stage's messages still waiting to go when its trigger stops
-    /// holding (the `N` became `I`, the pupil arrived late): `cancel` (the default) or `keep`
-    /// (evidence-based steps such as an LA return, which stay due after the pupil is back).
+    /// What happens to this stage's messages still waiting to go (for a person's approval, or
+    /// to be sent) when the register no longer shows what caused them: `cancel` (the default)
+    /// withdraws them with the reason; `keep` never withdraws them. The check re-reads the
+    /// register as it now stands for the moment the decision was made, with the case as it was
+    /// then: a pupil back at school since, or the case moved on by the decision itself, is not
+    /// a reason to withdraw; an `N` recoded to `I` is.
     #[serde(default)]
     pub recheck: Recheck,
+    /// The stage warns of, reviews or takes legal action (final written warnings, penalty-notice
+    /// reviews, legal sanctions). Its triggers may count only unauthorised absence: illness and
+    /// other authorised absence are never a legal matter. A stage with a penalty-notice review
+    /// task is one whether or not this is set.
+    #[serde(default)]
+    pub enforcement: bool,
+}
+
+impl Stage {
+    /// Whether the stage is enforcement: set on the stage, or implied by a penalty-notice review.
+    pub fn is_enforcement(&self) -> bool {
+        self.enforcement
+            || self
+                .actions
+                .iter()
+                .any(|a| a.task == Some(TaskKind::PenaltyNoticeReview))
+    }
+
+    /// Whether firing moves the pupil's case.
+    pub fn moves_case(&self) -> bool {
+        self.case != CaseEffect::None
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -179,6 +214,11 @@ pub enum Trigger {
         days: u32,
         #[serde(default)]
         unauthorised_only: bool,
+        /// Every run of the school year that reached `days`, not only the one going on now: for
+        /// statutory returns, each of which is due however late the register shows it (a
+        /// first import of a whole term, an `I` recoded to `O` a week later).
+        #[serde(default)]
+        include_ended: bool,
     },
     /// Absent school days (any absence filling every possible session) ≥ `days` in this term.
     AbsentDaysInTerm {
@@ -210,6 +250,8 @@ pub enum Trigger {
         /// "falls below 96 percent" is the default, strictly below.
         #[serde(default)]
         inclusive: bool,
+        #[serde(default)]
+        counting: Counting,
     },
     /// Attendance at or above `percent` over a window (congratulations, de-escalation).
     AttendanceAtLeast {
@@ -220,6 +262,8 @@ pub enum Trigger {
         min_sessions: u32,
         #[serde(default)]
         adjusted: bool,
+        #[serde(default)]
+        counting: Counting,
     },
     /// The penalty-notice threshold: `sessions` of `codes` within `weeks` school weeks.
     PenaltyThreshold {
@@ -251,28 +295,44 @@ pub enum Trigger {
     },
     /// Persistent absence (≥ 10 % of possible sessions missed this school year), once the
     /// year holds `min_sessions` possible sessions (one missed day in September is not PA).
+    /// One episode per school year, however often the figure crosses the line, unless the
+    /// pupil has been out of PA for `out_for_school_days` school days in a row first.
     PersistentAbsence {
         #[serde(default = "status_min_sessions")]
         min_sessions: u32,
+        #[serde(default)]
+        out_for_school_days: Option<u32>,
     },
-    /// Severe absence (≥ 50 %), with the same minimum.
+    /// Severe absence (≥ 50 %), with the same minimum and episodes.
     SevereAbsence {
         #[serde(default = "status_min_sessions")]
         min_sessions: u32,
+        #[serde(default)]
+        out_for_school_days: Option<u32>,
     },
-    /// In `stage` for ≥ `school_days` school days and attendance since entering it is below
-    /// `percent` (no improvement).
+    /// In `stage` for ≥ `school_days` school days and attendance since the school acted is
+    /// below `percent` (no improvement). "Since the school acted" starts the school day after
+    /// the absence that caused the stage ended; while that absence goes on, nothing is judged.
     NoImprovement {
         stage: String,
         school_days: u32,
         percent: f64,
+        #[serde(default)]
+        counting: Counting,
     },
-    /// In `stage` for ≥ `school_days` school days and attendance since entering it is at or
-    /// above `percent` (improved).
+    /// As `no_improvement`, with attendance at or above `percent` (improved).
     Improved {
         stage: String,
         school_days: u32,
         percent: f64,
+        #[serde(default)]
+        counting: Counting,
+    },
+    /// `trigger` has held at the end of each of the last `school_days` school days (today
+    /// as of now): an improvement that has stabilised, not one good reading.
+    Held {
+        school_days: u32,
+        trigger: Box<Trigger>,
     },
     /// Cohort flags, as a guard inside `all`.
     Cohort(CohortFlags),
@@ -299,6 +359,7 @@ impl Trigger {
             Trigger::SevereAbsence { .. } => "severe_absence",
             Trigger::NoImprovement { .. } => "no_improvement",
             Trigger::Improved { .. } => "improved",
+            Trigger::Held { .. } => "held",
             Trigger::Cohort(_) => "cohort",
             Trigger::All(list) | Trigger::Any(list) => list
                 .iter()
@@ -313,7 +374,7 @@ impl Trigger {
         out.push(self);
         match self {
             Trigger::All(list) | Trigger::Any(list) => list.iter().for_each(|t| t.visit(out)),
-            Trigger::Not(t) => t.visit(out),
+            Trigger::Not(t) | Trigger::Held { trigger: t, .. } => t.visit(out),
             _ => {}
         }
     }
@@ -343,6 +404,19 @@ fn unauthorised_codes() -> Vec<String> {
 }
 fn late_codes() -> Vec<String> {
     ["L", "U"].map(String::from).to_vec()
+}
+
+/// Which absence an attendance measure holds against the pupil.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counting {
+    /// Every absence, authorised or not (the DfE's attendance figure).
+    #[default]
+    All,
+    /// Only unauthorised absence (G, N, O, U) is held against the pupil: the measure is
+    /// 100 × (possible − unauthorised) ÷ possible, so illness and other authorised absence
+    /// never lower it. What enforcement stages must use.
+    Unauthorised,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -633,6 +707,18 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
         }
     }
 
+    for (key, n) in [
+        ("settings.steps_per_day", s.steps_per_day),
+        (
+            "settings.approval_reminder_school_days",
+            s.approval_reminder_school_days,
+        ),
+    ] {
+        if n == 0 {
+            err("", key, "must be at least 1".into());
+        }
+    }
+
     let ids: Vec<&str> = policy.stages.iter().map(|s| s.id.as_str()).collect();
     let mut seen = HashSet::new();
     for (index, stage) in policy.stages.iter().enumerate() {
@@ -672,6 +758,20 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
         }
         for t in stage.trigger.flatten() {
             check_trigger(t, id, &ids, policy.settings.integration_weeks, &mut err);
+        }
+        if stage.is_enforcement() {
+            let mut counted = Vec::new();
+            authorised_absence_counted(&stage.trigger, &mut counted);
+            for word in counted {
+                err(
+                    id,
+                    "trigger",
+                    format!(
+                        "an enforcement stage (a warning, penalty-notice review or legal step) may count only unauthorised absence, but \"{word}\" counts illness and other authorised absence too: {}",
+                        unauthorised_fix(word)
+                    ),
+                );
+            }
         }
         if stage.actions.is_empty() && stage.case == CaseEffect::None {
             err(
@@ -734,6 +834,55 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
         }
     }
     errors
+}
+
+/// The trigger words in `t` (outside any `not`) that hold authorised absence against a pupil.
+fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
+    let counts = match t {
+        Trigger::ConsecutiveAbsentDays {
+            unauthorised_only, ..
+        } => !unauthorised_only,
+        Trigger::AbsentDaysInTerm { .. }
+        | Trigger::AbsentSessions { .. }
+        | Trigger::Illness { .. }
+        | Trigger::PersistentAbsence { .. }
+        | Trigger::SevereAbsence { .. } => true,
+        Trigger::AttendanceBelow { counting, .. }
+        | Trigger::AttendanceAtLeast { counting, .. }
+        | Trigger::NoImprovement { counting, .. }
+        | Trigger::Improved { counting, .. } => *counting == Counting::All,
+        Trigger::Lateness { codes, .. } => codes.iter().any(|c| {
+            MarkCode::parse_exact(c).and_then(|m| m.category())
+                != Some(Category::UnauthorisedAbsence)
+        }),
+        Trigger::All(list) | Trigger::Any(list) => {
+            list.iter().for_each(|t| authorised_absence_counted(t, out));
+            false
+        }
+        Trigger::Held { trigger, .. } => {
+            authorised_absence_counted(trigger, out);
+            false
+        }
+        Trigger::FirstDay { .. }
+        | Trigger::PenaltyThreshold { .. }
+        | Trigger::UnresolvedN { .. }
+        | Trigger::Cohort(_)
+        | Trigger::Not(_) => false,
+    };
+    if counts {
+        out.push(t.word());
+    }
+}
+
+fn unauthorised_fix(word: &str) -> &'static str {
+    match word {
+        "consecutive_absent_days" => "set unauthorised_only = true",
+        "attendance_below" | "attendance_at_least" | "no_improvement" | "improved" => {
+            "set counting = \"unauthorised\""
+        }
+        "lateness" => "count only U (late after the register closed)",
+        _ => "use penalty_threshold, or a measure with counting = \"unauthorised\"",
+    }
 }
 
 fn check_trigger(
@@ -805,9 +954,21 @@ fn check_trigger(
         Trigger::Illness { sessions: 0, .. } => {
             err(stage, "trigger.sessions", "must be at least 1".into())
         }
-        Trigger::UnresolvedN { school_days: 0 } => {
+        Trigger::UnresolvedN { school_days: 0 } | Trigger::Held { school_days: 0, .. } => {
             err(stage, "trigger.school_days", "must be at least 1".into())
         }
+        Trigger::PersistentAbsence {
+            out_for_school_days: Some(0),
+            ..
+        }
+        | Trigger::SevereAbsence {
+            out_for_school_days: Some(0),
+            ..
+        } => err(
+            stage,
+            "trigger.out_for_school_days",
+            "must be at least 1 (leave it out for once a school year)".into(),
+        ),
         Trigger::NoImprovement {
             stage: s,
             percent: p,

@@ -534,7 +534,7 @@ async fn escalate(
     let school_config = config.school(None)?;
     let register = rollcall::escalation::load(store, school, school_config, now.date()).await?;
     let evaluation = register.evaluate(policy, school_config, now);
-    rollcall::outbox::record(store, school, policy, &evaluation, now).await
+    rollcall::outbox::record(store, school, &evaluation, now).await
 }
 
 async fn count(store: &Store, table: &str) -> Result<i64> {
@@ -681,6 +681,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
     decide(
         &store,
         school,
+        &policy,
         text.id,
         by,
         Verdict::Approve,
@@ -697,6 +698,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
     let twice = decide(
         &store,
         school,
+        &policy,
         text.id,
         by,
         Verdict::Approve,
@@ -725,6 +727,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
     decide(
         &store,
         school,
+        &policy,
         waiting[0].id,
         by,
         Verdict::Reject { reason },
@@ -749,6 +752,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
     let late = decide(
         &store,
         school,
+        &policy,
         waiting[0].id,
         by,
         Verdict::Approve,

@@ -201,6 +201,23 @@ impl School {
         mondays[mondays.len().saturating_sub(n)]
     }
 
+    /// The first school day after `day` that is not part of an absence going on on `day`
+    /// (every session absent), from the plan: where "since the school acted" starts.
+    fn acted_from(&self, pupil: usize, day: NaiveDate) -> NaiveDate {
+        let absent_all_day = |d: NaiveDate| {
+            self.plan[pupil]
+                .get(&d)
+                .is_some_and(|codes| codes.iter().all(|c| !attended(c)))
+        };
+        let in_absence = absent_all_day(day);
+        self.walk
+            .school_days(day, date("2026-07-31"))
+            .into_iter()
+            .skip(1)
+            .find(|d| !in_absence || !absent_all_day(*d))
+            .expect("the calendar ends first")
+    }
+
     /// The `n`th school day after `day` (day itself is 0).
     fn school_day_after(&self, day: NaiveDate, n: usize) -> NaiveDate {
         self.walk.school_days(day, date("2026-07-31"))[n]
@@ -275,6 +292,7 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "la_day_10",
                 "below_95_adjusted",
                 "la_support",
+                "legal_sanctions_review",
                 "sickness_15_day_return",
                 "unresolved_n",
                 "penalty_notice_review",
@@ -287,7 +305,6 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "stage_two",
                 "stage_three",
                 "stage_four",
-                "contract_failed",
                 "persistent_absence",
                 "unresolved_n",
                 "la_10_day_return",
@@ -400,17 +417,18 @@ fn ten_days_of_unauthorised_absence_go_to_the_la_at_every_school() {
             d.reason,
             "10 consecutive school days with every session G/N/O/U since 2025-11-03 (G×20)"
         );
-        // The national penalty threshold: 10 G sessions, reached on the fifth day.
+        // The national penalty threshold: 10 G sessions, reached on the fifth day (the runs
+        // are at 18:00, after both registers). Each later review needs 10 sessions no earlier
+        // review counted: five more school days of G each.
         let review = if name == "inspire-trust" {
             "penalty_threshold_review"
         } else {
             "penalty_notice_review"
         };
-        assert_eq!(
-            s.on(0, review),
-            [s.school_day_after(date("2025-11-03"), 4)],
-            "{name}"
-        );
+        let every_fifth: Vec<NaiveDate> = [4, 9, 14]
+            .map(|n| s.school_day_after(date("2025-11-03"), n))
+            .to_vec();
+        assert_eq!(s.on(0, review), every_fifth, "{name}");
     }
 }
 
@@ -682,7 +700,9 @@ fn jma_unexplained_absence_daily_calls_then_emergency_contacts_then_la_on_day_te
     // L126: the LA by the 10th day of absence with no contact.
     assert_eq!(s.on(0, "la_day_10"), [days[9]]);
     assert_eq!(s.on(0, "unresolved_n"), [days[5]]);
-    assert_eq!(s.on(0, "penalty_notice_review"), [days[4]]);
+    // 10 N sessions by day 4's 10:15 run; the next review needs 10 more: day 4's afternoon
+    // (its register closes after 10:15) and two a day after, so day 9.
+    assert_eq!(s.on(0, "penalty_notice_review"), [days[4], days[9]]);
     // Adjusted attendance counts from the first school day after 6 school weeks.
     let counted_from = s.school_week_start(date("2025-09-03"), 6);
     assert_eq!(counted_from, date("2025-10-13"));
@@ -821,31 +841,28 @@ fn jma_no_improvement_four_weeks_after_contact_brings_la_support() {
         })
         .expect("reached");
     assert_eq!(s.on(0, "below_95_adjusted"), [contact]);
-    // 20 school days after the contact, attendance since then still below 90 %.
-    let review = s.school_day_after(contact, 20);
-    let (a, p) = s.tally(0, contact, review);
+    // Counted from the school day after the contact (or after the absence going on then).
+    let from = s.acted_from(0, contact);
+    // The 20th school day of that period, attendance over it still below 90 %.
+    let review = s.school_day_after(from, 19);
+    let (a, p) = s.tally(0, from, review);
     assert!(below(a, p, 900), "no improvement: {}", pct(a, p));
     assert_eq!(s.on(0, "la_support"), [review]);
     let d = s.decision(0, "la_support");
     assert!(
         d.requires_approval,
-        "legal sanctions are a person's decision"
+        "the LA's support is a person's decision"
     );
     assert_eq!(
         actions(d),
-        [
-            (
-                Channel::Task,
-                Recipient::Headteacher,
-                Some(TaskKind::Review)
-            ),
-            (
-                Channel::Task,
-                Recipient::Headteacher,
-                Some(TaskKind::PenaltyNoticeReview)
-            ),
-        ]
+        [(
+            Channel::Task,
+            Recipient::Headteacher,
+            Some(TaskKind::Review)
+        )]
     );
+    // Medical appointments are authorised absence: never a legal matter.
+    assert!(s.on(0, "legal_sanctions_review").is_empty());
 }
 
 #[test]
@@ -908,10 +925,12 @@ fn russell_street_an_absence_climbs_stages_one_to_four() {
         s.mark_day(*day);
         s.run(*day, "09:00");
     }
-    // Back at school, still below 95 % for the year: the meeting and the contract are not
-    // proposed again (once a school year).
-    s.walk("2026-06-24", "2026-06-30", "09:00");
-    let (a, p) = s.tally(0, date("2025-09-03"), date("2026-06-30"));
+    // Back at school and attending every day after the meeting, though still below 95 % for
+    // the year: the strategies agreed at Stage Three are working, so no contract, and the
+    // meeting is not proposed again (once a school year).
+    s.plan(0, "2026-06-24", "2026-07-17", |_| Some(PRESENT));
+    s.walk("2026-06-24", "2026-07-17", "09:00");
+    let (a, p) = s.tally(0, date("2025-09-03"), date("2026-07-17"));
     assert!(below(a, p, 950));
     let start = date("2025-09-03");
     let ytd_below = |tenths: u32| {
@@ -941,17 +960,21 @@ fn russell_street_an_absence_climbs_stages_one_to_four() {
     assert_eq!(s.on(0, "stage_two"), [days[2]]);
     // Stage Three: week two (the 6th day), or below 96.5 %, whichever first.
     let three = ytd_below(965).map_or(days[5], |d| d.min(days[5]));
-    // Stage Four: more than 10 days (21 sessions) absent this year, or below 95 %.
+    // Stage Four's own thresholds are met during the absence (more than 10 days, 21 sessions,
+    // this year, or below 95 %), but the contract waits for the meeting's strategies to have
+    // had two weeks, counted from the day the pupil came back, and they worked.
     let more_than_ten = s.first_day("2026-06-08", "2026-06-23", |d| absent_sessions(d) >= 21);
-    let four = [ytd_below(950), more_than_ten]
+    let thresholds = [ytd_below(950), more_than_ten]
         .into_iter()
         .flatten()
         .min()
-        .expect("stage four reached");
-    assert!(days[2] < three && three < four, "{three} {four}");
+        .expect("stage four's thresholds reached");
+    assert!(
+        days[2] < three && three <= thresholds,
+        "{three} {thresholds}"
+    );
     assert_eq!(s.on(0, "stage_three"), [three]);
-    assert_eq!(s.on(0, "stage_four"), [four]);
-    assert!(s.on(0, "contract_failed").is_empty());
+    assert!(s.on(0, "stage_four").is_empty());
 
     // The meeting and its follow-up email wait for a person; the email quotes the rate.
     let meeting = s.decision(0, "stage_three");
@@ -977,19 +1000,9 @@ fn russell_street_an_absence_climbs_stages_one_to_four() {
         format!("{:.1}", facts.attendance_pct()),
         format!("{:.1}", pct(a, p))
     );
-    let contract = s.decision(0, "stage_four");
-    assert!(contract.requires_approval);
-    assert_eq!(
-        actions(contract),
-        [(
-            Channel::Task,
-            Recipient::AttendanceOfficer,
-            Some(TaskKind::AttendanceContract)
-        )]
-    );
     let case = s.walk.cases[0].as_ref().expect("case");
     assert_eq!(case.opened_on, days[2]);
-    assert_eq!(case.stage, "stage_four");
+    assert_eq!(case.stage, "stage_three");
     // The statutory steps run alongside.
     assert_eq!(s.on(0, "unresolved_n"), [days[5]]);
     assert_eq!(s.on(0, "la_10_day_return"), [days[9]]);
@@ -1030,22 +1043,32 @@ fn russell_street_more_than_ten_days_absent_brings_the_contract_after_the_meetin
             .expect("reached")
     };
 
-    // Pupil 0: day three, then week two (the sixth day), then the 21st session of absence.
+    // The contract: more than 10 days absent this year (or below 95 %), and the tenth school
+    // day since the meeting's strategies could start (the day after the absence that led to
+    // the meeting ended) with attendance over those days still below 95 %.
+    let contract_day = |p: usize, meeting: NaiveDate| {
+        let from = s.acted_from(p, meeting);
+        s.first_day("2025-09-03", "2025-12-19", |d| {
+            let (a, n) = s.tally(p, from, d);
+            let (ya, yp) = s.tally(p, start, d);
+            s.days(&from.to_string(), &d.to_string()).len() >= 10
+                && below(a, n, 950)
+                && (absent(p, d) > 20 || (yp >= 60 && below(ya, yp, 950)))
+        })
+    };
+    // Pupil 0: day three, then week two (the sixth day); the contract two weeks after the
+    // illness ended, the odd days off having kept attendance under 95 %.
     assert_eq!(run.len(), 6);
     assert_eq!(s.on(0, "stage_two"), [run[2]]);
     assert_eq!(s.on(0, "stage_three"), [run[5]]);
-    let contract = over_ten_days(0);
-    assert_eq!(contract, odd[4]);
-    let (_, p) = s.tally(0, start, contract);
-    assert!(
-        p < 60,
-        "too early for the percentage: it is the day count that fires"
-    );
+    let contract = contract_day(0, run[5]).expect("a contract");
+    assert!(over_ten_days(0) <= contract);
+    assert_eq!(s.acted_from(0, run[5]), date("2025-09-16"));
     assert_eq!(s.on(0, "stage_four"), [contract]);
 
     // Pupil 1: more than 10 days off by the end of September, but no meeting yet (no week-long
-    // absence, too few sessions for a percentage): the contract waits for the meeting, and
-    // both come the day 60 sessions are possible.
+    // absence, too few sessions for a percentage): the meeting comes the day 60 sessions are
+    // possible, the contract two school weeks after it, never the same day.
     let meeting = s
         .first_day("2025-09-03", "2025-12-19", |d| {
             let (a, p) = s.tally(1, start, d);
@@ -1055,18 +1078,13 @@ fn russell_street_more_than_ten_days_absent_brings_the_contract_after_the_meetin
     assert!(over_ten_days(1) < meeting);
     assert!(s.on(1, "stage_two").is_empty());
     assert_eq!(s.on(1, "stage_three"), [meeting]);
-    assert_eq!(s.on(1, "stage_four"), [meeting]);
-    let order: Vec<&str> = s
-        .fired
-        .iter()
-        .filter(|(d, p, _)| *d == meeting && *p == 1)
-        .map(|(_, _, st)| st.as_str())
-        .collect();
-    assert_eq!(order, ["stage_three", "stage_four"]);
+    let contract = contract_day(1, meeting).expect("a contract");
+    assert!(contract > meeting);
+    assert_eq!(s.on(1, "stage_four"), [contract]);
 }
 
 #[test]
-fn russell_street_below_95_brings_a_contract_and_its_failure_a_review() {
+fn russell_street_below_95_brings_a_contract_two_weeks_after_the_meeting() {
     let mut s = School::new(
         "russell-street-school",
         "09:00",
@@ -1090,7 +1108,14 @@ fn russell_street_below_95_brings_a_contract_and_its_failure_a_review() {
         })
         .expect("reached")
     };
-    let (three, four) = (ytd_below(965), ytd_below(950));
+    let three = ytd_below(965);
+    // Two school weeks of the meeting's strategies (from the day after the meeting, or after
+    // a Friday off that day), attendance over them still below 95 %, and the year below 95 %.
+    let from = s.acted_from(0, three);
+    let tenth = s.school_day_after(from, 9);
+    let four = tenth.max(ytd_below(950));
+    let (a, p) = s.tally(0, from, four);
+    assert!(below(a, p, 950));
     assert_eq!(s.on(0, "stage_three"), [three]);
     assert_eq!(s.on(0, "stage_four"), [four]);
     assert!(s.on(0, "stage_two").is_empty(), "never a third day");
@@ -1102,35 +1127,16 @@ fn russell_street_below_95_brings_a_contract_and_its_failure_a_review() {
         "{}",
         s.decision(0, "stage_three").reason
     );
-    // Six school weeks (30 school days) into the contract, still below 95 % since it began.
-    let failed = s.school_day_after(four, 30);
-    let (a, p) = s.tally(0, four, failed);
-    assert!(below(a, p, 950));
-    assert_eq!(s.on(0, "contract_failed"), [failed]);
-    let d = s.decision(0, "contract_failed");
+    // A contract's failure is judged by a person at its review: the policy states no period or
+    // measure, so no stage proposes the LA and the legal route by itself.
     assert!(
-        d.requires_approval,
-        "the LA and legal route is a person's decision"
+        s.walk
+            .policy
+            .stages
+            .iter()
+            .all(|st| st.id != "contract_failed")
     );
-    assert_eq!(
-        actions(d),
-        [
-            (
-                Channel::Task,
-                Recipient::Headteacher,
-                Some(TaskKind::Review)
-            ),
-            (
-                Channel::Task,
-                Recipient::AttendanceOfficer,
-                Some(TaskKind::PenaltyNoticeReview)
-            ),
-        ]
-    );
-    assert_eq!(
-        s.walk.cases[0].as_ref().expect("case").stage,
-        "contract_failed"
-    );
+    assert_eq!(s.walk.cases[0].as_ref().expect("case").stage, "stage_four");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1297,36 +1303,55 @@ fn monitoring_day(s: &School) -> NaiveDate {
     .expect("reached")
 }
 
-#[test]
-fn inspire_no_improvement_climbs_to_targets_final_warning_and_penalty_review() {
+/// Off every Monday and Tuesday from 8 September with `code`, and the Inspire ladder walked to
+/// March. Returns the school and the days monitoring, the targets meeting and the four weeks'
+/// monitoring started: each a step a day apart at first, then each period counted from the
+/// school day after the absence going on when it started.
+fn inspire_no_improvement(code: &'static str) -> (School, [NaiveDate; 3]) {
     let mut s = inspire(vec![young(UPN, "2025-09-03")]);
-    monday_tuesday_absence(&mut s, None);
+    s.plan(0, "2025-09-03", "2026-07-16", |d| {
+        let off = d >= date("2025-09-08") && weekday(d, &[Weekday::Mon, Weekday::Tue]);
+        Some(if off { [code, code] } else { PRESENT })
+    });
     let m = monitoring_day(&s);
     s.walk("2025-09-03", "2026-03-27", "18:00");
-    // The first 60 sessions already put the pupil below 90 %: all three steps the same day.
+    // The first 60 sessions already put the pupil below 90 %: the talk that day, the concern
+    // letter the next school day, the monitoring letter the day after; never three at once.
+    let concern = s.school_day_after(m, 1);
+    let monitoring = s.school_day_after(m, 2);
     assert_eq!(s.on(0, "talk_and_call"), [m]);
-    assert_eq!(s.on(0, "concern_letter"), [m]);
-    assert_eq!(s.on(0, "monitoring"), [m]);
-    // Two school weeks, four, four: attendance in each period stays at 60 %.
-    let meeting = s.school_day_after(m, 10);
-    let four_weeks = s.school_day_after(meeting, 10);
-    let warning = s.school_day_after(four_weeks, 20);
-    let penalty = s.school_day_after(warning, 20);
-    for (from, to) in [
-        (m, meeting),
-        (meeting, four_weeks),
-        (four_weeks, warning),
-        (warning, penalty),
-    ] {
+    assert_eq!(s.on(0, "concern_letter"), [concern]);
+    assert_eq!(s.on(0, "monitoring"), [monitoring]);
+    // Two school weeks of monitoring, then two more after the meeting: attendance in each
+    // period stays at 60 %.
+    let meeting = s.school_day_after(s.acted_from(0, monitoring), 9);
+    let four_weeks = s.school_day_after(s.acted_from(0, meeting), 9);
+    for (from, to) in [(monitoring, meeting), (meeting, four_weeks)] {
+        let from = s.acted_from(0, from);
         let (a, p) = s.tally(0, from, to);
         assert!(below(a, p, 900), "{from}..{to}: {}", pct(a, p));
     }
     assert_eq!(s.on(0, "targets_meeting"), [meeting]);
     assert_eq!(s.on(0, "four_week_monitoring"), [four_weeks]);
-    assert_eq!(s.on(0, "final_warning"), [warning]);
-    assert_eq!(s.on(0, "penalty_review"), [penalty]);
     assert!(s.on(0, "targets_met").is_empty());
     assert!(s.on(0, "stabilised").is_empty());
+    (s, [monitoring, meeting, four_weeks])
+}
+
+#[test]
+fn inspire_no_improvement_climbs_to_targets_final_warning_and_penalty_review() {
+    // Unauthorised absence (O): the warning and the review follow, four weeks apart.
+    let (s, [_, _, four_weeks]) = inspire_no_improvement("O");
+    let warning = s.school_day_after(s.acted_from(0, four_weeks), 19);
+    let penalty = s.school_day_after(s.acted_from(0, warning), 19);
+    for (from, to) in [(four_weeks, warning), (warning, penalty)] {
+        let from = s.acted_from(0, from);
+        let unauthorised = s.codes(0, from, to).iter().filter(|c| **c == "O").count();
+        let possible = s.codes(0, from, to).len();
+        assert!(10 * unauthorised > possible, "{from}..{to}");
+    }
+    assert_eq!(s.on(0, "final_warning"), [warning]);
+    assert_eq!(s.on(0, "penalty_review"), [penalty]);
     let w = s.decision(0, "final_warning");
     assert!(w.requires_approval);
     assert_eq!(
@@ -1353,6 +1378,20 @@ fn inspire_no_improvement_climbs_to_targets_final_warning_and_penalty_review() {
 }
 
 #[test]
+fn inspire_authorised_absence_is_monitored_but_never_warned_of_a_penalty() {
+    // The same pattern as medical appointments (M, authorised): support and monitoring, but a
+    // warning of a penalty or a penalty-notice review only ever counts unauthorised absence.
+    let (s, _) = inspire_no_improvement("M");
+    assert!(s.on(0, "final_warning").is_empty());
+    assert!(s.on(0, "penalty_review").is_empty());
+    assert!(s.on(0, "penalty_threshold_review").is_empty());
+    assert_eq!(
+        s.walk.cases[0].as_ref().expect("case").stage,
+        "four_week_monitoring"
+    );
+}
+
+#[test]
 fn inspire_improvement_in_monitoring_is_congratulated_and_96_closes_the_case() {
     let mut s = inspire(vec![young(UPN, "2025-09-03")]);
     // Four days off in September, never two in a row, then every day.
@@ -1371,15 +1410,21 @@ fn inspire_improvement_in_monitoring_is_congratulated_and_96_closes_the_case() {
     });
     s.walk("2025-09-03", "2026-03-27", "18:00");
     let start = date("2025-09-03");
-    let m = s
+    let first_judged = s
         .first_day("2025-09-03", "2026-03-27", |d| {
             let (a, p) = s.tally(0, start, d);
             p >= 60 && below(a, p, 900)
         })
         .expect("reached");
+    // The talk, the concern letter and the monitoring letter a school day apart, the pupil
+    // still below 90 % on the third.
+    let m = s.school_day_after(first_judged, 2);
+    let (a, p) = s.tally(0, start, m);
+    assert!(below(a, p, 900));
+    assert_eq!(s.on(0, "talk_and_call"), [first_judged]);
     assert_eq!(s.on(0, "monitoring"), [m]);
-    let two_weeks = s.school_day_after(m, 10);
-    let (a, p) = s.tally(0, m, two_weeks);
+    let two_weeks = s.school_day_after(s.acted_from(0, m), 9);
+    let (a, p) = s.tally(0, s.acted_from(0, m), two_weeks);
     assert!(!below(a, p, 900), "improved: {}", pct(a, p));
     assert_eq!(s.on(0, "targets_met"), [two_weeks]);
     assert!(s.on(0, "targets_meeting").is_empty());
@@ -1387,14 +1432,26 @@ fn inspire_improvement_in_monitoring_is_congratulated_and_96_closes_the_case() {
         actions(s.decision(0, "targets_met")),
         [(Channel::Letter, Recipient::ParentalResponsibility, None)]
     );
-    // Monitoring continues until attendance is above 96 % again, which closes the case.
+    // Monitoring continues until attendance stabilises above 96 %: above it at the end of
+    // every school day for two school weeks, which closes the case.
+    let above_96 = |d: NaiveDate| {
+        let (a, p) = s.tally(0, start, d);
+        p >= 60 && above(a, p, 960)
+    };
     let stable = s
         .first_day("2025-09-03", "2026-03-27", |d| {
-            let (a, p) = s.tally(0, start, d);
-            p >= 60 && above(a, p, 960)
+            (0..10).all(|back| {
+                let day = s.walk.school_days(start, d);
+                day.len() > back && above_96(day[day.len() - 1 - back])
+            })
         })
         .expect("recovers within the year");
     assert!(stable > two_weeks);
+    // One reading above 96 % is not enough: the figure first crossed it days earlier.
+    let first_above = s
+        .first_day("2025-09-03", "2026-03-27", above_96)
+        .expect("crosses");
+    assert!(first_above < stable);
     assert_eq!(s.on(0, "stabilised"), [stable]);
     assert_eq!(
         s.decision(0, "stabilised").transition,
@@ -1402,7 +1459,7 @@ fn inspire_improvement_in_monitoring_is_congratulated_and_96_closes_the_case() {
     );
     assert!(s.walk.cases[0].is_none());
     // Nothing restarts while attendance stays above 96 %.
-    assert_eq!(s.on(0, "talk_and_call"), [m]);
+    assert_eq!(s.on(0, "talk_and_call"), [first_judged]);
 }
 
 #[test]
@@ -1426,9 +1483,11 @@ fn inspire_a_relapse_after_congratulations_starts_the_four_week_route() {
         let (a, p) = s.tally(0, start, d);
         p >= 60 && below(a, p, 900)
     };
-    let m = s
+    let first_judged = s
         .first_day("2025-09-03", "2026-03-27", |d| ytd_below_90(&s, d))
         .expect("reached");
+    // Talk, concern letter, monitoring letter: a school day apart.
+    let m = s.school_day_after(first_judged, 2);
     let congratulated = s.school_day_after(m, 10);
     // A week of illness starting a week after the congratulations.
     let ill: Vec<NaiveDate> = (15..20).map(|n| s.school_day_after(m, n)).collect();
@@ -1442,13 +1501,15 @@ fn inspire_a_relapse_after_congratulations_starts_the_four_week_route() {
     assert!(ytd_below_90(&s, ill[4]));
     // ...but the pupil is already monitored: no second monitoring letter.
     assert_eq!(s.on(0, "monitoring"), [m]);
-    // Two weeks after the congratulations, attendance since then is below 90 %.
+    // Two weeks after the congratulations (counted from the day after), attendance since then
+    // is below 90 %.
+    let from = s.acted_from(0, congratulated);
     let relapse = s
         .first_day(
-            &s.school_day_after(congratulated, 10).to_string(),
+            &s.school_day_after(from, 9).to_string(),
             "2026-03-27",
             |d| {
-                let (a, p) = s.tally(0, congratulated, d);
+                let (a, p) = s.tally(0, from, d);
                 below(a, p, 900)
             },
         )
@@ -1464,14 +1525,15 @@ fn inspire_a_relapse_after_congratulations_starts_the_four_week_route() {
 fn inspire_targets_met_two_weeks_after_the_meeting() {
     let mut s = inspire(vec![young(UPN, "2025-09-03")]);
     monday_tuesday_absence(&mut s, None);
-    let m = monitoring_day(&s);
-    let meeting = s.school_day_after(m, 10);
+    // Talk, concern letter and monitoring letter a school day apart.
+    let m = s.school_day_after(monitoring_day(&s), 2);
+    let meeting = s.school_day_after(s.acted_from(0, m), 9);
     // After the targets meeting the pupil comes every day.
     monday_tuesday_absence(&mut s, Some(meeting));
     s.walk("2025-09-03", "2026-03-27", "18:00");
     assert_eq!(s.on(0, "targets_meeting"), [meeting]);
-    let checked = s.school_day_after(meeting, 10);
-    let (a, p) = s.tally(0, meeting, checked);
+    let checked = s.school_day_after(s.acted_from(0, meeting), 9);
+    let (a, p) = s.tally(0, s.acted_from(0, meeting), checked);
     assert!(!below(a, p, 900));
     assert_eq!(s.on(0, "targets_met"), [checked]);
     assert!(s.on(0, "four_week_monitoring").is_empty());

@@ -1,6 +1,8 @@
 //! A pure harness for walking one pupil through a shipped policy day by day: marks go into
 //! an in-memory register, the engine runs at a chosen local time, and what it decides is
-//! applied to the pupil's case and stage memory exactly as `outbox::record` would store it.
+//! applied to the pupil's case, stage memory and decision history as `outbox::record` would
+//! store it. Decisions that need a person are approved at the end of the run that made them
+//! (unless `auto_approve` is off), which is when their case moves.
 
 #![allow(dead_code)]
 
@@ -8,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use rollcall::case::{CaseState, StageMemory};
+use rollcall::case::{CaseState, PastDecision, StageMemory};
 use rollcall::config::{Phase, SchoolConfig};
 use rollcall::facts::PupilRegister;
 use rollcall::mark::MarkCode;
@@ -116,6 +118,13 @@ pub struct Walk {
     pub memory: Vec<HashMap<String, StageMemory>>,
     /// Every decision kept (as `record` would: each (pupil, stage, anchor) once), in order.
     pub fired: Vec<Decision>,
+    /// Per pupil: decisions as the engine sees them in later runs.
+    pub history: Vec<Vec<PastDecision>>,
+    /// Decisions withdrawn by a later run, with the reason.
+    pub withdrawn: Vec<(i64, String)>,
+    /// Approve what needs a person at the end of each run (else `approve` does it).
+    pub auto_approve: bool,
+    pub previous_pass: Option<NaiveDateTime>,
     seen: std::collections::HashSet<(i64, String, String)>,
 }
 
@@ -136,6 +145,10 @@ impl Walk {
             cases: vec![None],
             memory: vec![HashMap::new()],
             fired: Vec::new(),
+            history: vec![Vec::new()],
+            withdrawn: Vec::new(),
+            auto_approve: true,
+            previous_pass: None,
             seen: Default::default(),
         }
     }
@@ -146,6 +159,7 @@ impl Walk {
         self.marks.push(HashMap::new());
         self.cases.push(None);
         self.memory.push(HashMap::new());
+        self.history.push(Vec::new());
     }
 
     pub fn mark(&mut self, index: usize, day: NaiveDate, session: Session, code: &str) {
@@ -195,6 +209,7 @@ impl Walk {
                 contacts: &self.contacts[i],
                 case: self.cases[i].as_ref(),
                 memory: &self.memory[i],
+                history: &self.history[i],
             })
             .collect();
         evaluate(
@@ -202,6 +217,7 @@ impl Walk {
                 policy: &self.policy,
                 school: &self.school,
                 now,
+                previous_pass: self.previous_pass,
             },
             &inputs,
         )
@@ -211,8 +227,15 @@ impl Walk {
     /// Returns the stage ids newly decided in this run.
     pub fn run(&mut self, now: NaiveDateTime) -> Vec<String> {
         let evaluation = self.evaluate(now);
+        self.previous_pass = Some(now);
         for (pupil_id, stage, memory) in evaluation.memory {
             self.memory[pupil_id as usize - 1].insert(stage, memory);
+        }
+        for (id, why) in evaluation.withdrawn {
+            for history in &mut self.history {
+                history.retain(|d| d.id != id);
+            }
+            self.withdrawn.push((id, why));
         }
         let mut new = Vec::new();
         for d in evaluation.decisions {
@@ -223,17 +246,83 @@ impl Walk {
                 continue;
             }
             let i = d.pupil_id as usize - 1;
-            if let Some((_, to)) = &d.transition {
-                self.cases[i] = to.as_ref().map(|to| CaseState {
-                    opened_on: self.cases[i].as_ref().map_or(now.date(), |c| c.opened_on),
-                    stage: to.clone(),
-                    stage_entered: now.date(),
-                });
+            if d.moves_case_now() {
+                self.move_case(i, d.transition.clone(), now.date());
             }
+            let history = &mut self.history[i];
+            let previous = history
+                .iter()
+                .filter(|p| p.stage == d.stage)
+                .map(|p| p.decided_at)
+                .max();
+            history.retain(|p| p.stage != d.stage || p.waiting);
+            history.push(PastDecision {
+                id: self.fired.len() as i64 + 1,
+                stage: d.stage.clone(),
+                anchor: d.anchor.clone(),
+                decided_at: now,
+                reason: d.reason.clone(),
+                waiting: d.requires_approval,
+                case_before: d.case_before.clone(),
+                previous,
+            });
             new.push(d.stage.clone());
             self.fired.push(d);
         }
+        if self.auto_approve {
+            self.approve(now.date());
+        }
         new
+    }
+
+    /// A person approves every decision waiting for one: its case moves on `day`.
+    pub fn approve(&mut self, day: NaiveDate) {
+        for i in 0..self.history.len() {
+            let waiting: Vec<i64> = self.history[i]
+                .iter()
+                .filter(|d| d.waiting)
+                .map(|d| d.id)
+                .collect();
+            for id in waiting {
+                let decision = &self.fired[id as usize - 1];
+                let transition = decision.transition.clone();
+                let rank = |s: &str| self.policy.stages.iter().position(|st| st.id == s);
+                let moves = match (self.cases[i].as_ref(), transition.as_ref()) {
+                    (_, None) => false,
+                    (None, Some((_, to))) => to.is_some(),
+                    (Some(c), Some((_, Some(to)))) => rank(to) > rank(&c.stage),
+                    (Some(_), Some((_, None))) => true,
+                };
+                if moves {
+                    self.move_case(i, transition, day);
+                }
+                if let Some(d) = self.history[i].iter_mut().find(|d| d.id == id) {
+                    d.waiting = false;
+                }
+            }
+            // Only the latest of each stage is kept once nothing of it waits.
+            let mut latest: HashMap<String, i64> = HashMap::new();
+            for d in &self.history[i] {
+                let e = latest.entry(d.stage.clone()).or_insert(d.id);
+                *e = (*e).max(d.id);
+            }
+            self.history[i].retain(|d| d.waiting || latest.get(&d.stage) == Some(&d.id));
+        }
+    }
+
+    fn move_case(
+        &mut self,
+        i: usize,
+        transition: Option<(Option<String>, Option<String>)>,
+        day: NaiveDate,
+    ) {
+        if let Some((_, to)) = transition {
+            self.cases[i] = to.map(|to| CaseState {
+                opened_on: self.cases[i].as_ref().map_or(day, |c| c.opened_on),
+                stage: to,
+                stage_entered: day,
+            });
+        }
     }
 
     /// Runs once per school day in `[from, to]` at `time`, with `code_for(day)` marked for

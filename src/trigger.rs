@@ -1,0 +1,828 @@
+//! Triggers: where each stage's trigger is evaluated against one pupil's register. Pure:
+//! the same register, case and time always give the same answer.
+//!
+//! Most triggers fire for at most one episode at a time. The statutory returns fire once for
+//! every episode of the school year the register shows (see [`fires`]), because a return is
+//! due however late the register shows the episode.
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+
+use crate::case::CaseState;
+use crate::facts::{
+    Counts, FactsWindow, PupilFacts, absence_runs, absent_days, counts_between,
+    oldest_unresolved_n, pupil_facts, sickness_episodes, status_spell_start,
+};
+use crate::mark::{MarkCode, category_table};
+use crate::policy::{CohortFlags, Counting, SessionName, Trigger, Window};
+use crate::session::{Calendar, Session, academic_year, academic_year_start, monday_of};
+use crate::stage::{Context, PupilInput};
+
+/// One pupil, one stage, one moment: what a trigger is evaluated against.
+pub(crate) struct PupilEnv<'a> {
+    pub ctx: &'a Context<'a>,
+    pub input: &'a PupilInput<'a>,
+    pub window: &'a FactsWindow,
+    pub facts: Option<&'a PupilFacts>,
+    pub year_start: NaiveDate,
+    /// The pupil's case as the stages evaluated so far in this run left it (or, when a
+    /// waiting decision is re-checked, as that decision found it).
+    pub case: Option<&'a CaseState>,
+    /// When the stage's previous decision was made: a penalty-notice review counts only
+    /// sessions no earlier review counted.
+    pub counted_until: Option<NaiveDateTime>,
+}
+
+/// The first school day of the academic year containing `day` (or 1 August without one).
+pub(crate) fn first_day_of_year(calendar: &Calendar, day: NaiveDate) -> NaiveDate {
+    let start = academic_year_start(academic_year(day));
+    calendar
+        .school_days_between(start, day)
+        .first()
+        .copied()
+        .unwrap_or(start)
+}
+
+/// Runs `f` with the pupil seen at another moment: the register as it stands now, read up to
+/// `now` (facts recomputed), with `case` and `counted_until` as given.
+pub(crate) fn as_of<R>(
+    env: &PupilEnv<'_>,
+    now: NaiveDateTime,
+    case: Option<&CaseState>,
+    counted_until: Option<NaiveDateTime>,
+    f: impl FnOnce(&PupilEnv<'_>) -> R,
+) -> R {
+    let ctx = Context {
+        policy: env.ctx.policy,
+        school: env.ctx.school,
+        now,
+        previous_pass: env.ctx.previous_pass,
+    };
+    let calendar = &env.ctx.school.calendar;
+    let year_start = first_day_of_year(calendar, now.date());
+    let window = FactsWindow::new(calendar, year_start, now.date());
+    let facts = pupil_facts(&window, &env.input.register);
+    let inner = PupilEnv {
+        ctx: &ctx,
+        input: env.input,
+        window: &window,
+        facts: facts.as_ref(),
+        year_start,
+        case,
+        counted_until,
+    };
+    f(&inner)
+}
+
+/// Why a trigger fired, and the episode it belongs to when the facts name one.
+#[derive(Debug, Clone)]
+pub(crate) struct Fire {
+    pub reason: String,
+    pub episode: Option<String>,
+    pub word: &'static str,
+}
+
+fn fire(word: &'static str, reason: String, episode: Option<String>) -> Option<Fire> {
+    Some(Fire {
+        reason,
+        episode,
+        word,
+    })
+}
+
+/// Every episode `trigger` fires for now, oldest first. The statutory returns (`illness`, and
+/// `consecutive_absent_days` with `include_ended`) fire for each episode of the school year;
+/// every other trigger for at most one.
+pub(crate) fn fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Vec<Fire> {
+    match trigger {
+        Trigger::Illness {
+            sessions,
+            consecutive,
+        } => illness_fires(env, *sessions, *consecutive),
+        Trigger::ConsecutiveAbsentDays {
+            days,
+            unauthorised_only,
+            include_ended: true,
+        } => absence_run_fires(env, *days, *unauthorised_only),
+        _ => trigger_fires(env, trigger).into_iter().collect(),
+    }
+}
+
+/// Whether `trigger` fires now, and why (for a trigger with several episodes, the latest).
+pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fire> {
+    let ctx = env.ctx;
+    let today = ctx.today();
+    let register = &env.input.register;
+    let word = trigger.word();
+    match trigger {
+        Trigger::FirstDay { session } => {
+            if !ctx.calendar().is_school_day(today) {
+                return None;
+            }
+            let (session, close) = match session {
+                SessionName::Am => (Session::Am, ctx.school.am_register_close),
+                SessionName::Pm => (Session::Pm, ctx.school.pm_register_close),
+            };
+            let due = today.and_time(close)
+                + TimeDelta::minutes(i64::from(ctx.policy.settings.grace_minutes));
+            if ctx.now < due {
+                return None;
+            }
+            let byte = register.mark(today, session).unwrap_or(0);
+            let mark = MarkCode::from_byte(byte).unwrap_or(MarkCode::NONE);
+            if mark.is_none() || mark.as_str() == "N" {
+                let what = if mark.is_none() {
+                    "no mark"
+                } else {
+                    "N (no reason yet)"
+                };
+                fire(
+                    word,
+                    format!(
+                        "{what} for the {} session on {today} at {} (register closed {})",
+                        session.as_str(),
+                        ctx.now.format("%H:%M"),
+                        close.format("%H:%M")
+                    ),
+                    Some(today.to_string()),
+                )
+            } else {
+                None
+            }
+        }
+        Trigger::ConsecutiveAbsentDays {
+            days,
+            unauthorised_only,
+            ..
+        } => {
+            let f = env.facts?;
+            let (run, since) = if *unauthorised_only {
+                (f.consecutive_unauthorised_days, f.unauthorised_run_since)
+            } else {
+                (f.consecutive_absent_days, f.absent_run_since)
+            };
+            if run < *days {
+                return None;
+            }
+            let since = since?;
+            let counts = counts_between(register, since, today);
+            let kinds = if *unauthorised_only {
+                "every session G/N/O/U"
+            } else {
+                "every session an absence"
+            };
+            let all_codes: Vec<String> = crate::mark::CODES
+                .iter()
+                .map(|c| c.code.to_owned())
+                .collect();
+            fire(
+                word,
+                format!(
+                    "{run} consecutive school days with {kinds} since {since} ({})",
+                    counts.describe(&absence_codes(&all_codes))
+                ),
+                Some(since.to_string()),
+            )
+        }
+        Trigger::AbsentDaysInTerm { days } => {
+            let term = ctx.calendar().term_containing(today)?;
+            let school_days = ctx.calendar().school_days_between(term.start, today);
+            let absent = absent_days(register, school_days);
+            (absent >= *days).then(|| Fire {
+                reason: format!(
+                    "{absent} days absent this term ({}), threshold {days}",
+                    term.name
+                ),
+                episode: Some(term.name.clone()),
+                word,
+            })
+        }
+        Trigger::AbsentSessions { sessions, window } => {
+            let from = window_start(env, *window)?;
+            let counts = counts_between(register, from, today);
+            let n = counts.absent();
+            if n < *sessions {
+                return None;
+            }
+            let all_codes: Vec<String> = crate::mark::CODES
+                .iter()
+                .map(|c| c.code.to_owned())
+                .collect();
+            let episode = match window {
+                Window::Term => ctx
+                    .calendar()
+                    .term_containing(today)
+                    .map(|t| t.name.clone()),
+                _ => None,
+            };
+            fire(
+                word,
+                format!(
+                    "{n} sessions of absence ({}) {} since {}, threshold {sessions}",
+                    counts.describe(&absence_codes(&all_codes)),
+                    window_words(*window),
+                    from.max(env.input.pupil.admission_date)
+                ),
+                episode,
+            )
+        }
+        Trigger::AttendanceBelow {
+            percent,
+            window,
+            min_sessions,
+            adjusted,
+            counting,
+            ..
+        }
+        | Trigger::AttendanceAtLeast {
+            percent,
+            window,
+            min_sessions,
+            adjusted,
+            counting,
+        } => {
+            let from = window_start(env, *window)?;
+            let actual = counts_between(register, from, today);
+            let (counts, counted_from) = if *adjusted {
+                let integrated = integration_end(env)?;
+                let from = from.max(integrated);
+                (counts_between(register, from, today), from)
+            } else {
+                (actual, from)
+            };
+            let possible = counts.possible();
+            if possible < *min_sessions {
+                return None;
+            }
+            let pct = rate(&counts, *counting)?;
+            let below = matches!(trigger, Trigger::AttendanceBelow { .. });
+            let inclusive = matches!(
+                trigger,
+                Trigger::AttendanceBelow {
+                    inclusive: true,
+                    ..
+                }
+            );
+            let (hit, words) = match (below, inclusive) {
+                (true, false) => (pct < *percent, "below"),
+                (true, true) => (pct <= *percent, "at or below"),
+                (false, _) => (pct >= *percent, "at or above"),
+            };
+            let measure = if *adjusted {
+                format!(
+                    "adjusted {} {pct:.1}% (actual {:.1}%; the integration period before {counted_from} left out)",
+                    measure_name(*counting),
+                    rate(&actual, *counting).unwrap_or(0.0)
+                )
+            } else {
+                format!("{} {pct:.1}%", measure_name(*counting))
+            };
+            hit.then(|| Fire {
+                reason: format!(
+                    "{measure} {words} {percent}% {} ({} since {counted_from})",
+                    window_words(*window),
+                    tally_words(&counts, *counting)
+                ),
+                episode: None,
+                word,
+            })
+        }
+        Trigger::PenaltyThreshold {
+            sessions,
+            weeks,
+            codes,
+        } => {
+            let from = ctx
+                .calendar()
+                .school_weeks_window_start(today, *weeks as usize)?;
+            let counts = match env.counted_until {
+                None => counts_between(register, from, today),
+                Some(until) => sessions_after(env, until, from),
+            };
+            let n = counts.of(codes);
+            let earlier = env.counted_until.map_or_else(String::new, |until| {
+                format!(
+                    ", none of them counted by the review of {}",
+                    until.format("%Y-%m-%d %H:%M")
+                )
+            });
+            // Each review is its own episode; the next one needs sessions this one did not
+            // count (`counted_until`), so a rolling count dipping and recovering re-arms nothing.
+            (n >= *sessions).then(|| Fire {
+                reason: format!(
+                    "{n} unauthorised sessions ({}) in the last {weeks} school weeks since {from}{earlier}; the threshold for considering a penalty notice is {sessions}",
+                    counts.describe(codes)
+                ),
+                episode: Some(today.to_string()),
+                word,
+            })
+        }
+        Trigger::Illness {
+            sessions,
+            consecutive,
+        } => illness_fires(env, *sessions, *consecutive).pop(),
+        Trigger::Lateness {
+            sessions,
+            codes,
+            window,
+        } => {
+            let from = window_start(env, *window)?;
+            let counts = counts_between(register, from, today);
+            let n = counts.of(codes);
+            (n >= *sessions).then(|| Fire {
+                reason: format!(
+                    "{n} late sessions ({}) {}",
+                    counts.describe(codes),
+                    window_words(*window)
+                ),
+                episode: None,
+                word,
+            })
+        }
+        Trigger::UnresolvedN { school_days } => {
+            let days = ctx.calendar().school_days_between(env.year_start, today);
+            let (date, session) = oldest_unresolved_n(register, days, *school_days)?;
+            fire(
+                word,
+                format!(
+                    "the {} session on {date} is still coded N (no reason) after {school_days} school days",
+                    session.as_str()
+                ),
+                Some(format!("{date}-{}", session.as_str())),
+            )
+        }
+        Trigger::PersistentAbsence {
+            min_sessions,
+            out_for_school_days,
+        }
+        | Trigger::SevereAbsence {
+            min_sessions,
+            out_for_school_days,
+        } => {
+            let f = env.facts.filter(|f| f.possible_sessions >= *min_sessions)?;
+            let (name, share) = if matches!(trigger, Trigger::PersistentAbsence { .. }) {
+                ("persistent absence", 10)
+            } else {
+                ("severe absence", 2)
+            };
+            let in_status = |absent: u32, possible: u32| share * absent >= possible;
+            if !in_status(f.absence_sessions(), f.possible_sessions) {
+                return None;
+            }
+            // One episode a school year, however often the figure crosses the line; with
+            // `out_for_school_days`, a new one after that long out of the status.
+            let episode = match out_for_school_days {
+                None => format!("year-{}", academic_year(today)),
+                Some(n) => status_spell_start(
+                    register,
+                    ctx.calendar().school_days_between(env.year_start, today),
+                    *min_sessions,
+                    in_status,
+                    Some(*n),
+                )
+                .unwrap_or(today)
+                .to_string(),
+            };
+            fire(
+                word,
+                format!(
+                    "{name}: {} of {} sessions missed ({:.1}%) this school year",
+                    f.absence_sessions(),
+                    f.possible_sessions,
+                    f.absence_pct()
+                ),
+                Some(episode),
+            )
+        }
+        Trigger::NoImprovement {
+            stage,
+            school_days,
+            percent,
+            counting,
+        }
+        | Trigger::Improved {
+            stage,
+            school_days,
+            percent,
+            counting,
+        } => {
+            let case = env.case?;
+            if &case.stage != stage {
+                return None;
+            }
+            // What the school's action achieved: from the school day after the absence that
+            // caused the stage ended, never the absence itself.
+            let from = acted_from(env, case.stage_entered)?;
+            let served = ctx.calendar().school_days_between(from, today).len() as u32;
+            if served < *school_days {
+                return None;
+            }
+            let counts = counts_between(register, from, today);
+            let pct = rate(&counts, *counting)?;
+            let improved = matches!(trigger, Trigger::Improved { .. });
+            let hit = if improved {
+                pct >= *percent
+            } else {
+                pct < *percent
+            };
+            hit.then(|| Fire {
+                reason: format!(
+                    "{served} school days since {from} in \"{stage}\" (entered {}): {} {pct:.1}% ({}) {} the {percent}% target",
+                    case.stage_entered,
+                    measure_name(*counting),
+                    tally_words(&counts, *counting),
+                    if improved { "meets" } else { "is below" }
+                ),
+                episode: Some(format!("{stage}-{}", case.stage_entered)),
+                word,
+            })
+        }
+        Trigger::Held {
+            school_days,
+            trigger: inner,
+        } => {
+            let now = trigger_fires(env, inner)?;
+            let wanted = *school_days as usize;
+            let days: Vec<NaiveDate> = env
+                .window
+                .school_days_back
+                .iter()
+                .copied()
+                .take(wanted)
+                .collect();
+            if days.len() < wanted {
+                return None;
+            }
+            let end_of_day = NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN);
+            for day in days.iter().filter(|d| **d != today) {
+                let held = as_of(
+                    env,
+                    day.and_time(end_of_day),
+                    env.case,
+                    env.counted_until,
+                    |e| trigger_fires(e, inner).is_some(),
+                );
+                if !held {
+                    return None;
+                }
+            }
+            let first = days.last().copied().unwrap_or(today);
+            Some(Fire {
+                reason: format!(
+                    "{}, and so at the end of every school day since {first} ({school_days} school days)",
+                    now.reason
+                ),
+                episode: now.episode,
+                word: now.word,
+            })
+        }
+        Trigger::Cohort(flags) => cohort_matches(env, flags).then(|| Fire {
+            reason: cohort_words(flags),
+            episode: None,
+            word,
+        }),
+        Trigger::All(list) => {
+            let mut reasons = Vec::new();
+            let mut episode = None;
+            let mut main_word = "cohort";
+            for t in list {
+                let f = trigger_fires(env, t)?;
+                if episode.is_none() {
+                    episode = f.episode;
+                }
+                if main_word == "cohort" {
+                    main_word = f.word;
+                }
+                reasons.push(f.reason);
+            }
+            Some(Fire {
+                reason: reasons.join("; "),
+                episode,
+                word: main_word,
+            })
+        }
+        Trigger::Any(list) => list.iter().find_map(|t| trigger_fires(env, t)),
+        Trigger::Not(inner) => match trigger_fires(env, inner) {
+            Some(_) => None,
+            None => fire(word, format!("not ({})", inner.word()), None),
+        },
+    }
+}
+
+fn absence_codes(all: &[String]) -> Vec<String> {
+    all.iter()
+        .filter(|c| {
+            MarkCode::parse_exact(c)
+                .and_then(|m| m.category())
+                .is_some_and(|k| k.is_absence())
+        })
+        .cloned()
+        .collect()
+}
+
+pub(crate) fn window_start(env: &PupilEnv<'_>, window: Window) -> Option<NaiveDate> {
+    let today = env.ctx.today();
+    match window {
+        Window::YearToDate => Some(env.year_start),
+        Window::Term => env.ctx.calendar().term_containing(today).map(|t| t.start),
+        Window::Weeks(n) => env
+            .ctx
+            .calendar()
+            .school_weeks_window_start(today, n as usize),
+        Window::Case => env.case.and_then(|c| acted_from(env, c.opened_on)),
+        Window::Stage => env.case.and_then(|c| acted_from(env, c.stage_entered)),
+    }
+}
+
+fn window_words(window: Window) -> String {
+    match window {
+        Window::YearToDate => "this school year".into(),
+        Window::Term => "this term".into(),
+        Window::Weeks(n) => format!("over the last {n} school weeks"),
+        Window::Case => "since the case opened (after the absence that opened it)".into(),
+        Window::Stage => "since entering this stage (after the absence that caused it)".into(),
+    }
+}
+
+/// The first school day after the pupil's integration period: `integration_weeks` school
+/// weeks from admission, counting only weeks with school days (a half term does not use it
+/// up). `None` while the pupil is still inside it.
+fn integration_end(env: &PupilEnv<'_>) -> Option<NaiveDate> {
+    let weeks = env.ctx.policy.settings.integration_weeks as usize;
+    let calendar = env.ctx.calendar();
+    let admission = env.input.pupil.admission_date;
+    let mut seen_weeks = 0;
+    // Admitted before the calendar we hold (a previous school year): we know none of that
+    // time's holidays, so count its whole weeks; most such pupils finished long ago.
+    if let Some(first) = calendar.school_days().first()
+        && admission < *first
+    {
+        let before = (monday_of(*first) - monday_of(admission)).num_days() / 7;
+        seen_weeks = usize::try_from(before).unwrap_or(0);
+        if seen_weeks >= weeks {
+            return Some(admission);
+        }
+    }
+    let mut last_week = None;
+    for day in calendar.school_days_between(admission, env.ctx.today()) {
+        let week = monday_of(*day);
+        if last_week != Some(week) {
+            seen_weeks += 1;
+            last_week = Some(week);
+            if seen_weeks > weeks {
+                return Some(*day);
+            }
+        }
+    }
+    None
+}
+
+fn in_integration_period(env: &PupilEnv<'_>) -> bool {
+    env.ctx.policy.settings.integration_weeks > 0 && integration_end(env).is_none()
+}
+
+pub(crate) fn cohort_matches(env: &PupilEnv<'_>, flags: &CohortFlags) -> bool {
+    let p = env.input.pupil;
+    let check = |want: Option<bool>, have: bool| want.is_none_or(|w| w == have);
+    check(flags.concern, p.concern)
+        && check(flags.social_worker, p.social_worker)
+        && check(flags.lac, p.lac)
+        && check(flags.young_carer, p.young_carer)
+        && check(flags.fsm, p.fsm)
+        && flags
+            .sen
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s == p.sen.as_str()))
+        && check(flags.integration_period, in_integration_period(env))
+}
+
+fn cohort_words(flags: &CohortFlags) -> String {
+    let mut parts = Vec::new();
+    let mut flag = |v: Option<bool>, yes: &str, no: &str| {
+        if let Some(v) = v {
+            parts.push(if v { yes.to_owned() } else { no.to_owned() });
+        }
+    };
+    flag(
+        flags.concern,
+        "on the concerns list",
+        "not on the concerns list",
+    );
+    flag(
+        flags.social_worker,
+        "has a social worker",
+        "no social worker",
+    );
+    flag(flags.lac, "looked after", "not looked after");
+    flag(flags.young_carer, "young carer", "not a young carer");
+    flag(flags.fsm, "eligible for free school meals", "not FSM");
+    flag(
+        flags.integration_period,
+        "in the integration period",
+        "past the integration period",
+    );
+    if let Some(sen) = &flags.sen {
+        parts.push(format!("SEN {}", sen.join("/")));
+    }
+    parts.join(", ")
+}
+
+/// The measure an attendance trigger compares: every absence held against the pupil, or only
+/// unauthorised absence.
+fn rate(counts: &Counts, counting: Counting) -> Option<f64> {
+    let possible = counts.possible();
+    if possible == 0 {
+        return None;
+    }
+    let kept = match counting {
+        Counting::All => counts.attended(),
+        Counting::Unauthorised => possible - counts.unauthorised(),
+    };
+    Some(100.0 * f64::from(kept) / f64::from(possible))
+}
+
+fn measure_name(counting: Counting) -> &'static str {
+    match counting {
+        Counting::All => "attendance",
+        Counting::Unauthorised => "attendance counting only unauthorised absence",
+    }
+}
+
+fn tally_words(counts: &Counts, counting: Counting) -> String {
+    match counting {
+        Counting::All => format!(
+            "{} of {} sessions attended",
+            counts.attended(),
+            counts.possible()
+        ),
+        Counting::Unauthorised => format!(
+            "{} of {} sessions unauthorised absence",
+            counts.unauthorised(),
+            counts.possible()
+        ),
+    }
+}
+
+/// Whether every possible session of `day` was an absence; `None` when none was possible.
+fn absent_all_day(env: &PupilEnv<'_>, day: NaiveDate) -> Option<bool> {
+    let table = category_table();
+    let mut possible = 0;
+    let mut absent = 0;
+    for session in [Session::Am, Session::Pm] {
+        let byte = env.input.register.mark(day, session).unwrap_or(0);
+        if let Some(category) = table[usize::from(byte)].filter(|c| c.is_possible()) {
+            possible += 1;
+            absent += u32::from(category.is_absence());
+        }
+    }
+    (possible > 0).then_some(absent == possible)
+}
+
+/// "Since the school acted" on `entered`: the first school day after `entered` that is not
+/// part of the absence going on when it acted. `None` while that absence goes on (runs of
+/// absence are the business of the stages that count them) or before any such day.
+fn acted_from(env: &PupilEnv<'_>, entered: NaiveDate) -> Option<NaiveDate> {
+    let days = env.ctx.calendar().school_days();
+    let today = env.ctx.today();
+    let after = days.partition_point(|d| *d <= entered);
+    // The last school day with a possible session, on or before `entered`, decides whether an
+    // absence was going on (a fortnight back at most: days with no possible session are rare).
+    let in_absence = days[..after]
+        .iter()
+        .rev()
+        .take(10)
+        .find_map(|d| absent_all_day(env, *d))
+        .unwrap_or(false);
+    days[after..]
+        .iter()
+        .take_while(|d| **d <= today)
+        .find(|d| !in_absence || absent_all_day(env, **d) == Some(false))
+        .copied()
+}
+
+/// Sessions from `from` to today that the register closed for after `until` (the stage's
+/// previous decision): on `until`'s own day, only the sessions whose register closed later.
+fn sessions_after(env: &PupilEnv<'_>, until: NaiveDateTime, from: NaiveDate) -> Counts {
+    let register = &env.input.register;
+    let today = env.ctx.today();
+    let mut counts = match until.date().succ_opt() {
+        Some(next) => counts_between(register, next.max(from), today),
+        None => Counts([0; crate::facts::CODE_SLOTS]),
+    };
+    let day = until.date();
+    if day >= from && day <= today && register.admission <= day {
+        for (session, close) in [
+            (Session::Am, env.ctx.school.am_register_close),
+            (Session::Pm, env.ctx.school.pm_register_close),
+        ] {
+            if until.time() < close
+                && let Some(byte) = register.mark(day, session)
+                && let Some(n) = counts.0.get_mut(usize::from(byte))
+            {
+                *n += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// The LA's sickness returns: with `consecutive`, one per unbroken run of illness that reaches
+/// `sessions`; otherwise the statutory pair (DOMAIN.md): one when the school year's illness
+/// total reaches `sessions`, whatever today's mark, once a school year; and one for each run
+/// that reaches it by itself, unless that run is the one that took the total over.
+fn illness_fires(env: &PupilEnv<'_>, sessions: u32, consecutive: bool) -> Vec<Fire> {
+    let today = env.ctx.today();
+    let days = env
+        .ctx
+        .calendar()
+        .school_days_between(env.year_start, today);
+    let found = sickness_episodes(&env.input.register, days, sessions);
+    let mut out = Vec::new();
+    let run_fire = |run: &crate::facts::Run| Fire {
+        reason: format!(
+            "an unbroken run of illness from {} to {}: {} sessions over {} school days (threshold {sessions} sessions)",
+            run.start, run.end, run.sessions, run.days
+        ),
+        episode: Some(run.start.to_string()),
+        word: "illness",
+    };
+    if consecutive {
+        out.extend(found.runs.iter().map(run_fire));
+        return out;
+    }
+    if let Some(total) = found.cumulative {
+        out.push(Fire {
+            reason: format!(
+                "{} illness sessions this school year ({} days); the total reached {sessions} on {}",
+                found.total,
+                f64::from(found.total) / 2.0,
+                total.reached_on
+            ),
+            episode: Some(format!("year-{}-total", academic_year(today))),
+            word: "illness",
+        });
+    }
+    out.extend(found.consecutive_returns().map(run_fire));
+    out
+}
+
+/// The continuous-absence return: every run of whole days absent (with `unauthorised_only`,
+/// every session G/N/O/U) this school year that reached `days`, the one going on included.
+fn absence_run_fires(env: &PupilEnv<'_>, days: u32, unauthorised_only: bool) -> Vec<Fire> {
+    let today = env.ctx.today();
+    let school_days = env
+        .ctx
+        .calendar()
+        .school_days_between(env.year_start, today);
+    let kinds = if unauthorised_only {
+        "every session G/N/O/U"
+    } else {
+        "every session an absence"
+    };
+    let mut out: Vec<Fire> = absence_runs(&env.input.register, school_days, unauthorised_only, days)
+        .into_iter()
+        .map(|run| {
+            let counts = counts_between(&env.input.register, run.start, run.end);
+            let codes = counts.describe(&absence_codes(&all_codes()));
+            let reason = if school_days.last() == Some(&run.end) {
+                format!(
+                    "{} consecutive school days with {kinds} since {} ({codes})",
+                    run.days, run.start
+                )
+            } else {
+                format!(
+                    "{} consecutive school days with {kinds} from {} to {}, the episode now over ({codes})",
+                    run.days, run.start, run.end
+                )
+            };
+            Fire {
+                reason,
+                episode: Some(run.start.to_string()),
+                word: "consecutive_absent_days",
+            }
+        })
+        .collect();
+    // A run going on since before this school year started: the facts count it whole.
+    if let Some(current) = trigger_fires(
+        env,
+        &Trigger::ConsecutiveAbsentDays {
+            days,
+            unauthorised_only,
+            include_ended: false,
+        },
+    ) && !out.iter().any(|f| f.episode == current.episode)
+    {
+        let year_first = school_days.first().map(ToString::to_string);
+        if out.last().is_some_and(|f| f.episode == year_first) {
+            out.pop();
+        }
+        out.push(current);
+    }
+    out
+}
+
+fn all_codes() -> Vec<String> {
+    crate::mark::CODES
+        .iter()
+        .map(|c| c.code.to_owned())
+        .collect()
+}
