@@ -60,7 +60,7 @@ pub enum Command {
     /// Run the daemon: poll the register, make each job at its local time, deliver the outbox
     Run,
     /// Deliver what is due in the outbox now, then exit (no scheduled jobs)
-    Deliver,
+    Deliver(DeliverArgs),
     /// What the daemon did last, what is queued, awaiting approval or failed, and what runs next
     Status(StatusArgs),
     /// Render a template with a real pupil's data, as it would be sent (nothing is sent)
@@ -126,6 +126,14 @@ pub struct ReportCommon {
 }
 
 #[derive(Debug, Args)]
+pub struct DeliverArgs {
+    /// Deliver as if it were this school-local time, YYYY-MM-DDTHH:MM (file sink only: replays
+    /// a past term, where messages are due or expire as they did then)
+    #[arg(long, value_name = "DATETIME", value_parser = parse_datetime)]
+    pub as_of: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     #[arg(long)]
     pub school: Option<String>,
@@ -185,6 +193,9 @@ pub struct ApproveArgs {
     pub by: String,
     #[arg(long)]
     pub school: Option<String>,
+    /// Decide as if it were this school-local time (file sink only: replaying a past term)
+    #[arg(long, value_name = "DATETIME", value_parser = parse_datetime)]
+    pub as_of: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +210,9 @@ pub struct RejectArgs {
     pub reason: String,
     #[arg(long)]
     pub school: Option<String>,
+    /// Decide as if it were this school-local time (file sink only: replaying a past term)
+    #[arg(long, value_name = "DATETIME", value_parser = parse_datetime)]
+    pub as_of: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Args)]
@@ -489,10 +503,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_deref())?;
             crate::daemon::serve(config).await
         }
-        Command::Deliver => {
+        Command::Deliver(args) => {
             let config = load_config(cli.config.as_deref())?;
-            let daemon =
-                crate::daemon::Daemon::build(config, crate::schedule::Clock::System).await?;
+            let clock = match replay_time(cli.config.as_deref(), args.as_of)? {
+                None => crate::schedule::Clock::System,
+                Some(as_of) => {
+                    // School-local time: a trust's schools share England's clock.
+                    let tz = config
+                        .schools
+                        .first()
+                        .map_or(chrono_tz::Europe::London, |s| s.timezone);
+                    crate::schedule::Clock::simulated(crate::schedule::local_instant(tz, as_of))
+                }
+            };
+            let daemon = crate::daemon::Daemon::build(config, clock).await?;
             let stop = tokio_util::sync::CancellationToken::new();
             let mut total = crate::delivery::DeliverySummary::default();
             for school in &daemon.schools {
@@ -607,7 +631,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 args.id,
                 args.by.trim(),
                 crate::outbox::Verdict::Approve,
-                school_now(&school),
+                replay_time(cli.config.as_deref(), args.as_of)?
+                    .unwrap_or_else(|| school_now(&school)),
             )
             .await?;
             println!(
@@ -633,7 +658,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 crate::outbox::Verdict::Reject {
                     reason: args.reason.trim(),
                 },
-                school_now(&school),
+                replay_time(cli.config.as_deref(), args.as_of)?
+                    .unwrap_or_else(|| school_now(&school)),
             )
             .await?;
             println!(
@@ -838,6 +864,24 @@ fn check(config_file: Option<&Path>) -> Result<()> {
 }
 
 /// What a school's clock says now.
+/// An `--as-of` for commands that act (approve, reject, deliver): allowed with the file sink
+/// only. Replaying a past term is for trials; with live channels a person's decision and a
+/// sent message must carry the real time.
+fn replay_time(
+    config_file: Option<&Path>,
+    as_of: Option<NaiveDateTime>,
+) -> Result<Option<NaiveDateTime>> {
+    let Some(as_of) = as_of else {
+        return Ok(None);
+    };
+    if load_config(config_file)?.delivery.mode != crate::config::DeliveryMode::File {
+        anyhow::bail!(
+            "--as-of replays a past time through the file sink only; this config has [delivery] mode = \"live\""
+        );
+    }
+    Ok(Some(as_of))
+}
+
 fn school_now(school: &crate::config::SchoolConfig) -> NaiveDateTime {
     chrono::Utc::now()
         .with_timezone(&school.timezone)

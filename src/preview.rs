@@ -65,15 +65,65 @@ pub async fn preview(
             .await?
             .ok_or_else(|| anyhow!("no pupil with UPN {} at {}", args.upn, school.name))?;
 
-    // What the engine would decide at that time; else the last time the stage fired.
+    // The decision as it stood at that time: one recorded by then for the episode the engine
+    // finds at that time, else the engine's (not recorded yet), else the last one recorded
+    // by then. Never a decision made after it.
     let register = crate::escalation::load(&store, school_id, school, args.as_of.date()).await?;
     let evaluation = register.evaluate(&policy, school, args.as_of);
     let fired = evaluation
         .decisions
         .iter()
+        .rev()
         .find(|d| d.pupil_id == pupil_id && d.stage == stage.id);
-    let (decision, recipient, address, note) = match fired {
-        Some(d) => {
+    let as_of_text = args.as_of.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let recorded = sqlx::query(
+        "SELECT d.anchor, d.reason, d.facts, d.decided_at, d.withdrawn_reason,
+                (SELECT MIN(o.recipient) FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
+                 WHERE i.decision_id = d.id AND o.template = $4) AS recipient,
+                (SELECT MIN(o.address) FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
+                 WHERE i.decision_id = d.id AND o.template = $4) AS address
+         FROM decisions d
+         WHERE d.pupil_id = $1 AND d.stage = $2 AND d.decided_at <= $3
+         ORDER BY d.decided_at DESC, d.id DESC",
+    )
+    .bind(pupil_id)
+    .bind(&stage.id)
+    .bind(&as_of_text)
+    .bind(args.template)
+    .fetch_all(store.pool())
+    .await?;
+    let recorded_as = |row: &sqlx::any::AnyRow, why: String| -> Result<_> {
+        let decided_at: String = row.try_get("decided_at")?;
+        let withdrawn: Option<String> = row.try_get("withdrawn_reason")?;
+        let withdrawn = withdrawn.map_or_else(String::new, |w| format!(" (later withdrawn: {w})"));
+        let recipient: Option<String> = row.try_get("recipient")?;
+        Ok((
+            DecisionInfo {
+                pupil_id,
+                stage: stage.id.clone(),
+                reason: row.try_get("reason")?,
+                facts: row.try_get("facts")?,
+            },
+            recipient.unwrap_or_else(|| action.to.as_str().to_owned()),
+            row.try_get::<Option<String>, _>("address")?,
+            format!("{why}; showing the decision recorded at {decided_at}{withdrawn}"),
+        ))
+    };
+    let same_episode = fired.and_then(|d| {
+        recorded.iter().find(|row| {
+            row.try_get::<String, _>("anchor")
+                .is_ok_and(|anchor| anchor == d.anchor)
+        })
+    });
+    let (decision, recipient, address, note) = match (fired, same_episode, recorded.first()) {
+        (Some(_), Some(row), _) => recorded_as(
+            row,
+            format!(
+                "stage \"{}\" holds for this pupil at {}",
+                stage.id, args.as_of
+            ),
+        )?,
+        (Some(d), None, _) => {
             let planned = d.actions.iter().find(|a| a.template == args.template);
             (
                 DecisionInfo {
@@ -85,47 +135,24 @@ pub async fn preview(
                 planned.map_or_else(|| action.to.as_str().to_owned(), |a| a.recipient.clone()),
                 planned.and_then(|a| a.address.clone()),
                 format!(
-                    "stage \"{}\" fires for this pupil at {}",
+                    "stage \"{}\" fires for this pupil at {} (not recorded yet)",
                     stage.id, args.as_of
                 ),
             )
         }
-        None => {
-            let row = sqlx::query(
-                "SELECT reason, facts, decided_at FROM decisions WHERE pupil_id = $1 AND stage = $2
-                 ORDER BY id DESC LIMIT 1",
-            )
-            .bind(pupil_id)
-            .bind(&stage.id)
-            .fetch_optional(store.pool())
-            .await?;
-            let Some(row) = row else {
-                bail!(
-                    "stage \"{}\" (template \"{}\") does not fire for {} at {} and has never been \
-                     recorded for them; pick a time when it does (`rollcall evaluate --as-of …` lists \
-                     what fires when)",
-                    stage.id,
-                    args.template,
-                    args.upn,
-                    args.as_of
-                );
-            };
-            let decided_at: String = row.try_get("decided_at")?;
-            (
-                DecisionInfo {
-                    pupil_id,
-                    stage: stage.id.clone(),
-                    reason: row.try_get("reason")?,
-                    facts: row.try_get("facts")?,
-                },
-                action.to.as_str().to_owned(),
-                None,
-                format!(
-                    "stage \"{}\" does not fire at {}; showing the decision recorded at {decided_at}",
-                    stage.id, args.as_of
-                ),
-            )
-        }
+        (None, _, Some(row)) => recorded_as(
+            row,
+            format!("stage \"{}\" does not fire at {}", stage.id, args.as_of),
+        )?,
+        (None, _, None) => bail!(
+            "stage \"{}\" (template \"{}\") does not fire for {} at {} and was not recorded for \
+             them by then; pick a time when it does (`rollcall evaluate --as-of …` lists what fires \
+             when)",
+            stage.id,
+            args.template,
+            args.upn,
+            args.as_of
+        ),
     };
     let data = message::build(
         &store,

@@ -330,3 +330,128 @@ fn escalate_twice_then_approve_and_reject() {
     );
     assert!(!case.contains("→ la_10_day_notice"), "{case}");
 }
+
+/// Issue 11, defect 9: `preview --as-of` shows the decision as it stood then, never a later
+/// one; `deliver --as-of` replays the outbox at a past time through the file sink (and only
+/// there), so a first-day text is delivered on its morning instead of expiring.
+#[test]
+fn preview_and_deliver_as_of_show_the_school_as_it_was_then() {
+    let dir = school("dfe-baseline");
+    // A school run each evening: Ada's penalty reviews on 7 November (10 O sessions) and on
+    // 14 November (10 more, none counted by the first).
+    for day in ["2025-11-05", "2025-11-07", "2025-11-10", "2025-11-14"] {
+        ok(rollcall(
+            dir.path(),
+            &["escalate", "--as-of", &format!("{day}T18:00")],
+        ));
+    }
+    let preview = |template: &str, as_of: &str| {
+        ok(rollcall(
+            dir.path(),
+            &[
+                "preview",
+                template,
+                "--upn",
+                "B801200005001",
+                "--as-of",
+                as_of,
+            ],
+        ))
+    };
+    let first = preview("penalty_notice_review", "2025-11-12T12:00");
+    assert!(
+        first.contains("showing the decision recorded at 2025-11-07T18:00:00"),
+        "{first}"
+    );
+    assert!(!first.contains("none of them counted"), "{first}");
+    let second = preview("penalty_notice_review", "2025-11-17T12:00");
+    assert!(
+        second.contains("showing the decision recorded at 2025-11-14T18:00:00"),
+        "{second}"
+    );
+    assert!(
+        second.contains("none of them counted by the review of 2025-11-07 18:00"),
+        "{second}"
+    );
+    let day_three = preview("day_three", "2025-11-06T10:00");
+    assert!(
+        day_three.contains("recorded at 2025-11-05T18:00:00"),
+        "{day_three}"
+    );
+
+    // Grace has no reason on Monday 17 November: a first-day text at 09:50, which expires at
+    // noon. Delivered as of 10:00 that morning, it goes into that day's file sink.
+    let marks = dir.path().join("grace.csv");
+    std::fs::write(
+        &marks,
+        "upn,date,session,mark\nA886200024062,2025-11-17,AM,N\n",
+    )
+    .expect("marks");
+    ok(rollcall(
+        dir.path(),
+        &["import", "marks", marks.to_str().expect("path")],
+    ));
+    ok(rollcall(
+        dir.path(),
+        &["escalate", "--as-of", "2025-11-17T09:50"],
+    ));
+    // One of two families in one run is over the mass-send brake: the text waits for a person,
+    // who approves it at 09:55 that morning (now, it would be refused: it expired at noon).
+    let pending = ok(rollcall(dir.path(), &["pending"]));
+    let text_id = pending
+        .lines()
+        .find(|l| l.contains("sms") && l.starts_with('#'))
+        .and_then(|l| l.strip_prefix('#'))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the held text: {pending}"))
+        .to_owned();
+    let by = "Jo Bloggs (Attendance Officer)";
+    let late = rollcall(dir.path(), &["approve", &text_id, "--by", by]);
+    assert!(!late.status.success());
+    assert!(String::from_utf8_lossy(&late.stderr).contains("expired at 2025-11-17T12:00"));
+    ok(rollcall(
+        dir.path(),
+        &[
+            "approve",
+            &text_id,
+            "--by",
+            by,
+            "--as-of",
+            "2025-11-17T09:55",
+        ],
+    ));
+    let delivered = ok(rollcall(
+        dir.path(),
+        &["deliver", "--as-of", "2025-11-17T10:00"],
+    ));
+    assert!(delivered.contains("\"delivered\":"), "{delivered}");
+    let sms = std::fs::read_to_string(
+        dir.path()
+            .join("rollcall-outbox/100002/2025-11-17/sms.jsonl"),
+    )
+    .expect("the text in 17 November's file sink");
+    assert!(sms.contains("\"to\":\"+447700900003\""), "{sms}");
+
+    // A live channel never sends on an invented clock.
+    let live = dir.path().join("live.toml");
+    let text = std::fs::read_to_string(dir.path().join("rollcall.toml")).expect("config")
+        + "\n[delivery]\nmode = \"live\"\n";
+    std::fs::write(&live, text).expect("live config");
+    let refused = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--config")
+        .arg(&live)
+        .args(["deliver", "--as-of", "2025-11-17T10:00"])
+        .output()
+        .expect("run rollcall");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("file sink only"), "{err}");
+    let refused = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--config")
+        .arg(&live)
+        .args(["approve", "1", "--by", by, "--as-of", "2025-11-17T09:55"])
+        .output()
+        .expect("run rollcall");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("file sink only"));
+}
