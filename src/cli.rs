@@ -251,6 +251,12 @@ pub struct DemoArgs {
     pub pupils: usize,
     #[arg(long, default_value_t = 2025)]
     pub seed: u64,
+    /// The policy the school runs: a shipped one by name, or a path
+    #[arg(long, default_value = crate::policy::DEFAULT_POLICY)]
+    pub policy: String,
+    /// Simulate the whole school year (three terms) instead of the autumn term
+    #[arg(long)]
+    pub year: bool,
 }
 
 #[derive(Debug, Args)]
@@ -326,7 +332,16 @@ pub struct AmendmentsArgs {
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Demo(args) => crate::demo::run(&args.dir, args.pupils, args.seed).await,
+        Command::Demo(args) => {
+            crate::demo::run(&crate::demo::DemoOptions {
+                dir: args.dir,
+                pupils: args.pupils,
+                seed: args.seed,
+                policy: args.policy,
+                whole_year: args.year,
+            })
+            .await
+        }
         Command::Generate(args) => {
             let year = args.year.unwrap_or_else(crate::demo::last_complete_year);
             let options = crate::generate::GenerateOptions::new(args.pupils, args.seed, year);

@@ -13,7 +13,7 @@ use crate::config::{Config, SchoolConfig};
 use crate::daemon::Daemon;
 use crate::generate::{GenerateOptions, generate};
 use crate::import::{import_contacts, import_pupils};
-use crate::schedule::{Clock, local_instant, to_local};
+use crate::schedule::{Clock, local_instant};
 use crate::session::academic_year;
 use crate::stats::{PupilStats, school_stats};
 use crate::store::{SchoolId, Store};
@@ -23,11 +23,46 @@ pub fn last_complete_year() -> i32 {
     academic_year(Local::now().date_naive()) - 1
 }
 
-pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
+/// What `rollcall demo` simulates.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub dir: PathBuf,
+    pub pupils: usize,
+    pub seed: u64,
+    /// A shipped policy by name (or a path); the school gets the register closes its text names.
+    pub policy: String,
+    /// The whole school year, not only the autumn term.
+    pub whole_year: bool,
+}
+
+/// The register closes each shipped policy's text names (see the comments at the top of each
+/// file in `config/policies/`); any other policy gets the defaults.
+fn register_closes(policy: &str) -> (&'static str, &'static str) {
+    match policy {
+        "james-marks-academy" => ("10:00", "13:45"),
+        "russell-street-school" => ("09:00", "13:45"),
+        "inspire-trust" => ("09:30", "14:00"),
+        _ => ("09:30", "13:45"),
+    }
+}
+
+/// When the demo's attendance officer decides what waits for approval: at the end of the school
+/// day, after the 16:00 pass has made the day's decisions.
+const APPROVALS_AT: (u32, u32) = (17, 30);
+
+pub async fn run(options: &DemoOptions) -> Result<()> {
+    let DemoOptions {
+        dir,
+        pupils,
+        seed,
+        policy: policy_name,
+        whole_year,
+    } = options;
+    let (dir, pupils, seed) = (dir.as_path(), *pupils, *seed);
     let started = std::time::Instant::now();
     let year = last_complete_year();
     println!(
-        "Generating a {pupils}-pupil school for {year}/{} in {} …",
+        "Generating a {pupils}-pupil school for {year}/{} running \"{policy_name}\" in {} …",
         (year + 1) % 100,
         dir.display()
     );
@@ -40,7 +75,11 @@ pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
             let _ = std::fs::remove_dir_all(dir.join(stale));
         }
     }
-    let generated = generate(&GenerateOptions::new(pupils, seed, year), dir)?;
+    let mut generate_options = GenerateOptions::new(pupils, seed, year);
+    let (am, pm) = register_closes(policy_name);
+    generate_options.policy = Some(policy_name.clone());
+    generate_options.register_closes = Some((am.to_owned(), pm.to_owned()));
+    let generated = generate(&generate_options, dir)?;
     let config_file = dir.join("rollcall.toml");
     let config = Config::load(&config_file)?;
     let school = config.school(None)?.clone();
@@ -55,51 +94,66 @@ pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
         crate::cli::summary_line("contacts", &contacts_summary)
     );
 
-    // The autumn term, simulated: a pretend MIS drops each session's register into the inbox
-    // when the register closes, and the real daemon does the rest.
-    let term = school
-        .calendar
-        .terms()
+    // The autumn term (or the whole year), simulated: a pretend MIS drops each session's
+    // register into the inbox when the register closes, and the real daemon does the rest.
+    let terms = school.calendar.terms();
+    let first = terms
         .first()
         .cloned()
         .context("the generated calendar has no terms")?;
-    let mis = PretendMis::read(&dir.join("marks.csv"), term.start, term.end)?;
+    let last = if *whole_year {
+        terms.last().cloned().unwrap_or_else(|| first.clone())
+    } else {
+        first.clone()
+    };
+    let (from, to) = (first.start, last.end);
+    let mis = PretendMis::read(&dir.join("marks.csv"), from, to)?;
     let inbox = school
         .inbox
         .clone()
         .context("the demo config names an inbox")?;
     std::fs::create_dir_all(&inbox)?;
     let tz = school.timezone;
-    let start = local_instant(tz, term.start.and_hms_opt(7, 0, 0).unwrap_or_default());
+    let start = local_instant(tz, from.and_hms_opt(7, 0, 0).unwrap_or_default());
     let clock = Clock::simulated(start);
     let daemon = Daemon::build(config.clone(), clock.clone()).await?;
     let stop = CancellationToken::new();
+    let period = if *whole_year {
+        format!("the school year {year}/{}", (year + 1) % 100)
+    } else {
+        first.name.clone()
+    };
     println!(
-        "Running the daemon over {} ({} to {}) in simulated time, every channel to the file sink …",
-        term.name, term.start, term.end
+        "Running the daemon over {period} ({from} to {to}) in simulated time, every channel to the file sink …"
     );
     let mut approved = 0;
     let mut exports = mis.exports(&school);
     let mut total = crate::daemon::PassReport::default();
-    let mut day = term.start;
-    while day <= term.end {
-        // Each morning at 08:00 the attendance officer approves what waits for a person.
-        let morning = local_instant(tz, day.and_hms_opt(8, 0, 0).unwrap_or_default());
-        clock.advance_to(morning);
-        approved += approve_for_demo(&store, school_id, &policy, to_local(tz, morning)).await?;
-        let night = local_instant(tz, day.and_hms_opt(23, 59, 0).unwrap_or_default());
-        let report = daemon
-            .run(
-                stop.clone(),
-                Some(night),
-                |now| exports.drop_due(&inbox, now),
-                None,
-            )
-            .await?;
-        total.runs.extend(report.runs);
-        total.delivery.merge(&report.delivery);
-        total.imported_files += report.imported_files;
-        clock.advance_to(night);
+    let mut day = from;
+    let (approval_hour, approval_minute) = APPROVALS_AT;
+    while day <= to {
+        // The day's runs, then at the end of the school day the attendance officer decides what
+        // waits for a person, then the evening.
+        let approvals = day.and_hms_opt(approval_hour, approval_minute, 0);
+        for (until, decide) in [(approvals, true), (day.and_hms_opt(23, 59, 0), false)] {
+            let Some(until) = until else { continue };
+            let instant = local_instant(tz, until);
+            let report = daemon
+                .run(
+                    stop.clone(),
+                    Some(instant),
+                    |now| exports.drop_due(&inbox, now),
+                    None,
+                )
+                .await?;
+            total.runs.extend(report.runs);
+            total.delivery.merge(&report.delivery);
+            total.imported_files += report.imported_files;
+            clock.advance_to(instant);
+            if decide && school.calendar.is_school_day(day) {
+                approved += approve_for_demo(&store, school_id, &policy, until).await?;
+            }
+        }
         let Some(next) = day.succ_opt() else { break };
         day = next;
     }
@@ -114,9 +168,14 @@ pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
         elapsed.as_secs_f64()
     );
 
-    let stats = school_stats(&store, school_id, &school, term.start, term.end, None).await?;
+    let stats = school_stats(&store, school_id, &school, from, to, None).await?;
     println!();
-    print!("{}", summary(&school.name, term.start, term.end, &stats));
+    print!("{}", summary(&school.name, from, to, &stats));
+    println!();
+    print!(
+        "{}",
+        crate::report::audit::LadderAudit::load(&store, school_id, &policy).await?
+    );
     println!();
     print_where_to_look(&store, school_id, &config, &school).await?;
     let _ = generated;
@@ -126,9 +185,13 @@ pub async fn run(dir: &Path, pupils: usize, seed: u64) -> Result<()> {
     println!("  cargo run --release -- --config {cfg} status");
     println!("  cargo run --release -- --config {cfg} case --upn UPN");
     println!(
-        "  cargo run --release -- --config {cfg} preview first_day --upn UPN --as-of {}T09:45",
-        term.start
+        "  cargo run --release -- --config {cfg} preview first_day --upn UPN --as-of {from}T09:45"
     );
+    if !whole_year {
+        println!(
+            "  cargo run --release -- demo --policy inspire-trust --year   # another policy, a whole school year"
+        );
+    }
     Ok(())
 }
 

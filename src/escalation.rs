@@ -88,6 +88,30 @@ pub struct SchoolRegister {
     contacts: HashMap<i64, Vec<Contact>>,
     pub state: EscalationState,
     awaiting: Vec<AwaitingApproval>,
+    /// Pupils a letter home goes about on the day loaded.
+    letter_today: std::collections::HashSet<i64>,
+}
+
+/// Pupils with a letter home going on `day` (made that day, or put off to it).
+async fn letters_on(
+    store: &Store,
+    school: SchoolId,
+    day: NaiveDate,
+) -> Result<std::collections::HashSet<i64>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT d.pupil_id FROM outbox o
+         JOIN outbox_items i ON i.outbox_id = o.id AND i.cancelled_reason IS NULL
+         JOIN decisions d ON d.id = i.decision_id
+         WHERE o.school_id = $1 AND o.channel = 'letter'
+           AND o.recipient_role IN ('contacts', 'parental_responsibility', 'all_contacts')
+           AND o.status NOT IN ('cancelled', 'expired', 'failed')
+           AND SUBSTR(COALESCE(o.not_before, o.created_at), 1, 10) = $2",
+    )
+    .bind(school.0)
+    .bind(day.to_string())
+    .fetch_all(store.pool())
+    .await?;
+    Ok(ids.into_iter().collect())
 }
 
 /// Messages waiting for a person's approval, oldest first, for reminders.
@@ -182,8 +206,10 @@ pub async fn load(
     }
     let state = case::load(store, school).await?;
     let awaiting = awaiting_approval(store, school).await?;
+    let letter_today = letters_on(store, school, as_of).await?;
     Ok(SchoolRegister {
         awaiting,
+        letter_today,
         pupils,
         years,
         loaded_from_year,
@@ -229,6 +255,7 @@ impl SchoolRegister {
                 case: self.state.cases.get(&p.id),
                 memory: self.state.memory.get(&p.id).unwrap_or(&no_memory),
                 history: self.state.history.get(&p.id).unwrap_or(&no_history),
+                letter_today: self.letter_today.contains(&p.id),
             })
             .collect();
         let ctx = Context {

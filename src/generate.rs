@@ -41,6 +41,9 @@ pub struct GenerateOptions {
     pub urn: String,
     /// Three digits; also the first three digits of every UPN.
     pub la_code: String,
+    /// The policy the school runs (`policy = "…"`), and the register closes its text names.
+    pub policy: Option<String>,
+    pub register_closes: Option<(String, String)>,
 }
 
 impl GenerateOptions {
@@ -52,6 +55,8 @@ impl GenerateOptions {
             school_name: "Rollcall Demo Primary".to_owned(),
             urn: "100001".to_owned(),
             la_code: "886".to_owned(),
+            policy: None,
+            register_closes: None,
         }
     }
 }
@@ -1799,6 +1804,16 @@ fn config_text(opts: &GenerateOptions, terms: &[DateRange], holidays: &[DateRang
         toml_string(&opts.urn),
         toml_string(&opts.la_code),
     );
+    if let Some(policy) = &opts.policy {
+        text.push_str(&format!("policy = {}\n", toml_string(policy)));
+    }
+    if let Some((am, pm)) = &opts.register_closes {
+        text.push_str(&format!(
+            "am_register_close = {}\npm_register_close = {}\n",
+            toml_string(am),
+            toml_string(pm)
+        ));
+    }
     // Where the pretend MIS drops register exports, how families reach the school, who the
     // staff are, and a file sink so nothing is really sent.
     text.push_str(

@@ -31,6 +31,8 @@ pub struct PupilInput<'a> {
     pub memory: &'a HashMap<String, StageMemory>,
     /// Each stage's latest decision, and every decision whose messages still wait.
     pub history: &'a [PastDecision],
+    /// A letter home about this pupil already goes today (from an earlier run).
+    pub letter_today: bool,
 }
 
 /// The run being evaluated.
@@ -260,6 +262,7 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
         if catching_up {
             one_family_message_per_climb(&mut out.decisions[first_decision..]);
         }
+        one_letter_a_day(ctx, input.letter_today, &mut out.decisions[first_decision..]);
     }
     apply_mass_send_brake(ctx, pupils, &mut out);
     out
@@ -295,6 +298,52 @@ fn one_family_message_per_climb(decisions: &mut [Decision]) {
                 "; caught up several steps at once, so the family hears only from the last one (\"{last_title}\"), not from this one"
             ));
         }
+    }
+}
+
+/// A family gets at most one letter a day about a pupil: when several of the pupil's decisions
+/// post a letter home, the ladder step's goes today and the others the next school day (and
+/// when an earlier run already posts one today, all of this run's wait a day). The same
+/// letters, none lost; not two envelopes on the mat at once.
+fn one_letter_a_day(ctx: &Context<'_>, letter_today: bool, decisions: &mut [Decision]) {
+    let posts = |d: &Decision| {
+        d.actions
+            .iter()
+            .any(|a| a.channel == Channel::Letter && a.to.is_family())
+    };
+    let keep = decisions
+        .iter()
+        .position(|d| posts(d) && d.moves_case_now())
+        .or_else(|| decisions.iter().position(|d| posts(d)));
+    let Some(keep) = keep else { return };
+    let keep = (!letter_today).then_some(keep);
+    let today = ctx.today();
+    let days = ctx.calendar().school_days();
+    let Some(next) = days
+        .get(days.partition_point(|d| *d <= today))
+        .and_then(|d| d.and_hms_opt(8, 0, 0))
+    else {
+        return;
+    };
+    let kept = keep.map_or_else(
+        || "an earlier one today".to_owned(),
+        |k| format!("\"{}\"", decisions[k].stage_title),
+    );
+    for (i, d) in decisions.iter_mut().enumerate() {
+        if Some(i) == keep || !posts(d) {
+            continue;
+        }
+        for a in d
+            .actions
+            .iter_mut()
+            .filter(|a| a.channel == Channel::Letter && a.to.is_family())
+        {
+            a.not_before = a.not_before.max(Some(next));
+        }
+        d.reason.push_str(&format!(
+            "; its letter goes on {}, the day after the letter for {kept}",
+            next.date()
+        ));
     }
 }
 

@@ -9,12 +9,12 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 
 use crate::case::CaseState;
 use crate::facts::{
-    Counts, FactsWindow, PupilFacts, absence_runs, absent_days, counts_between,
+    Counts, FactsWindow, PupilFacts, PupilRegister, absence_runs, absent_days, counts_between,
     oldest_unresolved_n, pupil_facts, sickness_episodes, status_spell_start,
 };
 use crate::mark::{MarkCode, category_table};
 use crate::policy::{CohortFlags, Counting, SessionName, Trigger, Window};
-use crate::session::{Calendar, Session, academic_year, academic_year_start, monday_of};
+use crate::session::{Calendar, Session, academic_year, academic_year_start, monday_of, slot};
 use crate::stage::{Context, PupilInput};
 
 /// One pupil, one stage, one moment: what a trigger is evaluated against.
@@ -60,10 +60,51 @@ pub(crate) fn as_of<R>(
     let calendar = &env.ctx.school.calendar;
     let year_start = first_day_of_year(calendar, now.date());
     let window = FactsWindow::new(calendar, year_start, now.date());
-    let facts = pupil_facts(&window, &env.input.register);
+    // The register as it stood then: a session of that day whose register had not closed by
+    // `now` is left out, so a pupil who came in that afternoon does not undo a decision made
+    // in the morning (that is a new fact, not a change to the one the decision rested on).
+    let day = now.date();
+    let (year, _) = slot(day, Session::Am);
+    let open: Vec<usize> = [
+        (Session::Am, env.ctx.school.am_register_close),
+        (Session::Pm, env.ctx.school.pm_register_close),
+    ]
+    .into_iter()
+    .filter(|(_, close)| now.time() < *close)
+    .map(|(session, _)| slot(day, session).1)
+    .collect();
+    let register = env.input.register;
+    let masked: Option<Vec<u8>> = (!open.is_empty())
+        .then(|| register.years.iter().find(|(y, _)| *y == year))
+        .flatten()
+        .map(|(_, marks)| {
+            let mut marks = marks.to_vec();
+            for at in &open {
+                if let Some(mark) = marks.get_mut(*at) {
+                    *mark = 0;
+                }
+            }
+            marks
+        });
+    let years: Vec<(i32, &[u8])> = register
+        .years
+        .iter()
+        .map(|&(y, marks)| match &masked {
+            Some(m) if y == year => (y, m.as_slice()),
+            _ => (y, marks),
+        })
+        .collect();
+    let input = PupilInput {
+        register: PupilRegister {
+            years: &years,
+            ..register
+        },
+        ..*env.input
+    };
+    let facts = pupil_facts(&window, &input.register);
     let inner = PupilEnv {
         ctx: &ctx,
-        input: env.input,
+        input: &input,
         window: &window,
         facts: facts.as_ref(),
         year_start,

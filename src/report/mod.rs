@@ -6,6 +6,7 @@
 //! the HTML, CSV and PDF are each drawn from that one document: the CSV holds every figure the
 //! HTML shows because both walk the same tables.
 
+pub mod audit;
 pub mod chart;
 pub mod document;
 pub mod governors;

@@ -587,13 +587,13 @@ outbox_dir = "{outbox}"
     /// (delivered to the file sink): the most any family got in one day.
     pub async fn most_family_messages_in_a_day(&self) -> Result<usize> {
         let rows = sqlx::query(
-            "SELECT p.upn, o.channel, SUBSTR(o.created_at, 1, 10) AS day, COUNT(DISTINCT o.id) AS n
+            "SELECT p.upn, o.channel, SUBSTR(COALESCE(o.sent_at, o.finished_at, o.created_at), 1, 10) AS day, COUNT(DISTINCT o.id) AS n
              FROM outbox o JOIN outbox_items i ON i.outbox_id = o.id
              JOIN decisions d ON d.id = i.decision_id JOIN pupils p ON p.id = d.pupil_id
              WHERE o.school_id = $1 AND o.status IN ('sent', 'delivered')
                AND o.recipient_role IN ('contacts', 'parental_responsibility', 'all_contacts')
                AND o.channel IN ('letter', 'email')
-             GROUP BY p.upn, o.channel, SUBSTR(o.created_at, 1, 10)",
+             GROUP BY p.upn, o.channel, SUBSTR(COALESCE(o.sent_at, o.finished_at, o.created_at), 1, 10)",
         )
         .bind(self.school_id.0)
         .fetch_all(self.store.pool())

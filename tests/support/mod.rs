@@ -210,6 +210,7 @@ impl Walk {
                 case: self.cases[i].as_ref(),
                 memory: &self.memory[i],
                 history: &self.history[i],
+                letter_today: false,
             })
             .collect();
         evaluate(
