@@ -31,6 +31,10 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
+        Err(e) if e.is::<rollcall::daemon::HeldElsewhere>() => {
+            eprintln!("{e}");
+            ExitCode::from(rollcall::daemon::HeldElsewhere::EXIT_CODE)
+        }
         Err(e) => {
             // Import errors are already a readable multi-line list; others get their causes.
             match e.downcast_ref::<rollcall::import::ImportError>() {
