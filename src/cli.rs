@@ -534,19 +534,30 @@ pub async fn run(cli: Cli) -> Result<()> {
             let daemon = crate::daemon::Daemon::build(config, clock).await?;
             let stop = tokio_util::sync::CancellationToken::new();
             let mut total = crate::delivery::DeliverySummary::default();
+            let mut held_elsewhere = Vec::new();
             for school in &daemon.schools {
-                if !daemon.hold_school(school.id).await? {
-                    println!(
-                        "{}: another daemon is sending for this school; nothing done",
-                        school.config.id
-                    );
-                    continue;
+                match daemon.try_hold(school.id).await? {
+                    crate::daemon::Hold::Held => {
+                        total.merge(&daemon.deliverer.deliver_due(school, &stop).await?);
+                    }
+                    crate::daemon::Hold::HeldBy { holder, until } => {
+                        held_elsewhere.push(format!(
+                            "school {}: nothing delivered: the daemon {holder} holds this school \
+                             until {until} and sends its messages. If that daemon has stopped, run \
+                             `rollcall deliver` again after then (a restarted `rollcall run` on the \
+                             same host and unit takes the school back at once).",
+                            school.config.id
+                        ));
+                    }
                 }
-                total.merge(&daemon.deliverer.deliver_due(school, &stop).await?);
             }
             daemon.release_schools().await?;
             println!("{}", serde_json::to_string(&total)?);
-            Ok(())
+            if held_elsewhere.is_empty() {
+                Ok(())
+            } else {
+                Err(crate::daemon::HeldElsewhere(held_elsewhere).into())
+            }
         }
         Command::Status(args) => {
             let config = load_config(cli.config.as_deref())?;

@@ -13,6 +13,8 @@ use crate::session::{Calendar, DateRange};
 
 pub const DEFAULT_CONFIG_PATH: &str = "config/rollcall.toml";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://rollcall.db";
+/// A school lease shorter than this would be lost to one slow database round trip.
+pub const MIN_SCHOOL_LEASE_SECONDS: u64 = 15;
 
 /// A configuration problem, worded for the person who edits the file.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,19 @@ pub struct DeliveryConfig {
     pub lease_seconds: u64,
     /// Messages sent at once.
     pub concurrency: usize,
+    /// Where an alert also goes when it cannot be emailed to its staff role:
+    /// `"sms:07700 900123"` (a staff mobile, through the SMS provider, so an SMTP outage does
+    /// not silence it) or `"email:deputy@example.sch.uk"` (another mailbox).
+    pub alerts_fallback: Option<String>,
+    /// Failed email attempts of an alert before its fallback is queued too; a refusal (no
+    /// address for the role, a 5xx) queues it at once.
+    pub alerts_fallback_after: u32,
+    /// Alerts per school waiting to be sent on their own; any more are folded into one digest
+    /// alert that lists them, so an outage does not end in a flood of alert emails.
+    pub alerts_waiting_max: usize,
+    /// `alerts_fallback`, checked (set when the config is resolved).
+    #[serde(skip)]
+    pub fallback: Option<AlertsFallback>,
     /// The providers for `mode = "live"`.
     #[serde(flatten)]
     pub live: crate::channel::live::LiveConfig,
@@ -65,9 +80,49 @@ impl Default for DeliveryConfig {
             retry_cap_seconds: 3600,
             lease_seconds: 120,
             concurrency: 8,
+            alerts_fallback: None,
+            alerts_fallback_after: 3,
+            alerts_waiting_max: 20,
+            fallback: None,
             live: Default::default(),
         }
     }
+}
+
+/// The second channel for alerts (`[delivery] alerts_fallback`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertsFallback {
+    /// A staff mobile in E.164.
+    Sms(String),
+    /// Another mailbox, as written (`Name <address>` or a bare address).
+    Email(String),
+}
+
+impl AlertsFallback {
+    /// `sms:NUMBER` or `email:ADDRESS`.
+    pub fn parse(text: &str) -> Result<AlertsFallback, String> {
+        match text.trim().split_once(':') {
+            Some((kind, rest)) if kind.trim().eq_ignore_ascii_case("sms") => {
+                crate::channel::sms::parse_uk_mobile(rest)
+                    .map(|n| AlertsFallback::Sms(n.as_str().to_owned()))
+                    .map_err(|e| format!("\"{}\" is not a UK mobile number: {e}", rest.trim()))
+            }
+            Some((kind, rest)) if kind.trim().eq_ignore_ascii_case("email") => {
+                parse_mailbox(rest).map(|_| AlertsFallback::Email(rest.trim().to_owned()))
+            }
+            _ => Err(format!(
+                "\"{text}\" is not a fallback: write \"sms:07700 900123\" (a staff mobile) or \
+                 \"email:someone@example.sch.uk\""
+            )),
+        }
+    }
+}
+
+/// A staff address as configured: `Jo Bloggs <jo@example.sch.uk>` or `jo@example.sch.uk`.
+pub fn parse_mailbox(text: &str) -> Result<lettre::message::Mailbox, String> {
+    text.trim()
+        .parse::<lettre::message::Mailbox>()
+        .map_err(|e| format!("\"{}\" is not an email address ({e})", text.trim()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -91,6 +146,14 @@ pub struct DaemonConfig {
     pub letters: String,
     /// Weekly and termly report hooks (last school day of the week / term).
     pub reports: String,
+    /// How long a daemon's hold on a school lasts without renewal; it renews every third of
+    /// this, so another daemon takes over at most this long after one stops answering.
+    pub school_lease_seconds: u64,
+    /// This daemon's name on its host, so a restarted daemon knows a school lease is its own
+    /// and takes it back at once. Default: its systemd unit (`rollcall.service`); outside
+    /// systemd, none (each process is new, and waits for the lease like any other daemon).
+    /// Two daemons on one host must not share a name.
+    pub name: Option<String>,
 }
 
 impl Default for DaemonConfig {
@@ -101,6 +164,8 @@ impl Default for DaemonConfig {
             daily_pass: "16:00".into(),
             letters: "16:30".into(),
             reports: "17:00".into(),
+            school_lease_seconds: 90,
+            name: None,
         }
     }
 }
@@ -628,6 +693,16 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
                 ));
             }
         }
+        for (role, address) in &entry.staff {
+            parse_mailbox(address).map_err(|m| {
+                err(
+                    &key(&format!("staff.{role}")),
+                    format!(
+                        "{m}; write \"name@example.sch.uk\" or \"Jo Bloggs <name@example.sch.uk>\""
+                    ),
+                )
+            })?;
+        }
         schools.push(SchoolConfig {
             id,
             name: entry.name,
@@ -669,7 +744,50 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
     if raw.delivery.concurrency == 0 {
         return Err(err("delivery.concurrency", "must be at least 1".into()));
     }
+    if raw.daemon.school_lease_seconds < MIN_SCHOOL_LEASE_SECONDS {
+        return Err(err(
+            "daemon.school_lease_seconds",
+            format!(
+                "{} is too short: at least {MIN_SCHOOL_LEASE_SECONDS} (it is renewed every third of it, \
+                 and a slow database must not lose it)",
+                raw.daemon.school_lease_seconds
+            ),
+        ));
+    }
+    if raw
+        .daemon
+        .name
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty() || n.chars().any(char::is_control))
+    {
+        return Err(err(
+            "daemon.name",
+            "must be a non-empty name without control characters, e.g. \"rollcall-north\"".into(),
+        ));
+    }
+    if raw.delivery.alerts_waiting_max == 0 {
+        return Err(err(
+            "delivery.alerts_waiting_max",
+            "must be at least 1".into(),
+        ));
+    }
     let mut delivery = raw.delivery;
+    if let Some(text) = &delivery.alerts_fallback {
+        let fallback =
+            AlertsFallback::parse(text).map_err(|m| err("delivery.alerts_fallback", m))?;
+        if matches!(fallback, AlertsFallback::Sms(_))
+            && delivery.mode == DeliveryMode::Live
+            && delivery.live.sms.is_none()
+        {
+            return Err(err(
+                "delivery.alerts_fallback",
+                "a text fallback needs an SMS provider: set delivery.sms = \"notify\" or \"twilio\", \
+                 or use \"email:ADDRESS\""
+                    .into(),
+            ));
+        }
+        delivery.fallback = Some(fallback);
+    }
     delivery.outbox_dir = relative_to(delivery.outbox_dir, path);
     Ok(Config {
         source: path.map(Path::to_owned),

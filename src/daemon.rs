@@ -14,6 +14,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::Serialize;
+use sqlx::Row as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::file::FileSink;
@@ -23,8 +24,6 @@ use crate::import::{MarksImport, import_contacts, import_marks, import_pupils};
 use crate::schedule::{self, Clock, DueRun, Job, Plan, instant_text, to_local};
 use crate::store::{SchoolId, Store};
 
-/// How long a school lease lasts without renewal: a daemon that dies is replaced this soon.
-const SCHOOL_LEASE_SECONDS: i64 = 90;
 /// A run claimed but never finished (its daemon died) may be taken over after this.
 const STALE_RUN_MINUTES: i64 = 15;
 
@@ -34,9 +33,37 @@ pub struct Daemon {
     pub schools: Vec<Arc<SchoolRuntime>>,
     pub deliverer: Arc<Deliverer>,
     pub clock: Clock,
+    /// This process, in message leases and events (host, pid and a random part).
     pub owner: String,
+    /// This daemon in school leases: host and systemd unit (or `[daemon] name`) for `rollcall
+    /// run`, so a restarted daemon knows a lease is its own; the process (`owner`) otherwise.
+    pub holder: String,
     /// Where each school's due runs were last looked for.
     looked: tokio::sync::Mutex<HashMap<SchoolId, DateTime<Utc>>>,
+    /// When another daemon's lease on a school runs out, so this one wakes to take it over.
+    others: tokio::sync::Mutex<HashMap<SchoolId, DateTime<Utc>>>,
+}
+
+/// `rollcall deliver` sent nothing for some schools because another daemon holds them. Not a
+/// failure of rollcall, but not "done" either: whoever ran it (a person, cron) must not read
+/// success while a school's messages wait, so it exits 75 (EX_TEMPFAIL, "try again later").
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct HeldElsewhere(pub Vec<String>);
+
+impl HeldElsewhere {
+    pub const EXIT_CODE: u8 = 75;
+}
+
+/// Whether this daemon may send for a school.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    Held,
+    /// Another daemon holds the school's lease until `until` (UTC).
+    HeldBy {
+        holder: String,
+        until: String,
+    },
 }
 
 /// What one pass of the loop did, for logs, `status` and the demo.
@@ -48,14 +75,57 @@ pub struct PassReport {
     pub imported_files: usize,
 }
 
-/// A name for this daemon in leases and events: host, process and a random part, so two
-/// daemons on one host (or a restarted one) are told apart.
+/// A name for this process in message leases and events: host, process and a random part, so
+/// two processes on one host (or a restarted one) are told apart.
 pub fn daemon_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "host".to_owned());
     let nanos = Utc::now().timestamp_subsec_nanos();
-    format!("{host}:{}:{nanos:08x}", std::process::id())
+    format!("{}:{}:{nanos:08x}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "host".to_owned())
+}
+
+/// `rollcall run`'s identity in school leases: `HOST/NAME`, where NAME is `[daemon] name` or
+/// the systemd unit the daemon runs in. None outside a unit with no name configured: each
+/// process is then a new daemon. Not the process id (a restart changes it) and not
+/// systemd's INVOCATION_ID (new for every start of the unit, so it names a run, not the daemon).
+pub fn lease_identity(config: &crate::config::DaemonConfig) -> Option<String> {
+    let name = config.name.clone().or_else(|| {
+        std::fs::read_to_string("/proc/self/cgroup")
+            .ok()
+            .and_then(|text| unit_from_cgroup(&text))
+    })?;
+    Some(format!("{}/{}", host_name(), name.trim()))
+}
+
+/// The systemd service a process runs in, from `/proc/self/cgroup` (cgroup v2 `0::/path`, or
+/// v1's `name=systemd` hierarchy): the last part of the path when it is a `.service`. A
+/// terminal's session scope, or a service's own sub-group, is not one.
+pub fn unit_from_cgroup(text: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let _id = parts.next()?;
+            let controllers = parts.next()?;
+            let path = parts.next()?;
+            (controllers.is_empty() || controllers == "name=systemd").then_some(path)
+        })
+        .find_map(|path| {
+            path.trim_end()
+                .rsplit('/')
+                .next()
+                .filter(|unit| unit.len() > ".service".len() && unit.ends_with(".service"))
+                .map(str::to_owned)
+        })
 }
 
 impl Daemon {
@@ -109,39 +179,98 @@ impl Daemon {
         Daemon {
             clock: deliverer.clock.clone(),
             owner: deliverer.owner.clone(),
+            holder: deliverer.owner.clone(),
             config,
             store,
             schools,
             deliverer,
             looked: tokio::sync::Mutex::new(HashMap::new()),
+            others: tokio::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The school lease: how long it lasts without renewal.
+    fn lease(&self) -> Duration {
+        Duration::seconds(
+            i64::try_from(self.config.daemon.school_lease_seconds).unwrap_or(i64::MAX / 4),
+        )
     }
 
     /// Holds or renews this daemon's lease on a school; false if another daemon holds it.
     pub async fn hold_school(&self, school: SchoolId) -> Result<bool> {
+        Ok(self.try_hold(school).await? == Hold::Held)
+    }
+
+    /// Holds or renews this daemon's lease on a school, or says who holds it until when.
+    ///
+    /// The lease is this daemon's own when its holder (host and unit) is ours: a daemon that
+    /// systemd restarted takes it back at once instead of waiting for it to lapse, and the
+    /// rows its previous process left in `sending` go back to the queue (as ambiguous) at once.
+    pub async fn try_hold(&self, school: SchoolId) -> Result<Hold> {
         let now = self.clock.now();
-        let holder: Option<String> = sqlx::query_scalar(
-            "INSERT INTO school_leases (school_id, holder, acquired_at, expires_at)
-             VALUES ($1, $2, $3, $4)
+        let before = sqlx::query("SELECT holder, process FROM school_leases WHERE school_id = $1")
+            .bind(school.0)
+            .fetch_optional(self.store.pool())
+            .await?
+            .map(|r| -> Result<(String, Option<String>)> {
+                Ok((r.try_get("holder")?, r.try_get("process")?))
+            })
+            .transpose()?;
+        let held: Option<String> = sqlx::query_scalar(
+            "INSERT INTO school_leases (school_id, holder, process, acquired_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (school_id) DO UPDATE
-                SET holder = excluded.holder, expires_at = excluded.expires_at,
+                SET holder = excluded.holder, process = excluded.process,
+                    expires_at = excluded.expires_at,
                     acquired_at = CASE WHEN school_leases.holder = excluded.holder
+                                        AND school_leases.process = excluded.process
                                        THEN school_leases.acquired_at ELSE excluded.acquired_at END
-                WHERE school_leases.holder = excluded.holder OR school_leases.expires_at < $3
+                WHERE school_leases.holder = excluded.holder OR school_leases.expires_at < $4
              RETURNING holder",
         )
         .bind(school.0)
+        .bind(&self.holder)
         .bind(&self.owner)
         .bind(instant_text(now))
-        .bind(instant_text(now + Duration::seconds(SCHOOL_LEASE_SECONDS)))
+        .bind(instant_text(now + self.lease()))
         .fetch_optional(self.store.pool())
         .await?;
-        Ok(holder.is_some())
+        if held.is_some() {
+            self.others.lock().await.remove(&school);
+            if let Some((holder, Some(process))) = before
+                && holder == self.holder
+                && process != self.owner
+            {
+                let recovered = self.deliverer.recover_from(school, &process).await?;
+                tracing::info!(
+                    school = school.0,
+                    previous = %process,
+                    recovered,
+                    "took back this daemon's school lease from its previous process"
+                );
+            }
+            return Ok(Hold::Held);
+        }
+        let row = sqlx::query("SELECT holder, expires_at FROM school_leases WHERE school_id = $1")
+            .bind(school.0)
+            .fetch_optional(self.store.pool())
+            .await?;
+        let Some(row) = row else {
+            // Released between the two statements: free now.
+            return Box::pin(self.try_hold(school)).await;
+        };
+        let holder: String = row.try_get("holder")?;
+        let until: String = row.try_get("expires_at")?;
+        if let Some(t) = parse_instant(&until) {
+            self.others.lock().await.insert(school, t);
+        }
+        Ok(Hold::HeldBy { holder, until })
     }
 
     /// Lets another daemon take the schools at once (a clean shutdown).
     pub async fn release_schools(&self) -> Result<()> {
-        sqlx::query("DELETE FROM school_leases WHERE holder = $1")
+        sqlx::query("DELETE FROM school_leases WHERE holder = $1 AND process = $2")
+            .bind(&self.holder)
             .bind(&self.owner)
             .execute(self.store.pool())
             .await?;
@@ -155,13 +284,31 @@ impl Daemon {
             if stop.is_cancelled() {
                 break;
             }
-            if !self.hold_school(school.id).await? {
-                tracing::debug!(school = %school.config.id, "another daemon holds this school");
+            if let Hold::HeldBy { holder, until } = self.try_hold(school.id).await? {
+                tracing::debug!(school = %school.config.id, %holder, %until, "another daemon holds this school");
                 continue;
             }
+            let before = report.delivery.clone();
             self.school_pass(school, stop, &mut report)
                 .await
                 .with_context(|| format!("school {}", school.config.id))?;
+            let d = report.delivery.minus(&before);
+            if !d.is_empty() {
+                tracing::info!(
+                    school = %school.config.id,
+                    sent = d.sent,
+                    delivered = d.delivered,
+                    retried = d.retried,
+                    failed = d.failed,
+                    expired = d.expired,
+                    recovered = d.recovered,
+                    confirmed_after_crash = d.confirmed_after_crash,
+                    resent_unconfirmed = d.resent_unconfirmed,
+                    alerts_retried = d.alerts_retried,
+                    alerts_folded = d.alerts_folded,
+                    "delivery"
+                );
+            }
         }
         Ok(report)
     }
@@ -530,6 +677,11 @@ impl Daemon {
             if let Some(t) = retry.as_deref().and_then(parse_instant) {
                 consider(t);
             }
+            // Take over a school the moment another daemon's lease on it runs out (leases
+            // compare at whole seconds, and expire strictly after their time).
+            if let Some(t) = self.others.lock().await.get(&school.id) {
+                consider(*t + Duration::seconds(1));
+            }
             let quiet: Option<String> = sqlx::query_scalar(
                 "SELECT MIN(not_before) FROM outbox WHERE school_id = $1 AND status = 'queued'
                  AND not_before IS NOT NULL AND not_before > $2",
@@ -589,7 +741,7 @@ impl Daemon {
             // Wake at the next due time, but at least every lease period so the school
             // leases are renewed and another daemon's queue is noticed.
             let now = self.clock.now();
-            let renew = now + Duration::seconds(SCHOOL_LEASE_SECONDS / 3);
+            let renew = now + self.lease() / 3;
             let wake = next.map_or(renew, |n| n.min(renew));
             let sleep = (wake - now).to_std().unwrap_or_default();
             tokio::select! {
@@ -618,7 +770,10 @@ pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
 /// finish and are recorded before it exits; the school leases are released so another daemon
 /// can take over at once.
 pub async fn serve(config: Config) -> Result<()> {
-    let daemon = Daemon::build(config, Clock::System).await?;
+    let mut daemon = Daemon::build(config, Clock::System).await?;
+    if let Some(identity) = lease_identity(&daemon.config.daemon) {
+        daemon.holder = identity;
+    }
     let stop = CancellationToken::new();
     {
         let stop = stop.clone();
@@ -666,6 +821,8 @@ pub async fn serve(config: Config) -> Result<()> {
     tracing::info!(
         schools = daemon.schools.len(),
         owner = %daemon.owner,
+        holder = %daemon.holder,
+        school_lease_seconds = daemon.config.daemon.school_lease_seconds,
         mode = ?daemon.config.delivery.mode,
         "rollcall running"
     );
@@ -682,9 +839,17 @@ pub async fn serve(config: Config) -> Result<()> {
         .await;
     let _ = scheduler.shutdown().await;
     let report = result?;
+    let d = &report.delivery;
     tracing::info!(
         runs = report.runs.len(),
-        sent = report.delivery.sent + report.delivery.delivered,
+        sent = d.sent + d.delivered,
+        retried = d.retried,
+        failed = d.failed,
+        recovered = d.recovered,
+        confirmed_after_crash = d.confirmed_after_crash,
+        resent_unconfirmed = d.resent_unconfirmed,
+        alerts_retried = d.alerts_retried,
+        alerts_folded = d.alerts_folded,
         "rollcall stopped cleanly"
     );
     Ok(())

@@ -14,7 +14,14 @@
 //! transaction held open across a network call. If a daemon dies while sending, the lease
 //! lapses and the row returns to `queued` marked `ambiguous`: before sending it again the
 //! channel is asked whether it already has it (Notify by reference, the file sink by row id);
-//! email has no such question, so it is sent again with the same Message-ID and counted.
+//! email has no such question, so it is sent again with the same Message-ID and counted on the
+//! row (`resends`), where `rollcall status` shows it.
+//!
+//! Alerts (to staff, about a message that failed, a rejected export, a held run) must not share
+//! the fate of what they report: they are never given up, they retry with the capped backoff
+//! until delivered, after `alerts_fallback_after` failed attempts (or a refusal) they also go to
+//! `[delivery] alerts_fallback`, and at most `alerts_waiting_max` wait per school: more are
+//! folded into one digest alert that lists them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +31,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use rand::Rng as _;
 use rand::SeedableRng as _;
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
+use sqlx::{AssertSqlSafe, Row as _};
 use tokio::task::JoinSet;
 
 use crate::channel::file::{FileSink, SmsLine};
@@ -76,6 +83,10 @@ pub struct DeliverySummary {
     pub confirmed_after_crash: usize,
     /// Rows sent again without being able to ask the channel (email): possibly twice.
     pub resent_unconfirmed: usize,
+    /// Alerts beyond `alerts_waiting_max` folded into a digest alert.
+    pub alerts_folded: usize,
+    /// Alerts that failed an attempt and wait to be tried again (they are never given up).
+    pub alerts_retried: usize,
 }
 
 impl DeliverySummary {
@@ -88,6 +99,33 @@ impl DeliverySummary {
         self.recovered += other.recovered;
         self.confirmed_after_crash += other.confirmed_after_crash;
         self.resent_unconfirmed += other.resent_unconfirmed;
+        self.alerts_folded += other.alerts_folded;
+        self.alerts_retried += other.alerts_retried;
+    }
+
+    /// What happened since `earlier` (a snapshot of the same running total).
+    pub fn minus(&self, earlier: &DeliverySummary) -> DeliverySummary {
+        DeliverySummary {
+            sent: self.sent.saturating_sub(earlier.sent),
+            delivered: self.delivered.saturating_sub(earlier.delivered),
+            retried: self.retried.saturating_sub(earlier.retried),
+            failed: self.failed.saturating_sub(earlier.failed),
+            expired: self.expired.saturating_sub(earlier.expired),
+            recovered: self.recovered.saturating_sub(earlier.recovered),
+            confirmed_after_crash: self
+                .confirmed_after_crash
+                .saturating_sub(earlier.confirmed_after_crash),
+            resent_unconfirmed: self
+                .resent_unconfirmed
+                .saturating_sub(earlier.resent_unconfirmed),
+            alerts_folded: self.alerts_folded.saturating_sub(earlier.alerts_folded),
+            alerts_retried: self.alerts_retried.saturating_sub(earlier.alerts_retried),
+        }
+    }
+
+    /// Whether anything happened worth a log line.
+    pub fn is_empty(&self) -> bool {
+        *self == DeliverySummary::default()
     }
 }
 
@@ -105,6 +143,17 @@ enum Outcome {
     Failed(String),
 }
 
+/// What a channel says when asked whether it already has a message.
+enum Asked {
+    /// It has it: recorded as sent without sending again.
+    Has(Sent),
+    /// It has not: sending again cannot make a second copy.
+    NotThere,
+    /// Nobody can say (SMTP has no such question; the provider did not answer): sending again
+    /// may make a second copy, which is counted on the row.
+    Unknown,
+}
+
 impl Deliverer {
     /// Sends everything due for one school, until nothing is left to claim or `stop` is set.
     /// In-flight sends always finish and are recorded.
@@ -118,6 +167,7 @@ impl Deliverer {
             ..DeliverySummary::default()
         };
         summary.expired += self.expire(school).await?;
+        summary.alerts_folded += self.fold_alerts(school).await?;
         let mut tasks_written = false;
         while !stop.is_cancelled() {
             // One message per sending slot: a claimed row is sent within one provider deadline,
@@ -166,6 +216,23 @@ impl Deliverer {
         .await?;
         for id in &ids {
             self.event(*id, "lease_lapsed", "the daemon sending it stopped before recording the result; the channel is asked before it is sent again").await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Rows a dead process of this same daemon (same host and unit, restarted) left in
+    /// `sending` go back to the queue at once, marked ambiguous, instead of after their lease.
+    pub async fn recover_from(&self, school: SchoolId, dead: &str) -> Result<usize> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET status = 'queued', ambiguous = 1, lease_owner = NULL, lease_until = NULL
+             WHERE school_id = $1 AND status = 'sending' AND lease_owner = $2 RETURNING id",
+        )
+        .bind(school.0)
+        .bind(dead)
+        .fetch_all(self.store.pool())
+        .await?;
+        for id in &ids {
+            self.event(*id, "lease_lapsed", "the daemon sending it was restarted before recording the result; the channel is asked before it is sent again").await?;
         }
         Ok(ids.len())
     }
@@ -231,13 +298,18 @@ impl Deliverer {
             Ok(prepared) => {
                 let mut confirmed = None;
                 if row.ambiguous {
-                    confirmed = self.ask_channel(school, &row, &prepared).await;
-                    if confirmed.is_some() {
-                        summary.confirmed_after_crash += 1;
-                    } else if (row.channel == "email" || row.channel == "la_return")
-                        && self.channels.mode == DeliveryMode::Live
-                    {
-                        summary.resent_unconfirmed += 1;
+                    match self.ask_channel(school, &row, &prepared).await {
+                        Asked::Has(sent) => {
+                            summary.confirmed_after_crash += 1;
+                            confirmed = Some(sent);
+                        }
+                        Asked::NotThere => {}
+                        Asked::Unknown => {
+                            // Counted before sending: a daemon killed during this send must
+                            // not lose the count of a copy that may arrive.
+                            self.count_resend(&row).await?;
+                            summary.resent_unconfirmed += 1;
+                        }
                     }
                 }
                 match confirmed {
@@ -273,8 +345,12 @@ impl Deliverer {
             .templates
             .render(&row.template, channel, audience, &data)
             .map_err(|e| e.to_string())?;
-        let address = match (&row.address, audience) {
-            (Some(a), _) if !a.is_empty() => a.clone(),
+        let (to_name, address) = match (&row.address, audience) {
+            (Some(a), Audience::Family) if !a.is_empty() => (data.recipient.clone(), a.clone()),
+            (Some(a), _) if !a.is_empty() => (
+                recipient_display_name(&row.recipient_role, &school.config.name),
+                a.clone(),
+            ),
             (_, Audience::Family) if channel != Channel::Task => {
                 return Err(format!(
                     "{}: there is no {} for this family in the register",
@@ -286,8 +362,8 @@ impl Deliverer {
                     }
                 ));
             }
-            _ if channel == Channel::Task => String::new(),
-            _ => staff_address(&school.config, &row.recipient_role)?,
+            _ if channel == Channel::Task => (data.recipient.clone(), String::new()),
+            _ => staff_mailbox(&school.config, &row.recipient_role)?,
         };
         // A return to the LA carries the return itself: a CSV of the episode(s) and a
         // readable cover as PDF, built from the register as it is now.
@@ -309,7 +385,7 @@ impl Deliverer {
                 outbox_id: row.id,
                 attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
                 school: school.config.id.clone(),
-                to_name: data.recipient.clone(),
+                to_name,
                 address,
                 subject: rendered.subject.clone(),
                 text: rendered.text.clone(),
@@ -332,14 +408,14 @@ impl Deliverer {
         let stored = crate::report::queue::load(&self.store, row.id)
             .await
             .map_err(|e| format!("cannot read the stored report: {e:#}"))?;
-        let address = staff_address(&school.config, &row.recipient_role)?;
+        let (to_name, address) = staff_mailbox(&school.config, &row.recipient_role)?;
         Ok(Prepared {
             date: now.date(),
             outgoing: Outgoing {
                 outbox_id: row.id,
                 attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
                 school: school.config.id.clone(),
-                to_name: report_recipient_name(&row.recipient_role, &school.config.name),
+                to_name,
                 address,
                 subject: stored.subject.clone(),
                 text: stored.text.clone(),
@@ -357,45 +433,87 @@ impl Deliverer {
         })
     }
 
-    /// After a lapsed lease: does the channel already have this message?
+    /// After an attempt with no known outcome: does the channel already have this message?
     async fn ask_channel(
         &self,
         school: &SchoolRuntime,
         row: &OutboxRow,
         prepared: &Prepared,
-    ) -> Option<Sent> {
+    ) -> Asked {
         let school_key = &school.config.id;
+        let file = |path: PathBuf| {
+            if path.exists() {
+                Asked::Has(Sent {
+                    provider_id: path.display().to_string(),
+                })
+            } else {
+                Asked::NotThere
+            }
+        };
         match (row.channel.as_str(), self.channels.mode) {
             ("sms", DeliveryMode::File) => {
-                let line = self
+                match self
                     .channels
                     .sink
-                    .lookup_sms(school_key, prepared.date, row.id)?;
-                Some(Sent {
-                    provider_id: format!("sms.jsonl#{}", line.outbox_id),
-                })
+                    .lookup_sms(school_key, prepared.date, row.id)
+                {
+                    Some(line) => Asked::Has(Sent {
+                        provider_id: format!("sms.jsonl#{}", line.outbox_id),
+                    }),
+                    None => Asked::NotThere,
+                }
             }
-            ("email" | "la_return", DeliveryMode::File) => {
-                let path = self
-                    .channels
-                    .sink
-                    .email_path(school_key, prepared.date, row.id);
-                path.exists().then(|| Sent {
-                    provider_id: path.display().to_string(),
-                })
+            ("email" | "la_return", DeliveryMode::File) => file(self.channels.sink.email_path(
+                school_key,
+                prepared.date,
+                row.id,
+            )),
+            ("letter", _) => file(self.channels.sink.letter_path(
+                school_key,
+                prepared.date,
+                row.id,
+            )),
+            ("sms", DeliveryMode::Live) => {
+                match self.channels.live.lookup_sms(&prepared.outgoing).await {
+                    Ok(Some(sent)) => Asked::Has(sent),
+                    Ok(None) => Asked::NotThere,
+                    Err(_) => Asked::Unknown,
+                }
             }
-            ("letter", _) => {
-                let path = self
-                    .channels
-                    .sink
-                    .letter_path(school_key, prepared.date, row.id);
-                path.exists().then(|| Sent {
-                    provider_id: path.display().to_string(),
-                })
-            }
-            ("sms", DeliveryMode::Live) => self.channels.live.lookup_sms(&prepared.outgoing).await,
-            _ => None,
+            // The day's task list is rebuilt from the outbox: listing a task again adds nothing.
+            ("task", _) => Asked::NotThere,
+            _ => Asked::Unknown,
         }
+    }
+
+    /// One more copy of `row` may reach its recipient: counted on the row and in its events.
+    async fn count_resend(&self, row: &OutboxRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET resends = resends + 1
+             WHERE id = $1 AND lease_owner = $2 AND status = 'sending'",
+        )
+        .bind(row.id)
+        .bind(&self.owner)
+        .execute(self.store.pool())
+        .await?;
+        let how = match row.channel.as_str() {
+            "email" | "la_return" => {
+                "email cannot be asked whether the earlier attempt arrived, so it is sent again \
+                 with the same Message-ID (most mail systems then show one copy)"
+            }
+            _ => {
+                "the provider could not be asked whether the earlier attempt arrived, so it is sent again"
+            }
+        };
+        self.event(
+            row.id,
+            "resent",
+            &format!(
+                "attempt {}: {how}; the recipient may get it twice",
+                row.attempts
+            ),
+        )
+        .await
     }
 
     async fn send(
@@ -559,28 +677,41 @@ impl Deliverer {
                 let next = now + wait;
                 let expires = self.expires_at(row.id).await?;
                 let too_late = expires.is_some_and(|e| to_local(school.config.timezone, next) >= e);
-                if too_late || row.attempts >= i64::from(self.settings.max_attempts) {
+                // An alert is never given up: it is how a person learns that something failed.
+                let out_of_attempts =
+                    !row.is_alert() && row.attempts >= i64::from(self.settings.max_attempts);
+                if too_late || out_of_attempts {
                     return self
                         .fail_or_expire(school, row, &error, too_late, summary)
                         .await;
                 }
-                sqlx::query(
-                    "UPDATE outbox SET status = 'queued', next_attempt_at = $1, last_error = $2,
-                            ambiguous = $3, lease_owner = NULL, lease_until = NULL
-                     WHERE id = $4 AND lease_owner = $5 AND status = 'sending'",
-                )
-                .bind(instant_text(next))
-                .bind(&error)
-                .bind(i64::from(ambiguous))
-                .bind(row.id)
-                .bind(&self.owner)
-                .execute(self.store.pool())
-                .await?;
+                if row.is_alert() {
+                    self.alert_not_delivered(school, row, &error, false, summary)
+                        .await?;
+                }
+                self.requeue(row, next, &error, ambiguous).await?;
                 summary.retried += 1;
                 (
                     "retry",
                     format!(
                         "attempt {} failed ({error}); next attempt at {}",
+                        row.attempts,
+                        instant_text(next)
+                    ),
+                )
+            }
+            Outcome::Failed(error) if row.is_alert() => {
+                // Refused (no address for the role, a 5xx): the config or the mailbox can be
+                // fixed while it waits, and the fallback goes at once.
+                self.alert_not_delivered(school, row, &error, true, summary)
+                    .await?;
+                let next = now + self.backoff(row.id, row.attempts);
+                self.requeue(row, next, &error, false).await?;
+                summary.retried += 1;
+                (
+                    "retry",
+                    format!(
+                        "attempt {} refused ({error}); an alert is never given up: next attempt at {}",
                         row.attempts,
                         instant_text(next)
                     ),
@@ -595,6 +726,201 @@ impl Deliverer {
         self.event(row.id, status, &detail).await
     }
 
+    async fn requeue(
+        &self,
+        row: &OutboxRow,
+        next: chrono::DateTime<chrono::Utc>,
+        error: &str,
+        ambiguous: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'queued', next_attempt_at = $1, last_error = $2,
+                    ambiguous = $3, lease_owner = NULL, lease_until = NULL
+             WHERE id = $4 AND lease_owner = $5 AND status = 'sending'",
+        )
+        .bind(instant_text(next))
+        .bind(error)
+        .bind(i64::from(ambiguous))
+        .bind(row.id)
+        .bind(&self.owner)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// An alert's attempt failed: said in the logs at error level (the journal is one more
+    /// place a person may see it), and once it has failed `alerts_fallback_after` times or
+    /// been refused, sent to the fallback as well. The fallback of a fallback is the log.
+    async fn alert_not_delivered(
+        &self,
+        school: &SchoolRuntime,
+        row: &OutboxRow,
+        error: &str,
+        refused: bool,
+        summary: &mut DeliverySummary,
+    ) -> Result<()> {
+        summary.alerts_retried += 1;
+        tracing::error!(
+            school = %school.config.id,
+            outbox_id = row.id,
+            attempts = row.attempts,
+            to = %row.recipient_role,
+            "an alert could not be delivered; it will be tried again until it is"
+        );
+        let Some(fallback) = &self.settings.fallback else {
+            return Ok(());
+        };
+        if is_fallback(row)
+            || !(refused || row.attempts >= i64::from(self.settings.alerts_fallback_after.max(1)))
+        {
+            return Ok(());
+        }
+        let (channel, address) = match fallback {
+            crate::config::AlertsFallback::Sms(number) => ("sms", number.clone()),
+            crate::config::AlertsFallback::Email(mailbox) => (
+                "email",
+                crate::config::parse_mailbox(mailbox)
+                    .map(|m| m.email.to_string())
+                    .unwrap_or_else(|_| mailbox.clone()),
+            ),
+        };
+        let original = row.hold_reason.as_deref().unwrap_or_default();
+        let mut text = format!(
+            "Alert {} for the {} could not be sent ({}). It says: {original}",
+            row.id,
+            role_words(&row.recipient_role).to_lowercase(),
+            shorten(error, 120, "…"),
+        );
+        if channel == "sms" {
+            text = shorten(
+                &text,
+                FALLBACK_TEXT_CHARS,
+                " … (rollcall status has the rest)",
+            );
+        }
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO outbox (school_id, key, channel, recipient_role, recipient, address,
+                                 template, status, requires_approval, hold_reason, created_at)
+             VALUES ($1, $2, $3, 'alerts_fallback', 'alerts_fallback', $4, 'alert', 'queued', 0, $5, $6)
+             ON CONFLICT (key) DO NOTHING RETURNING id",
+        )
+        .bind(school.id.0)
+        .bind(format!("{}/fallback", row.key))
+        .bind(channel)
+        .bind(&address)
+        .bind(&text)
+        .bind(self.now_local(school).format(LOCAL).to_string())
+        .fetch_optional(self.store.pool())
+        .await?;
+        if let Some(id) = inserted {
+            self.event(
+                row.id,
+                "fallback",
+                &format!("also sent to the alerts fallback ({channel}) as message {id}"),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps at most `alerts_waiting_max` alerts waiting to go one by one: the newest beyond
+    /// that are folded into one digest alert (to the attendance officer) that lists each of
+    /// them in full, so an outage that fails a hundred messages ends in a few emails, not a
+    /// hundred. Folded alerts keep their rows (status `folded`) and `rollcall status` counts them.
+    async fn fold_alerts(&self, school: &SchoolRuntime) -> Result<usize> {
+        let max = self.settings.alerts_waiting_max.max(1);
+        let waiting: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM outbox
+             WHERE school_id = $1 AND status = 'queued' AND key LIKE '%/alert/%'
+               AND key NOT LIKE '%/alert/digest-%' AND key NOT LIKE '%/fallback'
+             ORDER BY id",
+        )
+        .bind(school.id.0)
+        .fetch_all(self.store.pool())
+        .await?;
+        let Some(extra) = waiting.get(max..).filter(|e| !e.is_empty()) else {
+            return Ok(0);
+        };
+        let now_local = self.now_local(school).format(LOCAL).to_string();
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(id) FROM outbox
+             WHERE school_id = $1 AND status = 'queued' AND key LIKE '%/alert/digest-%'",
+        )
+        .bind(school.id.0)
+        .fetch_one(self.store.pool())
+        .await?;
+        let digest = match open {
+            Some(id) => id,
+            None => {
+                let key = format!("school-{}/alert/digest-{}", school.id.0, extra[0]);
+                // Another daemon folding the same alerts at the same moment makes the same key.
+                let made: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO outbox (school_id, key, channel, recipient_role, recipient,
+                                         template, status, requires_approval, hold_reason, created_at)
+                     VALUES ($1, $2, 'email', 'attendance_officer', 'attendance_officer', 'alert',
+                             'queued', 0, '', $3)
+                     ON CONFLICT (key) DO NOTHING RETURNING id",
+                )
+                .bind(school.id.0)
+                .bind(&key)
+                .bind(&now_local)
+                .fetch_optional(self.store.pool())
+                .await?;
+                match made {
+                    Some(id) => id,
+                    None => {
+                        sqlx::query_scalar("SELECT id FROM outbox WHERE key = $1")
+                            .bind(&key)
+                            .fetch_one(self.store.pool())
+                            .await?
+                    }
+                }
+            }
+        };
+        let marker = format!("into alert {digest}");
+        let mut folded = 0;
+        for id in extra {
+            let done = sqlx::query(
+                "UPDATE outbox SET status = 'folded', finished_at = $1 WHERE id = $2 AND status = 'queued'",
+            )
+            .bind(instant_text(self.clock.now()))
+            .bind(*id)
+            .execute(self.store.pool())
+            .await?;
+            if done.rows_affected() == 1 {
+                folded += 1;
+                self.event(*id, "folded", &marker).await?;
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT o.id, o.created_at, COALESCE(o.hold_reason, '') FROM outbox o
+             JOIN outbox_events e ON e.outbox_id = o.id
+             WHERE e.event = 'folded' AND e.detail = $1 ORDER BY o.id",
+        )
+        .bind(&marker)
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut text = format!(
+            "{} alerts are in this one message because {max} others were already waiting to be \
+             sent (rollcall sends at most {max} alerts one by one; `rollcall status` lists them):",
+            rows.len()
+        );
+        for r in &rows {
+            text.push_str(&format!(
+                "\n\nAlert {} ({}): {}",
+                r.try_get::<i64, _>(0)?,
+                r.try_get::<String, _>(1)?,
+                r.try_get::<String, _>(2)?
+            ));
+        }
+        sqlx::query("UPDATE outbox SET hold_reason = $1 WHERE id = $2 AND status = 'queued'")
+            .bind(&text)
+            .bind(digest)
+            .execute(self.store.pool())
+            .await?;
+        Ok(folded)
+    }
+
     async fn fail_or_expire(
         &self,
         school: &SchoolRuntime,
@@ -606,7 +932,7 @@ impl Deliverer {
         let status = if expire { "expired" } else { "failed" };
         sqlx::query(
             "UPDATE outbox SET status = $1, last_error = $2, finished_at = $3,
-                    lease_owner = NULL, lease_until = NULL
+                    lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL
              WHERE id = $4 AND lease_owner = $5 AND status = 'sending'",
         )
         .bind(status)
@@ -745,28 +1071,79 @@ fn parse_channel(text: &str) -> Result<Channel, String> {
     })
 }
 
-/// The school's sending address: its contact email, or a placeholder that cannot be mistaken
-/// for a real mailbox when none is configured (file mode only; live mode needs a real one).
-/// Who a report is addressed to, as the email's To name.
-fn report_recipient_name(role: &str, school: &str) -> String {
+/// A fallback text of an alert is cut to this many characters (two SMS segments).
+const FALLBACK_TEXT_CHARS: usize = 300;
+
+fn is_fallback(row: &OutboxRow) -> bool {
+    row.key.ends_with("/fallback")
+}
+
+/// `text` cut to at most `max` characters, ending with `tail` when cut.
+fn shorten(text: &str, max: usize, tail: &str) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let keep = max.saturating_sub(tail.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(tail);
+    out
+}
+
+/// A staff role as a person would say it ("attendance_officer" → "Attendance officer").
+pub fn role_words(role: &str) -> String {
     match role {
-        "newsletter" => format!("Parents and carers, {school}"),
-        "governors" => format!("Governors, {school}"),
+        "attendance_officer" => "Attendance officer".to_owned(),
+        "dsl" => "Designated safeguarding lead".to_owned(),
+        "head_of_year" => "Head of year".to_owned(),
+        "class_teacher" => "Class teacher".to_owned(),
+        "deputy_head" => "Deputy headteacher".to_owned(),
+        "headteacher" => "Headteacher".to_owned(),
+        "social_worker" => "Social worker".to_owned(),
+        "key_worker" => "Key worker".to_owned(),
         "la" => "Local authority attendance team".to_owned(),
-        other => other.replace('_', " "),
+        "newsletter" => "Parents and carers".to_owned(),
+        "governors" => "Governors".to_owned(),
+        "alerts_fallback" => "rollcall alerts".to_owned(),
+        other => {
+            let words = other.replace('_', " ");
+            let mut chars = words.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_uppercase().chain(chars).collect()
+            })
+        }
     }
 }
 
-/// The address configured for a role under `[school.staff]`, or an error that says how to
-/// add it.
-fn staff_address(school: &SchoolConfig, role: &str) -> Result<String, String> {
-    school.staff.get(role).cloned().ok_or_else(|| {
+/// Who a staff, LA or report message is addressed to, as the email's To name: the role in
+/// words and the school ("Attendance officer, Oak Primary"); the LA's team serves many schools
+/// and is named on its own.
+pub fn recipient_display_name(role: &str, school: &str) -> String {
+    match role {
+        "la" => role_words(role),
+        _ => format!("{}, {school}", role_words(role)),
+    }
+}
+
+/// The mailbox configured for a role under `[school.staff]`, as (To name, address): the
+/// person's name when the config gives one (`"Jo Bloggs <jo@…>"`), else the role in words.
+fn staff_mailbox(school: &SchoolConfig, role: &str) -> Result<(String, String), String> {
+    let configured = school.staff.get(role).ok_or_else(|| {
         format!(
             "no email address for \"{role}\": add `{role} = \"…\"` under [school.staff] in the config"
         )
-    })
+    })?;
+    let mailbox = crate::config::parse_mailbox(configured)
+        .map_err(|e| format!("[school.staff] {role}: {e}"))?;
+    let name = mailbox
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| recipient_display_name(role, &school.name));
+    Ok((name, mailbox.email.to_string()))
 }
 
+/// The school's sending address: its contact email, or a placeholder that cannot be mistaken
+/// for a real mailbox when none is configured (file mode only; live mode needs a real one).
 pub fn from_mailbox(school: &SchoolConfig) -> Result<lettre::message::Mailbox, SendError> {
     let address = if school.contact.email.is_empty() {
         format!("attendance@{}.invalid", school.id)

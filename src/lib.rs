@@ -18,6 +18,7 @@ pub mod facts;
 pub mod generate;
 pub mod guard;
 pub mod import;
+pub mod logging;
 pub mod mark;
 pub mod message;
 pub mod outbox;

@@ -1,8 +1,6 @@
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use rollcall::cli::{Cli, run};
 
@@ -33,6 +31,10 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
+        Err(e) if e.is::<rollcall::daemon::HeldElsewhere>() => {
+            eprintln!("{e}");
+            ExitCode::from(rollcall::daemon::HeldElsewhere::EXIT_CODE)
+        }
         Err(e) => {
             // Import errors are already a readable multi-line list; others get their causes.
             match e.downcast_ref::<rollcall::import::ImportError>() {
@@ -44,16 +46,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr: readable on a terminal, JSON lines otherwise (journald, files).
-/// Commands log warnings only unless RUST_LOG says otherwise.
+/// See [`rollcall::logging`]: debug and trace are safe to turn on at a school.
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
-    } else {
-        builder.json().init();
-    }
+    rollcall::logging::init();
 }

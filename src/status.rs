@@ -21,8 +21,17 @@ pub struct SchoolStatus {
     pub next_runs: Vec<(String, String)>,
     /// Messages by status.
     pub outbox: BTreeMap<String, i64>,
+    /// Messages given up on (never tried again), newest first.
     pub failed: Vec<String>,
+    /// Messages that failed an attempt and will be tried again, with when.
     pub retrying: Vec<String>,
+    /// Alerts to staff not delivered yet: they are retried until they are.
+    pub alerts: Vec<String>,
+    /// Copies that may have reached a recipient twice: attempts sent again after one whose
+    /// outcome was unknown, when the channel (SMTP) could not be asked. Whole outbox.
+    pub resends: i64,
+    /// The messages those were, newest first.
+    pub resent: Vec<String>,
     pub last_import: Option<String>,
 }
 
@@ -90,33 +99,118 @@ pub async fn school_status(
     {
         outbox.insert(r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?);
     }
-    let lines = |status: &'static str| async move {
-        sqlx::query(
-            "SELECT id, channel, template, attempts, COALESCE(last_error, ''), COALESCE(next_attempt_at, '')
-             FROM outbox WHERE school_id = $1 AND status = $2 AND (status = 'failed' OR last_error IS NOT NULL)
-             ORDER BY id DESC LIMIT 10",
-        )
-        .bind(id.0)
-        .bind(status)
-        .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(|r| -> Result<String> {
-            let next: String = r.try_get(5)?;
-            Ok(format!(
-                "#{} {} {} after {} attempt(s): {}{}",
-                r.try_get::<i64, _>(0)?,
-                r.try_get::<String, _>(1)?,
-                r.try_get::<String, _>(2)?,
-                r.try_get::<i64, _>(3)?,
-                r.try_get::<String, _>(4)?,
-                if next.is_empty() { String::new() } else { format!("; next attempt {next}") }
-            ))
-        })
-        .collect::<Result<Vec<_>>>()
+    let lines = |sql: &'static str| async move {
+        sqlx::query(sql)
+            .bind(id.0)
+            .fetch_all(store.pool())
+            .await?
+            .iter()
+            .map(|r| -> Result<String> {
+                let id: i64 = r.try_get("id")?;
+                let channel: String = r.try_get("channel")?;
+                let template: String = r.try_get("template")?;
+                let attempts: i64 = r.try_get("attempts")?;
+                let resends: i64 = r.try_get("resends")?;
+                let error: String = r.try_get("last_error")?;
+                let when: String = r.try_get("at")?;
+                let status: String = r.try_get("status")?;
+                let resent = match resends {
+                    0 => String::new(),
+                    1 => ", 1 possible second copy".to_owned(),
+                    n => format!(", {n} possible extra copies"),
+                };
+                let at = match status.as_str() {
+                    "queued" if when.is_empty() => {
+                        "; next attempt when the daemon next runs".into()
+                    }
+                    "queued" => format!("; next attempt {when}"),
+                    "sending" => "; being sent now".into(),
+                    "failed" | "expired" => format!("; given up {when}, not tried again"),
+                    other => format!("; {other} {when}"),
+                };
+                let error = if error.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {error}")
+                };
+                Ok(format!(
+                    "#{id} {channel} {template} after {attempts} attempt(s){resent}{error}{at}"
+                ))
+            })
+            .collect::<Result<Vec<_>>>()
     };
-    let failed = lines("failed").await?;
-    let retrying = lines("queued").await?;
+    let failed = lines(
+        "SELECT id, channel, template, attempts, resends, status,
+                COALESCE(last_error, '') AS last_error, COALESCE(finished_at, '') AS at
+         FROM outbox WHERE school_id = $1 AND status = 'failed' ORDER BY id DESC LIMIT 10",
+    )
+    .await?;
+    let retrying = lines(
+        "SELECT id, channel, template, attempts, resends, status,
+                COALESCE(last_error, '') AS last_error, COALESCE(next_attempt_at, '') AS at
+         FROM outbox WHERE school_id = $1 AND status = 'queued' AND last_error IS NOT NULL
+           AND key NOT LIKE '%/alert/%'
+         ORDER BY id DESC LIMIT 10",
+    )
+    .await?;
+    let alerts = sqlx::query(
+        "SELECT a.id, a.recipient_role, a.channel, a.attempts, a.status,
+                COALESCE(a.last_error, '') AS last_error, COALESCE(a.next_attempt_at, '') AS at,
+                (SELECT f.id FROM outbox f WHERE f.key = a.key || '/fallback') AS fallback,
+                (SELECT f.status FROM outbox f WHERE f.key = a.key || '/fallback') AS fallback_status
+         FROM outbox a
+         WHERE a.school_id = $1 AND a.status IN ('queued', 'sending') AND a.key LIKE '%/alert/%'
+         ORDER BY a.id DESC LIMIT 20",
+    )
+    .bind(id.0)
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|r| -> Result<String> {
+        let attempts: i64 = r.try_get("attempts")?;
+        let error: String = r.try_get("last_error")?;
+        let at: String = r.try_get("at")?;
+        let mut line = format!(
+            "#{} {} to {}",
+            r.try_get::<i64, _>("id")?,
+            r.try_get::<String, _>("channel")?,
+            crate::delivery::role_words(&r.try_get::<String, _>("recipient_role")?).to_lowercase()
+        );
+        if attempts == 0 {
+            line.push_str(": not tried yet");
+        } else {
+            line.push_str(&format!(", {attempts} attempt(s) failed"));
+            if !error.is_empty() {
+                line.push_str(&format!(": {error}"));
+            }
+        }
+        match r.try_get::<String, _>("status")?.as_str() {
+            "sending" => line.push_str("; being sent now"),
+            _ if !at.is_empty() => line.push_str(&format!("; next attempt {at}")),
+            _ => {}
+        }
+        if let Some(fallback) = r.try_get::<Option<i64>, _>("fallback")? {
+            let status: Option<String> = r.try_get("fallback_status")?;
+            line.push_str(&format!(
+                "; fallback #{fallback} {}",
+                status.unwrap_or_default()
+            ));
+        }
+        Ok(line)
+    })
+    .collect::<Result<Vec<_>>>()?;
+    let resends: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(resends), 0) AS BIGINT) FROM outbox WHERE school_id = $1",
+    )
+    .bind(id.0)
+    .fetch_one(store.pool())
+    .await?;
+    let resent = lines(
+        "SELECT id, channel, template, attempts, resends, status,
+                '' AS last_error, COALESCE(sent_at, '') AS at
+         FROM outbox WHERE school_id = $1 AND resends > 0 ORDER BY id DESC LIMIT 10",
+    )
+    .await?;
     let last_import = sqlx::query(
         "SELECT file, imported_at, outcome FROM register_polls WHERE school_id = $1 ORDER BY id DESC LIMIT 1",
     )
@@ -140,6 +234,9 @@ pub async fn school_status(
         outbox,
         failed,
         retrying,
+        alerts,
+        resends,
+        resent,
         last_import,
     })
 }
@@ -184,6 +281,25 @@ pub fn write_text(s: &SchoolStatus, out: &mut impl std::io::Write) -> std::io::R
         writeln!(out, "  retrying:")?;
         for f in &s.retrying {
             writeln!(out, "    {f}")?;
+        }
+    }
+    if !s.alerts.is_empty() {
+        writeln!(
+            out,
+            "  alerts not delivered yet (retried until they are; `folded` in the outbox line are inside a digest alert):"
+        )?;
+        for a in &s.alerts {
+            writeln!(out, "    {a}")?;
+        }
+    }
+    if s.resends > 0 {
+        writeln!(
+            out,
+            "  sent again after an unknown outcome: {} time(s); the recipient may have a second copy (email cannot be asked):",
+            s.resends
+        )?;
+        for r in &s.resent {
+            writeln!(out, "    {r}")?;
         }
     }
     Ok(())

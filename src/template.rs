@@ -103,6 +103,8 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../templates/alert.subject.hbs"),
     ),
     ("alert.txt", include_str!("../templates/alert.txt.hbs")),
+    // An alert's text fallback (`[delivery] alerts_fallback = "sms:…"`).
+    ("alert.sms", include_str!("../templates/alert.sms.hbs")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,8 @@ use sqlx::Connection;
 
 #[path = "backends/delivery.rs"]
 mod delivery;
+#[path = "backends/faults.rs"]
+mod faults;
 #[path = "backends/reports.rs"]
 mod reports;
 use delivery::{
@@ -26,6 +28,11 @@ use delivery::{
     retries_back_off_then_fail_or_go_when_the_server_returns,
     the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
     two_daemons_never_send_one_message_twice,
+};
+use faults::{
+    a_resent_email_is_counted_on_its_message, a_restarted_daemon_takes_its_school_back_at_once,
+    alerts_beyond_the_limit_go_as_one_digest, an_alert_outlives_the_outage_it_reports,
+    staff_and_la_emails_are_addressed_by_name,
 };
 use reports::reports_are_queued_once_per_period_and_sent_with_their_files;
 
@@ -41,6 +48,7 @@ macro_rules! tests {
 
 fn main() {
     let args = Arguments::from_args();
+    faults::install_thread_log();
     let pg_url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty());
     if pg_url.is_none() {
         eprintln!(
@@ -62,6 +70,11 @@ fn main() {
         retries_back_off_then_fail_or_go_when_the_server_returns,
         the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
         reports_are_queued_once_per_period_and_sent_with_their_files,
+        an_alert_outlives_the_outage_it_reports,
+        alerts_beyond_the_limit_go_as_one_digest,
+        a_resent_email_is_counted_on_its_message,
+        a_restarted_daemon_takes_its_school_back_at_once,
+        staff_and_la_emails_are_addressed_by_name,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

@@ -484,10 +484,11 @@ impl SmtpSender {
 
         match outcome {
             Ok(response) => {
+                // A server may echo the recipient in its reply; debug logs never carry it.
                 tracing::debug!(
                     outbox_id = msg.outbox_id,
                     attempt = msg.attempt,
-                    reply = response.first_line().unwrap_or(""),
+                    reply = %redact(response.first_line().unwrap_or(""), &msg.address),
                     "email accepted by the SMTP server"
                 );
                 Ok(Sent { provider_id: id })

@@ -78,12 +78,17 @@ impl Live {
         }
     }
 
-    /// After an ambiguous attempt: did the provider get it? Unknown counts as no.
-    pub async fn lookup_sms(&self, msg: &Outgoing) -> Option<Sent> {
-        let provider = self.sms.as_ref()?;
+    /// After an ambiguous attempt: did the provider get it? `Ok(None)` is the provider saying
+    /// no; an error means nobody knows (the caller sends again and counts it as a possible
+    /// second copy).
+    pub async fn lookup_sms(&self, msg: &Outgoing) -> Result<Option<Sent>, SendError> {
+        let provider = self
+            .sms
+            .as_ref()
+            .ok_or_else(|| SendError::Permanent("no SMS provider configured to ask".into()))?;
         // The earlier attempt had the previous attempt number in its reference.
         let mut earlier = msg.clone();
         earlier.attempt = msg.attempt.saturating_sub(1).max(1);
-        provider.lookup(&earlier).await.ok().flatten()
+        provider.lookup(&earlier).await
     }
 }

@@ -157,8 +157,9 @@ pub async fn two_daemons_never_send_one_message_twice(
                      'queued', 0, $3, '2025-09-08T09:00:00')",
         )
         .bind(school.0)
-        .bind(format!("test/alert/{i}"))
-        .bind(format!("test alert {i}"))
+        // Staff emails, not alerts: alerts beyond `alerts_waiting_max` are folded into one.
+        .bind(format!("test/message/{i}"))
+        .bind(format!("test message {i}"))
         .execute(store.pool())
         .await?;
     }
