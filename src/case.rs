@@ -67,7 +67,7 @@ pub(crate) fn parse_date(text: &str, what: &str) -> Result<NaiveDate> {
         .with_context(|| format!("the database holds \"{text}\" as {what}, which is not a date"))
 }
 
-pub async fn load(store: &Store, school: SchoolId) -> Result<EscalationState> {
+pub async fn load(store: &Store, school: SchoolId, as_of: NaiveDate) -> Result<EscalationState> {
     let mut state = EscalationState::default();
     let rows = sqlx::query(
         "SELECT pupil_id, opened_on, stage, stage_entered FROM cases
@@ -108,44 +108,53 @@ pub async fn load(store: &Store, school: SchoolId) -> Result<EscalationState> {
                 },
             );
     }
-    let rows = sqlx::query(
-        "SELECT d.id, d.pupil_id, d.stage, d.anchor, d.decided_at, d.reason, d.case_before,
-                CAST(CASE WHEN EXISTS (
-                    SELECT 1 FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
-                    WHERE i.decision_id = d.id AND i.cancelled_reason IS NULL
-                      AND o.status IN ('awaiting_approval', 'queued')
-                ) THEN 1 ELSE 0 END AS BIGINT) AS waiting,
-                (SELECT MAX(p.decided_at) FROM decisions p
-                 WHERE p.pupil_id = d.pupil_id AND p.stage = d.stage AND p.id < d.id
-                   AND p.withdrawn_at IS NULL) AS previous
+    // Each stage's latest decision per pupil (not withdrawn) within the last thirteen months:
+    // what a penalty-notice review counted, whether a yearly step was taken. Then every
+    // decision whose messages still wait, to be re-checked.
+    let horizon = (as_of - chrono::Days::new(400)).to_string();
+    let latest = sqlx::query(
+        "SELECT d.id, d.pupil_id, d.stage, d.anchor, d.decided_at, d.reason, d.case_before
          FROM decisions d
-         WHERE d.school_id = $1 AND d.withdrawn_at IS NULL
-           AND (d.id IN (SELECT MAX(id) FROM decisions
-                         WHERE school_id = $1 AND withdrawn_at IS NULL GROUP BY pupil_id, stage)
-                OR EXISTS (SELECT 1 FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
-                           WHERE i.decision_id = d.id AND i.cancelled_reason IS NULL
-                             AND o.status IN ('awaiting_approval', 'queued')))
+         JOIN (SELECT MAX(id) AS id FROM decisions
+               WHERE school_id = $1 AND withdrawn_at IS NULL AND decided_at >= $2
+               GROUP BY pupil_id, stage) m ON m.id = d.id
+         ORDER BY d.id",
+    )
+    .bind(school.0)
+    .bind(&horizon)
+    .fetch_all(store.pool())
+    .await?;
+    let waiting = sqlx::query(
+        "SELECT DISTINCT d.id, d.pupil_id, d.stage, d.anchor, d.decided_at, d.reason, d.case_before,
+                (SELECT MAX(p.decided_at) FROM decisions p
+                 WHERE p.school_id = d.school_id AND p.pupil_id = d.pupil_id AND p.stage = d.stage
+                   AND p.id < d.id AND p.withdrawn_at IS NULL) AS previous
+         FROM outbox o
+         JOIN outbox_items i ON i.outbox_id = o.id AND i.cancelled_reason IS NULL
+         JOIN decisions d ON d.id = i.decision_id AND d.withdrawn_at IS NULL
+         WHERE o.school_id = $1 AND o.status IN ('awaiting_approval', 'queued')
          ORDER BY d.id",
     )
     .bind(school.0)
     .fetch_all(store.pool())
     .await?;
-    for row in rows {
+    let parse = |row: &sqlx::any::AnyRow, waiting: bool| -> Result<(i64, PastDecision)> {
         let decided: String = row.try_get("decided_at")?;
         let case_before: Option<String> = row.try_get("case_before")?;
-        let previous: Option<String> = row.try_get("previous")?;
-        let waiting: i64 = row.try_get("waiting")?;
-        state
-            .history
-            .entry(row.try_get("pupil_id")?)
-            .or_default()
-            .push(PastDecision {
+        let previous: Option<String> = if waiting {
+            row.try_get("previous")?
+        } else {
+            None
+        };
+        Ok((
+            row.try_get("pupil_id")?,
+            PastDecision {
                 id: row.try_get("id")?,
                 stage: row.try_get("stage")?,
                 anchor: row.try_get("anchor")?,
                 decided_at: parse_time(&decided, "a decision's time")?,
                 reason: row.try_get("reason")?,
-                waiting: waiting != 0,
+                waiting,
                 case_before: case_before
                     .map(|json| serde_json::from_str(&json))
                     .transpose()
@@ -153,7 +162,22 @@ pub async fn load(store: &Store, school: SchoolId) -> Result<EscalationState> {
                 previous: previous
                     .map(|t| parse_time(&t, "a decision's time"))
                     .transpose()?,
-            });
+            },
+        ))
+    };
+    let waiting: Vec<(i64, PastDecision)> = waiting
+        .iter()
+        .map(|row| parse(row, true))
+        .collect::<Result<_>>()?;
+    let waiting_ids: std::collections::HashSet<i64> = waiting.iter().map(|(_, d)| d.id).collect();
+    for row in &latest {
+        let (pupil, decision) = parse(row, false)?;
+        if !waiting_ids.contains(&decision.id) {
+            state.history.entry(pupil).or_default().push(decision);
+        }
+    }
+    for (pupil, decision) in waiting {
+        state.history.entry(pupil).or_default().push(decision);
     }
     let last: Option<String> = sqlx::query_scalar("SELECT last_pass_at FROM schools WHERE id = $1")
         .bind(school.0)

@@ -105,10 +105,13 @@ async fn letters_on(
          WHERE o.school_id = $1 AND o.channel = 'letter'
            AND o.recipient_role IN ('contacts', 'parental_responsibility', 'all_contacts')
            AND o.status NOT IN ('cancelled', 'expired', 'failed')
+           AND o.created_at >= $3
            AND SUBSTR(COALESCE(o.not_before, o.created_at), 1, 10) = $2",
     )
     .bind(school.0)
     .bind(day.to_string())
+    // A letter put off is put off a school day or so: a fortnight back is plenty.
+    .bind((day - chrono::Days::new(14)).to_string())
     .fetch_all(store.pool())
     .await?;
     Ok(ids.into_iter().collect())
@@ -204,7 +207,7 @@ pub async fn load(
     for (pupil_id, contact) in store.contacts(school).await? {
         contacts.entry(pupil_id).or_default().push(contact);
     }
-    let state = case::load(store, school).await?;
+    let state = case::load(store, school, as_of).await?;
     let awaiting = awaiting_approval(store, school).await?;
     let letter_today = letters_on(store, school, as_of).await?;
     Ok(SchoolRegister {

@@ -771,6 +771,10 @@ fn sessions_after(env: &PupilEnv<'_>, until: NaiveDateTime, from: NaiveDate) -> 
 /// total reaches `sessions`, whatever today's mark, once a school year; and one for each run
 /// that reaches it by itself, unless that run is the one that took the total over.
 fn illness_fires(env: &PupilEnv<'_>, sessions: u32, consecutive: bool) -> Vec<Fire> {
+    // Every return needs the year's total at the threshold first: most pupils stop here.
+    if env.facts.is_none_or(|f| f.illness_sessions < sessions) {
+        return Vec::new();
+    }
     let today = env.ctx.today();
     let days = env
         .ctx
@@ -809,6 +813,25 @@ fn illness_fires(env: &PupilEnv<'_>, sessions: u32, consecutive: bool) -> Vec<Fi
 /// The continuous-absence return: every run of whole days absent (with `unauthorised_only`,
 /// every session G/N/O/U) this school year that reached `days`, the one going on included.
 fn absence_run_fires(env: &PupilEnv<'_>, days: u32, unauthorised_only: bool) -> Vec<Fire> {
+    // A run of `days` whole days absent needs at least `days` such sessions this year: most
+    // pupils stop here without walking the year.
+    let absent = env.facts.map_or(0, |f| {
+        if unauthorised_only {
+            f.unauthorised_absence_sessions
+        } else {
+            f.absence_sessions()
+        }
+    });
+    let running = env.facts.is_some_and(|f| {
+        if unauthorised_only {
+            f.consecutive_unauthorised_days >= days
+        } else {
+            f.consecutive_absent_days >= days
+        }
+    });
+    if absent < days && !running {
+        return Vec::new();
+    }
     let today = env.ctx.today();
     let school_days = env
         .ctx

@@ -18,3 +18,7 @@ CREATE INDEX decisions_pupil_stage ON decisions (school_id, pupil_id, stage);
 -- When the school's last escalation pass ran (school-local time): a pass after a gap catches
 -- up several ladder steps at once; a pass on a school run daily moves a case one step a day.
 ALTER TABLE schools ADD COLUMN last_pass_at TEXT;
+
+-- Which messages carry a decision (re-checks, approvals and reports look a decision's
+-- messages up; the primary key only serves the other direction).
+CREATE INDEX outbox_items_decision ON outbox_items (decision_id);
