@@ -115,13 +115,24 @@ pub(crate) fn apply_mass_send_brake(
 ) {
     let today = ctx.today();
     let roll = pupils.iter().filter(|p| on_roll(p.pupil, today)).count();
+    // Only what this run would newly send counts: every run finds again the decisions earlier
+    // runs made (a pupil in persistent absence all year), and those send nothing new.
+    let recorded: HashSet<(i64, &str, &str)> = pupils
+        .iter()
+        .flat_map(|p| {
+            p.history
+                .iter()
+                .map(move |h| (p.pupil_id, h.stage.as_str(), h.anchor.as_str()))
+        })
+        .collect();
     let contacted: HashSet<i64> = out
         .decisions
         .iter()
+        .filter(|d| !recorded.contains(&(d.pupil_id, d.stage.as_str(), d.anchor.as_str())))
         .filter(|d| {
             d.actions
                 .iter()
-                .any(|a| a.to.is_family() && a.held.is_none())
+                .any(|a| messages_family(a) && a.held.is_none())
         })
         .map(|d| d.pupil_id)
         .collect();
@@ -136,7 +147,7 @@ pub(crate) fn apply_mass_send_brake(
     );
     for d in &mut out.decisions {
         for a in &mut d.actions {
-            if a.to.is_family() {
+            if messages_family(a) {
                 a.requires_approval = true;
                 if a.held.is_none() {
                     a.held = Some(why.clone());
@@ -149,4 +160,10 @@ pub(crate) fn apply_mass_send_brake(
         to: Recipient::AttendanceOfficer,
         message: format!("{why}; every family message in it awaits approval"),
     });
+}
+
+/// A message that reaches a family itself (a text, email or letter). A call task to a family's
+/// numbers is staff work: a person reads the list before ringing anyone.
+fn messages_family(action: &crate::stage::PlannedAction) -> bool {
+    action.to.is_family() && action.channel != crate::policy::Channel::Task
 }

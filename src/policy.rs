@@ -266,6 +266,9 @@ pub enum Trigger {
         counting: Counting,
     },
     /// The penalty-notice threshold: `sessions` of `codes` within `weeks` school weeks.
+    /// Each review counts only sessions no earlier review of the stage counted, and with
+    /// `rest_school_weeks` comes at least that many school weeks after the one before (a
+    /// notice to improve's period).
     PenaltyThreshold {
         #[serde(default = "ten")]
         sessions: u32,
@@ -273,6 +276,8 @@ pub enum Trigger {
         weeks: u32,
         #[serde(default = "unauthorised_codes")]
         codes: Vec<String>,
+        #[serde(default)]
+        rest_school_weeks: u32,
     },
     /// Illness (`I`) sessions ≥ `sessions` this school year (cumulative), or in one
     /// unbroken run when `consecutive`.
@@ -930,6 +935,7 @@ fn check_trigger(
             sessions,
             weeks,
             codes,
+            ..
         } => {
             if *sessions == 0 || *weeks == 0 {
                 err(
@@ -1076,7 +1082,8 @@ actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice
             &Trigger::PenaltyThreshold {
                 sessions: 10,
                 weeks: 10,
-                codes: unauthorised_codes()
+                codes: unauthorised_codes(),
+                rest_school_weeks: 0,
             }
         );
     }

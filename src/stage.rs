@@ -262,7 +262,11 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
         if catching_up {
             one_family_message_per_climb(&mut out.decisions[first_decision..]);
         }
-        one_letter_a_day(ctx, input.letter_today, &mut out.decisions[first_decision..]);
+        one_letter_a_day(
+            ctx,
+            input.letter_today,
+            &mut out.decisions[first_decision..],
+        );
     }
     apply_mass_send_brake(ctx, pupils, &mut out);
     out
@@ -522,9 +526,12 @@ fn decide(
             };
             if is_first_day(stage) && action.to.is_family() {
                 // A first-day message is about this morning; by the afternoon it is wrong.
-                // Staff tasks stay on the list until someone closes them.
-                planned.expires_at =
-                    Some(today.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()));
+                // Staff tasks (calling the family included) stay on the list until someone
+                // closes them. Neither goes out for a register that looks not taken.
+                if action.channel != Channel::Task {
+                    planned.expires_at =
+                        Some(today.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()));
+                }
                 planned.held = guard.hold_for(&input.pupil.reg_group);
             }
             if action.channel == Channel::Sms {

@@ -331,7 +331,27 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             sessions,
             weeks,
             codes,
+            rest_school_weeks,
         } => {
+            if let Some(until) = env.counted_until
+                && *rest_school_weeks > 0
+            {
+                // School weeks wholly after the one the last review was made in.
+                let reviewed_week = monday_of(until.date());
+                let mut since: Vec<NaiveDate> = until
+                    .date()
+                    .succ_opt()
+                    .map(|next| ctx.calendar().school_days_between(next, today))
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|d| monday_of(*d))
+                    .filter(|week| *week > reviewed_week)
+                    .collect();
+                since.dedup();
+                if (since.len() as u32) < *rest_school_weeks {
+                    return None;
+                }
+            }
             let from = ctx
                 .calendar()
                 .school_weeks_window_start(today, *weeks as usize)?;

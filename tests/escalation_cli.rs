@@ -336,7 +336,20 @@ fn escalate_twice_then_approve_and_reject() {
 /// there), so a first-day text is delivered on its morning instead of expiring.
 #[test]
 fn preview_and_deliver_as_of_show_the_school_as_it_was_then() {
-    let dir = school("dfe-baseline");
+    // The baseline with no rest between penalty-notice reviews, so Ada has two in a fortnight.
+    let policies = tempfile::tempdir().expect("temp dir");
+    let policy = policies.path().join("no-rest.toml");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/dfe-baseline.toml"),
+    )
+    .expect("the shipped baseline");
+    assert!(text.contains("rest_school_weeks = 6"));
+    std::fs::write(
+        &policy,
+        text.replace("rest_school_weeks = 6", "rest_school_weeks = 0"),
+    )
+    .expect("policy");
+    let dir = school(policy.to_str().expect("utf-8 path"));
     // A school run each evening: Ada's penalty reviews on 7 November (10 O sessions) and on
     // 14 November (10 more, none counted by the first).
     for day in ["2025-11-05", "2025-11-07", "2025-11-10", "2025-11-14"] {

@@ -418,17 +418,18 @@ fn ten_days_of_unauthorised_absence_go_to_the_la_at_every_school() {
             "10 consecutive school days with every session G/N/O/U since 2025-11-03 (G×20)"
         );
         // The national penalty threshold: 10 G sessions, reached on the fifth day (the runs
-        // are at 18:00, after both registers). Each later review needs 10 sessions no earlier
-        // review counted: five more school days of G each.
+        // are at 18:00, after both registers). A later review needs 10 sessions no earlier
+        // review counted and six school weeks since the last: none more by 21 November.
         let review = if name == "inspire-trust" {
             "penalty_threshold_review"
         } else {
             "penalty_notice_review"
         };
-        let every_fifth: Vec<NaiveDate> = [4, 9, 14]
-            .map(|n| s.school_day_after(date("2025-11-03"), n))
-            .to_vec();
-        assert_eq!(s.on(0, review), every_fifth, "{name}");
+        assert_eq!(
+            s.on(0, review),
+            [s.school_day_after(date("2025-11-03"), 4)],
+            "{name}"
+        );
     }
 }
 
@@ -700,9 +701,9 @@ fn jma_unexplained_absence_daily_calls_then_emergency_contacts_then_la_on_day_te
     // L126: the LA by the 10th day of absence with no contact.
     assert_eq!(s.on(0, "la_day_10"), [days[9]]);
     assert_eq!(s.on(0, "unresolved_n"), [days[5]]);
-    // 10 N sessions by day 4's 10:15 run; the next review needs 10 more: day 4's afternoon
-    // (its register closes after 10:15) and two a day after, so day 9.
-    assert_eq!(s.on(0, "penalty_notice_review"), [days[4], days[9]]);
+    // 10 N sessions by day 4's 10:15 run; the next review would need 10 more (there are by
+    // day 9) and six school weeks.
+    assert_eq!(s.on(0, "penalty_notice_review"), [days[4]]);
     // Adjusted attendance counts from the first school day after 6 school weeks.
     let counted_from = s.school_week_start(date("2025-09-03"), 6);
     assert_eq!(counted_from, date("2025-10-13"));

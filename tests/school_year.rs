@@ -130,10 +130,15 @@ fn fail(e: impl std::fmt::Display) -> Failed {
 /// Defect 3: a pupil late after the register closes every Friday afternoon reaches the
 /// penalty-notice threshold (10 unauthorised sessions in 10 school weeks) on the tenth such
 /// Friday. The rolling count then dips each Monday and is back each Friday, but the next review
-/// needs 10 sessions no earlier review counted: none more this term. And a review whose
-/// sessions are recoded (N to I) before anyone decides is withdrawn with the reason.
+/// needs 10 sessions no earlier review counted: none more this term. A pupil absent every day
+/// has 10 new sessions a week, but the next review waits the policy's six school weeks. And a
+/// review whose sessions are recoded (N to I) before anyone decides is withdrawn with the reason.
 async fn penalty_reviews_count_each_session_once(store: Store, dir: &'static Path) -> Result<()> {
-    let pupils = [pupil(UPNS[0], "3A"), pupil(UPNS[1], "3A")];
+    let pupils = [
+        pupil(UPNS[0], "3A"),
+        pupil(UPNS[1], "3A"),
+        pupil(UPNS[2], "3B"),
+    ];
     let mut w = Walk::new(
         store,
         dir,
@@ -143,6 +148,8 @@ async fn penalty_reviews_count_each_session_once(store: Store, dir: &'static Pat
         d("2025-09-01"),
     )
     .await?;
+    // Pupil 2 is absent without a reason every day from 8 September.
+    w.plan(2, d("2025-09-08"), d("2025-12-19"), |_| Some(["O", "O"]));
     // The person looking at approvals leaves pupil 1's review for a few days.
     let upn1 = UPNS[1];
     w.approver = Box::new(move |waiting, day| {
@@ -201,6 +208,38 @@ async fn penalty_reviews_count_each_session_once(store: Store, dir: &'static Pat
             .count();
         ensure!(count >= 10, "{friday}: {count}");
     }
+
+    // Pupil 2: the first review after the fifth day's afternoon register (10 sessions); each
+    // later one waits six school weeks wholly after the last review's week (the policy's
+    // rest), by when far more than 10 new sessions have built up: the first school day of the
+    // sixth such week, at the first run.
+    let days = w.school_days(d("2025-09-08"), term_end);
+    let mut expected = vec![days[4].and_time(t("14:00"))];
+    loop {
+        let last = expected.last().expect("a review").date();
+        let mut weeks: Vec<NaiveDate> = w
+            .school_days(last, term_end)
+            .into_iter()
+            .map(rollcall::session::monday_of)
+            .filter(|m| *m > rollcall::session::monday_of(last))
+            .collect();
+        weeks.dedup();
+        let Some(sixth) = weeks.get(5) else { break };
+        let first_day = w.school_days(*sixth, term_end)[0];
+        expected.push(first_day.and_time(t("09:45")));
+    }
+    let reviews: Vec<_> = w
+        .decisions(2)
+        .await?
+        .into_iter()
+        .filter(|r| r.stage == "penalty_notice_review")
+        .map(|r| r.at)
+        .collect();
+    ensure!(reviews == expected, "{reviews:?}, expected {expected:?}");
+    ensure!(
+        expected.len() == 3,
+        "three in the autumn term: {expected:?}"
+    );
 
     // Pupil 1: the review on the fifth day, after the afternoon register; withdrawn at the
     // first run after the recode, since only six unauthorised sessions remain.
