@@ -318,7 +318,7 @@ fn one_letter_a_day(ctx: &Context<'_>, letter_today: bool, decisions: &mut [Deci
     let keep = decisions
         .iter()
         .position(|d| posts(d) && d.moves_case_now())
-        .or_else(|| decisions.iter().position(|d| posts(d)));
+        .or_else(|| decisions.iter().position(&posts));
     let Some(keep) = keep else { return };
     let keep = (!letter_today).then_some(keep);
     let today = ctx.today();
