@@ -745,8 +745,6 @@ fn parse_channel(text: &str) -> Result<Channel, String> {
     })
 }
 
-/// The school's sending address: its contact email, or a placeholder that cannot be mistaken
-/// for a real mailbox when none is configured (file mode only; live mode needs a real one).
 /// Who a report is addressed to, as the email's To name.
 fn report_recipient_name(role: &str, school: &str) -> String {
     match role {
@@ -767,18 +765,27 @@ fn staff_address(school: &SchoolConfig, role: &str) -> Result<String, String> {
     })
 }
 
+/// The school's sending address: its contact email, or a placeholder that cannot be mistaken
+/// for a real mailbox when none is configured (file mode only; live mode needs a real one).
+/// The display name is the school's name as it spells it: built as a mailbox rather than
+/// parsed from text, because "St Mary's C of E (Aided) Primary School & Nursery <…>" does not
+/// parse (RFC 5322 reads the parentheses as a comment).
 pub fn from_mailbox(school: &SchoolConfig) -> Result<lettre::message::Mailbox, SendError> {
     let address = if school.contact.email.is_empty() {
         format!("attendance@{}.invalid", school.id)
     } else {
-        school.contact.email.clone()
+        school.contact.email.trim().to_owned()
     };
-    let name = school.name.replace(['<', '>', '"'], "");
-    format!("{name} <{address}>").parse().map_err(|e| {
+    let email: lettre::Address = address.parse().map_err(|e| {
         SendError::Permanent(format!(
             "the school's email \"{address}\" is not an address ({e}); fix [school.contact] email"
         ))
-    })
+    })?;
+    let name = school.name.trim();
+    Ok(lettre::message::Mailbox::new(
+        (!name.is_empty()).then(|| name.to_owned()),
+        email,
+    ))
 }
 
 /// The printable letter for a rendered message.
