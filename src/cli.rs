@@ -183,6 +183,10 @@ pub struct ApproveArgs {
     /// Who approves, as "Name (Role)"
     #[arg(long, value_name = "NAME (ROLE)")]
     pub by: String,
+    /// Text the message quotes, where the policy asks for one (`rollcall pending` says so):
+    /// the strategies agreed at a meeting, say
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
     #[arg(long)]
     pub school: Option<String>,
 }
@@ -564,6 +568,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Pending(args) => {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
+            let policy = crate::escalation::load_policy(&config, school)?;
             let store = Store::connect(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
             let waiting = crate::outbox::pending(&store, school_id).await?;
@@ -589,6 +594,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 if let Some(hold) = &w.hold_reason {
                     writeln!(out, "    held: {hold}")?;
                 }
+                if let Some(asked) = w.note_asked(&policy) {
+                    writeln!(
+                        out,
+                        "    approve with --note \"…\": the message quotes {asked}"
+                    )?;
+                }
                 for (upn, stage, reason) in &w.about {
                     writeln!(out, "    {upn} {stage}: {reason}")?;
                 }
@@ -600,13 +611,31 @@ pub async fn run(cli: Cli) -> Result<()> {
             let (store, school_id, school, policy) =
                 open(cli.config.as_deref(), args.school.as_deref()).await?;
             parse_by(&args.by)?;
-            crate::outbox::decide(
+            let note = args
+                .note
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty());
+            let waiting = crate::outbox::pending(&store, school_id).await?;
+            if let Some(asked) = waiting
+                .iter()
+                .find(|w| w.id == args.id)
+                .and_then(|w| w.note_asked(&policy))
+                && note.is_none()
+            {
+                anyhow::bail!(
+                    "message {} quotes a note from whoever approves it: {asked}. Approve it with --note \"…\"; nothing changed",
+                    args.id
+                );
+            }
+            crate::outbox::decide_noted(
                 &store,
                 school_id,
                 &policy,
                 args.id,
                 args.by.trim(),
                 crate::outbox::Verdict::Approve,
+                note,
                 school_now(&school),
             )
             .await?;
