@@ -407,9 +407,7 @@ impl Deliverer {
         let mode = self.channels.mode;
         let status = final_status(&row.channel, mode);
         let result: Result<Sent, SendError> = match row.channel.as_str() {
-            "task" => Ok(Sent {
-                provider_id: format!("task list {}", prepared.date),
-            }),
+            "task" => self.write_task(school, &prepared),
             "letter" => self.write_letter(school, &prepared).map(|(sent, _)| sent),
             "sms" => match mode {
                 DeliveryMode::File => self.file_sms(&prepared),
@@ -483,6 +481,21 @@ impl Deliverer {
         self.channels
             .sink
             .write_sms(&msg.school, prepared.date, &line)
+    }
+
+    /// A task goes on today's list: its words (who to ring in order, what to record, what to
+    /// bring) are kept beside the list, which [`crate::tasks::publish`] rewrites from them.
+    fn write_task(&self, school: &SchoolRuntime, prepared: &Prepared) -> Result<Sent, SendError> {
+        let path = crate::tasks::task_text_path(
+            &self.channels.sink,
+            &school.config.id,
+            prepared.date,
+            prepared.outgoing.outbox_id,
+        );
+        FileSink::write_atomic(&path, prepared.rendered.text.as_bytes())?;
+        Ok(Sent {
+            provider_id: format!("task list {}", prepared.date),
+        })
     }
 
     /// Writes one letter's PDF (the office prints the day's batch; see [`Self::batch_letters`]).
@@ -841,7 +854,8 @@ pub fn letter_for(
         heading: text.heading.clone(),
         paragraphs: text.paragraphs.clone(),
         sign_off: "Yours sincerely".into(),
-        signatory: school.contact.signatory.clone(),
-        signatory_role: school.contact.signatory_role.clone(),
+        // The message's signatory: the one its stage names, else [school.contact]'s.
+        signatory: prepared.data.school.signatory.clone(),
+        signatory_role: prepared.data.school.signatory_role.clone(),
     }
 }

@@ -81,6 +81,7 @@ pub async fn preview(
                     stage: d.stage.clone(),
                     reason: d.reason.clone(),
                     facts: serde_json::to_string(&d.facts)?,
+                    case_before: d.case_before.clone(),
                 },
                 planned.map_or_else(|| action.to.as_str().to_owned(), |a| a.recipient.clone()),
                 planned.and_then(|a| a.address.clone()),
@@ -92,8 +93,8 @@ pub async fn preview(
         }
         None => {
             let row = sqlx::query(
-                "SELECT reason, facts, decided_at FROM decisions WHERE pupil_id = $1 AND stage = $2
-                 ORDER BY id DESC LIMIT 1",
+                "SELECT reason, facts, decided_at, case_before FROM decisions
+                 WHERE pupil_id = $1 AND stage = $2 ORDER BY id DESC LIMIT 1",
             )
             .bind(pupil_id)
             .bind(&stage.id)
@@ -117,6 +118,10 @@ pub async fn preview(
                     stage: stage.id.clone(),
                     reason: row.try_get("reason")?,
                     facts: row.try_get("facts")?,
+                    case_before: row
+                        .try_get::<Option<String>, _>("case_before")?
+                        .map(|c| serde_json::from_str(&c))
+                        .transpose()?,
                 },
                 action.to.as_str().to_owned(),
                 None,
@@ -132,9 +137,13 @@ pub async fn preview(
         school,
         &policy,
         std::slice::from_ref(&decision),
-        &recipient,
-        action.channel.as_str(),
-        "",
+        &message::MessageFor {
+            recipient: &recipient,
+            channel: action.channel.as_str(),
+            template: args.template,
+            message: "",
+            note: "",
+        },
         args.as_of,
     )
     .await?;
