@@ -19,6 +19,8 @@ use sqlx::Connection;
 
 #[path = "backends/delivery.rs"]
 mod delivery;
+#[path = "backends/messages.rs"]
+mod messages;
 #[path = "backends/reports.rs"]
 mod reports;
 use delivery::{
@@ -27,6 +29,7 @@ use delivery::{
     the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
     two_daemons_never_send_one_message_twice,
 };
+use messages::a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver;
 use reports::reports_are_queued_once_per_period_and_sent_with_their_files;
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
@@ -62,6 +65,7 @@ fn main() {
         retries_back_off_then_fail_or_go_when_the_server_returns,
         the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
         reports_are_queued_once_per_period_and_sent_with_their_files,
+        a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {
