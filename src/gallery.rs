@@ -435,6 +435,12 @@ impl SamplePupil {
         scene
     }
 
+    /// The school day `back` school days before the sample's today (never before the first:
+    /// a school's own policy may count further back than the sample goes).
+    fn back(&self, back: usize) -> NaiveDate {
+        self.days[self.today.saturating_sub(back)]
+    }
+
     /// The sample as `stage` sees it when it fires.
     fn scene(&self, school: &SchoolConfig, policy: &Policy, stage: &Stage) -> Scene {
         let today = self.days[self.today];
@@ -466,28 +472,28 @@ impl SamplePupil {
                         } else {
                             "I"
                         };
-                        scene.day(self.days[self.today - back], code);
+                        scene.day(self.back(back), code);
                     }
                 }
                 Trigger::Illness { sessions, .. } => {
                     let n = (*sessions as usize).div_ceil(2);
                     for back in 0..n {
-                        scene.day(self.days[self.today - back], "I");
+                        scene.day(self.back(back), "I");
                     }
                 }
                 Trigger::UnresolvedN { school_days } => {
-                    let day = self.days[self.today - *school_days as usize - 1];
+                    let day = self.back(*school_days as usize + 1);
                     scene.mark(day, Session::Am, "N");
                 }
                 Trigger::SevereAbsence { .. } => {
                     for back in 0..32 {
-                        scene.day(self.days[self.today - back], "O");
+                        scene.day(self.back(back), "O");
                     }
                 }
                 Trigger::Improved { school_days, .. } => {
                     // Every day present since the school acted.
                     for back in 0..=(*school_days as usize + 1) {
-                        let day = self.days[self.today - back];
+                        let day = self.back(back);
                         scene.mark(day, Session::Am, "/");
                         scene.mark(day, Session::Pm, "\\");
                     }
@@ -526,27 +532,22 @@ impl SamplePupil {
             .filter(|s| s.moves_case())
             .collect();
         if let Some(case_stage) = case_stage {
-            let entered = self.days[self.today - entered_back.min(self.today)];
+            let entered = self.back(entered_back);
             let upto = ladder
                 .iter()
                 .position(|s| s.id == case_stage)
                 .map_or(ladder.len(), |p| p + 1);
             let steps = &ladder[..upto];
             let opened_back = entered_back + 3 * steps.len().saturating_sub(1);
-            let opened = self.days[self.today - opened_back.min(self.today)];
+            let opened = self.back(opened_back);
             scene.case = Some(CaseState {
                 opened_on: opened,
                 stage: case_stage,
                 stage_entered: entered,
             });
             for (i, s) in steps.iter().enumerate() {
-                let back = opened_back.saturating_sub(3 * i).min(self.today);
-                scene.history.push(format!(
-                    "{}: {}: {}",
-                    self.days[self.today - back],
-                    s.id,
-                    s.title
-                ));
+                let day = self.back(opened_back.saturating_sub(3 * i));
+                scene.history.push(format!("{day}: {}: {}", s.id, s.title));
             }
         }
         let ctx = Context {

@@ -10,7 +10,7 @@ use crate::case::CaseState;
 use crate::config::SchoolConfig;
 use crate::facts::{FactsWindow, PupilRegister, counts_between, pupil_facts};
 use crate::mark::{Category, MarkCode};
-use crate::policy::{Channel, Counting, Policy, Recipient, Stage, Trigger};
+use crate::policy::{Counting, Policy, Recipient, Stage, Trigger};
 use crate::pupil::Pupil;
 use crate::session::{Calendar, Session, academic_year};
 use crate::stage::{Context, is_first_day};
@@ -548,12 +548,14 @@ pub fn assemble(
     }
 }
 
-/// "95%", "96.5%".
+/// "95%", "96.5%", "3.4%": to a tenth, without a trailing ".0" (100 − 96.6 is not
+/// "3.4000000000000057%").
 fn percent_words(p: f64) -> String {
-    if (p - p.round()).abs() < 1e-9 {
-        format!("{p:.0}%")
+    let tenths = (p * 10.0).round() / 10.0;
+    if tenths.fract() == 0.0 {
+        format!("{tenths:.0}%")
     } else {
-        format!("{p}%")
+        format!("{tenths:.1}%")
     }
 }
 
@@ -711,7 +713,7 @@ pub fn figures(
         from: long_date(from),
         to: long_date(to),
         span: span_words(from, to),
-        measured: possible > 0,
+        has_sessions: possible > 0,
         possible_sessions: possible,
         attended_sessions: attended,
         absent_sessions: absent,
@@ -858,8 +860,67 @@ pub fn display_phone(stored: &str) -> String {
     }
 }
 
-/// Whether a channel sends to families (what a family message may not show: stage ids and
-/// titles, code letters).
-pub fn is_family(to: Recipient, channel: Channel) -> bool {
-    to.is_family() && channel != Channel::Task
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_read_as_a_person_writes_them() {
+        assert_eq!(percent_words(95.0), "95%");
+        assert_eq!(percent_words(96.5), "96.5%");
+        assert_eq!(percent_words(100.0 - 96.6), "3.4%");
+        assert_eq!(percent_words(100.0 - 90.0), "10%");
+    }
+
+    #[test]
+    fn days_missed_in_halves() {
+        assert_eq!(days_words(0), "no days");
+        assert_eq!(days_words(1), "half a day");
+        assert_eq!(days_words(2), "1 day");
+        assert_eq!(days_words(9), "4½ days");
+    }
+
+    #[test]
+    fn a_stored_mobile_is_shown_as_dialled_in_the_uk() {
+        assert_eq!(display_phone("+447700900001"), "07700 900001");
+        assert_eq!(display_phone("+33612345678"), "+33612345678");
+        assert_eq!(display_phone(""), "");
+    }
+
+    #[test]
+    fn a_named_role_signs_else_its_title_alone_never_someone_else() {
+        let mut school = crate::gallery::sample_school();
+        school.contact.signatories.clear();
+        school
+            .contact
+            .signatories
+            .insert("headteacher".into(), "Sam Okafor, Head of School".into());
+        school
+            .contact
+            .signatories
+            .insert("deputy_head".into(), "Alex Morgan".into());
+        let signs = |role| signatory(&school, role);
+        assert_eq!(
+            signs(Some(Recipient::Headteacher)),
+            ("Sam Okafor".into(), "Head of School".into())
+        );
+        assert_eq!(
+            signs(Some(Recipient::DeputyHead)),
+            ("Alex Morgan".into(), "Deputy Headteacher".into())
+        );
+        // No name for the DSL: the title alone, not the attendance officer.
+        assert_eq!(
+            signs(Some(Recipient::Dsl)),
+            (String::new(), "Designated Safeguarding Lead".into())
+        );
+        // The contact's signatory holds the role already.
+        assert_eq!(
+            signs(Some(Recipient::AttendanceOfficer)),
+            ("Jo Bloggs".into(), "Attendance Officer".into())
+        );
+        assert_eq!(
+            signs(None),
+            ("Jo Bloggs".into(), "Attendance Officer".into())
+        );
+    }
 }

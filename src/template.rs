@@ -645,7 +645,7 @@ pub struct Figures {
     /// "3 September to 14 November 2025".
     pub span: String,
     /// Whether the window holds a possible session at all.
-    pub measured: bool,
+    pub has_sessions: bool,
     pub possible_sessions: u32,
     pub attended_sessions: u32,
     pub absent_sessions: u32,

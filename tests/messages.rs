@@ -966,3 +966,79 @@ fn a_school_name_with_parentheses_is_the_from_display_name() {
     assert_eq!(live.email.to_string(), "office@stmarys.example");
     assert!(rollcall::channel::email::parse_mailbox("St Mary's <not an address>").is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// A school's own policy, and the letters the issue found wrong
+// ---------------------------------------------------------------------------------------------
+
+/// A school's own ladder may name templates with no file: the gallery still renders every
+/// action (generic text for its audience, which names no stage), whatever its thresholds.
+#[test]
+fn a_schools_own_policy_falls_back_on_generic_text_that_names_no_stage() {
+    let policy = rollcall::policy::parse(
+        r#"
+name = "ours"
+title = "Our own ladder"
+[[stage]]
+id = "long_absence"
+title = "Very long absence: our own letter"
+trigger = { consecutive_absent_days = { days = 120 } }
+actions = [
+  { channel = "letter", to = "parental_responsibility", template = "our_long_absence" },
+  { channel = "sms", to = "contacts", template = "our_long_absence_text" },
+  { channel = "email", to = "dsl", template = "our_long_absence_dsl" },
+]
+"#,
+        "ours.toml",
+    )
+    .expect("valid");
+    let templates = Templates::load(None).expect("templates");
+    let school = gallery::sample_school();
+    let samples = gallery::samples(&school, &policy, &templates).expect("renders");
+    assert_eq!(samples.len(), 3);
+    for s in &samples {
+        assert!(
+            s.rendered.used.iter().all(|u| u.starts_with('_')),
+            "{:?}",
+            s.rendered.used
+        );
+        if s.action.to.is_family() {
+            let mut text = s.rendered.text.clone();
+            if let Some(pdf) = &s.pdf {
+                text.push_str(&pdf_text(pdf));
+            }
+            assert_family_wording(&policy, "generic", &text, &school.name);
+            assert!(text.contains("Ada"), "{text}");
+        }
+    }
+    assert_eq!(templates.fallbacks(&policy).len(), 3);
+}
+
+/// Inspire's congratulation letter comes from the SLT (the head of school signs), says what
+/// improved over which days, and is not the stage title with a rate.
+#[test]
+fn inspire_congratulations_come_from_the_head_with_the_improvement() {
+    let templates = Templates::load(None).expect("templates");
+    let school = gallery::sample_school();
+    let policy = support::load_policy("inspire-trust");
+    let s = gallery::samples(&school, &policy, &templates)
+        .expect("renders")
+        .into_iter()
+        .find(|s| s.action.template == "inspire_slt_congratulations")
+        .expect("the letter");
+    let text = pdf_text(s.pdf.as_deref().expect("PDF"));
+    assert!(text.contains("Sam Okafor Headteacher"), "{text}");
+    assert!(!text.contains("Jo Bloggs"), "{text}");
+    let measured = &s.data.pupil.measured;
+    assert!(
+        text.contains(&format!(
+            "since {} it has been {}, with {} of {} sessions attended",
+            measured.from,
+            measured.attendance,
+            measured.attended_sessions,
+            measured.possible_sessions
+        )),
+        "{text}"
+    );
+    assert_family_wording(&policy, "congratulations", &text, &school.name);
+}
