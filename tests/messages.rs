@@ -1042,3 +1042,93 @@ fn inspire_congratulations_come_from_the_head_with_the_improvement() {
     );
     assert_family_wording(&policy, "congratulations", &text, &school.name);
 }
+
+/// Every family-facing action of a stage that warns of, reviews or issues a penalty notice
+/// (`Stage::is_enforcement`), in every shipped policy: it states the national framework and
+/// that it may be used as evidence, and its stage names who signs.
+#[test]
+fn every_family_message_of_an_enforcement_stage_states_the_framework_and_is_signed_by_its_role() {
+    let templates = Templates::load(None).expect("templates");
+    let school = gallery::sample_school();
+    let mut legal = 0;
+    for name in SHIPPED {
+        let policy = support::load_policy(name);
+        for s in gallery::samples(&school, &policy, &templates).expect("renders") {
+            let stage = policy
+                .stages
+                .iter()
+                .find(|st| st.id == s.stage)
+                .expect("stage");
+            if !stage.is_enforcement()
+                || !s.action.to.is_family()
+                || s.action.channel == Channel::Task
+            {
+                continue;
+            }
+            legal += 1;
+            let role = stage
+                .signatory_for(&s.action)
+                .expect("a legal letter names who signs");
+            let text = match &s.pdf {
+                Some(pdf) => pdf_text(pdf),
+                None => s.rendered.text.clone(),
+            };
+            for needed in [
+                "£80 if it is paid within 21 days",
+                "£160 if it is paid within 28 days",
+                "within 3 years is £160",
+                "No more than two notices",
+                "may be used as evidence",
+            ] {
+                assert!(
+                    text.contains(needed),
+                    "{name} {}: no \"{needed}\": {text}",
+                    s.stage
+                );
+            }
+            assert_eq!(s.data.school.signatory_role, "Headteacher", "{role:?}");
+        }
+    }
+    assert_eq!(
+        legal, 1,
+        "Inspire's final written warning is the shipped legal letter"
+    );
+}
+
+/// LA notices carry what the LA needs: name, UPN, date of birth, address, parent and phone,
+/// the episode and its marks.
+#[test]
+fn la_notices_carry_what_the_la_needs() {
+    let templates = Templates::load(None).expect("templates");
+    let school = gallery::sample_school();
+    let mut notices = 0;
+    for name in SHIPPED {
+        let policy = support::load_policy(name);
+        for s in gallery::samples(&school, &policy, &templates).expect("renders") {
+            if s.action.channel != Channel::LaReturn {
+                continue;
+            }
+            notices += 1;
+            let text = &s.rendered.text;
+            for needed in [
+                "Pupil: Ada Lovelace",
+                "UPN: A123456789012",
+                "Date of birth: 2016-05-01",
+                "Anne Lovelace (Mother, parental responsibility) 07700 900001",
+                "1 High Street, Whitstable, CT5 1AA",
+            ] {
+                assert!(
+                    text.contains(needed),
+                    "{name} {}: no \"{needed}\":\n{text}",
+                    s.action.template
+                );
+            }
+            if s.action.template != "la_sickness_return" {
+                assert!(text.contains("AM: N"), "the marks: {text}");
+            }
+        }
+    }
+    // The 10-day return in all five (James Marks' day-10 notice is theirs), the sickness
+    // return in all five.
+    assert_eq!(notices, 10);
+}
