@@ -70,6 +70,32 @@ pub enum Command {
         #[command(subcommand)]
         what: ReportWhat,
     },
+    /// Message templates: every message of a policy, rendered for a sample pupil
+    Templates {
+        #[command(subcommand)]
+        what: TemplatesWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesWhat {
+    /// Render every action of a policy for a sample pupil into a folder, one file per action
+    /// (STAGE.CHANNEL.TEMPLATE.EXT), with index.html listing them
+    Render(TemplatesRenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TemplatesRenderArgs {
+    /// Policy name (config/policies/NAME.toml or a shipped one) or path [default: the school's]
+    #[arg(long, value_name = "NAME")]
+    pub policy: Option<String>,
+    /// Folder to write into
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// School whose name, contact, signatories and own templates to use [default: the
+    /// config's school, or a sample school when there is no config file]
+    #[arg(long)]
+    pub school: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +217,10 @@ pub struct ApproveArgs {
     /// Who approves, as "Name (Role)"
     #[arg(long, value_name = "NAME (ROLE)")]
     pub by: String,
+    /// Text the message quotes, where the policy asks for one (`rollcall pending` says so):
+    /// the strategies agreed at a meeting, say
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
     #[arg(long)]
     pub school: Option<String>,
     /// Decide as if it were this school-local time (file sink only: replaying a past term)
@@ -611,9 +641,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Report { what } => report(cli.config.as_deref(), what).await,
+        Command::Templates {
+            what: TemplatesWhat::Render(args),
+        } => render_templates(cli.config.as_deref(), &args),
         Command::Pending(args) => {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
+            let policy = crate::escalation::load_policy(&config, school)?;
             let store = Store::connect(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
             let waiting = crate::outbox::pending(&store, school_id).await?;
@@ -639,6 +673,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 if let Some(hold) = &w.hold_reason {
                     writeln!(out, "    held: {hold}")?;
                 }
+                if let Some(asked) = w.note_asked(&policy) {
+                    writeln!(
+                        out,
+                        "    approve with --note \"…\": the message quotes {asked}"
+                    )?;
+                }
                 for (upn, stage, reason) in &w.about {
                     writeln!(out, "    {upn} {stage}: {reason}")?;
                 }
@@ -650,13 +690,31 @@ pub async fn run(cli: Cli) -> Result<()> {
             let (store, school_id, school, policy) =
                 open(cli.config.as_deref(), args.school.as_deref()).await?;
             parse_by(&args.by)?;
-            crate::outbox::decide(
+            let note = args
+                .note
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty());
+            let waiting = crate::outbox::pending(&store, school_id).await?;
+            if let Some(asked) = waiting
+                .iter()
+                .find(|w| w.id == args.id)
+                .and_then(|w| w.note_asked(&policy))
+                && note.is_none()
+            {
+                anyhow::bail!(
+                    "message {} quotes a note from whoever approves it: {asked}. Approve it with --note \"…\"; nothing changed",
+                    args.id
+                );
+            }
+            crate::outbox::decide_noted(
                 &store,
                 school_id,
                 &policy,
                 args.id,
                 args.by.trim(),
                 crate::outbox::Verdict::Approve,
+                note,
                 replay_time(cli.config.as_deref(), args.as_of)?
                     .unwrap_or_else(|| school_now(&school)),
             )
@@ -849,23 +907,52 @@ fn check(config_file: Option<&Path>) -> Result<()> {
     let mut problems = 0;
     for school in &config.schools {
         match crate::escalation::read_policy(&config, school) {
-            Ok(policy) => println!(
-                "ok: school \"{}\" runs policy \"{}\" from {} ({} stages: {})",
-                school.id,
-                policy.name,
-                if policy.source.as_os_str().is_empty() {
-                    "the built-in copy".to_owned()
-                } else {
-                    policy.source.display().to_string()
-                },
-                policy.stages.len(),
-                policy
-                    .stages
-                    .iter()
-                    .map(|s| s.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Ok(policy) => {
+                println!(
+                    "ok: school \"{}\" runs policy \"{}\" from {} ({} stages: {})",
+                    school.id,
+                    policy.name,
+                    if policy.source.as_os_str().is_empty() {
+                        "the built-in copy".to_owned()
+                    } else {
+                        policy.source.display().to_string()
+                    },
+                    policy.stages.len(),
+                    policy
+                        .stages
+                        .iter()
+                        .map(|s| s.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                match crate::template::Templates::load(school.templates.as_deref()) {
+                    Ok(templates) => {
+                        let fallbacks = templates.fallbacks(&policy);
+                        if fallbacks.is_empty() {
+                            println!(
+                                "ok: school \"{}\": every action has its own template",
+                                school.id
+                            );
+                        } else {
+                            println!(
+                                "note: school \"{}\": {} action(s) use a generic template, which says what happened but not in the policy's own words:",
+                                school.id,
+                                fallbacks.len()
+                            );
+                            for f in fallbacks {
+                                println!("  {f}");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        problems += 1;
+                        println!("school \"{}\": {e}", school.id);
+                    }
+                }
+                for note in unnamed_signatories(school, &policy) {
+                    println!("note: school \"{}\": {note}", school.id);
+                }
+            }
             Err(errors) => {
                 problems += errors.len();
                 println!(
@@ -887,6 +974,104 @@ fn check(config_file: Option<&Path>) -> Result<()> {
     }
     println!("{} checks clean", path.display());
     Ok(())
+}
+
+/// `rollcall templates render`: the gallery of a policy's messages for a sample pupil.
+fn render_templates(config_file: Option<&Path>, args: &TemplatesRenderArgs) -> Result<()> {
+    let path = config_path(config_file);
+    // A school reading its ladder before switching on uses its own config; without one (a
+    // first look), a sample school stands in.
+    let config = if config_file.is_some() || path.exists() {
+        Some(Config::load(&path)?)
+    } else {
+        None
+    };
+    let school = match &config {
+        Some(c) => c.school(args.school.as_deref())?.clone(),
+        None => crate::gallery::sample_school(),
+    };
+    let name = args
+        .policy
+        .clone()
+        .or_else(|| school.policy.clone())
+        .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.to_owned());
+    let source = config.as_ref().and_then(|c| c.source.as_deref());
+    let policy = crate::escalation::read_named_policy(&name, source).map_err(|errors| {
+        anyhow::anyhow!(
+            "policy \"{name}\" has {} problem(s):\n{}",
+            errors.len(),
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let templates = crate::template::Templates::load(school.templates.as_deref())?;
+    let written = crate::gallery::write(&school, &policy, &templates, &args.out)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    writeln!(
+        out,
+        "{}: {} messages of policy \"{}\" for a sample pupil, as {} would send them",
+        args.out.display(),
+        written.len(),
+        policy.name,
+        school.name
+    )?;
+    for w in &written {
+        let generic: Vec<&str> = w
+            .used
+            .iter()
+            .map(String::as_str)
+            .filter(|u| u.starts_with('_'))
+            .collect();
+        for f in &w.files {
+            write!(out, "wrote {}", f.display())?;
+            if let Some(segments) = &w.segments {
+                write!(out, ": {segments}")?;
+            }
+            if !generic.is_empty() {
+                write!(out, " (generic template: {})", generic.join(", "))?;
+            }
+            writeln!(out)?;
+        }
+    }
+    writeln!(out, "wrote {}", args.out.join("index.html").display())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Roles a policy names to sign letters that the school's config gives no name for: such
+/// letters carry the role's title alone.
+fn unnamed_signatories(
+    school: &crate::config::SchoolConfig,
+    policy: &crate::policy::Policy,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for stage in &policy.stages {
+        for role in std::iter::once(stage.signatory)
+            .chain(stage.actions.iter().map(|a| a.signatory))
+            .flatten()
+        {
+            let named = school
+                .contact
+                .signatories
+                .get(role.as_str())
+                .is_some_and(|n| !n.trim().is_empty());
+            let line = format!(
+                "stage \"{}\" is signed by the {}, but [school.contact.signatories] gives no name for \"{}\": its letters carry the title \"{}\" alone (add {} = \"Name, Title\")",
+                stage.id,
+                role.as_str().replace('_', " "),
+                role.as_str(),
+                role.title(),
+                role.as_str()
+            );
+            if !named && !out.contains(&line) {
+                out.push(line);
+            }
+        }
+    }
+    out
 }
 
 /// What a school's clock says now.

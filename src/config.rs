@@ -276,6 +276,11 @@ pub struct SchoolContact {
     pub signatory: String,
     #[serde(default)]
     pub signatory_role: String,
+    /// Who signs for a role a policy names (`signatory = "headteacher"` on a stage), as
+    /// `"Name, Title"` or just `"Name"` (the role's usual title is printed):
+    /// `[school.contact.signatories] headteacher = "Carole Cox, Head Teacher"`.
+    #[serde(default)]
+    pub signatories: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -668,6 +673,25 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
                     format!(
                         "terms \"{}\" and \"{}\" overlap",
                         pair[0].name, pair[1].name
+                    ),
+                ));
+            }
+        }
+        const SIGNING_ROLES: [&str; 6] = [
+            "headteacher",
+            "deputy_head",
+            "attendance_officer",
+            "dsl",
+            "head_of_year",
+            "class_teacher",
+        ];
+        for role in entry.contact.signatories.keys() {
+            if !SIGNING_ROLES.contains(&role.as_str()) {
+                return Err(err(
+                    &key(&format!("contact.signatories.{role}")),
+                    format!(
+                        "\"{role}\" is not a role that signs letters; allowed: {}",
+                        SIGNING_ROLES.join(", ")
                     ),
                 ));
             }

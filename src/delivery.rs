@@ -525,9 +525,7 @@ impl Deliverer {
         let mode = self.channels.mode;
         let status = final_status(&row.channel, mode);
         let result: Result<Sent, SendError> = match row.channel.as_str() {
-            "task" => Ok(Sent {
-                provider_id: format!("task list {}", prepared.date),
-            }),
+            "task" => self.write_task(school, &prepared),
             "letter" => self.write_letter(school, &prepared).map(|(sent, _)| sent),
             "sms" => match mode {
                 DeliveryMode::File => self.file_sms(&prepared),
@@ -601,6 +599,21 @@ impl Deliverer {
         self.channels
             .sink
             .write_sms(&msg.school, prepared.date, &line)
+    }
+
+    /// A task goes on today's list: its words (who to ring in order, what to record, what to
+    /// bring) are kept beside the list, which [`crate::tasks::publish`] rewrites from them.
+    fn write_task(&self, school: &SchoolRuntime, prepared: &Prepared) -> Result<Sent, SendError> {
+        let path = crate::tasks::task_text_path(
+            &self.channels.sink,
+            &school.config.id,
+            prepared.date,
+            prepared.outgoing.outbox_id,
+        );
+        FileSink::write_atomic(&path, prepared.rendered.text.as_bytes())?;
+        Ok(Sent {
+            provider_id: format!("task list {}", prepared.date),
+        })
     }
 
     /// Writes one letter's PDF (the office prints the day's batch; see [`Self::batch_letters`]).
@@ -1144,18 +1157,25 @@ fn staff_mailbox(school: &SchoolConfig, role: &str) -> Result<(String, String), 
 
 /// The school's sending address: its contact email, or a placeholder that cannot be mistaken
 /// for a real mailbox when none is configured (file mode only; live mode needs a real one).
+/// The display name is the school's name as it spells it: built as a mailbox rather than
+/// parsed from text, because "St Mary's C of E (Aided) Primary School & Nursery <…>" does not
+/// parse (RFC 5322 reads the parentheses as a comment).
 pub fn from_mailbox(school: &SchoolConfig) -> Result<lettre::message::Mailbox, SendError> {
     let address = if school.contact.email.is_empty() {
         format!("attendance@{}.invalid", school.id)
     } else {
-        school.contact.email.clone()
+        school.contact.email.trim().to_owned()
     };
-    let name = school.name.replace(['<', '>', '"'], "");
-    format!("{name} <{address}>").parse().map_err(|e| {
+    let email: lettre::Address = address.parse().map_err(|e| {
         SendError::Permanent(format!(
             "the school's email \"{address}\" is not an address ({e}); fix [school.contact] email"
         ))
-    })
+    })?;
+    let name = school.name.trim();
+    Ok(lettre::message::Mailbox::new(
+        (!name.is_empty()).then(|| name.to_owned()),
+        email,
+    ))
 }
 
 /// The printable letter for a rendered message.
@@ -1211,7 +1231,8 @@ pub fn letter_for(
         heading: text.heading.clone(),
         paragraphs: text.paragraphs.clone(),
         sign_off: "Yours sincerely".into(),
-        signatory: school.contact.signatory.clone(),
-        signatory_role: school.contact.signatory_role.clone(),
+        // The message's signatory: the one its stage names, else [school.contact]'s.
+        signatory: prepared.data.school.signatory.clone(),
+        signatory_role: prepared.data.school.signatory_role.clone(),
     }
 }

@@ -56,14 +56,28 @@ pub fn read_policy(
     config: &Config,
     school: &SchoolConfig,
 ) -> Result<Policy, Vec<policy::PolicyError>> {
-    let path = policy_file(config, school);
     let name = school.policy.as_deref().unwrap_or(DEFAULT_POLICY);
+    read_named_policy(name, config.source.as_deref())
+}
+
+/// Reads the policy a `policy = "…"` line would name (see [`policy::policy_path`]), or the
+/// built-in copy of a shipped policy.
+pub fn read_named_policy(
+    name: &str,
+    config_file: Option<&std::path::Path>,
+) -> Result<Policy, Vec<policy::PolicyError>> {
+    let path = policy::policy_path(name, config_file);
     if !path.exists()
         && let Some((_, text)) = SHIPPED.iter().find(|(n, _)| *n == name)
     {
         return policy::parse(text, &format!("{name} (built in)"));
     }
     policy::load(&path)
+}
+
+/// The names of the policies built into rollcall.
+pub fn shipped_policies() -> impl Iterator<Item = &'static str> {
+    SHIPPED.iter().map(|(name, _)| *name)
 }
 
 /// Loads and checks a school's policy; errors are listed one per line.

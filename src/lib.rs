@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod demo;
 pub mod escalation;
 pub mod facts;
+pub mod gallery;
 pub mod generate;
 pub mod guard;
 pub mod import;

@@ -524,6 +524,22 @@ pub struct Waiting {
     pub about: Vec<(String, String, String)>,
 }
 
+impl Waiting {
+    /// What the policy asks the approver to write for this message (an action's `note`).
+    pub fn note_asked<'p>(&self, policy: &'p Policy) -> Option<&'p str> {
+        let stage = self.about.first().map(|(_, stage, _)| stage.as_str())?;
+        policy
+            .stages
+            .iter()
+            .find(|s| s.id == stage)?
+            .actions
+            .iter()
+            .find(|a| a.template == self.template && a.channel.as_str() == self.channel)?
+            .note
+            .as_deref()
+    }
+}
+
 /// Every message awaiting approval, oldest first.
 pub async fn pending(store: &Store, school: SchoolId) -> Result<Vec<Waiting>> {
     let rows = sqlx::query(
@@ -592,6 +608,23 @@ pub async fn decide(
     verdict: Verdict<'_>,
     now: NaiveDateTime,
 ) -> Result<()> {
+    decide_noted(store, school, policy, id, by, verdict, None, now).await
+}
+
+/// [`decide`], with the approver's note kept on the message in the same transaction (so the
+/// message is never sent without it): what a policy action's `note` asks for, quoted by the
+/// message as `note`.
+#[allow(clippy::too_many_arguments)]
+pub async fn decide_noted(
+    store: &Store,
+    school: SchoolId,
+    policy: &Policy,
+    id: i64,
+    by: &str,
+    verdict: Verdict<'_>,
+    approval_note: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<()> {
     let now_text = now.format(TIME).to_string();
     let mut tx = store.pool().begin().await?;
     let row = sqlx::query("SELECT status, expires_at FROM outbox WHERE id = $1 AND school_id = $2")
@@ -617,7 +650,7 @@ pub async fn decide(
         );
     }
     let (status, event_name, note) = match verdict {
-        Verdict::Approve => ("queued", "approved", None),
+        Verdict::Approve => ("queued", "approved", approval_note),
         Verdict::Reject { reason } => ("cancelled", "rejected", Some(reason)),
     };
     sqlx::query(

@@ -136,6 +136,12 @@ pub struct Stage {
     /// task is one whether or not this is set.
     #[serde(default)]
     pub enforcement: bool,
+    /// Who signs this stage's letters and emails to families: a staff role
+    /// (`"headteacher"`, `"deputy_head"`, …) whose name the school gives under
+    /// `[school.contact.signatories]`. Without one, the school's `[school.contact]`
+    /// signatory signs.
+    #[serde(default)]
+    pub signatory: Option<Recipient>,
 }
 
 impl Stage {
@@ -151,6 +157,11 @@ impl Stage {
     /// Whether firing moves the pupil's case.
     pub fn moves_case(&self) -> bool {
         self.case != CaseEffect::None
+    }
+
+    /// The role that signs `action`'s message: the action's own, else the stage's.
+    pub fn signatory_for(&self, action: &Action) -> Option<Recipient> {
+        action.signatory.or(self.signatory)
     }
 }
 
@@ -504,6 +515,14 @@ pub struct Action {
     /// Only for pupils matching these flags (e.g. tell the social worker).
     #[serde(default)]
     pub when: Option<CohortFlags>,
+    /// Who signs this message, when it is not the stage's signatory (see [`Stage::signatory`]).
+    #[serde(default)]
+    pub signatory: Option<Recipient>,
+    /// What the person approving is asked to write, which the message then quotes as `note`
+    /// (Russell Street's follow-up email: "the strategies agreed at the meeting"). `rollcall
+    /// approve` refuses such a message without `--note`.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -571,6 +590,38 @@ impl Recipient {
             self,
             Recipient::Contacts | Recipient::ParentalResponsibility | Recipient::AllContacts
         )
+    }
+
+    /// Whether someone in this role can sign the school's letters: school staff, not families,
+    /// the LA or another agency's worker.
+    pub fn can_sign(self) -> bool {
+        matches!(
+            self,
+            Recipient::Dsl
+                | Recipient::AttendanceOfficer
+                | Recipient::HeadOfYear
+                | Recipient::ClassTeacher
+                | Recipient::DeputyHead
+                | Recipient::Headteacher
+        )
+    }
+
+    /// The role's title as printed under a signature when the school gives none.
+    pub fn title(self) -> &'static str {
+        match self {
+            Recipient::Dsl => "Designated Safeguarding Lead",
+            Recipient::AttendanceOfficer => "Attendance Officer",
+            Recipient::HeadOfYear => "Head of Year",
+            Recipient::ClassTeacher => "Class Teacher",
+            Recipient::DeputyHead => "Deputy Headteacher",
+            Recipient::Headteacher => "Headteacher",
+            Recipient::SocialWorker => "Social Worker",
+            Recipient::KeyWorker => "Key Worker",
+            Recipient::La => "Local Authority",
+            Recipient::Contacts | Recipient::ParentalResponsibility | Recipient::AllContacts => {
+                "Parent or carer"
+            }
+        }
     }
 }
 
@@ -799,13 +850,38 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
                 "LA returns, penalty-notice reviews and attendance contracts need a person's decision: set approval = \"required\"".into(),
             );
         }
+        let signer = |role: Option<Recipient>,
+                      key: &str,
+                      err: &mut dyn FnMut(&str, &str, String)| {
+            if let Some(role) = role
+                && !role.can_sign()
+            {
+                err(
+                    id,
+                    key,
+                    format!(
+                        "\"{}\" cannot sign the school's letters; use a staff role: \"headteacher\", \"deputy_head\", \"attendance_officer\", \"dsl\", \"head_of_year\" or \"class_teacher\"",
+                        role.as_str()
+                    ),
+                );
+            }
+        };
+        signer(stage.signatory, "signatory", &mut err);
         for (i, a) in stage.actions.iter().enumerate() {
             let key = format!("actions[{i}]");
+            signer(a.signatory, &format!("{key}.signatory"), &mut err);
             if a.template.trim().is_empty() {
                 err(
                     id,
                     &format!("{key}.template"),
                     "must name a template".into(),
+                );
+            }
+            if a.note.is_some() && stage.approval != Approval::Required {
+                err(
+                    id,
+                    &format!("{key}.note"),
+                    "a note is written by the person who approves the message: set approval = \"required\" on the stage".into(),
                 );
             }
             if a.channel == Channel::Task && a.task.is_none() {
@@ -1156,6 +1232,29 @@ actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice
             parse(&text.replace("sessions = 21", "sessions = 0"), "small.toml").expect_err("0");
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].key, "trigger.sessions");
+    }
+
+    #[test]
+    fn a_note_needs_an_approver_and_a_signatory_a_staff_role() {
+        let text = SMALL.replace(
+            "template = \"day_three\" }",
+            "template = \"day_three\", note = \"what was agreed\", signatory = \"headteacher\" }",
+        );
+        let errors = parse(&text, "small.toml").expect_err("no approval for the note");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["actions[0].note"], "{errors:?}");
+        let text = text.replace(
+            "template = \"pn\" }",
+            "template = \"pn\", signatory = \"contacts\" }",
+        );
+        let errors = parse(&text, "small.toml").expect_err("two problems");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["actions[0].note", "actions[0].signatory"],
+            "{errors:?}"
+        );
+        assert!(errors[1].message.contains("cannot sign"), "{}", errors[1]);
     }
 
     #[test]

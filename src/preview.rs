@@ -77,7 +77,7 @@ pub async fn preview(
         .find(|d| d.pupil_id == pupil_id && d.stage == stage.id);
     let as_of_text = args.as_of.format("%Y-%m-%dT%H:%M:%S").to_string();
     let recorded = sqlx::query(
-        "SELECT d.anchor, d.reason, d.facts, d.decided_at, d.withdrawn_reason,
+        "SELECT d.anchor, d.reason, d.facts, d.decided_at, d.withdrawn_reason, d.case_before,
                 (SELECT MIN(o.recipient) FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
                  WHERE i.decision_id = d.id AND o.template = $4) AS recipient,
                 (SELECT MIN(o.address) FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
@@ -103,6 +103,10 @@ pub async fn preview(
                 stage: stage.id.clone(),
                 reason: row.try_get("reason")?,
                 facts: row.try_get("facts")?,
+                case_before: row
+                    .try_get::<Option<String>, _>("case_before")?
+                    .map(|c| serde_json::from_str(&c))
+                    .transpose()?,
             },
             recipient.unwrap_or_else(|| action.to.as_str().to_owned()),
             row.try_get::<Option<String>, _>("address")?,
@@ -131,6 +135,7 @@ pub async fn preview(
                     stage: d.stage.clone(),
                     reason: d.reason.clone(),
                     facts: serde_json::to_string(&d.facts)?,
+                    case_before: d.case_before.clone(),
                 },
                 planned.map_or_else(|| action.to.as_str().to_owned(), |a| a.recipient.clone()),
                 planned.and_then(|a| a.address.clone()),
@@ -159,9 +164,13 @@ pub async fn preview(
         school,
         &policy,
         std::slice::from_ref(&decision),
-        &recipient,
-        action.channel.as_str(),
-        "",
+        &message::MessageFor {
+            recipient: &recipient,
+            channel: action.channel.as_str(),
+            template: args.template,
+            message: "",
+            note: "",
+        },
         args.as_of,
     )
     .await?;

@@ -212,6 +212,37 @@ impl Store {
         rows.iter().map(pupil_from_row).collect()
     }
 
+    /// One pupil by row id.
+    pub async fn pupil(&self, pupil_id: i64) -> Result<StoredPupil> {
+        let row = sqlx::query(
+            "SELECT id, upn, forename, surname, date_of_birth, year_group, reg_group, gender,
+                    fsm, sen, eal, ethnicity, lac, social_worker, young_carer, concern,
+                    admission_date, leaving_date
+             FROM pupils WHERE id = $1",
+        )
+        .bind(pupil_id)
+        .fetch_one(&self.pool)
+        .await?;
+        pupil_from_row(&row)
+    }
+
+    /// One pupil's register years up to and including `last_year`.
+    pub async fn pupil_register_years(
+        &self,
+        pupil_id: i64,
+        last_year: i32,
+    ) -> Result<Vec<RegisterYear>> {
+        let rows = sqlx::query(
+            "SELECT pupil_id, year, marks FROM register_years
+             WHERE pupil_id = $1 AND year <= $2 ORDER BY year",
+        )
+        .bind(pupil_id)
+        .bind(i64::from(last_year))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(register_year_from_row).collect()
+    }
+
     /// Inserts new pupils and updates changed ones, in one transaction.
     pub async fn upsert_pupils(&self, school: SchoolId, pupils: &[&Pupil]) -> Result<()> {
         let mut tx = self.pool.begin().await?;

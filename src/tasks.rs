@@ -108,6 +108,13 @@ async fn texts_today(
     Ok(out)
 }
 
+/// Where a delivered task's words are kept: `SCHOOL/DATE/tasks/ID.txt` beside the day's lists.
+pub fn task_text_path(sink: &FileSink, school: &str, date: NaiveDate, outbox_id: i64) -> PathBuf {
+    sink.day_dir(school, date)
+        .join("tasks")
+        .join(format!("{outbox_id}.txt"))
+}
+
 /// Rewrites today's call list (HTML, CSV) and task list (CSV); returns the call list's path.
 pub async fn publish(
     store: &Store,
@@ -148,16 +155,30 @@ pub async fn publish(
         "why",
         "listed_at",
         "outbox_id",
+        "what_to_do",
     ])?;
     for t in &tasks {
+        // The task's own words, as its template wrote them when it was delivered (a task
+        // delivered before they were kept has none: the stage and reason still say why).
+        let what_to_do =
+            std::fs::read_to_string(task_text_path(sink, &school.config.id, today, t.outbox_id))
+                .unwrap_or_default();
         if t.task == "Call" {
             let family_contacts = contacts.get(&t.pupil_id).cloned().unwrap_or_default();
             let family = family_contacts
                 .first()
                 .map_or_else(|| format!("pupil {}", t.upn), |c| c.phone.clone());
+            let why = what_to_do
+                .lines()
+                .next()
+                .filter(|l| !l.trim().is_empty())
+                .map_or_else(
+                    || t.reason.clone(),
+                    |l| format!("{} Why: {}", l.trim(), t.reason),
+                );
             let reason = match texts.get(&t.pupil_id) {
-                Some(said) => format!("{} ({said})", t.reason),
-                None => t.reason.clone(),
+                Some(said) => format!("{why} ({said})"),
+                None => why,
             };
             calls.push(CallEntry {
                 pupil_name: t.name.clone(),
@@ -181,6 +202,7 @@ pub async fn publish(
                 t.reason.as_str(),
                 t.created_at.as_str(),
                 t.outbox_id.to_string().as_str(),
+                what_to_do.trim(),
             ])?;
         }
     }

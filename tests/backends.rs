@@ -21,6 +21,8 @@ use sqlx::Connection;
 mod delivery;
 #[path = "backends/faults.rs"]
 mod faults;
+#[path = "backends/messages.rs"]
+mod messages;
 #[path = "backends/reports.rs"]
 mod reports;
 use delivery::{
@@ -34,6 +36,7 @@ use faults::{
     alerts_beyond_the_limit_go_as_one_digest, an_alert_outlives_the_outage_it_reports,
     staff_and_la_emails_are_addressed_by_name,
 };
+use messages::a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver;
 use reports::reports_are_queued_once_per_period_and_sent_with_their_files;
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
@@ -75,6 +78,7 @@ fn main() {
         a_resent_email_is_counted_on_its_message,
         a_restarted_daemon_takes_its_school_back_at_once,
         staff_and_la_emails_are_addressed_by_name,
+        a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

@@ -150,16 +150,38 @@ impl SmtpConfig {
 
     /// `from` parsed, for callers (the file sink) that build messages without a sender.
     pub fn from_mailbox(&self) -> Result<Mailbox, SmtpConfigError> {
-        Mailbox::from_str(self.from.trim()).map_err(|e| SmtpConfigError::From(e.to_string()))
+        parse_mailbox(&self.from).map_err(SmtpConfigError::From)
     }
 
     pub fn reply_to_mailbox(&self) -> Result<Option<Mailbox>, SmtpConfigError> {
         self.reply_to
             .as_deref()
-            .map(|r| {
-                Mailbox::from_str(r.trim()).map_err(|e| SmtpConfigError::ReplyTo(e.to_string()))
-            })
+            .map(|r| parse_mailbox(r).map_err(SmtpConfigError::ReplyTo))
             .transpose()
+    }
+}
+
+/// `Name <address>` as a school writes it. A name with parentheses, an apostrophe or an
+/// ampersand ("St Mary's C of E (Aided) Primary School & Nursery") is not valid RFC 5322
+/// unquoted (parentheses are comments), so when the strict parse fails the text before the
+/// last `<` is taken whole as the display name; lettre quotes or encodes it on the wire.
+pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
+    let text = text.trim();
+    match Mailbox::from_str(text) {
+        Ok(mailbox) => Ok(mailbox),
+        Err(strict) => {
+            let (name, rest) = text.rsplit_once('<').ok_or_else(|| strict.to_string())?;
+            let address = rest
+                .strip_suffix('>')
+                .ok_or_else(|| strict.to_string())?
+                .trim();
+            let email = Address::from_str(address).map_err(|e| e.to_string())?;
+            let name = name.trim().trim_matches('"').trim();
+            Ok(Mailbox::new(
+                (!name.is_empty()).then(|| name.to_owned()),
+                email,
+            ))
+        }
     }
 }
 

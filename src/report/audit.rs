@@ -40,7 +40,8 @@ pub struct LadderAudit {
     pub approvals: u64,
     /// The most letters delivered to one postal address in one day.
     pub most_letters_per_family_day: u64,
-    /// The most family messages (letters, emails, texts) about one pupil in one day.
+    /// The most family messages (letters, emails, texts; one message to two parents counts
+    /// once) about one pupil in one day.
     pub most_family_messages_per_pupil_day: u64,
     /// The most penalty-notice reviews one pupil had (not withdrawn).
     pub most_reviews_per_pupil: u64,
@@ -139,7 +140,7 @@ impl LadderAudit {
         )
         .await?;
         audit.most_family_messages_per_pupil_day = most(
-            "SELECT COUNT(DISTINCT o.id) AS n FROM outbox o
+            "SELECT COUNT(DISTINCT o.template) AS n FROM outbox o
              JOIN outbox_items i ON i.outbox_id = o.id AND i.cancelled_reason IS NULL
              JOIN decisions d ON d.id = i.decision_id
              WHERE o.school_id = $1 AND o.status IN ('sent', 'delivered')
