@@ -877,10 +877,35 @@ pub fn summary_line(kind: &str, s: &ImportSummary) -> String {
             line.push_str(&format!("; legacy codes mapped: {}", parts.join(", ")));
         }
     }
+    if s.cleaned > 0 {
+        line.push_str(&format!(
+            "; line breaks replaced by spaces in {} field{}",
+            s.cleaned,
+            plural(s.cleaned)
+        ));
+    }
+    if s.not_counted_on_closed_days > 0 {
+        line.push_str(&format!(
+            "; {} not-counted mark{} on days that are not school days ignored",
+            s.not_counted_on_closed_days,
+            plural(s.not_counted_on_closed_days)
+        ));
+    }
+    if s.outside_enrolment > 0 {
+        line.push_str(&format!(
+            "; {} mark{} before the pupil's admission or after their leaving date (kept, not counted)",
+            s.outside_enrolment,
+            plural(s.outside_enrolment)
+        ));
+    }
     if s.changed_nothing() {
         line.push_str(" — nothing changed");
     }
     line
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 #[cfg(test)]

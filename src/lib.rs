@@ -21,6 +21,7 @@ pub mod message;
 pub mod outbox;
 pub mod policy;
 pub mod preview;
+pub mod private;
 pub mod pupil;
 pub mod report;
 pub mod schedule;

@@ -19,6 +19,8 @@ use sqlx::Connection;
 
 #[path = "backends/delivery.rs"]
 mod delivery;
+#[path = "backends/imports.rs"]
+mod imports;
 #[path = "backends/reports.rs"]
 mod reports;
 use delivery::{
@@ -26,6 +28,12 @@ use delivery::{
     retries_back_off_then_fail_or_go_when_the_server_returns,
     the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
     two_daemons_never_send_one_message_twice,
+};
+use imports::{
+    a_whole_term_export_with_closures_imports_and_counts_them_nowhere,
+    concurrent_imports_lose_no_mark_and_no_amendment,
+    hostile_values_are_cleaned_or_refused_with_short_errors,
+    the_same_file_twice_at_once_is_recorded_once,
 };
 use reports::reports_are_queued_once_per_period_and_sent_with_their_files;
 
@@ -62,6 +70,10 @@ fn main() {
         retries_back_off_then_fail_or_go_when_the_server_returns,
         the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
         reports_are_queued_once_per_period_and_sent_with_their_files,
+        concurrent_imports_lose_no_mark_and_no_amendment,
+        the_same_file_twice_at_once_is_recorded_once,
+        a_whole_term_export_with_closures_imports_and_counts_them_nowhere,
+        hostile_values_are_cleaned_or_refused_with_short_errors,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {
