@@ -214,7 +214,9 @@ impl Exports {
                 text.push_str(&line);
                 text.push('\n');
             }
-            std::fs::write(inbox.join(name), text)?;
+            std::fs::write(inbox.join(&name), text)?;
+            // The hand-over the README asks of an MIS connector: a marker once it is whole.
+            std::fs::write(inbox.join(format!("{name}.done")), "")?;
         }
         Ok(())
     }

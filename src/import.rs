@@ -355,11 +355,31 @@ impl Columns {
     }
 }
 
-fn open_csv(path: &Path) -> Result<csv::Reader<BufReader<File>>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(csv::ReaderBuilder::new()
+/// An export opened for reading, and how errors and amendment records name it. The daemon's
+/// inbox opens its files itself (refusing links, see [`crate::inbox`]) and hands them over.
+pub struct Export {
+    pub file: File,
+    /// As errors name the file: its path.
+    pub display: String,
+    /// As amendment records name the source: the file name.
+    pub name: String,
+}
+
+impl Export {
+    pub fn open(path: &Path) -> Result<Export> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Export {
+            file,
+            display: path.display().to_string(),
+            name: file_name(path),
+        })
+    }
+}
+
+fn csv_reader<R: Read>(input: R) -> csv::Reader<BufReader<R>> {
+    csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 20, file)))
+        .from_reader(BufReader::with_capacity(1 << 20, input))
 }
 
 fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
@@ -383,8 +403,17 @@ fn parse_bool(text: &str) -> std::result::Result<bool, String> {
 
 /// Reads and validates a pupils file, then inserts new pupils and updates changed ones.
 pub async fn import_pupils(store: &Store, school: SchoolId, path: &Path) -> Result<ImportSummary> {
-    let file = path.display().to_string();
-    let mut reader = open_csv(path)?;
+    import_pupils_from(store, school, Export::open(path)?).await
+}
+
+/// [`import_pupils`] from an export already open.
+pub async fn import_pupils_from(
+    store: &Store,
+    school: SchoolId,
+    export: Export,
+) -> Result<ImportSummary> {
+    let file = export.display;
+    let mut reader = csv_reader(export.file);
     let headers = reader.byte_headers()?.clone();
     let cols = Columns::find(&headers, PUPIL_COLUMNS, &file)?;
     let today = chrono::Local::now().date_naive();
@@ -597,14 +626,23 @@ pub async fn import_contacts(
     school: SchoolId,
     path: &Path,
 ) -> Result<ImportSummary> {
-    let file = path.display().to_string();
+    import_contacts_from(store, school, Export::open(path)?).await
+}
+
+/// [`import_contacts`] from an export already open.
+pub async fn import_contacts_from(
+    store: &Store,
+    school: SchoolId,
+    export: Export,
+) -> Result<ImportSummary> {
+    let file = export.display;
     let pupil_ids: HashMap<String, i64> = store
         .pupils(school)
         .await?
         .into_iter()
         .map(|s| (s.pupil.upn.as_str().to_owned(), s.id))
         .collect();
-    let mut reader = open_csv(path)?;
+    let mut reader = csv_reader(export.file);
     let headers = reader.byte_headers()?.clone();
     let cols = Columns::find(&headers, CONTACT_COLUMNS, &file)?;
     let mut cleaned = 0;
@@ -860,7 +898,18 @@ pub async fn import_marks(
     path: &Path,
     options: &MarksImport,
 ) -> Result<ImportSummary> {
-    let file = path.display().to_string();
+    import_marks_from(store, school, calendar, Export::open(path)?, options).await
+}
+
+/// [`import_marks`] from an export already open.
+pub async fn import_marks_from(
+    store: &Store,
+    school: SchoolId,
+    calendar: &Calendar,
+    export: Export,
+    options: &MarksImport,
+) -> Result<ImportSummary> {
+    let file = export.display.clone();
     let stored = store.pupils(school).await?;
     let pupil_index: HashMap<&str, u32> = stored
         .iter()
@@ -873,8 +922,10 @@ pub async fn import_marks(
         .map(|(i, s)| (s.id, i as u32))
         .collect();
 
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
+    let size = export
+        .file
+        .metadata()
+        .with_context(|| format!("cannot read {file}"))?
         .len();
     let progress = if options.progress {
         let bar = ProgressBar::new(size);
@@ -887,14 +938,11 @@ pub async fn import_marks(
     } else {
         None
     };
-    let raw = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let counted = CountingReader {
-        inner: raw,
+        inner: export.file,
         bytes: 0,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 20, counted));
+    let mut reader = csv_reader(counted);
     let headers = reader.byte_headers()?.clone();
     let cols = Columns::find(&headers, MARK_COLUMNS, &file)?;
     let (c_upn, c_date, c_session, c_mark) =
@@ -1135,13 +1183,13 @@ pub async fn import_marks(
     }
     let recorder = Recorder {
         kind: "import".into(),
-        source: file_name(path),
+        source: export.name.clone(),
         by_name: options.by_name.clone(),
         by_role: options.by_role.clone(),
         reason: options
             .reason
             .clone()
-            .unwrap_or_else(|| format!("re-imported from {}", file_name(path))),
+            .unwrap_or_else(|| format!("re-imported from {}", export.name)),
     };
     let recorded = store.record_marks(school, &recorder, &writes).await?;
     summary.inserted += recorded.inserted;
@@ -1149,7 +1197,7 @@ pub async fn import_marks(
     summary.unchanged += recorded.unchanged;
     if recorded.merged_again > 0 {
         tracing::info!(
-            file = %file_name(path),
+            file = %export.name,
             pupil_years = recorded.merged_again,
             "another writer changed some of these pupils' registers during the import; merged with its marks"
         );

@@ -16,6 +16,7 @@ pub mod escalation;
 pub mod facts;
 pub mod generate;
 pub mod import;
+pub mod inbox;
 pub mod mark;
 pub mod message;
 pub mod outbox;

@@ -21,6 +21,8 @@ use sqlx::Connection;
 mod delivery;
 #[path = "backends/imports.rs"]
 mod imports;
+#[path = "backends/inbox.rs"]
+mod inbox;
 #[path = "backends/reports.rs"]
 mod reports;
 use delivery::{
@@ -34,6 +36,10 @@ use imports::{
     concurrent_imports_lose_no_mark_and_no_amendment,
     hostile_values_are_cleaned_or_refused_with_short_errors,
     the_same_file_twice_at_once_is_recorded_once,
+};
+use inbox::{
+    an_export_still_being_written_is_taken_whole, links_and_pipes_in_the_inbox_are_refused_unread,
+    odd_names_are_neither_lost_nor_ignored, the_inbox_is_polled_every_poll_seconds_without_a_job,
 };
 use reports::reports_are_queued_once_per_period_and_sent_with_their_files;
 
@@ -74,6 +80,10 @@ fn main() {
         the_same_file_twice_at_once_is_recorded_once,
         a_whole_term_export_with_closures_imports_and_counts_them_nowhere,
         hostile_values_are_cleaned_or_refused_with_short_errors,
+        an_export_still_being_written_is_taken_whole,
+        links_and_pipes_in_the_inbox_are_refused_unread,
+        odd_names_are_neither_lost_nor_ignored,
+        the_inbox_is_polled_every_poll_seconds_without_a_job,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {
