@@ -13,6 +13,9 @@ use crate::config::{Config, SchoolConfig};
 use crate::daemon::Daemon;
 use crate::generate::{GenerateOptions, generate};
 use crate::import::{import_contacts, import_pupils};
+// The demo narrates as it goes; these replace the standard macros so that a reader who
+// closes the pipe (`rollcall demo | head`) does not crash it (issue 12).
+use crate::output::{print, println};
 use crate::schedule::{Clock, local_instant, to_local};
 use crate::session::academic_year;
 use crate::stats::{PupilStats, school_stats};

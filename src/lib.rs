@@ -20,6 +20,7 @@ pub mod inbox;
 pub mod mark;
 pub mod message;
 pub mod outbox;
+mod output;
 pub mod policy;
 pub mod preview;
 pub mod private;

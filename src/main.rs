@@ -1,4 +1,4 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,7 +12,10 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -35,10 +38,12 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             // Import errors are already a readable multi-line list; others get their causes.
-            match e.downcast_ref::<rollcall::import::ImportError>() {
-                Some(import) => eprint!("error: {import}"),
-                None => eprintln!("error: {e:#}"),
-            }
+            // A closed or full stderr leaves nobody to tell; the exit code still says it.
+            let mut stderr = std::io::stderr().lock();
+            let _ = match e.downcast_ref::<rollcall::import::ImportError>() {
+                Some(import) => write!(stderr, "error: {import}"),
+                None => writeln!(stderr, "error: {e:#}"),
+            };
             ExitCode::FAILURE
         }
     }

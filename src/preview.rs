@@ -55,7 +55,7 @@ pub async fn preview(
                 }
             )
         })?;
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::open_existing(&config.database_url).await?;
     let school_id = store.ensure_school(school).await?;
     let pupil_id: i64 =
         sqlx::query_scalar("SELECT id FROM pupils WHERE school_id = $1 AND upn = $2")

@@ -261,6 +261,75 @@ impl Store {
         })
     }
 
+    /// `rollcall check`: can this URL be used, without changing anything? Says what it
+    /// found (an SQLite file, a PostgreSQL server; `false` with a note when the SQLite file
+    /// is still to be made by the first import), or what is wrong.
+    pub async fn probe(url: &str) -> Result<(bool, String)> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| anyhow::anyhow!("{} is not a valid database url: {e}", redact(url)))?
+            .disable_statement_logging();
+        let probe_url = match backend {
+            Backend::Sqlite => {
+                let path = sqlite_path(url).context(
+                    "is an in-memory SQLite database: everything in it is lost when rollcall stops",
+                )?;
+                let folder = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                if !folder.is_dir() {
+                    anyhow::bail!(
+                        "the folder of the database {} does not exist",
+                        path.display()
+                    );
+                }
+                if !path.exists() {
+                    return Ok((
+                        false,
+                        format!(
+                            "{} does not exist yet: `rollcall import pupils FILE` creates it \
+                             (if it should exist, the path is wrong)",
+                            path.display()
+                        ),
+                    ));
+                }
+                // Read-only: `check` changes nothing, not even the schema version.
+                let mut ro = options.database_url.clone();
+                ro.query_pairs_mut().append_pair("mode", "ro");
+                ro.to_string()
+            }
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&probe_url)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact(url)))?;
+        let result = match backend {
+            Backend::Sqlite => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sqlite_master")
+                .fetch_one(&pool)
+                .await
+                .map(|tables| {
+                    format!(
+                        "{} is an SQLite database ({tables} schema objects)",
+                        sqlite_path(url).unwrap_or_default().display()
+                    )
+                }),
+            Backend::Postgres => sqlx::query_scalar::<_, String>("SELECT version()")
+                .fetch_one(&pool)
+                .await
+                .map(|version| format!("{} answers: {version}", redact(url))),
+        };
+        pool.close().await;
+        result
+            .map(|what| (true, what))
+            .with_context(|| format!("{} is not a usable database", redact(url)))
+    }
+
     /// The database as messages name it: the SQLite file's path, or the URL without its
     /// password.
     pub fn display(&self) -> &str {
