@@ -28,6 +28,7 @@ pub mod pupil;
 pub mod report;
 pub mod schedule;
 pub mod session;
+pub mod spreadsheet;
 pub mod stage;
 pub mod stats;
 pub mod status;
