@@ -444,9 +444,12 @@ impl Deliverer {
                 provider_id: format!("task list {}", prepared.date),
             }),
             "letter" => self.write_letter(school, &prepared).map(|(sent, _)| sent),
-            "sms" => match mode {
-                DeliveryMode::File => self.file_sms(&prepared),
-                DeliveryMode::Live => self.channels.live.send_sms(&prepared.outgoing).await,
+            "sms" => match crate::channel::sms::check_length(&prepared.outgoing.text) {
+                Err(too_long) => Err(too_long),
+                Ok(_) => match mode {
+                    DeliveryMode::File => self.file_sms(&prepared),
+                    DeliveryMode::Live => self.channels.live.send_sms(&prepared.outgoing).await,
+                },
             },
             _ => {
                 if let Some(letter) = &prepared.rendered.letter {

@@ -33,7 +33,9 @@ use delivery::{
     the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
     two_daemons_never_send_one_message_twice,
 };
-use hostile::a_line_feed_in_a_stored_name_does_not_stop_email;
+use hostile::{
+    a_line_feed_in_a_stored_name_does_not_stop_email, an_over_long_text_fails_alone_and_is_not_sent,
+};
 use imports::{
     a_whole_term_export_with_closures_imports_and_counts_them_nowhere,
     concurrent_imports_lose_no_mark_and_no_amendment,
@@ -88,6 +90,7 @@ fn main() {
         odd_names_are_neither_lost_nor_ignored,
         the_inbox_is_polled_every_poll_seconds_without_a_job,
         a_line_feed_in_a_stored_name_does_not_stop_email,
+        an_over_long_text_fails_alone_and_is_not_sent,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

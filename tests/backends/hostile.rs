@@ -87,3 +87,50 @@ pub async fn a_line_feed_in_a_stored_name_does_not_stop_email(
     );
     Ok(())
 }
+
+/// Issue 12, item 12: a forename a megabyte long (stored before imports limited fields) makes
+/// a first-day text thousands of segments long. It is not sent: the message fails with the
+/// reason and the attendance officer is alerted; the rest of the school's messages go.
+pub async fn an_over_long_text_fails_alone_and_is_not_sent(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let (_, school) = family(&store, dir).await?;
+    let text = format!(
+        "{CONFIG}\n[school.staff]\nattendance_officer = \"attendance@north.example\"\n\n[delivery]\noutbox_dir = \"{}\"\n",
+        dir.join("outbox").display()
+    );
+    let config = Config::from_toml(&text, "hostile.toml")?;
+    sqlx::query("UPDATE pupils SET forename = $1 WHERE upn = 'B801200005001'")
+        .bind("Ada".repeat(400))
+        .execute(store.pool())
+        .await?;
+    escalate(&store, &config, school, &baseline(1.0)?, "2025-09-08T09:50").await?;
+    let clock = Clock::simulated("2025-09-08T08:55:00Z".parse::<DateTime<Utc>>()?);
+    let daemon = Daemon::build_with_store(config, store.clone(), clock).await?;
+    let summary = daemon
+        .deliverer
+        .deliver_due(&daemon.schools[0], &CancellationToken::new())
+        .await?;
+    assert_eq!(summary.failed, 1, "{summary:?}");
+    let (status, error): (String, String) =
+        sqlx::query_as("SELECT status, last_error FROM outbox WHERE channel = 'sms'")
+            .fetch_one(store.pool())
+            .await?;
+    assert_eq!(status, "failed");
+    assert!(
+        error.contains("9 segments (GSM-7, 1375 characters); rollcall sends at most 6 segments"),
+        "{error}"
+    );
+    assert!(
+        !dir.join("outbox/north/2025-09-08/sms.jsonl").exists(),
+        "nothing was sent"
+    );
+    let alerts: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE template = 'alert' AND hold_reason LIKE '%sms%'",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    assert_eq!(alerts, 1, "the attendance officer is told");
+    Ok(())
+}
