@@ -221,13 +221,7 @@ impl Store {
             }
             Backend::Postgres => (url.to_owned(), redact(url)),
         };
-        // Statements are logged by sqlx with their whole SQL text; a multi-row insert is tens
-        // of kilobytes of placeholders. Slow ones go out at debug, not warn, so the default
-        // (and the systemd unit's info) level never prints them; RUST_LOG=sqlx=debug does.
-        let options = AnyConnectOptions::from_str(&url)
-            .with_context(|| format!("the database url {} is not valid", redact(&url)))?
-            .log_statements(log::LevelFilter::Trace)
-            .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1));
+        let options = connect_options(&url)?;
         // SQLite allows one writer; a single connection avoids SQLITE_BUSY between our own
         // connections while WAL still lets other processes read.
         let max = if backend == Backend::Sqlite { 1 } else { 5 };
@@ -689,31 +683,9 @@ impl Store {
             merged_again: stale.len() as u64,
             ..Recorded::default()
         };
-        let mut merged: Vec<(&YearWrite<'_>, Merge, i64)> = Vec::with_capacity(order.len());
-        for w in order {
-            let key = (w.pupil_id, w.year);
-            let current: &[u8] = match (fresh.get(&key), w.seen) {
-                (Some(now), _) => now,
-                (None, Some((_, seen))) => seen,
-                (None, None) => &[],
-            };
-            let merge = merge_year(current, w.file);
-            recorded.inserted += merge.inserted;
-            recorded.unchanged += merge.unchanged;
-            recorded.amended += merge.amended.len() as u64;
-            let version = now_version.get(&key).copied().unwrap_or(0);
-            // A row created empty above is written even if, against the odds, the file
-            // changes nothing in it, so no empty placeholder is left behind.
-            if merge.changes_anything() || version == 0 {
-                merged.push((w, merge, version + 1));
-            }
-        }
-        if recorded.inserted == 0 && recorded.amended == 0 {
-            // Another writer already recorded everything this file says.
-            tx.rollback().await?;
-            return Ok(recorded);
-        }
-
+        // The source row first, so each chunk can be merged and written in turn (one chunk's
+        // merged years in memory, not the whole file's); if in the end nothing changed, the
+        // transaction is rolled back and the source row goes with it.
         let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let source_id: i64 = sqlx::query(
             "INSERT INTO mark_sources (school_id, kind, source, recorded_by_name,
@@ -729,69 +701,116 @@ impl Store {
         .await?
         .try_get(0)?;
         let source_u32 = u32::try_from(source_id).context("mark source ids exhausted")?;
-        recorded.source_id = Some(source_id);
 
-        for chunk in merged.chunks(BATCH_ROWS) {
-            let sql = multi_row_sql(
-                "INSERT INTO register_years (school_id, pupil_id, year, marks, version) VALUES ",
-                5,
-                chunk.len(),
-                " ON CONFLICT (pupil_id, year) DO UPDATE SET marks = excluded.marks,
-                    version = excluded.version",
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for (w, merge, version) in chunk {
-                query = query
-                    .bind(school.0)
-                    .bind(w.pupil_id)
-                    .bind(i64::from(w.year))
-                    .bind(merge.marks.clone())
-                    .bind(*version);
-            }
-            query.execute(&mut *tx).await?;
-
-            // Provenance: read what exists for these rows, stamp the recorded slots. The
-            // register_years rows are locked, so nobody else is stamping them now.
-            let mut existing: HashMap<(i64, i32), Vec<u8>> = HashMap::new();
-            let sql = format!(
-                "SELECT pupil_id, year, sources FROM register_provenance
-                 WHERE school_id = $1 AND (pupil_id, year) IN ({})",
-                pair_placeholders(chunk.len(), 2)
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
-            for (w, _, _) in chunk {
-                query = query.bind(w.pupil_id).bind(i64::from(w.year));
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                let year: i64 = row.try_get(1)?;
-                existing.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
-            }
-            let sql = multi_row_sql(
-                "INSERT INTO register_provenance (school_id, pupil_id, year, sources) VALUES ",
-                4,
-                chunk.len(),
-                " ON CONFLICT (pupil_id, year) DO UPDATE SET sources = excluded.sources",
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for (w, merge, _) in chunk {
-                let mut sources = existing
-                    .remove(&(w.pupil_id, w.year))
-                    .unwrap_or_else(|| vec![0; SLOTS_PER_YEAR * 4]);
-                sources.resize(SLOTS_PER_YEAR * 4, 0);
-                for &slot in &merge.recorded {
-                    let at = usize::from(slot) * 4;
-                    sources[at..at + 4].copy_from_slice(&source_u32.to_le_bytes());
+        for chunk in order.chunks(BATCH_ROWS) {
+            let mut merged: Vec<(&YearWrite<'_>, Merge, i64)> = Vec::with_capacity(chunk.len());
+            for w in chunk {
+                let key = (w.pupil_id, w.year);
+                let current: &[u8] = match (fresh.get(&key), w.seen) {
+                    (Some(now), _) => now,
+                    (None, Some((_, seen))) => seen,
+                    (None, None) => &[],
+                };
+                let merge = merge_year(current, w.file);
+                recorded.inserted += merge.inserted;
+                recorded.unchanged += merge.unchanged;
+                recorded.amended += merge.amended.len() as u64;
+                let version = now_version.get(&key).copied().unwrap_or(0);
+                // A row created empty above is written even if, against the odds, the file
+                // changes nothing in it, so no empty placeholder is left behind.
+                if merge.changes_anything() || version == 0 {
+                    merged.push((w, merge, version + 1));
                 }
-                query = query
-                    .bind(school.0)
-                    .bind(w.pupil_id)
-                    .bind(i64::from(w.year))
-                    .bind(sources);
             }
-            query.execute(&mut *tx).await?;
+            if merged.is_empty() {
+                continue;
+            }
+            self.write_merged(
+                &mut tx, school, recorder, &merged, source_id, source_u32, &now,
+            )
+            .await?;
         }
+        if recorded.inserted == 0 && recorded.amended == 0 {
+            // Another writer already recorded everything this file says.
+            tx.rollback().await?;
+            return Ok(recorded);
+        }
+        recorded.source_id = Some(source_id);
+        tx.commit().await?;
+        Ok(recorded)
+    }
 
-        let amendments: Vec<(&YearWrite<'_>, usize, MarkCode, MarkCode)> = merged
+    /// Writes one chunk of merged register years, their provenance stamps and amendments.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_merged(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        school: SchoolId,
+        recorder: &Recorder,
+        chunk: &[(&YearWrite<'_>, Merge, i64)],
+        source_id: i64,
+        source_u32: u32,
+        now: &str,
+    ) -> Result<()> {
+        let sql = multi_row_sql(
+            "INSERT INTO register_years (school_id, pupil_id, year, marks, version) VALUES ",
+            5,
+            chunk.len(),
+            " ON CONFLICT (pupil_id, year) DO UPDATE SET marks = excluded.marks,
+                version = excluded.version",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (w, merge, version) in chunk {
+            query = query
+                .bind(school.0)
+                .bind(w.pupil_id)
+                .bind(i64::from(w.year))
+                .bind(merge.marks.as_slice())
+                .bind(*version);
+        }
+        query.execute(&mut **tx).await?;
+
+        // Provenance: read what exists for these rows, stamp the recorded slots. The
+        // register_years rows are locked, so nobody else is stamping them now.
+        let mut existing: HashMap<(i64, i32), Vec<u8>> = HashMap::new();
+        let sql = format!(
+            "SELECT pupil_id, year, sources FROM register_provenance
+             WHERE school_id = $1 AND (pupil_id, year) IN ({})",
+            pair_placeholders(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+        for (w, _, _) in chunk {
+            query = query.bind(w.pupil_id).bind(i64::from(w.year));
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let year: i64 = row.try_get(1)?;
+            existing.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
+        }
+        let sql = multi_row_sql(
+            "INSERT INTO register_provenance (school_id, pupil_id, year, sources) VALUES ",
+            4,
+            chunk.len(),
+            " ON CONFLICT (pupil_id, year) DO UPDATE SET sources = excluded.sources",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (w, merge, _) in chunk {
+            let mut sources = existing
+                .remove(&(w.pupil_id, w.year))
+                .unwrap_or_else(|| vec![0; SLOTS_PER_YEAR * 4]);
+            sources.resize(SLOTS_PER_YEAR * 4, 0);
+            for &slot in &merge.recorded {
+                let at = usize::from(slot) * 4;
+                sources[at..at + 4].copy_from_slice(&source_u32.to_le_bytes());
+            }
+            query = query
+                .bind(school.0)
+                .bind(w.pupil_id)
+                .bind(i64::from(w.year))
+                .bind(sources);
+        }
+        query.execute(&mut **tx).await?;
+
+        let amendments: Vec<(&YearWrite<'_>, usize, MarkCode, MarkCode)> = chunk
             .iter()
             .flat_map(|(w, merge, _)| {
                 merge
@@ -800,17 +819,17 @@ impl Store {
                     .map(move |&(slot, original, new)| (*w, slot, original, new))
             })
             .collect();
-        for chunk in amendments.chunks(BATCH_ROWS) {
+        for part in amendments.chunks(BATCH_ROWS) {
             let sql = multi_row_sql(
                 "INSERT INTO mark_amendments (school_id, pupil_id, date, session, original_code,
                     new_code, reason, amended_at, amended_by_name, amended_by_role, source_id)
                  VALUES ",
                 11,
-                chunk.len(),
+                part.len(),
                 "",
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
-            for (w, slot, original, new) in chunk {
+            for (w, slot, original, new) in part {
                 let (date, session) = slot_date(w.year, *slot);
                 query = query
                     .bind(school.0)
@@ -819,16 +838,15 @@ impl Store {
                     .bind(session.as_str())
                     .bind(original.as_str())
                     .bind(new.as_str())
-                    .bind(recorder.reason.clone())
-                    .bind(now.clone())
-                    .bind(recorder.by_name.clone())
-                    .bind(recorder.by_role.clone())
+                    .bind(recorder.reason.as_str())
+                    .bind(now)
+                    .bind(recorder.by_name.as_str())
+                    .bind(recorder.by_role.as_str())
                     .bind(source_id);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
-        Ok(recorded)
+        Ok(())
     }
 
     /// Amendment records, oldest first, optionally for one pupil.
@@ -1072,6 +1090,18 @@ fn prepare_sqlite_file(path: &std::path::Path, create: Create) -> Result<()> {
     }
 }
 
+/// How sqlx connects. It logs statements with their whole SQL text, and a multi-row insert
+/// is tens of kilobytes of placeholders (a slow one printed ~50 KB at warn). Slow statements
+/// go out at debug and the rest at trace, so the default level (warn) and the systemd unit's
+/// (info) never print SQL; `RUST_LOG=sqlx=debug` shows the slow ones. Bound values are never
+/// logged by sqlx, so no pupil data is in them either way.
+fn connect_options(url: &str) -> Result<AnyConnectOptions> {
+    Ok(AnyConnectOptions::from_str(url)
+        .with_context(|| format!("the database url {} is not valid", redact(url)))?
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1)))
+}
+
 /// Adds `mode=rwc` so SQLite opens the file read-write (and may create it in memory).
 fn sqlite_url_creating(url: &str) -> String {
     let query = url.split_once('?').map_or("", |(_, q)| q);
@@ -1134,6 +1164,19 @@ mod tests {
         assert_eq!(
             multi_row_sql("INSERT INTO t VALUES ", 2, 2, ";"),
             "INSERT INTO t VALUES ($1, $2), ($3, $4);"
+        );
+    }
+
+    #[test]
+    fn sql_text_is_never_logged_at_info_or_warn() {
+        let options = connect_options("sqlite://x.db").expect("options");
+        assert_eq!(
+            options.log_settings.slow_statements_level,
+            log::LevelFilter::Debug
+        );
+        assert_eq!(
+            options.log_settings.statements_level,
+            log::LevelFilter::Trace
         );
     }
 
