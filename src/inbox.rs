@@ -347,25 +347,6 @@ pub async fn poll(
             polled.rejected += 1;
             continue;
         }
-        let Some(kind) = Kind::of(&lossy) else {
-            let why = "it is not a register export: name it pupils*.csv, contacts*.csv or \
-                       marks*.csv"
-                .to_owned();
-            settle_file(
-                store,
-                school,
-                state,
-                &path,
-                &name,
-                &lossy,
-                None,
-                Err(why),
-                now,
-            )
-            .await?;
-            polled.rejected += 1;
-            continue;
-        };
         let mut marker_name = name.clone();
         marker_name.push(MARKER_SUFFIX);
         let marker = inbox.join(&marker_name);
@@ -386,6 +367,29 @@ pub async fn poll(
                 continue;
             }
         }
+        // Only once it has settled: a connector may write `export.dat` and rename it.
+        let Some(kind) = Kind::of(&lossy) else {
+            let why = "it is not a register export: name it pupils*.csv, contacts*.csv or \
+                       marks*.csv"
+                .to_owned();
+            settle_file(
+                store,
+                school,
+                state,
+                &path,
+                &name,
+                &lossy,
+                None,
+                Err(why),
+                now,
+            )
+            .await?;
+            if marked {
+                let _ = std::fs::remove_file(&marker);
+            }
+            polled.rejected += 1;
+            continue;
+        };
         let file = match open_unfollowed(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
