@@ -11,6 +11,8 @@ use crate::config::{Config, config_path};
 use crate::import::{ImportSummary, MarksImport};
 use crate::store::Store;
 
+use crate::output::{note, say};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rollcall",
@@ -376,7 +378,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let year = args.year.unwrap_or_else(crate::demo::last_complete_year);
             let options = crate::generate::GenerateOptions::new(args.pupils, args.seed, year);
             let summary = crate::generate::generate(&options, &args.out)?;
-            println!(
+            say!(
                 "wrote {} pupils, {} contacts and {} marks ({} school days, {} to {}) to {}",
                 summary.pupils,
                 summary.contacts,
@@ -385,7 +387,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 summary.first_school_day,
                 summary.last_school_day,
                 args.out.display()
-            );
+            )?;
             Ok(())
         }
         Command::Import { what } => {
@@ -396,6 +398,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 ImportWhat::Marks(m) => ("marks", &m.common),
             };
             let school = config.school(args.school.as_deref())?;
+            // Importing is how a school's database comes to be: the one command (with the
+            // demo) that may create it.
             let store = Store::connect(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
             let summary = match &what {
@@ -423,16 +427,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .await?
                 }
             };
-            println!("{}", summary_line(kind, &summary));
+            say!("{}", summary_line(kind, &summary))?;
             Ok(())
         }
         Command::Stats(args) => {
             if args.as_of < args.from {
                 anyhow::bail!("--as-of {} is before --from {}", args.as_of, args.from);
             }
+            let upn = args.upn.as_deref().map(checked_upn).transpose()?;
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
-            let store = Store::connect(&config.database_url).await?;
+            let store = Store::open_existing(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
             let stats = crate::stats::school_stats(
                 &store,
@@ -440,9 +445,19 @@ pub async fn run(cli: Cli) -> Result<()> {
                 school,
                 args.from,
                 args.as_of,
-                args.upn.as_deref(),
+                upn.as_deref(),
             )
             .await?;
+            if stats.is_empty()
+                && let Some(upn) = &upn
+                && !store
+                    .pupils(school_id)
+                    .await?
+                    .iter()
+                    .any(|p| p.pupil.upn.as_str() == upn)
+            {
+                anyhow::bail!("no pupil with UPN {upn} at school \"{}\"", school.id);
+            }
             let mut out = BufWriter::new(std::io::stdout().lock());
             match args.format {
                 Format::Json => crate::stats::write_json(&mut out, &stats)?,
@@ -452,11 +467,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             out.flush()?;
             if stats.is_empty()
-                && let Some(upn) = &args.upn
+                && let Some(upn) = &upn
             {
-                eprintln!(
+                note!(
                     "no possible sessions for {upn} between {} and {}",
-                    args.from, args.as_of
+                    args.from,
+                    args.as_of
                 );
             }
             Ok(())
@@ -464,9 +480,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Amendments(args) => {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
-            let store = Store::connect(&config.database_url).await?;
+            let upn = args.upn.as_deref().map(checked_upn).transpose()?;
+            let store = Store::open_existing(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
-            let records = store.amendments(school_id, args.upn.as_deref()).await?;
+            let records = store.amendments(school_id, upn.as_deref()).await?;
             let mut out = BufWriter::new(std::io::stdout().lock());
             if records.is_empty() {
                 writeln!(out, "no amendments recorded")?;
@@ -489,12 +506,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             out.flush()?;
             Ok(())
         }
-        Command::Check => check(cli.config.as_deref()),
+        Command::Check => check(cli.config.as_deref()).await,
         Command::Evaluate(args) => {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
             let policy = crate::escalation::load_policy(&config, school)?;
-            let store = Store::connect(&config.database_url).await?;
+            let store = Store::open_existing(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
             let register =
                 crate::escalation::load(&store, school_id, school, args.as_of.date()).await?;
@@ -506,7 +523,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             out.flush()?;
             for alert in &evaluation.alerts {
-                eprintln!(
+                note!(
                     "alert for the {}: {}",
                     alert.to.as_str().replace('_', " "),
                     alert.message
@@ -519,12 +536,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             let school = config.school(args.school.as_deref())?;
             let policy = crate::escalation::load_policy(&config, school)?;
             let now = args.as_of.unwrap_or_else(|| school_now(school));
-            let store = Store::connect(&config.database_url).await?;
+            let store = Store::open_existing(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
             let register = crate::escalation::load(&store, school_id, school, now.date()).await?;
             let evaluation = register.evaluate(&policy, school, now);
             let s = crate::outbox::record(&store, school_id, &evaluation, now).await?;
-            println!(
+            say!(
                 "{}: {} new decisions ({} already recorded); cases {} opened, {} moved, {} closed; \
                  {} messages queued, {} awaiting approval; {} cancelled (cause gone), {} expired; {} alerts",
                 now.format("%Y-%m-%d %H:%M"),
@@ -538,9 +555,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 s.cancelled,
                 s.expired,
                 s.alerts
-            );
+            )?;
             if s.awaiting_approval > 0 {
-                println!("see them with `rollcall pending`");
+                say!("see them with `rollcall pending`")?;
             }
             Ok(())
         }
@@ -582,7 +599,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
             }
             daemon.release_schools().await?;
-            println!("{}", serde_json::to_string(&total)?);
+            say!("{}", serde_json::to_string(&total)?)?;
             if held_elsewhere.is_empty() {
                 Ok(())
             } else {
@@ -591,7 +608,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Status(args) => {
             let config = load_config(cli.config.as_deref())?;
-            let store = Store::connect(&config.database_url).await?;
+            let store = Store::open_existing(&config.database_url).await?;
             let schools: Vec<&crate::config::SchoolConfig> = match &args.school {
                 Some(_) => vec![config.school(args.school.as_deref())?],
                 None => config.schools.iter().collect(),
@@ -626,13 +643,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
             let as_of = args.as_of.unwrap_or_else(|| school_now(school));
+            let upn = checked_upn(&args.upn)?;
             let mut out = BufWriter::new(std::io::stdout().lock());
             crate::preview::preview(
                 &config,
                 school,
                 &crate::preview::PreviewArgs {
                     template: &args.template,
-                    upn: &args.upn,
+                    upn: &upn,
                     as_of,
                     out: args.out.as_deref(),
                 },
@@ -648,7 +666,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
             let policy = crate::escalation::load_policy(&config, school)?;
-            let store = Store::connect(&config.database_url).await?;
+            let store = Store::open_existing(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
             let waiting = crate::outbox::pending(&store, school_id).await?;
             let mut out = BufWriter::new(std::io::stdout().lock());
@@ -719,11 +737,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .unwrap_or_else(|| school_now(&school)),
             )
             .await?;
-            println!(
+            say!(
                 "message {} approved by {}; it is queued to send",
                 args.id,
                 args.by.trim()
-            );
+            )?;
             Ok(())
         }
         Command::Reject(args) => {
@@ -746,34 +764,35 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .unwrap_or_else(|| school_now(&school)),
             )
             .await?;
-            println!(
+            say!(
                 "message {} rejected by {}; it will not be sent",
                 args.id,
                 args.by.trim()
-            );
+            )?;
             Ok(())
         }
         Command::Case(args) => {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
-            let store = Store::connect(&config.database_url).await?;
+            let store = Store::open_existing(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
+            let upn = checked_upn(&args.upn)?;
             let pupils = store.pupils(school_id).await?;
-            let Some(pupil) = pupils.iter().find(|p| p.pupil.upn.as_str() == args.upn) else {
+            let Some(pupil) = pupils.iter().find(|p| p.pupil.upn.as_str() == upn) else {
                 anyhow::bail!("no pupil with UPN {} at school \"{}\"", args.upn, school.id);
             };
             let history = crate::case::history(&store, school_id, pupil.id).await?;
             if history.is_empty() {
-                println!("{} has no case", args.upn);
+                say!("{} has no case", args.upn)?;
             }
             for t in history {
-                println!(
+                say!(
                     "{} {} → {}: {}",
                     t.at,
                     t.from_stage.as_deref().unwrap_or("(opened)"),
                     t.to_stage.as_deref().unwrap_or("(closed)"),
                     t.reason
-                );
+                )?;
             }
             Ok(())
         }
@@ -794,7 +813,7 @@ async fn open(
     let config = load_config(config_file)?;
     let school = config.school(school)?.clone();
     let policy = crate::escalation::load_policy(&config, &school)?;
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::open_existing(&config.database_url).await?;
     let school_id = store.ensure_school(&school).await?;
     Ok((store, school_id, school, policy))
 }
@@ -811,7 +830,7 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
     let school = config.school(common.school.as_deref())?;
     let policy = crate::escalation::load_policy(&config, school)?;
     let templates = crate::template::Templates::load(school.templates.as_deref())?;
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::open_existing(&config.database_url).await?;
     let school_id = store.ensure_school(school).await?;
     let ctx = ReportContext {
         store: &store,
@@ -900,15 +919,16 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
     Ok(())
 }
 
-/// `rollcall check`: the config, then each school's policy; every problem is listed.
-fn check(config_file: Option<&Path>) -> Result<()> {
+/// `rollcall check`: the config, each school's policy, the database and the delivery
+/// providers, as `run` would use them; every problem is listed and nothing is changed.
+async fn check(config_file: Option<&Path>) -> Result<()> {
     let path = config_path(config_file);
     let config = Config::load(&path)?;
     let mut problems = 0;
     for school in &config.schools {
         match crate::escalation::read_policy(&config, school) {
             Ok(policy) => {
-                println!(
+                say!(
                     "ok: school \"{}\" runs policy \"{}\" from {} ({} stages: {})",
                     school.id,
                     policy.name,
@@ -924,47 +944,59 @@ fn check(config_file: Option<&Path>) -> Result<()> {
                         .map(|s| s.id.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
-                );
+                )?;
                 match crate::template::Templates::load(school.templates.as_deref()) {
                     Ok(templates) => {
                         let fallbacks = templates.fallbacks(&policy);
                         if fallbacks.is_empty() {
-                            println!(
+                            say!(
                                 "ok: school \"{}\": every action has its own template",
                                 school.id
-                            );
+                            )?;
                         } else {
-                            println!(
+                            say!(
                                 "note: school \"{}\": {} action(s) use a generic template, which says what happened but not in the policy's own words:",
                                 school.id,
                                 fallbacks.len()
-                            );
+                            )?;
                             for f in fallbacks {
-                                println!("  {f}");
+                                say!("  {f}")?;
                             }
                         }
                     }
                     Err(e) => {
                         problems += 1;
-                        println!("school \"{}\": {e}", school.id);
+                        say!("school \"{}\": {e}", school.id)?;
                     }
                 }
                 for note in unnamed_signatories(school, &policy) {
-                    println!("note: school \"{}\": {note}", school.id);
+                    say!("note: school \"{}\": {note}", school.id)?;
                 }
             }
             Err(errors) => {
                 problems += errors.len();
-                println!(
+                say!(
                     "school \"{}\": {} problem(s) in its policy:",
                     school.id,
                     errors.len()
-                );
+                )?;
                 for e in errors {
-                    println!("  {e}");
+                    say!("  {e}")?;
                 }
             }
         }
+    }
+    match crate::store::Store::probe(&config.database_url).await {
+        Ok((true, what)) => say!("ok: database {what}")?,
+        Ok((false, what)) => say!("note: database {what}")?,
+        Err(e) => {
+            problems += 1;
+            say!("database.url: {e:#}")?;
+        }
+    }
+    for problem in crate::channel::live::check(&config.delivery.live, config.delivery.mode) {
+        problems += 1;
+        say!("{problem}")?;
     }
     if problems > 0 {
         anyhow::bail!(
@@ -972,7 +1004,7 @@ fn check(config_file: Option<&Path>) -> Result<()> {
             path.display()
         );
     }
-    println!("{} checks clean", path.display());
+    say!("{} checks clean", path.display())?;
     Ok(())
 }
 
@@ -1074,6 +1106,15 @@ fn unnamed_signatories(
     out
 }
 
+/// A `--upn` as typed: a valid UPN, or an error saying what is wrong with it (a mistyped
+/// UPN would otherwise just find nobody and exit 0).
+fn checked_upn(text: &str) -> Result<String> {
+    let text = text.trim();
+    crate::pupil::Upn::parse(text)
+        .map(|upn| upn.as_str().to_owned())
+        .map_err(|e| anyhow::anyhow!("--upn {}: {e}", crate::import::shown(text)))
+}
+
 /// What a school's clock says now.
 /// An `--as-of` for commands that act (approve, reject, deliver): allowed with the file sink
 /// only. Replaying a past term is for trials; with live channels a person's decision and a
@@ -1141,10 +1182,35 @@ pub fn summary_line(kind: &str, s: &ImportSummary) -> String {
             line.push_str(&format!("; legacy codes mapped: {}", parts.join(", ")));
         }
     }
+    if s.cleaned > 0 {
+        line.push_str(&format!(
+            "; line breaks replaced by spaces in {} field{}",
+            s.cleaned,
+            plural(s.cleaned)
+        ));
+    }
+    if s.not_counted_on_closed_days > 0 {
+        line.push_str(&format!(
+            "; {} not-counted mark{} on days that are not school days ignored",
+            s.not_counted_on_closed_days,
+            plural(s.not_counted_on_closed_days)
+        ));
+    }
+    if s.outside_enrolment > 0 {
+        line.push_str(&format!(
+            "; {} mark{} before the pupil's admission or after their leaving date (kept, not counted)",
+            s.outside_enrolment,
+            plural(s.outside_enrolment)
+        ));
+    }
     if s.changed_nothing() {
         line.push_str(" — nothing changed");
     }
     line
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 #[cfg(test)]

@@ -136,8 +136,14 @@ pub enum DeliveryMode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
-    /// How often the register inbox is checked for new exports.
+    /// How often the register inbox is checked for new exports (also before every job that
+    /// decides anything).
     pub poll_seconds: u64,
+    /// An export without a `.done` marker is taken once its size and modification time have
+    /// not changed for this long (seen at two looks at least this far apart), so a file the
+    /// MIS is still writing is left alone. 0 takes files at first sight: only for a connector
+    /// that always writes `NAME.tmp` and renames it.
+    pub inbox_settle_seconds: u64,
     /// A second first-day pass for families not yet reached (and late register changes).
     pub follow_up: String,
     /// The daily escalation pass, after the afternoon register has closed.
@@ -159,7 +165,8 @@ pub struct DaemonConfig {
 impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
-            poll_seconds: 300,
+            poll_seconds: 60,
+            inbox_settle_seconds: 60,
             follow_up: "11:00".into(),
             daily_pass: "16:00".into(),
             letters: "16:30".into(),
@@ -416,6 +423,9 @@ pub fn config_path(cli: Option<&Path>) -> PathBuf {
 
 impl Config {
     /// Reads and checks the config file, with environment overrides applied.
+    ///
+    /// When the result is refused but the file alone is fine, the override at fault is
+    /// named instead of the file: `ROLLCALL__SCHOOL__LACODE` is not a mistake in the file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         if !path.exists() {
@@ -427,32 +437,30 @@ impl Config {
                     .into(),
             });
         }
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix("ROLLCALL")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
-            );
-        for (key, value) in credentials() {
-            builder = builder.set_override(key, value).map_err(|e| ConfigError {
-                file: file.clone(),
-                key: key.into(),
-                message: e.to_string(),
-            })?;
+        let overrides = environment_overrides();
+        let error = match load_with(path, &overrides) {
+            Ok(config) => return Ok(config),
+            Err(e) => e,
+        };
+        if overrides.is_empty() || load_with(path, &[]).is_err() {
+            return Err(error);
         }
-        let built = builder.build().map_err(|e| ConfigError {
-            file: file.clone(),
-            key: "(file)".into(),
-            message: e.to_string(),
-        })?;
-        let raw: FileConfig = built.try_deserialize().map_err(|e| ConfigError {
-            file: file.clone(),
-            key: error_key(&e),
-            message: e.to_string(),
-        })?;
-        resolve(raw, Some(path))
+        let culprits: Vec<&str> = overrides
+            .iter()
+            .filter(|one| load_with(path, std::slice::from_ref(*one)).is_err())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if culprits.is_empty() {
+            return Err(error);
+        }
+        Err(ConfigError {
+            file: format!(
+                "environment variable{} {} (overriding {file})",
+                if culprits.len() == 1 { "" } else { "s" },
+                culprits.join(", ")
+            ),
+            ..error
+        })
     }
 
     /// Parses a config from TOML text (tests, the demo); no environment overrides.
@@ -494,6 +502,105 @@ impl Config {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// `ROLLCALL__SECTION__KEY` variables, as the config crate reads them.
+fn environment_overrides() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(name, _)| {
+            name.get(..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("ROLLCALL__"))
+        })
+        .collect()
+}
+
+/// The file, then the given environment overrides, then systemd credentials.
+fn load_with(path: &Path, overrides: &[(String, String)]) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("ROLLCALL")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(overrides.iter().cloned().collect())),
+        );
+    for (key, value) in credentials() {
+        builder = builder.set_override(key, value).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: key.into(),
+            message: e.to_string(),
+        })?;
+    }
+    let built = builder.build().map_err(|e| ConfigError {
+        file: file.clone(),
+        key: "(file)".into(),
+        message: e.to_string(),
+    })?;
+    let raw: FileConfig = built.try_deserialize().map_err(|e| ConfigError {
+        file: file.clone(),
+        key: error_key(&e),
+        message: with_allowed_values(e.to_string()),
+    })?;
+    resolve(raw, Some(path))
+}
+
+/// The config crate says "enum DeliveryMode does not have variant constructor banana" and
+/// stops there; the person editing the file needs the values that would work.
+fn with_allowed_values(message: String) -> String {
+    let Some(type_name) = message
+        .strip_prefix("enum ")
+        .and_then(|rest| rest.split_whitespace().next())
+    else {
+        return message;
+    };
+    let allowed = match type_name {
+        "DeliveryMode" => variants::<DeliveryMode>(),
+        "Phase" => variants::<Phase>(),
+        "NewsletterGroups" => variants::<NewsletterGroups>(),
+        "ReturnInterval" => variants::<ReturnInterval>(),
+        "SmtpSecurity" => variants::<crate::channel::email::SmtpSecurity>(),
+        "SmsChoice" => variants::<crate::channel::live::SmsChoice>(),
+        _ => &[],
+    };
+    if allowed.is_empty() {
+        return message;
+    }
+    format!("{message}; allowed: {}", allowed.join(", "))
+}
+
+/// The values an enum accepts in the config, as serde spells them (after `rename_all`):
+/// asked of the type itself, so the list cannot drift from the code.
+fn variants<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    struct Probe(&'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for &mut Probe {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("only enums are probed"))
+        }
+        fn deserialize_enum<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            variants: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = variants;
+            Err(serde::de::Error::custom("probed"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map struct
+            identifier ignored_any
+        }
+    }
+    let mut probe = Probe(&[]);
+    let _ = T::deserialize(&mut probe);
+    probe.0
 }
 
 fn toml_from_str(text: &str) -> Result<FileConfig, String> {
@@ -761,6 +868,12 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
                 format!("\"{value}\" is not a time of day as HH:MM, e.g. \"16:00\""),
             ));
         }
+    }
+    if raw.daemon.poll_seconds == 0 {
+        return Err(err(
+            "daemon.poll_seconds",
+            "must be at least 1 (seconds between looks at the register inbox)".into(),
+        ));
     }
     if raw.delivery.max_attempts == 0 {
         return Err(err("delivery.max_attempts", "must be at least 1".into()));

@@ -8,7 +8,6 @@
 //! simulated clock it jumps straight to the next thing due: the demo runs a term in seconds.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
@@ -20,7 +19,6 @@ use tokio_util::sync::CancellationToken;
 use crate::channel::file::FileSink;
 use crate::config::{Config, DeliveryMode};
 use crate::delivery::{Channels, Deliverer, DeliverySummary, SchoolRuntime};
-use crate::import::{MarksImport, import_contacts, import_marks, import_pupils};
 use crate::schedule::{self, Clock, DueRun, Job, Plan, instant_text, to_local};
 use crate::store::{SchoolId, Store};
 
@@ -42,6 +40,8 @@ pub struct Daemon {
     looked: tokio::sync::Mutex<HashMap<SchoolId, DateTime<Utc>>>,
     /// When another daemon's lease on a school runs out, so this one wakes to take it over.
     others: tokio::sync::Mutex<HashMap<SchoolId, DateTime<Utc>>>,
+    /// What each school's register inbox looked like at the last look.
+    inboxes: tokio::sync::Mutex<HashMap<SchoolId, crate::inbox::InboxState>>,
 }
 
 /// `rollcall deliver` sent nothing for some schools because another daemon holds them. Not a
@@ -131,7 +131,7 @@ pub fn unit_from_cgroup(text: &str) -> Option<String> {
 impl Daemon {
     /// Connects, loads every school's policy and templates, and sets up the channels.
     pub async fn build(config: Config, clock: Clock) -> Result<Daemon> {
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::open_existing(&config.database_url).await?;
         Daemon::build_with_store(config, store, clock).await
     }
 
@@ -186,6 +186,7 @@ impl Daemon {
             deliverer,
             looked: tokio::sync::Mutex::new(HashMap::new()),
             others: tokio::sync::Mutex::new(HashMap::new()),
+            inboxes: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -319,6 +320,9 @@ impl Daemon {
         stop: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<()> {
+        if self.inbox_poll_due(school.id).await {
+            report.imported_files += self.poll_inbox(school).await?;
+        }
         let now = self.clock.now();
         let after = {
             let looked = self.looked.lock().await;
@@ -549,105 +553,48 @@ impl Daemon {
     }
 
     /// Imports each export the MIS has dropped in the school's inbox (pupils, then contacts,
-    /// then marks), once: an imported file moves to `done/`, a rejected one to `rejected/`
-    /// with its error beside it, and the attendance officer is told.
+    /// then marks), once it is whole: see [`crate::inbox`] for what is taken, when, and what
+    /// is refused. Returns how many exports were imported.
     pub async fn poll_inbox(&self, school: &SchoolRuntime) -> Result<usize> {
-        let Some(inbox) = &school.config.inbox else {
-            return Ok(0);
-        };
-        let Ok(entries) = std::fs::read_dir(inbox) else {
-            return Ok(0);
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv"))
-            .collect();
-        let rank = |p: &Path| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let kind = if name.starts_with("pupils") {
-                0
-            } else if name.starts_with("contacts") {
-                1
-            } else if name.starts_with("marks") {
-                2
-            } else {
-                3
-            };
-            (kind, name.to_owned())
-        };
-        files.sort_by_key(|p| rank(p));
-        let mut imported = 0;
-        for file in files {
-            let (kind, name) = rank(&file);
-            let result = match kind {
-                0 => import_pupils(&self.store, school.id, &file)
-                    .await
-                    .map(|_| ()),
-                1 => import_contacts(&self.store, school.id, &file)
-                    .await
-                    .map(|_| ()),
-                2 => {
-                    let options = MarksImport {
-                        by_name: "MIS export".into(),
-                        by_role: "register".into(),
-                        reason: None,
-                        progress: false,
-                    };
-                    import_marks(
-                        &self.store,
-                        school.id,
-                        &school.config.calendar,
-                        &file,
-                        &options,
-                    )
-                    .await
-                    .map(|_| ())
-                }
-                _ => Err(anyhow::anyhow!(
-                    "not a register export: name it pupils*.csv, contacts*.csv or marks*.csv"
-                )),
-            };
-            let now = instant_text(self.clock.now());
-            let (folder, outcome) = match &result {
-                Ok(()) => ("done", "imported".to_owned()),
-                Err(e) => ("rejected", format!("rejected: {e:#}")),
-            };
-            let target_dir = inbox.join(folder);
-            std::fs::create_dir_all(&target_dir)?;
-            let stamp = now.replace(':', "");
-            let target = target_dir.join(format!("{stamp}-{name}"));
-            std::fs::rename(&file, &target)
-                .with_context(|| format!("moving {} to {}", file.display(), target.display()))?;
-            sqlx::query(
-                "INSERT INTO register_polls (school_id, file, imported_at, outcome) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(school.id.0)
-            .bind(&name)
-            .bind(&now)
-            .bind(&outcome)
-            .execute(self.store.pool())
-            .await?;
-            match result {
-                Ok(()) => imported += 1,
-                Err(e) => {
-                    std::fs::write(target.with_extension("error.txt"), format!("{e:#}\n"))?;
-                    tracing::warn!(school = %school.config.id, file = %name, "register export rejected");
-                    crate::outbox::queue_alert(
-                        &self.store,
-                        school.id,
-                        &format!("rejected-{stamp}-{name}"),
-                        &format!(
-                            "The register export {name} was not imported, so nothing in it was \
-                             used: {e:#}. It is in {}; fix it and put it back in the inbox.",
-                            target.display()
-                        ),
-                        to_local(school.config.timezone, self.clock.now()),
-                    )
-                    .await?;
-                }
-            }
+        let mut inboxes = self.inboxes.lock().await;
+        let state = inboxes.entry(school.id).or_default();
+        let settle = Duration::seconds(
+            i64::try_from(self.config.daemon.inbox_settle_seconds).unwrap_or(i64::MAX / 1000),
+        );
+        let polled =
+            crate::inbox::poll(&self.store, school, state, self.clock.now(), settle).await?;
+        if !polled.waiting.is_empty() {
+            tracing::info!(school = %school.config.id, waiting = ?polled.waiting, "register exports still changing; taken once they settle");
         }
-        Ok(imported)
+        Ok(polled.imported + polled.grown)
+    }
+
+    fn poll_every(&self) -> Duration {
+        Duration::seconds(i64::try_from(self.config.daemon.poll_seconds).unwrap_or(60))
+    }
+
+    /// The inbox is looked at every `poll_seconds`, not only when a job runs, so an export
+    /// dropped at 10:00 is in the register long before the 16:00 pass.
+    async fn inbox_poll_due(&self, school: SchoolId) -> bool {
+        let inboxes = self.inboxes.lock().await;
+        inboxes
+            .get(&school)
+            .is_none_or(|state| state.poll_due(self.clock.now(), self.poll_every()))
+    }
+
+    /// The earliest next look at any school's inbox.
+    async fn next_inbox_poll(&self) -> Option<DateTime<Utc>> {
+        let inboxes = self.inboxes.lock().await;
+        self.schools
+            .iter()
+            .filter(|s| s.config.inbox.is_some())
+            .map(|s| {
+                inboxes
+                    .get(&s.id)
+                    .and_then(|state| state.next_poll(self.poll_every()))
+                    .unwrap_or_else(|| self.clock.now())
+            })
+            .min()
     }
 
     /// When the loop should next wake: the next due run of any school, the next retry, or a
@@ -740,8 +687,15 @@ impl Daemon {
             }
             // Wake at the next due time, but at least every lease period so the school
             // leases are renewed and another daemon's queue is noticed.
+            // The inbox too, every poll_seconds. (Not on a simulated clock: the demo's pretend
+            // MIS drops each export just before the job that reads it, and waking every
+            // minute of a simulated term would only slow it down.)
             let now = self.clock.now();
             let renew = now + self.lease() / 3;
+            let next = match (next, self.next_inbox_poll().await) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let wake = next.map_or(renew, |n| n.min(renew));
             let sleep = (wake - now).to_std().unwrap_or_default();
             tokio::select! {

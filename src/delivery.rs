@@ -23,6 +23,7 @@
 //! `[delivery] alerts_fallback`, and at most `alerts_waiting_max` wait per school: more are
 //! folded into one digest alert that lists them.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -176,26 +177,58 @@ impl Deliverer {
             if batch.is_empty() {
                 break;
             }
-            let mut running: JoinSet<Result<DeliverySummary>> = JoinSet::new();
+            let mut running: Isolated<OutboxRow, Result<DeliverySummary>> = Isolated::default();
             for row in batch {
                 tasks_written |= row.channel == "task";
                 while running.len() >= self.settings.concurrency {
                     if let Some(done) = running.join_next().await {
-                        summary.merge(&done??);
+                        self.settle(school, done, &mut summary).await?;
                     }
                 }
                 let me = Arc::clone(self);
-                let school = Arc::clone(school);
-                running.spawn(async move { me.attempt(&school, row).await });
+                let task_school = Arc::clone(school);
+                let task_row = row.clone();
+                running.spawn(row, async move { me.attempt(&task_school, task_row).await });
             }
             while let Some(done) = running.join_next().await {
-                summary.merge(&done??);
+                self.settle(school, done, &mut summary).await?;
             }
         }
         if tasks_written {
             self.publish_tasks(school).await?;
         }
         Ok(summary)
+    }
+
+    /// One finished attempt. An attempt that panicked is that message's failure, recorded
+    /// with an alert like any other: it must not end the pass and leave every other family's
+    /// message waiting behind it. (Known causes are checked before building, so this is
+    /// the backstop for an unknown one; the panic itself is in the log.)
+    async fn settle(
+        &self,
+        school: &SchoolRuntime,
+        done: (OutboxRow, Result<Result<DeliverySummary>, Panicked>),
+        summary: &mut DeliverySummary,
+    ) -> Result<()> {
+        match done {
+            (_, Ok(result)) => summary.merge(&result?),
+            (row, Err(Panicked)) => {
+                tracing::error!(
+                    outbox_id = row.id,
+                    "sending a message panicked; it is marked failed"
+                );
+                self.fail_or_expire(
+                    school,
+                    &row,
+                    "rollcall failed inside while building or sending this message (an \
+                     internal error, in the log); it is not retried",
+                    false,
+                    summary,
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     fn now_local(&self, school: &SchoolRuntime) -> NaiveDateTime {
@@ -527,9 +560,12 @@ impl Deliverer {
         let result: Result<Sent, SendError> = match row.channel.as_str() {
             "task" => self.write_task(school, &prepared),
             "letter" => self.write_letter(school, &prepared).map(|(sent, _)| sent),
-            "sms" => match mode {
-                DeliveryMode::File => self.file_sms(&prepared),
-                DeliveryMode::Live => self.channels.live.send_sms(&prepared.outgoing).await,
+            "sms" => match crate::channel::sms::check_length(&prepared.outgoing.text) {
+                Err(too_long) => Err(too_long),
+                Ok(_) => match mode {
+                    DeliveryMode::File => self.file_sms(&prepared),
+                    DeliveryMode::Live => self.channels.live.send_sms(&prepared.outgoing).await,
+                },
             },
             _ => {
                 if let Some(letter) = &prepared.rendered.letter {
@@ -1056,6 +1092,60 @@ impl Deliverer {
     }
 }
 
+/// A task that panicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Panicked;
+
+/// Tasks run side by side, each with the key it is for, so that one that panics is known by
+/// its key (tokio catches the panic at the task's edge) instead of being an error of all.
+pub struct Isolated<K, T> {
+    tasks: JoinSet<T>,
+    keys: HashMap<tokio::task::Id, K>,
+}
+
+impl<K, T> Default for Isolated<K, T> {
+    fn default() -> Self {
+        Isolated {
+            tasks: JoinSet::new(),
+            keys: HashMap::new(),
+        }
+    }
+}
+
+impl<K, T: Send + 'static> Isolated<K, T> {
+    pub fn spawn(&mut self, key: K, task: impl std::future::Future<Output = T> + Send + 'static) {
+        let handle = self.tasks.spawn(task);
+        self.keys.insert(handle.id(), key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// The next task to finish, with its key; `None` when none are left. A cancelled task
+    /// (only on runtime shutdown) is skipped.
+    pub async fn join_next(&mut self) -> Option<(K, Result<T, Panicked>)> {
+        loop {
+            let done = self.tasks.join_next_with_id().await?;
+            let (id, result) = match done {
+                Ok((id, value)) => (id, Ok(value)),
+                Err(e) if e.is_panic() => (e.id(), Err(Panicked)),
+                Err(e) => {
+                    self.keys.remove(&e.id());
+                    continue;
+                }
+            };
+            if let Some(key) = self.keys.remove(&id) {
+                return Some((key, result));
+            }
+        }
+    }
+}
+
 /// A message rendered and addressed, ready for its channel.
 pub struct Prepared {
     pub date: NaiveDate,
@@ -1234,5 +1324,39 @@ pub fn letter_for(
         // The message's signatory: the one its stage names, else [school.contact]'s.
         signatory: prepared.data.school.signatory.clone(),
         signatory_role: prepared.data.school.signatory_role.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic in one message's task is that message's outcome, known by its key; the
+    /// others finish and are reported as usual.
+    #[tokio::test]
+    async fn one_panicking_task_is_reported_by_its_key_and_the_rest_finish() {
+        let mut running: Isolated<&str, u32> = Isolated::default();
+        running.spawn("first", async { 1 });
+        running.spawn("broken", async {
+            if std::hint::black_box(true) {
+                panic!("cannot build this message");
+            }
+            2
+        });
+        running.spawn("third", async { 3 });
+        let mut seen = Vec::new();
+        while let Some((key, result)) = running.join_next().await {
+            seen.push((key, result));
+        }
+        seen.sort_by_key(|(key, _)| *key);
+        assert_eq!(
+            seen,
+            vec![
+                ("broken", Err(Panicked)),
+                ("first", Ok(1)),
+                ("third", Ok(3))
+            ]
+        );
+        assert!(running.is_empty());
     }
 }

@@ -13,6 +13,9 @@ use crate::config::{Config, SchoolConfig};
 use crate::daemon::Daemon;
 use crate::generate::{GenerateOptions, generate};
 use crate::import::{import_contacts, import_pupils};
+// The demo narrates as it goes; these replace the standard macros so that a reader who
+// closes the pipe (`rollcall demo | head`) does not crash it (issue 12).
+use crate::output::{print, println};
 use crate::schedule::{Clock, local_instant};
 use crate::session::academic_year;
 use crate::stats::{PupilStats, school_stats};
@@ -278,7 +281,9 @@ impl Exports {
                 text.push_str(&line);
                 text.push('\n');
             }
-            std::fs::write(inbox.join(name), text)?;
+            std::fs::write(inbox.join(&name), text)?;
+            // The hand-over the README asks of an MIS connector: a marker once it is whole.
+            std::fs::write(inbox.join(format!("{name}.done")), "")?;
         }
         Ok(())
     }

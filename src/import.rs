@@ -16,13 +16,108 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::mark::{self, MarkCode, Resolved};
+use crate::mark::{self, Category, MarkCode, Resolved};
 use crate::pupil::{Contact, Pupil, Sen, Upn};
-use crate::session::{Calendar, SLOTS_PER_YEAR, Session, SlotSet, slot};
-use crate::store::{Amendment, Recorder, RegisterWrite, SchoolId, Store};
+use crate::session::{Calendar, SLOTS_PER_YEAR, Session, slot};
+use crate::store::{Recorder, SchoolId, Store, YearWrite, merge_year};
 
 /// Bad rows listed in one error; the rest are counted.
 pub const MAX_REPORTED_ERRORS: usize = 50;
+
+/// Characters of a bad value repeated in an error. A 1 MB UPN must not become a 1 MB error
+/// line (copied into the rejected file's error, `register_polls` and the alert email), and
+/// an error must never carry more than a glimpse of a file's content.
+pub const MAX_ECHOED_CHARS: usize = 40;
+
+/// A value as an error repeats it: quoted, control characters escaped, and cut to
+/// [`MAX_ECHOED_CHARS`] with its full length said.
+pub fn shown(value: &str) -> String {
+    let count = value.chars().count();
+    let mut out = String::from("\"");
+    for c in value.chars().take(MAX_ECHOED_CHARS) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    if count > MAX_ECHOED_CHARS {
+        out = format!("{}…\" ({count} characters)", out.trim_end_matches('"'));
+    }
+    out
+}
+
+/// Longest accepted values, in characters. Far above any real name or address, and low
+/// enough that a runaway field (a whole file in one cell) cannot reach a text message, a
+/// letter or an email header.
+pub mod limits {
+    pub const NAME: usize = 100;
+    pub const GROUP: usize = 20;
+    pub const ETHNICITY: usize = 60;
+    pub const RELATIONSHIP: usize = 50;
+    pub const ADDRESS_LINE: usize = 100;
+    pub const POSTCODE: usize = 10;
+    /// "+44 (0) 7700 900 123" and the like, with room to spare.
+    pub const PHONE: usize = 30;
+    /// RFC 5321's limit on a forward path.
+    pub const EMAIL: usize = 254;
+}
+
+/// Line breaks, tabs and Unicode line separators inside a field: a name typed into an MIS
+/// form with Enter, an address pasted as several lines. They become one space.
+fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\r' | '\n' | '\t' | '\u{0b}' | '\u{0c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// Explicit bidirectional overrides and isolates: no real name needs them, and they make
+/// text display in an order other than it is stored (a spoofed name or address).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A text field made safe for every place it goes (an email header, a text message, a
+/// letter, a CSV): line breaks and tabs become one space and the result is trimmed;
+/// any other control character is refused, as is a value longer than `max` characters.
+/// Returns the text and whether it was changed.
+fn clean_text(value: &str, max: usize) -> std::result::Result<(String, bool), String> {
+    let mut out = String::with_capacity(value.len());
+    let mut cleaned = false;
+    let mut pending_space = false;
+    for (i, c) in value.chars().enumerate() {
+        if is_line_break(c) {
+            cleaned = true;
+            pending_space = true;
+            continue;
+        }
+        if c.is_control() || is_bidi_control(c) {
+            return Err(format!(
+                "contains the control character U+{:04X} at character {}; only printable text \
+                 is allowed (fix it in the MIS)",
+                u32::from(c),
+                i + 1
+            ));
+        }
+        if pending_space {
+            if !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+            }
+            pending_space = false;
+        }
+        out.push(c);
+    }
+    let out = out.trim().to_owned();
+    let length = out.chars().count();
+    if length > max {
+        return Err(format!(
+            "is {length} characters long; at most {max} are allowed"
+        ));
+    }
+    Ok((out, cleaned))
+}
 
 pub const PUPIL_COLUMNS: &[&str] = &[
     "upn",
@@ -119,6 +214,15 @@ pub struct ImportSummary {
     pub removed: u64,
     /// `"J→J1"` or `"H kept (legacy, authorised absence)"` → sessions.
     pub legacy: BTreeMap<String, u64>,
+    /// Fields whose line breaks or tabs were replaced by a space (names and addresses as
+    /// MIS exports carry them).
+    pub cleaned: u64,
+    /// Marks: not-counted codes (`#`, `Y1`…) on days that are not school days (INSET days,
+    /// holidays, weekends): accepted, not stored, counted nowhere.
+    pub not_counted_on_closed_days: u64,
+    /// Marks dated before the pupil's admission or after their leaving date: kept, but no
+    /// statistic counts them.
+    pub outside_enrolment: u64,
 }
 
 impl ImportSummary {
@@ -185,27 +289,61 @@ impl Columns {
             .collect();
         let mut index = Vec::with_capacity(wanted.len());
         let mut missing = Vec::new();
+        let mut twice = Vec::new();
         for w in wanted {
-            match names.iter().position(|n| n == w) {
-                Some(i) => index.push(i),
-                None => missing.push(*w),
+            let mut at = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n == w)
+                .map(|(i, _)| i);
+            match (at.next(), at.next()) {
+                (Some(i), None) => index.push(i),
+                (Some(i), Some(j)) => {
+                    twice.push(format!("{w} (columns {} and {})", i + 1, j + 1));
+                    index.push(i);
+                }
+                (None, _) => missing.push(*w),
             }
         }
-        if missing.is_empty() {
+        if missing.is_empty() && twice.is_empty() {
             return Ok(Columns { index });
         }
+        const SHOWN_HEADERS: usize = 30;
+        let mut found: Vec<String> = names
+            .iter()
+            .take(SHOWN_HEADERS)
+            .map(|n| {
+                if n.chars().count() > MAX_ECHOED_CHARS || n.chars().any(char::is_control) {
+                    shown(n)
+                } else {
+                    n.clone()
+                }
+            })
+            .collect();
+        if names.len() > SHOWN_HEADERS {
+            found.push(format!("… {} columns in all", names.len()));
+        }
+        let message = if missing.is_empty() {
+            format!(
+                "the header row names {} twice, so rollcall cannot tell which to use; \
+                 remove or rename the extra column",
+                twice.join(", ")
+            )
+        } else {
+            format!(
+                "the header row lacks column{} {}; expected columns: {} (found: {})",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", "),
+                wanted.join(","),
+                found.join(",")
+            )
+        };
         Err(ImportError {
             file: file.to_owned(),
             errors: vec![RowError {
                 line: 1,
                 column: None,
-                message: format!(
-                    "the header row lacks column{} {}; expected columns: {} (found: {})",
-                    if missing.len() == 1 { "" } else { "s" },
-                    missing.join(", "),
-                    wanted.join(","),
-                    names.join(",")
-                ),
+                message,
             }],
             total: 1,
         })
@@ -217,18 +355,39 @@ impl Columns {
     }
 }
 
-fn open_csv(path: &Path) -> Result<csv::Reader<BufReader<File>>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(csv::ReaderBuilder::new()
+/// An export opened for reading, and how errors and amendment records name it. The daemon's
+/// inbox opens its files itself (refusing links, see [`crate::inbox`]) and hands them over.
+pub struct Export {
+    pub file: File,
+    /// As errors name the file: its path.
+    pub display: String,
+    /// As amendment records name the source: the file name.
+    pub name: String,
+}
+
+impl Export {
+    pub fn open(path: &Path) -> Result<Export> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Export {
+            file,
+            display: path.display().to_string(),
+            name: file_name(path),
+        })
+    }
+}
+
+fn csv_reader<R: Read>(input: R) -> csv::Reader<BufReader<R>> {
+    csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 20, file)))
+        .from_reader(BufReader::with_capacity(1 << 20, input))
 }
 
 fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
+    let bad = || format!("{} is not a date as YYYY-MM-DD", shown(text));
     if text.len() != 10 {
-        return Err(format!("\"{text}\" is not a date as YYYY-MM-DD"));
+        return Err(bad());
     }
-    NaiveDate::from_str(text).map_err(|_| format!("\"{text}\" is not a date as YYYY-MM-DD"))
+    NaiveDate::from_str(text).map_err(|_| bad())
 }
 
 fn parse_bool(text: &str) -> std::result::Result<bool, String> {
@@ -236,17 +395,29 @@ fn parse_bool(text: &str) -> std::result::Result<bool, String> {
         "Y" | "y" | "true" | "TRUE" | "True" | "1" => Ok(true),
         "N" | "n" | "false" | "FALSE" | "False" | "0" | "" => Ok(false),
         _ => Err(format!(
-            "\"{text}\" is not Y, N, true, false, 1, 0 or empty"
+            "{} is not Y, N, true, false, 1, 0 or empty",
+            shown(text)
         )),
     }
 }
 
 /// Reads and validates a pupils file, then inserts new pupils and updates changed ones.
 pub async fn import_pupils(store: &Store, school: SchoolId, path: &Path) -> Result<ImportSummary> {
-    let file = path.display().to_string();
-    let mut reader = open_csv(path)?;
+    import_pupils_from(store, school, Export::open(path)?).await
+}
+
+/// [`import_pupils`] from an export already open.
+pub async fn import_pupils_from(
+    store: &Store,
+    school: SchoolId,
+    export: Export,
+) -> Result<ImportSummary> {
+    let file = export.display;
+    let mut reader = csv_reader(export.file);
     let headers = reader.byte_headers()?.clone();
     let cols = Columns::find(&headers, PUPIL_COLUMNS, &file)?;
+    let today = chrono::Local::now().date_naive();
+    let mut cleaned = 0;
     let mut errors = Errors::new();
     let mut pupils: Vec<Pupil> = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -265,7 +436,7 @@ pub async fn import_pupils(store: &Store, school: SchoolId, path: &Path) -> Resu
         };
         rows += 1;
         let line = record.position().map_or(0, |p| p.line());
-        match parse_pupil(&cols, &record) {
+        match parse_pupil(&cols, &record, today, &mut cleaned) {
             Ok(p) => {
                 if let Some(first) = seen.insert(p.upn.as_str().to_owned(), line) {
                     errors.push(
@@ -291,6 +462,7 @@ pub async fn import_pupils(store: &Store, school: SchoolId, path: &Path) -> Resu
     let mut summary = ImportSummary {
         file,
         rows_read: rows,
+        cleaned,
         ..ImportSummary::default()
     };
     let mut changed = Vec::new();
@@ -313,38 +485,92 @@ pub async fn import_pupils(store: &Store, school: SchoolId, path: &Path) -> Resu
 
 type FieldError = (&'static str, String);
 
-fn parse_pupil(cols: &Columns, r: &csv::StringRecord) -> std::result::Result<Pupil, FieldError> {
+/// The earliest admission or leaving date: UPNs began in 1999, so no register rollcall
+/// reads goes back further than this; 1900 is a placeholder, not a date.
+const EARLIEST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1990, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+/// Ages at admission an English school takes: two-year-olds in nursery to 25 with an EHC plan.
+const YOUNGEST_AT_ADMISSION: u32 = 2;
+const OLDEST_AT_ADMISSION: u32 = 25;
+
+/// Admission and leaving dates more than a year ahead are typing mistakes (2100 for 2010):
+/// such a pupil would silently drop out of every figure.
+fn latest_plausible_date(today: NaiveDate) -> NaiveDate {
+    today
+        .checked_add_months(chrono::Months::new(12))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// A text field: cleaned (see [`clean_text`]), not empty unless `optional`, at most `max`
+/// characters. Counts the fields whose line breaks were replaced.
+fn text_field(
+    value: &str,
+    name: &'static str,
+    max: usize,
+    optional: bool,
+    cleaned: &mut u64,
+) -> std::result::Result<String, FieldError> {
+    let (text, changed) = clean_text(value, max).map_err(|e| (name, e))?;
+    if text.is_empty() && !optional {
+        return Err((name, "must not be empty".to_owned()));
+    }
+    *cleaned += u64::from(changed);
+    Ok(text)
+}
+
+fn parse_pupil(
+    cols: &Columns,
+    r: &csv::StringRecord,
+    today: NaiveDate,
+    cleaned: &mut u64,
+) -> std::result::Result<Pupil, FieldError> {
     let f = |n: usize| cols.get(r, n);
-    let upn = Upn::parse(f(0)).map_err(|e| ("upn", format!("\"{}\": {e}", f(0))))?;
-    let text = |n: usize, name: &'static str| -> std::result::Result<String, FieldError> {
-        let v = f(n);
-        if v.is_empty() {
-            Err((name, "must not be empty".to_owned()))
-        } else {
-            Ok(v.to_owned())
+    let upn = Upn::parse(f(0)).map_err(|e| ("upn", format!("{}: {e}", shown(f(0)))))?;
+    let mut changed = 0;
+    let mut text =
+        |n: usize, name: &'static str, max: usize| text_field(f(n), name, max, false, &mut changed);
+    let forename = text(1, "forename", limits::NAME)?;
+    let surname = text(2, "surname", limits::NAME)?;
+    let reg_group = text(5, "reg_group", limits::GROUP)?;
+    let ethnicity = text(10, "ethnicity", limits::ETHNICITY)?;
+    // The date of birth is checked against the admission date below (the age it gives).
+    let date = |n: usize, name: &'static str| -> std::result::Result<NaiveDate, FieldError> {
+        let d = parse_date(f(n)).map_err(|e| (name, e))?;
+        let latest = latest_plausible_date(today);
+        if name != "date_of_birth" && (d < EARLIEST_DATE || d > latest) {
+            return Err((
+                name,
+                format!(
+                    "{d} is not a plausible date: it must be between {EARLIEST_DATE} and {latest}"
+                ),
+            ));
         }
+        Ok(d)
     };
-    let date = |n: usize, name: &'static str| parse_date(f(n)).map_err(|e| (name, e));
     let flag = |n: usize, name: &'static str| parse_bool(f(n)).map_err(|e| (name, e));
     let year_group = f(4);
     if !YEAR_GROUPS.contains(&year_group) {
         return Err((
             "year_group",
             format!(
-                "\"{year_group}\" is not a year group; allowed: {}",
+                "{} is not a year group; allowed: {}",
+                shown(year_group),
                 YEAR_GROUPS.join(", ")
             ),
         ));
     }
     let gender = f(6);
     if !matches!(gender, "M" | "F" | "U") {
-        return Err(("gender", format!("\"{gender}\" is not M, F or U")));
+        return Err(("gender", format!("{} is not M, F or U", shown(gender))));
     }
-    let sen = Sen::parse(f(8)).ok_or_else(|| ("sen", format!("\"{}\" is not N, K or E", f(8))))?;
+    let sen =
+        Sen::parse(f(8)).ok_or_else(|| ("sen", format!("{} is not N, K or E", shown(f(8)))))?;
     let admission_date = date(15, "admission_date")?;
     let leaving_date = match f(16) {
         "" => None,
-        t => Some(parse_date(t).map_err(|e| ("leaving_date", e))?),
+        _ => Some(date(16, "leaving_date")?),
     };
     if let Some(l) = leaving_date
         && l < admission_date
@@ -361,18 +587,29 @@ fn parse_pupil(cols: &Columns, r: &csv::StringRecord) -> std::result::Result<Pup
             format!("{date_of_birth} is not before the admission date {admission_date}"),
         ));
     }
+    let age = admission_date.years_since(date_of_birth).unwrap_or(0);
+    if !(YOUNGEST_AT_ADMISSION..=OLDEST_AT_ADMISSION).contains(&age) {
+        return Err((
+            "date_of_birth",
+            format!(
+                "{date_of_birth} makes the pupil {age} at admission ({admission_date}); \
+                 pupils are admitted aged {YOUNGEST_AT_ADMISSION} to {OLDEST_AT_ADMISSION}"
+            ),
+        ));
+    }
+    *cleaned += changed;
     Ok(Pupil {
         upn,
-        forename: text(1, "forename")?,
-        surname: text(2, "surname")?,
+        forename,
+        surname,
         date_of_birth,
         year_group: year_group.to_owned(),
-        reg_group: text(5, "reg_group")?,
+        reg_group,
         gender: gender.to_owned(),
         fsm: flag(7, "fsm")?,
         sen,
         eal: flag(9, "eal")?,
-        ethnicity: text(10, "ethnicity")?,
+        ethnicity,
         lac: flag(11, "lac")?,
         social_worker: flag(12, "social_worker")?,
         young_carer: flag(13, "young_carer")?,
@@ -389,16 +626,26 @@ pub async fn import_contacts(
     school: SchoolId,
     path: &Path,
 ) -> Result<ImportSummary> {
-    let file = path.display().to_string();
+    import_contacts_from(store, school, Export::open(path)?).await
+}
+
+/// [`import_contacts`] from an export already open.
+pub async fn import_contacts_from(
+    store: &Store,
+    school: SchoolId,
+    export: Export,
+) -> Result<ImportSummary> {
+    let file = export.display;
     let pupil_ids: HashMap<String, i64> = store
         .pupils(school)
         .await?
         .into_iter()
         .map(|s| (s.pupil.upn.as_str().to_owned(), s.id))
         .collect();
-    let mut reader = open_csv(path)?;
+    let mut reader = csv_reader(export.file);
     let headers = reader.byte_headers()?.clone();
     let cols = Columns::find(&headers, CONTACT_COLUMNS, &file)?;
+    let mut cleaned = 0;
     let mut errors = Errors::new();
     let mut contacts: Vec<(i64, Contact)> = Vec::new();
     let mut seen: HashMap<(String, i64), u64> = HashMap::new();
@@ -417,7 +664,7 @@ pub async fn import_contacts(
         };
         rows += 1;
         let line = record.position().map_or(0, |p| p.line());
-        match parse_contact(&cols, &record) {
+        match parse_contact(&cols, &record, &mut cleaned) {
             Ok(c) => {
                 let Some(&pupil_id) = pupil_ids.get(c.upn.as_str()) else {
                     errors.push(
@@ -460,6 +707,7 @@ pub async fn import_contacts(
     let mut summary = ImportSummary {
         file,
         rows_read: rows,
+        cleaned,
         ..ImportSummary::default()
     };
     let mut changed_pupils: Vec<i64> = Vec::new();
@@ -505,57 +753,102 @@ pub async fn import_contacts(
 fn parse_contact(
     cols: &Columns,
     r: &csv::StringRecord,
+    cleaned: &mut u64,
 ) -> std::result::Result<Contact, FieldError> {
     let f = |n: usize| cols.get(r, n);
-    let upn = Upn::parse(f(0)).map_err(|e| ("upn", format!("\"{}\": {e}", f(0))))?;
-    let name = f(1);
-    if name.is_empty() {
-        return Err(("name", "must not be empty".into()));
-    }
+    let upn = Upn::parse(f(0)).map_err(|e| ("upn", format!("{}: {e}", shown(f(0)))))?;
+    let mut changed = 0;
+    let mut text = |n: usize, name: &'static str, max: usize, optional: bool| {
+        text_field(f(n), name, max, optional, &mut changed)
+    };
+    let name = text(1, "name", limits::NAME, false)?;
+    let relationship = text(2, "relationship", limits::RELATIONSHIP, true)?;
+    let address_line_1 = text(7, "address_line_1", limits::ADDRESS_LINE, true)?;
+    let address_line_2 = text(8, "address_line_2", limits::ADDRESS_LINE, true)?;
+    let town = text(9, "town", limits::ADDRESS_LINE, true)?;
+    let postcode = text(10, "postcode", limits::POSTCODE, true)?.to_uppercase();
     let priority: i64 = f(3).parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
         (
             "priority",
-            format!("\"{}\" is not a whole number from 1 (first contact)", f(3)),
+            format!(
+                "{} is not a whole number from 1 (first contact)",
+                shown(f(3))
+            ),
         )
     })?;
     let email = match f(4) {
         "" => None,
-        e if is_plausible_email(e) => Some(e.to_owned()),
-        e => return Err(("email", format!("\"{e}\" is not an email address"))),
+        e => Some(parse_email(e).map_err(|why| ("email", why))?),
     };
     let mobile = match f(5) {
         "" => None,
+        // The phone parser repeats what it was given; anything this long is not a number.
+        m if m.chars().count() > limits::PHONE => {
+            return Err((
+                "mobile",
+                format!(
+                    "{} is {} characters long; a mobile number has at most {}",
+                    shown(m),
+                    m.chars().count(),
+                    limits::PHONE
+                ),
+            ));
+        }
         m => Some(
             crate::channel::sms::parse_uk_mobile(m)
                 .map(|number| number.to_string())
                 .map_err(|e| ("mobile", e.to_string()))?,
         ),
     };
+    *cleaned += changed;
     Ok(Contact {
         upn,
         priority,
-        name: name.to_owned(),
-        relationship: f(2).to_owned(),
+        name,
+        relationship,
         email,
         mobile,
         parental_responsibility: parse_bool(f(6)).map_err(|e| ("parental_responsibility", e))?,
-        address_line_1: f(7).to_owned(),
-        address_line_2: f(8).to_owned(),
-        town: f(9).to_owned(),
-        postcode: f(10).to_uppercase(),
+        address_line_1,
+        address_line_2,
+        town,
+        postcode,
     })
 }
 
-fn is_plausible_email(text: &str) -> bool {
-    match text.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !text.contains(' ')
-        }
-        None => false,
+/// One email address as the family's mail server will see it, checked with the same parser
+/// (lettre's) that later builds the email: an address it would refuse at send time is
+/// refused here, where the office can fix it, instead of the family never being emailed.
+/// A domain without a dot (`a@localhost`) or an address literal (`a@[10.0.0.1]`) is valid
+/// RFC 5321 but never a parent's mailbox.
+pub fn parse_email(text: &str) -> std::result::Result<String, String> {
+    let length = text.chars().count();
+    if length > limits::EMAIL {
+        return Err(format!(
+            "is {length} characters long; an email address has at most {}",
+            limits::EMAIL
+        ));
     }
+    let address = lettre::Address::from_str(text).map_err(|e| {
+        let why = match e {
+            lettre::address::AddressError::MissingParts => "it needs one @ with a name before it and a domain after it",
+            lettre::address::AddressError::Unbalanced => "it has unbalanced angle brackets",
+            lettre::address::AddressError::InvalidUser => {
+                "the part before the @ is not valid (one address only: no spaces, <>, ; or a second @)"
+            }
+            lettre::address::AddressError::InvalidDomain => "the part after the @ is not a valid domain",
+            _ => "it is not of the form name@example.org",
+        };
+        format!("{} is not an email address: {why}", shown(text))
+    })?;
+    let domain = address.domain();
+    if !domain.contains('.') || domain.starts_with('[') || domain.ends_with('.') {
+        return Err(format!(
+            "{} is not an email address a family could have: the domain needs a dot, like example.org",
+            shown(text)
+        ));
+    }
+    Ok(address.to_string())
 }
 
 /// Options for a marks import: who is recording, and why (for amendment records).
@@ -582,9 +875,19 @@ impl Default for MarksImport {
 struct Staged {
     pupil: u32,
     year: i32,
-    original: Option<Vec<u8>>,
-    marks: Vec<u8>,
-    set_by_file: SlotSet,
+    /// The row's version and marks as read before the file; `None` when there was no row.
+    seen: Option<(i64, Vec<u8>)>,
+    /// The file's marks for this year, one byte per slot; 0 where the file says nothing.
+    file: Vec<u8>,
+}
+
+/// What a parsed date is, for the rows that carry it.
+#[derive(Clone)]
+enum Day {
+    School(NaiveDate),
+    /// Not a school day, with why; only not-counted codes may be recorded on it.
+    Closed(String),
+    Bad(String),
 }
 
 /// Reads and validates a marks file, then records new marks and amendments in one transaction.
@@ -595,7 +898,18 @@ pub async fn import_marks(
     path: &Path,
     options: &MarksImport,
 ) -> Result<ImportSummary> {
-    let file = path.display().to_string();
+    import_marks_from(store, school, calendar, Export::open(path)?, options).await
+}
+
+/// [`import_marks`] from an export already open.
+pub async fn import_marks_from(
+    store: &Store,
+    school: SchoolId,
+    calendar: &Calendar,
+    export: Export,
+    options: &MarksImport,
+) -> Result<ImportSummary> {
+    let file = export.display.clone();
     let stored = store.pupils(school).await?;
     let pupil_index: HashMap<&str, u32> = stored
         .iter()
@@ -608,8 +922,10 @@ pub async fn import_marks(
         .map(|(i, s)| (s.id, i as u32))
         .collect();
 
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
+    let size = export
+        .file
+        .metadata()
+        .with_context(|| format!("cannot read {file}"))?
         .len();
     let progress = if options.progress {
         let bar = ProgressBar::new(size);
@@ -622,14 +938,11 @@ pub async fn import_marks(
     } else {
         None
     };
-    let raw = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let counted = CountingReader {
-        inner: raw,
+        inner: export.file,
         bytes: 0,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 20, counted));
+    let mut reader = csv_reader(counted);
     let headers = reader.byte_headers()?.clone();
     let cols = Columns::find(&headers, MARK_COLUMNS, &file)?;
     let (c_upn, c_date, c_session, c_mark) =
@@ -640,18 +953,17 @@ pub async fn import_marks(
         file: file.clone(),
         ..ImportSummary::default()
     };
-    let mut existing: HashMap<(u32, i32), Vec<u8>> = HashMap::new();
+    let mut existing: HashMap<(u32, i32), (i64, Vec<u8>)> = HashMap::new();
     let mut loaded_years: Vec<i32> = Vec::new();
     let mut staged: Vec<Staged> = Vec::new();
     let mut staged_at: HashMap<(u32, i32), usize> = HashMap::new();
-    let mut amendments: Vec<(usize, usize, MarkCode, MarkCode)> = Vec::new();
 
     // Exports are sorted by pupil or by date, so remembering the last UPN and date parsed
     // saves most of the hashing and date parsing on large files.
     let mut last_upn: Vec<u8> = Vec::new();
     let mut last_pupil: Option<u32> = None;
     let mut last_date: Vec<u8> = Vec::new();
-    let mut last_day: Result<NaiveDate, String> = Err(String::new());
+    let mut last_day = Day::Bad(String::new());
     let mut last_stage: Option<(u32, i32, usize)> = None;
     let mut code_cache: HashMap<Vec<u8>, Option<Resolved>> = HashMap::new();
     let mut record = csv::ByteRecord::new();
@@ -692,7 +1004,7 @@ pub async fn import_marks(
         let Some(pupil) = last_pupil else {
             let text = String::from_utf8_lossy(upn);
             let why = match Upn::parse(&text) {
-                Err(e) => format!("\"{text}\" is not a valid UPN: {e}"),
+                Err(e) => format!("{} is not a valid UPN: {e}", shown(&text)),
                 Ok(_) => format!("{text} is not a pupil of this school; import pupils first"),
             };
             errors.push(line, Some("upn"), why);
@@ -703,27 +1015,19 @@ pub async fn import_marks(
         if date != last_date.as_slice() {
             last_date.clear();
             last_date.extend_from_slice(date);
-            last_day = std::str::from_utf8(date)
+            last_day = match std::str::from_utf8(date)
                 .map_err(|_| "the date is not text".to_owned())
                 .and_then(parse_date)
-                .and_then(|d| {
-                    if calendar.is_school_day(d) {
-                        Ok(d)
-                    } else {
-                        Err(format!(
-                            "not a school day: {}",
-                            calendar.why_not_school_day(d)
-                        ))
-                    }
-                });
+            {
+                Ok(d) if calendar.is_school_day(d) => Day::School(d),
+                Ok(d) => Day::Closed(calendar.why_not_school_day(d)),
+                Err(e) => Day::Bad(e),
+            };
         }
-        let day = match &last_day {
-            Ok(d) => *d,
-            Err(e) => {
-                errors.push(line, Some("date"), e.clone());
-                continue;
-            }
-        };
+        if let Day::Bad(e) = &last_day {
+            errors.push(line, Some("date"), e.clone());
+            continue;
+        }
 
         let session = match field(c_session) {
             b"AM" | b"am" => Session::Am,
@@ -732,7 +1036,7 @@ pub async fn import_marks(
                 errors.push(
                     line,
                     Some("session"),
-                    format!("\"{}\" is not AM or PM", String::from_utf8_lossy(other)),
+                    format!("{} is not AM or PM", shown(&String::from_utf8_lossy(other))),
                 );
                 continue;
             }
@@ -743,7 +1047,10 @@ pub async fn import_marks(
             Some(r) => *r,
             None => {
                 let r = std::str::from_utf8(code_text).ok().and_then(mark::resolve);
-                code_cache.insert(code_text.to_vec(), r);
+                // Only short texts are worth remembering: a bad cell can be a megabyte.
+                if code_text.len() <= 8 {
+                    code_cache.insert(code_text.to_vec(), r);
+                }
                 r
             }
         };
@@ -752,12 +1059,35 @@ pub async fn import_marks(
                 line,
                 Some(&format!("column {} (mark)", c_mark + 1)),
                 format!(
-                    "unknown code \"{}\"; {}",
-                    String::from_utf8_lossy(code_text),
+                    "unknown code {}; {}",
+                    shown(&String::from_utf8_lossy(code_text)),
                     mark::allowed_codes_sentence()
                 ),
             );
             continue;
+        };
+        let code = resolved.code();
+        let day = match &last_day {
+            Day::School(d) => *d,
+            // A whole-term export carries `#` (or another not-counted code) on INSET days
+            // and holidays; it counts for nothing, so it is accepted and not stored.
+            Day::Closed(_) if code.category() == Some(Category::NotCounted) => {
+                summary.not_counted_on_closed_days += 1;
+                continue;
+            }
+            Day::Closed(why) => {
+                errors.push(
+                    line,
+                    Some("date"),
+                    format!(
+                        "not a school day: {why}; only a not-counted code ({}) may be recorded \
+                         on such a day",
+                        mark::not_counted_codes().join(" ")
+                    ),
+                );
+                continue;
+            }
+            Day::Bad(_) => continue,
         };
         match resolved {
             Resolved::Exact(_) => {}
@@ -775,13 +1105,12 @@ pub async fn import_marks(
                     .or_default() += 1;
             }
         }
-        let code = resolved.code();
 
         let (year, at) = slot(day, session);
         if !loaded_years.contains(&year) {
             for row in store.register_years(school, year, year).await? {
                 if let Some(&p) = pupil_row.get(&row.pupil_id) {
-                    existing.insert((p, row.year), row.marks);
+                    existing.insert((p, row.year), (row.version, row.marks));
                 }
             }
             loaded_years.push(year);
@@ -790,15 +1119,11 @@ pub async fn import_marks(
             Some((p, y, i)) if p == pupil && y == year => i,
             _ => {
                 let i = *staged_at.entry((pupil, year)).or_insert_with(|| {
-                    let original = existing.remove(&(pupil, year));
-                    let mut marks = original.clone().unwrap_or_default();
-                    marks.resize(SLOTS_PER_YEAR, 0);
                     staged.push(Staged {
                         pupil,
                         year,
-                        original,
-                        marks,
-                        set_by_file: SlotSet::default(),
+                        seen: existing.remove(&(pupil, year)),
+                        file: vec![0; SLOTS_PER_YEAR],
                     });
                     staged.len() - 1
                 });
@@ -807,8 +1132,8 @@ pub async fn import_marks(
             }
         };
         let entry = &mut staged[index];
-        if entry.set_by_file.contains(at) {
-            let earlier = MarkCode::from_byte(entry.marks[at]).unwrap_or(MarkCode::NONE);
+        if entry.file[at] != 0 {
+            let earlier = MarkCode::from_byte(entry.file[at]).unwrap_or(MarkCode::NONE);
             if earlier != code {
                 errors.push(
                     line,
@@ -822,76 +1147,61 @@ pub async fn import_marks(
             }
             continue;
         }
-        entry.set_by_file.insert(at);
-        let before = entry
-            .original
-            .as_ref()
-            .and_then(|o| o.get(at).copied())
-            .and_then(MarkCode::from_byte)
-            .unwrap_or(MarkCode::NONE);
-        entry.marks[at] = code.byte();
-        if before == code {
-            summary.unchanged += 1;
-        } else if before.is_none() {
-            summary.inserted += 1;
-        } else {
-            summary.amended += 1;
-            amendments.push((index, at, before, code));
+        entry.file[at] = code.byte();
+        let pupil_record = &stored[pupil as usize].pupil;
+        if day < pupil_record.admission_date
+            || pupil_record.leaving_date.is_some_and(|left| day > left)
+        {
+            summary.outside_enrolment += 1;
         }
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     errors.into_result(&file)?;
-    if summary.changed_nothing() {
-        return Ok(summary);
-    }
 
-    let amendments: Vec<Amendment> = amendments
-        .into_iter()
-        .map(|(index, at, original, new)| Amendment {
-            pupil_id: stored[staged[index].pupil as usize].id,
-            year: staged[index].year,
-            slot: at,
-            original,
-            new,
-        })
-        .collect();
-    let writes: Vec<RegisterWrite> = staged
-        .into_iter()
-        .filter_map(|s| {
-            let recorded: Vec<u16> = (0..SLOTS_PER_YEAR)
-                .filter(|&at| {
-                    s.set_by_file.contains(at)
-                        && s.original
-                            .as_ref()
-                            .and_then(|o| o.get(at).copied())
-                            .unwrap_or(0)
-                            != s.marks[at]
-                })
-                .map(|at| at as u16)
-                .collect();
-            (!recorded.is_empty()).then(|| RegisterWrite {
+    // What the file changes, against the register as read. Years it leaves as they are need
+    // no write (re-importing a file is then free); the others are merged again under the
+    // store's lock, in case another writer changed them meanwhile.
+    let mut writes = Vec::new();
+    for s in &staged {
+        let seen = s.seen.as_ref().map(|(v, m)| (*v, m.as_slice()));
+        let merge = merge_year(seen.map_or(&[][..], |(_, m)| m), &s.file);
+        if merge.changes_anything() {
+            writes.push(YearWrite {
                 pupil_id: stored[s.pupil as usize].id,
                 year: s.year,
-                marks: s.marks,
-                recorded_slots: recorded,
-            })
-        })
-        .collect();
+                seen,
+                file: &s.file,
+            });
+        } else {
+            summary.unchanged += merge.unchanged;
+        }
+    }
+    if writes.is_empty() {
+        return Ok(summary);
+    }
     let recorder = Recorder {
         kind: "import".into(),
-        source: file_name(path),
+        source: export.name.clone(),
         by_name: options.by_name.clone(),
         by_role: options.by_role.clone(),
         reason: options
             .reason
             .clone()
-            .unwrap_or_else(|| format!("re-imported from {}", file_name(path))),
+            .unwrap_or_else(|| format!("re-imported from {}", export.name)),
     };
-    store
-        .record_marks(school, &recorder, &writes, &amendments)
-        .await?;
+    let recorded = store.record_marks(school, &recorder, &writes).await?;
+    summary.inserted += recorded.inserted;
+    summary.amended += recorded.amended;
+    summary.unchanged += recorded.unchanged;
+    if recorded.merged_again > 0 {
+        tracing::info!(
+            file = %export.name,
+            pupil_years = recorded.merged_again,
+            "another writer changed some of these pupils' registers during the import; merged with its marks"
+        );
+    }
     Ok(summary)
 }
 
@@ -955,6 +1265,57 @@ mod tests {
             assert_eq!(parse_bool(t), Ok(false));
         }
         assert!(parse_bool("yes").is_err());
+    }
+
+    #[test]
+    fn line_breaks_become_one_space_and_other_controls_are_refused() {
+        assert_eq!(
+            clean_text("Lisa\nHall", 100),
+            Ok(("Lisa Hall".to_owned(), true))
+        );
+        assert_eq!(
+            clean_text(" 1 High St\r\n\tFlat 2 ", 100),
+            Ok(("1 High St Flat 2".to_owned(), true))
+        );
+        assert_eq!(
+            clean_text("Zoë O'Brien", 100),
+            Ok(("Zoë O'Brien".to_owned(), false))
+        );
+        assert!(clean_text("Ann\u{0}e", 100).is_err_and(|e| e.contains("U+0000 at character 4")));
+        assert!(clean_text("evil\u{202e}txt", 100).is_err_and(|e| e.contains("U+202E")));
+        assert!(clean_text(&"é".repeat(101), 100).is_err_and(|e| e.contains("101 characters")));
+    }
+
+    #[test]
+    fn echoed_values_are_cut_and_escaped() {
+        assert_eq!(shown("B80120000500"), "\"B80120000500\"");
+        assert_eq!(shown("a\nb"), "\"a\\nb\"");
+        let long = shown(&"x".repeat(1 << 20));
+        assert_eq!(
+            long,
+            format!("\"{}…\" (1048576 characters)", "x".repeat(MAX_ECHOED_CHARS))
+        );
+    }
+
+    #[test]
+    fn emails_are_one_deliverable_address() {
+        assert_eq!(
+            parse_email("anne@example.org").as_deref(),
+            Ok("anne@example.org")
+        );
+        for bad in [
+            "x@@y.com",
+            "a@b.com;c@d.com",
+            "a@b.com, c@d.com",
+            "<a@b.com>",
+            "Anne <a@b.com>",
+            "a@b..com",
+            "a@b.com\r\nBcc: c@d.com",
+            "a@localhost",
+            "a@[127.0.0.1]",
+        ] {
+            assert!(parse_email(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,7 +11,10 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -32,15 +36,17 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) if e.is::<rollcall::daemon::HeldElsewhere>() => {
-            eprintln!("{e}");
+            let _ = writeln!(std::io::stderr(), "{e}");
             ExitCode::from(rollcall::daemon::HeldElsewhere::EXIT_CODE)
         }
         Err(e) => {
             // Import errors are already a readable multi-line list; others get their causes.
-            match e.downcast_ref::<rollcall::import::ImportError>() {
-                Some(import) => eprint!("error: {import}"),
-                None => eprintln!("error: {e:#}"),
-            }
+            // A closed or full stderr leaves nobody to tell; the exit code still says it.
+            let mut stderr = std::io::stderr().lock();
+            let _ = match e.downcast_ref::<rollcall::import::ImportError>() {
+                Some(import) => write!(stderr, "error: {import}"),
+                None => writeln!(stderr, "error: {e:#}"),
+            };
             ExitCode::FAILURE
         }
     }

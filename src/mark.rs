@@ -335,6 +335,15 @@ pub fn category_table() -> [Option<Category>; 256] {
 }
 
 /// Every allowed spelling, for error messages.
+/// The codes that count for nothing (not a possible session), as written in a register.
+pub fn not_counted_codes() -> Vec<&'static str> {
+    CODES
+        .iter()
+        .filter(|c| c.category == Category::NotCounted && !c.legacy)
+        .map(|c| c.code)
+        .collect()
+}
+
 pub fn allowed_codes_sentence() -> String {
     let current: Vec<&str> = CODES.iter().filter(|c| !c.legacy).map(|c| c.code).collect();
     let historic: Vec<&str> = CODES

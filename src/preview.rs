@@ -55,7 +55,7 @@ pub async fn preview(
                 }
             )
         })?;
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::open_existing(&config.database_url).await?;
     let school_id = store.ensure_school(school).await?;
     let pupil_id: i64 =
         sqlx::query_scalar("SELECT id FROM pupils WHERE school_id = $1 AND upn = $2")
@@ -209,11 +209,12 @@ pub async fn preview(
         }
     }
     if let Some(dir) = args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::private::create_dir_all(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         let mut written: Vec<PathBuf> = Vec::new();
         if let Some(html) = &rendered.html {
             let path = dir.join(format!("{}.html", args.template));
-            std::fs::write(&path, html)?;
+            crate::private::write(&path, html.as_bytes())?;
             written.push(path);
         }
         if let Some(letter) = &rendered.letter {
@@ -236,7 +237,7 @@ pub async fn preview(
             let pdf = crate::channel::letter::render_one(&letter_for(school, &prepared, letter))
                 .map_err(|e| anyhow!("cannot make the letter: {e}"))?;
             let path = dir.join(format!("{}.pdf", args.template));
-            std::fs::write(&path, pdf)?;
+            crate::private::write(&path, &pdf)?;
             written.push(path);
         }
         for path in written {

@@ -11,8 +11,8 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use chrono::{NaiveDate, Utc};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions as _, Executor, Row};
 
 use crate::config::SchoolConfig;
 use crate::mark::MarkCode;
@@ -32,6 +32,7 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    display: String,
 }
 
 /// A school's row id in the database.
@@ -51,6 +52,8 @@ pub struct RegisterYear {
     pub pupil_id: i64,
     pub year: i32,
     pub marks: Vec<u8>,
+    /// Raised by every write (see [`Store::record_marks`]).
+    pub version: i64,
 }
 
 /// Register years grouped by pupil id, as `stats` and `escalate` load them.
@@ -86,23 +89,77 @@ pub struct Recorder {
     pub reason: String,
 }
 
-/// A changed session, for the amendment record.
-#[derive(Debug, Clone)]
-pub struct Amendment {
+/// One pupil-year an import writes: what the file says, and the row as the import read it.
+#[derive(Debug, Clone, Copy)]
+pub struct YearWrite<'a> {
     pub pupil_id: i64,
     pub year: i32,
-    pub slot: usize,
-    pub original: MarkCode,
-    pub new: MarkCode,
+    /// The row's version and marks when the import read them; `None` when there was no row.
+    pub seen: Option<(i64, &'a [u8])>,
+    /// The marks the file sets, one byte per slot ([`crate::session::slot`]); 0 where the
+    /// file says nothing about a session.
+    pub file: &'a [u8],
 }
 
-/// A register year to write, with the slots whose mark this write records.
-#[derive(Debug, Clone)]
-pub struct RegisterWrite {
-    pub pupil_id: i64,
-    pub year: i32,
+/// A file's marks merged into a register year.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Merge {
     pub marks: Vec<u8>,
-    pub recorded_slots: Vec<u16>,
+    /// Slots whose mark this write records (new or changed).
+    pub recorded: Vec<u16>,
+    pub inserted: u64,
+    pub unchanged: u64,
+    /// (slot, original, new) for each mark the file changes.
+    pub amended: Vec<(usize, MarkCode, MarkCode)>,
+}
+
+impl Merge {
+    pub fn changes_anything(&self) -> bool {
+        !self.recorded.is_empty()
+    }
+}
+
+/// Puts the file's marks over `current`: a session the file does not mention keeps its mark,
+/// a new mark is an insert, a different one an amendment.
+pub fn merge_year(current: &[u8], file: &[u8]) -> Merge {
+    let mut marks = current.to_vec();
+    marks.resize(SLOTS_PER_YEAR, 0);
+    let mut merge = Merge::default();
+    for (at, &new) in file.iter().enumerate().take(SLOTS_PER_YEAR) {
+        if new == 0 {
+            continue;
+        }
+        let before = marks[at];
+        if before == new {
+            merge.unchanged += 1;
+            continue;
+        }
+        match MarkCode::from_byte(before).filter(|c| !c.is_none()) {
+            Some(original) => merge.amended.push((
+                at,
+                original,
+                MarkCode::from_byte(new).unwrap_or(MarkCode::NONE),
+            )),
+            None => merge.inserted += 1,
+        }
+        marks[at] = new;
+        merge.recorded.push(at as u16);
+    }
+    merge.marks = marks;
+    merge
+}
+
+/// What [`Store::record_marks`] wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The mark_sources row, when anything changed.
+    pub source_id: Option<i64>,
+    pub inserted: u64,
+    pub amended: u64,
+    pub unchanged: u64,
+    /// Pupil-years another writer changed after this import read them: merged again with
+    /// what that writer left, so neither loses a mark.
+    pub merged_again: u64,
 }
 
 /// An amendment as read back.
@@ -128,24 +185,43 @@ pub struct MarkDetail {
     pub recorded_by: String,
 }
 
+/// Whether opening a database may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// `import` and `demo`: a missing SQLite file is created (owner-only).
+    IfMissing,
+    /// Every other command: a missing SQLite file is a mistyped path, not an empty school.
+    Never,
+}
+
 impl Store {
-    /// Opens (creating an SQLite file if missing) and brings the schema up to date.
+    /// Opens the database, creating a missing SQLite file, and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::open(url, Create::IfMissing).await
+    }
+
+    /// Opens a database that must already exist (every command but `import` and `demo`).
+    pub async fn open_existing(url: &str) -> Result<Store> {
+        Store::open(url, Create::Never).await
+    }
+
+    pub async fn open(url: &str, create: Create) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            anyhow::bail!(
-                "database url \"{}\" is not supported: use sqlite://PATH or postgres://…",
-                redact(url)
-            );
+        let backend = backend_of(url)?;
+        let (url, display) = match backend {
+            Backend::Sqlite => {
+                let path = sqlite_path(url);
+                let display = path
+                    .as_ref()
+                    .map_or_else(|| redact(url), |p| p.display().to_string());
+                if let Some(path) = &path {
+                    prepare_sqlite_file(path, create)?;
+                }
+                (sqlite_url_creating(url), display)
+            }
+            Backend::Postgres => (url.to_owned(), redact(url)),
         };
-        let url = match backend {
-            Backend::Sqlite => sqlite_url_creating(url)?,
-            Backend::Postgres => url.to_owned(),
-        };
+        let options = connect_options(&url)?;
         // SQLite allows one writer; a single connection avoids SQLITE_BUSY between our own
         // connections while WAL still lets other processes read.
         let max = if backend == Backend::Sqlite { 1 } else { 5 };
@@ -162,15 +238,96 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect(&url)
+            .connect_with(options)
             .await
-            .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+            .with_context(|| format!("cannot open the database {display}"))?;
         let migrated = match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
         };
-        migrated.context("cannot bring the database schema up to date")?;
-        Ok(Store { pool, backend })
+        migrated.with_context(|| {
+            format!("cannot bring the schema of the database {display} up to date")
+        })?;
+        Ok(Store {
+            pool,
+            backend,
+            display,
+        })
+    }
+
+    /// `rollcall check`: can this URL be used, without changing anything? Says what it
+    /// found (an SQLite file, a PostgreSQL server; `false` with a note when the SQLite file
+    /// is still to be made by the first import), or what is wrong.
+    pub async fn probe(url: &str) -> Result<(bool, String)> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| anyhow::anyhow!("{} is not a valid database url: {e}", redact(url)))?
+            .disable_statement_logging();
+        let probe_url = match backend {
+            Backend::Sqlite => {
+                let path = sqlite_path(url).context(
+                    "is an in-memory SQLite database: everything in it is lost when rollcall stops",
+                )?;
+                let folder = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                if !folder.is_dir() {
+                    anyhow::bail!(
+                        "the folder of the database {} does not exist",
+                        path.display()
+                    );
+                }
+                if !path.exists() {
+                    return Ok((
+                        false,
+                        format!(
+                            "{} does not exist yet: `rollcall import pupils FILE` creates it \
+                             (if it should exist, the path is wrong)",
+                            path.display()
+                        ),
+                    ));
+                }
+                // Read-only: `check` changes nothing, not even the schema version.
+                let mut ro = options.database_url.clone();
+                ro.query_pairs_mut().append_pair("mode", "ro");
+                ro.to_string()
+            }
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&probe_url)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact(url)))?;
+        let result = match backend {
+            Backend::Sqlite => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sqlite_master")
+                .fetch_one(&pool)
+                .await
+                .map(|tables| {
+                    format!(
+                        "{} is an SQLite database ({tables} schema objects)",
+                        sqlite_path(url).unwrap_or_default().display()
+                    )
+                }),
+            Backend::Postgres => sqlx::query_scalar::<_, String>("SELECT version()")
+                .fetch_one(&pool)
+                .await
+                .map(|version| format!("{} answers: {version}", redact(url))),
+        };
+        pool.close().await;
+        result
+            .map(|what| (true, what))
+            .with_context(|| format!("{} is not a usable database", redact(url)))
+    }
+
+    /// The database as messages name it: the SQLite file's path, or the URL without its
+    /// password.
+    pub fn display(&self) -> &str {
+        &self.display
     }
 
     pub fn backend(&self) -> Backend {
@@ -195,7 +352,7 @@ impl Store {
         .bind(&school.la_code)
         .fetch_one(&self.pool)
         .await
-        .context("cannot record the school")?;
+        .with_context(|| format!("cannot record the school in the database {}", self.display))?;
         Ok(SchoolId(row.try_get(0)?))
     }
 
@@ -383,7 +540,7 @@ impl Store {
         last_year: i32,
     ) -> Result<Vec<RegisterYear>> {
         let rows = sqlx::query(
-            "SELECT pupil_id, year, marks FROM register_years
+            "SELECT pupil_id, year, marks, version FROM register_years
              WHERE school_id = $1 AND year >= $2 AND year <= $3",
         )
         .bind(school.0)
@@ -406,7 +563,7 @@ impl Store {
         for chunk in pupil_ids.chunks(BATCH_ROWS) {
             let placeholders: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT pupil_id, year, marks FROM register_years
+                "SELECT pupil_id, year, marks, version FROM register_years
                  WHERE school_id = $1 AND year < $2 AND pupil_id IN ({})",
                 placeholders.join(", ")
             );
@@ -423,17 +580,144 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes changed register years, their provenance and the amendment records in one
+    /// Writes an import's register years, their provenance and the amendment records in one
     /// transaction: either the whole import lands or none of it does.
+    ///
+    /// Two writers of one pupil-year (two imports, an import and the daemon's inbox, two
+    /// daemons on PostgreSQL) must never overwrite each other: each read the row before the
+    /// other wrote it, so writing back its own copy would drop the other's marks and
+    /// amendments. So the write is serialised per pupil-year and re-checked, not retried
+    /// whole: inside the transaction the rows are locked (SQLite: `BEGIN IMMEDIATE`, the one
+    /// writer lock, taken before anything is read; PostgreSQL: an `INSERT … ON CONFLICT DO
+    /// UPDATE` that locks each existing row, or creates and locks a missing one, in pupil-year
+    /// order so two imports cannot deadlock), their versions are compared with those the
+    /// import read, and only rows whose version moved are read again. The file's marks are
+    /// then merged into what is there now, so amendments are worked out against the mark
+    /// the other writer left. A lock plus a version check costs one small read per row in
+    /// the common case (nobody else writing) and never makes a large import start again
+    /// because one pupil changed under it; the version also lets a future writer that
+    /// cannot hold a lock (an MIS sync) do a compare-and-swap on the same column.
     pub async fn record_marks(
         &self,
         school: SchoolId,
         recorder: &Recorder,
-        writes: &[RegisterWrite],
-        amendments: &[Amendment],
-    ) -> Result<i64> {
+        writes: &[YearWrite<'_>],
+    ) -> Result<Recorded> {
+        let mut order: Vec<&YearWrite<'_>> = writes.iter().collect();
+        order.sort_by_key(|w| (w.pupil_id, w.year));
+        // A lock wait past SQLite's busy timeout (another large import) or a PostgreSQL
+        // deadlock victim: nothing was written, so the whole transaction is tried again.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            match self.record_marks_once(school, recorder, &order).await {
+                Ok(recorded) => return Ok(recorded),
+                Err(e) if is_retryable(&e) && std::time::Instant::now() < give_up => {
+                    tracing::debug!("register write waits for another writer: {e:#}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(e) => {
+                    return Err(e.context(format!(
+                        "cannot record the marks in the database {}; nothing was imported",
+                        self.display
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn record_marks_once(
+        &self,
+        school: SchoolId,
+        recorder: &Recorder,
+        order: &[&YearWrite<'_>],
+    ) -> Result<Recorded> {
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        // The version of each row now, with the row locked.
+        let mut now_version: HashMap<(i64, i32), i64> = HashMap::with_capacity(order.len());
+        for chunk in order.chunks(BATCH_ROWS) {
+            let rows = match self.backend {
+                Backend::Postgres => {
+                    // A missing row is created empty (version 0) so it is locked too: the
+                    // writes themselves come below, once the merge is known.
+                    let sql = multi_row_sql(
+                        "INSERT INTO register_years (school_id, pupil_id, year, marks, version) VALUES ",
+                        5,
+                        chunk.len(),
+                        " ON CONFLICT (pupil_id, year) DO UPDATE SET version = register_years.version
+                          RETURNING pupil_id, year, version",
+                    );
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for w in chunk {
+                        query = query
+                            .bind(school.0)
+                            .bind(w.pupil_id)
+                            .bind(i64::from(w.year))
+                            .bind(Vec::<u8>::new())
+                            .bind(0_i64);
+                    }
+                    query.fetch_all(&mut *tx).await?
+                }
+                Backend::Sqlite => {
+                    let sql = format!(
+                        "SELECT pupil_id, year, version FROM register_years
+                         WHERE school_id = $1 AND (pupil_id, year) IN ({})",
+                        pair_placeholders(chunk.len(), 2)
+                    );
+                    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+                    for w in chunk {
+                        query = query.bind(w.pupil_id).bind(i64::from(w.year));
+                    }
+                    query.fetch_all(&mut *tx).await?
+                }
+            };
+            for row in rows {
+                let year: i64 = row.try_get(1)?;
+                now_version.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
+            }
+        }
+
+        // Rows another writer changed (or created) since the import read them.
+        let stale: Vec<&YearWrite<'_>> = order
+            .iter()
+            .copied()
+            .filter(|w| {
+                let now = now_version.get(&(w.pupil_id, w.year)).copied().unwrap_or(0);
+                match w.seen {
+                    Some((seen, _)) => now != seen,
+                    None => now != 0,
+                }
+            })
+            .collect();
+        let mut fresh: HashMap<(i64, i32), Vec<u8>> = HashMap::with_capacity(stale.len());
+        for chunk in stale.chunks(BATCH_ROWS) {
+            let sql = format!(
+                "SELECT pupil_id, year, marks FROM register_years
+                 WHERE school_id = $1 AND (pupil_id, year) IN ({})",
+                pair_placeholders(chunk.len(), 2)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+            for w in chunk {
+                query = query.bind(w.pupil_id).bind(i64::from(w.year));
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let year: i64 = row.try_get(1)?;
+                fresh.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
+            }
+        }
+
+        let mut recorded = Recorded {
+            merged_again: stale.len() as u64,
+            ..Recorded::default()
+        };
+        // The source row first, so each chunk can be merged and written in turn (one chunk's
+        // merged years in memory, not the whole file's); if in the end nothing changed, the
+        // transaction is rolled back and the source row goes with it.
         let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let mut tx = self.pool.begin().await?;
         let source_id: i64 = sqlx::query(
             "INSERT INTO mark_sources (school_id, kind, source, recorded_by_name,
                 recorded_by_role, recorded_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -449,95 +733,151 @@ impl Store {
         .try_get(0)?;
         let source_u32 = u32::try_from(source_id).context("mark source ids exhausted")?;
 
-        for chunk in writes.chunks(BATCH_ROWS) {
-            let sql = multi_row_sql(
-                "INSERT INTO register_years (school_id, pupil_id, year, marks) VALUES ",
-                4,
-                chunk.len(),
-                " ON CONFLICT (pupil_id, year) DO UPDATE SET marks = excluded.marks",
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+        for chunk in order.chunks(BATCH_ROWS) {
+            let mut merged: Vec<(&YearWrite<'_>, Merge, i64)> = Vec::with_capacity(chunk.len());
             for w in chunk {
-                query = query
-                    .bind(school.0)
-                    .bind(w.pupil_id)
-                    .bind(i64::from(w.year))
-                    .bind(w.marks.clone());
-            }
-            query.execute(&mut *tx).await?;
-
-            // Provenance: read what exists for these rows, stamp the recorded slots.
-            let mut existing: HashMap<(i64, i32), Vec<u8>> = HashMap::new();
-            let placeholders: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
-                .collect();
-            let sql = format!(
-                "SELECT pupil_id, year, sources FROM register_provenance
-                 WHERE school_id = $1 AND (pupil_id, year) IN ({})",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
-            for w in chunk {
-                query = query.bind(w.pupil_id).bind(i64::from(w.year));
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                let year: i64 = row.try_get(1)?;
-                existing.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
-            }
-            let sql = multi_row_sql(
-                "INSERT INTO register_provenance (school_id, pupil_id, year, sources) VALUES ",
-                4,
-                chunk.len(),
-                " ON CONFLICT (pupil_id, year) DO UPDATE SET sources = excluded.sources",
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for w in chunk {
-                let mut sources = existing
-                    .remove(&(w.pupil_id, w.year))
-                    .unwrap_or_else(|| vec![0; SLOTS_PER_YEAR * 4]);
-                sources.resize(SLOTS_PER_YEAR * 4, 0);
-                for &slot in &w.recorded_slots {
-                    let at = usize::from(slot) * 4;
-                    sources[at..at + 4].copy_from_slice(&source_u32.to_le_bytes());
+                let key = (w.pupil_id, w.year);
+                let current: &[u8] = match (fresh.get(&key), w.seen) {
+                    (Some(now), _) => now,
+                    (None, Some((_, seen))) => seen,
+                    (None, None) => &[],
+                };
+                let merge = merge_year(current, w.file);
+                recorded.inserted += merge.inserted;
+                recorded.unchanged += merge.unchanged;
+                recorded.amended += merge.amended.len() as u64;
+                let version = now_version.get(&key).copied().unwrap_or(0);
+                // A row created empty above is written even if, against the odds, the file
+                // changes nothing in it, so no empty placeholder is left behind.
+                if merge.changes_anything() || version == 0 {
+                    merged.push((w, merge, version + 1));
                 }
-                query = query
-                    .bind(school.0)
-                    .bind(w.pupil_id)
-                    .bind(i64::from(w.year))
-                    .bind(sources);
             }
-            query.execute(&mut *tx).await?;
+            if merged.is_empty() {
+                continue;
+            }
+            self.write_merged(
+                &mut tx, school, recorder, &merged, source_id, source_u32, &now,
+            )
+            .await?;
         }
+        if recorded.inserted == 0 && recorded.amended == 0 {
+            // Another writer already recorded everything this file says.
+            tx.rollback().await?;
+            return Ok(recorded);
+        }
+        recorded.source_id = Some(source_id);
+        tx.commit().await?;
+        Ok(recorded)
+    }
 
-        for chunk in amendments.chunks(BATCH_ROWS) {
+    /// Writes one chunk of merged register years, their provenance stamps and amendments.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_merged(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        school: SchoolId,
+        recorder: &Recorder,
+        chunk: &[(&YearWrite<'_>, Merge, i64)],
+        source_id: i64,
+        source_u32: u32,
+        now: &str,
+    ) -> Result<()> {
+        let sql = multi_row_sql(
+            "INSERT INTO register_years (school_id, pupil_id, year, marks, version) VALUES ",
+            5,
+            chunk.len(),
+            " ON CONFLICT (pupil_id, year) DO UPDATE SET marks = excluded.marks,
+                version = excluded.version",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (w, merge, version) in chunk {
+            query = query
+                .bind(school.0)
+                .bind(w.pupil_id)
+                .bind(i64::from(w.year))
+                .bind(merge.marks.as_slice())
+                .bind(*version);
+        }
+        query.execute(&mut **tx).await?;
+
+        // Provenance: read what exists for these rows, stamp the recorded slots. The
+        // register_years rows are locked, so nobody else is stamping them now.
+        let mut existing: HashMap<(i64, i32), Vec<u8>> = HashMap::new();
+        let sql = format!(
+            "SELECT pupil_id, year, sources FROM register_provenance
+             WHERE school_id = $1 AND (pupil_id, year) IN ({})",
+            pair_placeholders(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+        for (w, _, _) in chunk {
+            query = query.bind(w.pupil_id).bind(i64::from(w.year));
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let year: i64 = row.try_get(1)?;
+            existing.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
+        }
+        let sql = multi_row_sql(
+            "INSERT INTO register_provenance (school_id, pupil_id, year, sources) VALUES ",
+            4,
+            chunk.len(),
+            " ON CONFLICT (pupil_id, year) DO UPDATE SET sources = excluded.sources",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (w, merge, _) in chunk {
+            let mut sources = existing
+                .remove(&(w.pupil_id, w.year))
+                .unwrap_or_else(|| vec![0; SLOTS_PER_YEAR * 4]);
+            sources.resize(SLOTS_PER_YEAR * 4, 0);
+            for &slot in &merge.recorded {
+                let at = usize::from(slot) * 4;
+                sources[at..at + 4].copy_from_slice(&source_u32.to_le_bytes());
+            }
+            query = query
+                .bind(school.0)
+                .bind(w.pupil_id)
+                .bind(i64::from(w.year))
+                .bind(sources);
+        }
+        query.execute(&mut **tx).await?;
+
+        let amendments: Vec<(&YearWrite<'_>, usize, MarkCode, MarkCode)> = chunk
+            .iter()
+            .flat_map(|(w, merge, _)| {
+                merge
+                    .amended
+                    .iter()
+                    .map(move |&(slot, original, new)| (*w, slot, original, new))
+            })
+            .collect();
+        for part in amendments.chunks(BATCH_ROWS) {
             let sql = multi_row_sql(
                 "INSERT INTO mark_amendments (school_id, pupil_id, date, session, original_code,
                     new_code, reason, amended_at, amended_by_name, amended_by_role, source_id)
                  VALUES ",
                 11,
-                chunk.len(),
+                part.len(),
                 "",
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
-            for a in chunk {
-                let (date, session) = slot_date(a.year, a.slot);
+            for (w, slot, original, new) in part {
+                let (date, session) = slot_date(w.year, *slot);
                 query = query
                     .bind(school.0)
-                    .bind(a.pupil_id)
+                    .bind(w.pupil_id)
                     .bind(date.to_string())
                     .bind(session.as_str())
-                    .bind(a.original.as_str())
-                    .bind(a.new.as_str())
-                    .bind(recorder.reason.clone())
-                    .bind(now.clone())
-                    .bind(recorder.by_name.clone())
-                    .bind(recorder.by_role.clone())
+                    .bind(original.as_str())
+                    .bind(new.as_str())
+                    .bind(recorder.reason.as_str())
+                    .bind(now)
+                    .bind(recorder.by_name.as_str())
+                    .bind(recorder.by_role.as_str())
                     .bind(source_id);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
-        Ok(source_id)
+        Ok(())
     }
 
     /// Amendment records, oldest first, optionally for one pupil.
@@ -671,6 +1011,7 @@ fn register_year_from_row(row: &AnyRow) -> Result<RegisterYear> {
         pupil_id: row.try_get(0)?,
         year: i32::try_from(year).context("stored academic year out of range")?,
         marks: row.try_get(2)?,
+        version: row.try_get(3)?,
     })
 }
 
@@ -709,28 +1050,126 @@ fn pupil_from_row(r: &AnyRow) -> Result<StoredPupil> {
     })
 }
 
-/// Adds `mode=rwc` so a missing SQLite file is created, and creates its folder.
-fn sqlite_url_creating(url: &str) -> Result<String> {
+fn backend_of(url: &str) -> Result<Backend> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Backend::Postgres)
+    } else {
+        anyhow::bail!(
+            "database url \"{}\" is not supported: use sqlite://PATH or postgres://…",
+            redact(url)
+        )
+    }
+}
+
+/// The file of an SQLite URL; `None` for an in-memory database.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or("");
-    let (path, query) = rest.split_once('?').map_or((rest, ""), |(p, q)| (p, q));
-    if !path.is_empty()
-        && !path.starts_with(':')
-        && let Some(dir) = std::path::Path::new(path).parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    (!path.is_empty() && !path.starts_with(':')).then(|| std::path::PathBuf::from(path))
+}
+
+/// A missing database is created here, owner-only whatever the umask, so SQLite (which gives
+/// its -wal and -shm files the database file's mode) keeps children's data private; with
+/// [`Create::Never`] a missing one is an error that says which path was looked for. A
+/// database this user cannot write is said so up front, with its path, rather than as
+/// "attempt to write a readonly database" half-way through a command.
+fn prepare_sqlite_file(path: &std::path::Path, create: Create) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {
+            if let Err(e) = std::fs::OpenOptions::new().write(true).open(path)
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                )
+            {
+                anyhow::bail!(
+                    "the database {} is read-only for this user ({e}); rollcall writes to it \
+                     (and to its folder, for the -wal and -shm files)",
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+        Ok(_) => anyhow::bail!("the database {} is not a file", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match create {
+            Create::Never => anyhow::bail!(
+                "there is no database at {}: only `rollcall import` and `rollcall demo` create \
+                 one. Check [database] url in the config (a relative path is relative to the \
+                 config file), or import the register first",
+                path.display()
+            ),
+            Create::IfMissing => {
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    crate::private::create_dir_all(dir)
+                        .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+                }
+                crate::private::create_empty(path)
+                    .with_context(|| format!("cannot create the database {}", path.display()))
+            }
+        },
+        Err(e) => {
+            Err(anyhow::Error::new(e)
+                .context(format!("cannot open the database {}", path.display())))
+        }
     }
+}
+
+/// How sqlx connects. It logs statements with their whole SQL text, and a multi-row insert
+/// is tens of kilobytes of placeholders (a slow one printed ~50 KB at warn). Slow statements
+/// go out at debug and the rest at trace, so the default level (warn) and the systemd unit's
+/// (info) never print SQL; `RUST_LOG=sqlx=debug` shows the slow ones. Bound values are never
+/// logged by sqlx, so no pupil data is in them either way.
+fn connect_options(url: &str) -> Result<AnyConnectOptions> {
+    Ok(AnyConnectOptions::from_str(url)
+        .with_context(|| format!("the database url {} is not valid", redact(url)))?
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1)))
+}
+
+/// Adds `mode=rwc` so SQLite opens the file read-write (and may create it in memory).
+fn sqlite_url_creating(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
     if query.split('&').any(|kv| kv.starts_with("mode=")) {
-        Ok(url.to_owned())
+        url.to_owned()
     } else if query.is_empty() {
-        Ok(format!("{url}?mode=rwc"))
+        format!("{url}?mode=rwc")
     } else {
-        Ok(format!("{url}&mode=rwc"))
+        format!("{url}&mode=rwc")
     }
+}
+
+/// `($2, $3), ($4, $5), …` for `rows` (pupil, year) pairs, numbered from `$first`.
+fn pair_placeholders(rows: usize, first: usize) -> String {
+    (0..rows)
+        .map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A lock that could not be had in time, or a deadlock PostgreSQL broke by aborting this
+/// transaction: nothing was written, and trying again is safe.
+fn is_retryable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let Some(sqlx::Error::Database(db)) = cause.downcast_ref::<sqlx::Error>() else {
+            return false;
+        };
+        let code = db.code().unwrap_or_default();
+        match code.as_ref() {
+            // serialization_failure, deadlock_detected, lock_not_available
+            "40001" | "40P01" | "55P03" => true,
+            // SQLITE_BUSY and SQLITE_LOCKED, with or without their extended codes.
+            other => other
+                .parse::<i32>()
+                .is_ok_and(|n| matches!(n & 0xff, 5 | 6)),
+        }
+    })
 }
 
 /// A database URL with any password removed, for messages and logs.
@@ -756,6 +1195,19 @@ mod tests {
         assert_eq!(
             multi_row_sql("INSERT INTO t VALUES ", 2, 2, ";"),
             "INSERT INTO t VALUES ($1, $2), ($3, $4);"
+        );
+    }
+
+    #[test]
+    fn sql_text_is_never_logged_at_info_or_warn() {
+        let options = connect_options("sqlite://x.db").expect("options");
+        assert_eq!(
+            options.log_settings.slow_statements_level,
+            log::LevelFilter::Debug
+        );
+        assert_eq!(
+            options.log_settings.statements_level,
+            log::LevelFilter::Trace
         );
     }
 

@@ -192,18 +192,23 @@ pub async fn publish(
                 contacts: family_contacts,
             });
         } else {
-            others.write_record([
-                t.task.as_str(),
-                t.role.as_str(),
-                t.name.as_str(),
-                t.upn.as_str(),
-                t.reg_group.as_str(),
-                title(&t.stage).as_str(),
-                t.reason.as_str(),
-                t.created_at.as_str(),
-                t.outbox_id.to_string().as_str(),
-                what_to_do.trim(),
-            ])?;
+            let fields = [
+                t.task.clone(),
+                t.role.clone(),
+                t.name.clone(),
+                t.upn.clone(),
+                t.reg_group.clone(),
+                title(&t.stage),
+                t.reason.clone(),
+                t.created_at.clone(),
+                t.outbox_id.to_string(),
+                what_to_do.trim().to_owned(),
+            ];
+            others.write_record(
+                fields
+                    .iter()
+                    .map(|f| crate::spreadsheet::safe_cell(f).into_owned()),
+            )?;
         }
     }
     call_list::order(&mut calls);

@@ -739,6 +739,33 @@ mod tests {
         }
     }
 
+    /// An inbox list shows subjects to whoever is looking at the screen (a parent's work PC,
+    /// the school office): no shipped subject names a child (issue 12, item 9).
+    #[test]
+    fn no_subject_names_the_child() {
+        let t = Templates::load(None).expect("shipped templates parse");
+        let data = data();
+        for (name, audience) in [
+            ("day_three", Audience::Family),
+            ("first_day", Audience::Family),
+            ("persistent_absence", Audience::Family),
+            ("first_day_social_worker", Audience::Staff),
+            ("la_10_day_dsl", Audience::Staff),
+        ] {
+            let email = t
+                .render(name, Channel::Email, audience, &data)
+                .expect("renders");
+            for personal in ["Ada", "Lovelace"] {
+                assert!(
+                    !email.subject.contains(personal),
+                    "{name}: {:?} names the child",
+                    email.subject
+                );
+            }
+            assert!(!email.subject.is_empty(), "{name}");
+        }
+    }
+
     #[test]
     fn html_is_escaped_but_text_and_sms_are_not() {
         let t = Templates::load(None).expect("shipped templates parse");

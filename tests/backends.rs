@@ -23,6 +23,12 @@ mod delivery;
 mod faults;
 #[path = "backends/messages.rs"]
 mod messages;
+#[path = "backends/hostile.rs"]
+mod hostile;
+#[path = "backends/imports.rs"]
+mod imports;
+#[path = "backends/inbox.rs"]
+mod inbox;
 #[path = "backends/reports.rs"]
 mod reports;
 use delivery::{
@@ -37,6 +43,19 @@ use faults::{
     staff_and_la_emails_are_addressed_by_name,
 };
 use messages::a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver;
+use hostile::{
+    a_line_feed_in_a_stored_name_does_not_stop_email, an_over_long_text_fails_alone_and_is_not_sent,
+};
+use imports::{
+    a_whole_term_export_with_closures_imports_and_counts_them_nowhere,
+    concurrent_imports_lose_no_mark_and_no_amendment,
+    hostile_values_are_cleaned_or_refused_with_short_errors,
+    the_same_file_twice_at_once_is_recorded_once,
+};
+use inbox::{
+    an_export_still_being_written_is_taken_whole, links_and_pipes_in_the_inbox_are_refused_unread,
+    odd_names_are_neither_lost_nor_ignored, the_inbox_is_polled_every_poll_seconds_without_a_job,
+};
 use reports::reports_are_queued_once_per_period_and_sent_with_their_files;
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
@@ -79,6 +98,16 @@ fn main() {
         a_restarted_daemon_takes_its_school_back_at_once,
         staff_and_la_emails_are_addressed_by_name,
         a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver,
+        concurrent_imports_lose_no_mark_and_no_amendment,
+        the_same_file_twice_at_once_is_recorded_once,
+        a_whole_term_export_with_closures_imports_and_counts_them_nowhere,
+        hostile_values_are_cleaned_or_refused_with_short_errors,
+        an_export_still_being_written_is_taken_whole,
+        links_and_pipes_in_the_inbox_are_refused_unread,
+        odd_names_are_neither_lost_nor_ignored,
+        the_inbox_is_polled_every_poll_seconds_without_a_job,
+        a_line_feed_in_a_stored_name_does_not_stop_email,
+        an_over_long_text_fails_alone_and_is_not_sent,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

@@ -756,3 +756,22 @@ fn creating_a_sender_outside_the_runtime_is_an_error_not_a_panic() {
         Err(SmtpConfigError::NoRuntime)
     ));
 }
+
+/// Issue 12, item 4: lettre panics formatting a `To:` name with a CR or LF in it. The name is
+/// put on one line before lettre sees it, so the message builds.
+#[test]
+fn a_line_break_in_the_recipients_name_is_put_on_one_line() {
+    let from: Mailbox = FROM.parse().expect("from");
+    for name in ["Lisa\nHall", "Lisa\r\nHall", " Lisa \t Hall\u{2028}"] {
+        let mut msg = outgoing(7, 1);
+        msg.to_name = name.into();
+        let eml = to_eml(&msg, &from, None).expect("builds");
+        let mail = mailparse::parse_mail(&eml).expect("parses");
+        assert_eq!(
+            header(&mail, "To").as_deref(),
+            Some("\"Lisa Hall\" <zoe.lovelace@example.com>"),
+            "{name:?}"
+        );
+    }
+    assert_eq!(rollcall::channel::email::display_name("Ann\u{0}e"), "Ann e");
+}

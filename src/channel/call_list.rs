@@ -220,7 +220,8 @@ fn calls<'a>(ordered: &'a [CallEntry], ranges: &[std::ops::Range<usize>]) -> Vec
 ///
 /// Cells starting with `=`, `+`, `-` or `@` get a leading `'` so a spreadsheet shows them
 /// as text instead of running them as a formula (contact details come from parents'
-/// forms; "+44…" phone numbers would otherwise also be mangled into formulas).
+/// forms; "+44…" phone numbers would otherwise also be mangled into formulas); see
+/// [`crate::spreadsheet`].
 pub fn render_csv(date: NaiveDate, entries: &[CallEntry]) -> Result<String, CallListError> {
     let (ordered, ranges) = plan(entries);
     let calls = calls(&ordered, &ranges);
@@ -288,14 +289,9 @@ pub fn render_csv(date: NaiveDate, entries: &[CallEntry]) -> Result<String, Call
     String::from_utf8(bytes).map_err(|e| CallListError::CsvFinish(e.to_string()))
 }
 
-/// Defuses spreadsheet formulas; see [`render_csv`].
+/// Defuses spreadsheet formulas; see [`crate::spreadsheet`].
 fn cell(text: &str) -> String {
-    let text = text.trim();
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    }
+    crate::spreadsheet::safe_cell(text.trim()).into_owned()
 }
 
 #[derive(Serialize)]

@@ -272,9 +272,21 @@ fn parse_recipient(msg: &Outgoing) -> Result<Mailbox, SendError> {
         };
         SendError::Permanent(format!("the email address is not valid: {why}"))
     })?;
-    let name = msg.to_name.trim();
-    let name = (!name.is_empty()).then(|| name.to_owned());
-    Ok(Mailbox::new(name, email))
+    let name = display_name(&msg.to_name);
+    Ok(Mailbox::new((!name.is_empty()).then_some(name), email))
+}
+
+/// The recipient's name as it can stand in a `To:` header. lettre panics while formatting a
+/// display name with a CR or LF in it ("a Display implementation returned an error"), and a
+/// panic while sending would leave the row `sending` and stop the school's delivery. Imports
+/// now clean names, but a register imported before that may still hold one, so every
+/// control character becomes a space here, before lettre sees it: the name is only a
+/// courtesy on the envelope, the address is what delivers.
+pub fn display_name(name: &str) -> String {
+    name.split(|c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The message as it goes on the wire (and into a `.eml` file).

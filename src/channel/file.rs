@@ -56,16 +56,10 @@ impl FileSink {
         self.root.join(school).join(date.to_string())
     }
 
-    /// Writes `bytes` to `path` whole or not at all.
+    /// Writes `bytes` to `path` whole or not at all, owner-only (letters, call lists and
+    /// reports name children; see [`crate::private`]).
     pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SendError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let tmp = path.with_extension("partial");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::private::write_atomic(path, bytes).map_err(io)
     }
 
     pub fn email_path(&self, school: &str, date: NaiveDate, outbox_id: i64) -> PathBuf {
@@ -120,16 +114,12 @@ impl FileSink {
         }
         let path = self.sms_path(school, date);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            crate::private::create_dir_all(dir).map_err(io)?;
         }
         let mut text = serde_json::to_string(line)
             .map_err(|e| SendError::Permanent(format!("cannot encode the text message: {e}")))?;
         text.push('\n');
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io)?;
+        let mut file = crate::private::append(&path).map_err(io)?;
         // One write call per line: a crash leaves a whole line or none (lines are far below
         // the pipe-buffer size that appends are atomic within).
         file.write_all(text.as_bytes()).map_err(io)?;

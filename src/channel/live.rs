@@ -30,6 +30,36 @@ pub struct Live {
     pub sms: Option<SmsProvider>,
 }
 
+/// `rollcall check`: every provider section that is configured is checked as `run` would
+/// build it (a malformed Notify key, a Twilio SID, an SMTP `from`), whatever the mode, so a
+/// school switching to `mode = "live"` finds out now; in live mode the combination is
+/// checked too (`sms = "notify"` without its table). Must run inside the tokio runtime.
+pub fn check(config: &LiveConfig, mode: crate::config::DeliveryMode) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(email) = &config.email
+        && let Err(e) = SmtpSender::new(email)
+    {
+        problems.push(format!("delivery.email: {e}"));
+    }
+    if let Some(notify) = &config.notify
+        && let Err(e) = Notify::new(notify.clone())
+    {
+        problems.push(format!("delivery.notify: {e}"));
+    }
+    if let Some(twilio) = &config.twilio
+        && let Err(e) = Twilio::new(twilio.clone())
+    {
+        problems.push(format!("delivery.twilio: {e}"));
+    }
+    if mode == crate::config::DeliveryMode::Live
+        && problems.is_empty()
+        && let Err(e) = Live::build(config)
+    {
+        problems.push(e);
+    }
+    problems
+}
+
 impl Live {
     pub fn build(config: &LiveConfig) -> Result<Live, String> {
         let email = config

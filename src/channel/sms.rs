@@ -310,6 +310,25 @@ fn gsm7_units(c: char) -> Option<usize> {
     }
 }
 
+/// The longest text rollcall sends: 6 segments (918 GSM-7 characters, GOV.UK Notify's own
+/// limit, or 402 UCS-2). A first-day text is one or two; anything near this is a template or
+/// a register field gone wrong, and sending it would cost the school dozens of segments per
+/// family (a 1 MB forename once made a 6,855-segment preview).
+pub const MAX_SEGMENTS: usize = 6;
+
+/// Refuses a text longer than [`MAX_SEGMENTS`], saying how long it is; an error here is
+/// permanent (the same text would be refused again) and the attendance officer is told.
+pub fn check_length(text: &str) -> Result<Segments, SendError> {
+    let counted = segments(text);
+    if counted.segments > MAX_SEGMENTS {
+        return Err(SendError::Permanent(format!(
+            "the text is {counted}; rollcall sends at most {MAX_SEGMENTS} segments: shorten the \
+             template, or check the register for an over-long name"
+        )));
+    }
+    Ok(counted)
+}
+
 /// Counts segments as handsets and providers do. A multipart message loses room to the
 /// concatenation header (160 → 153, 70 → 67), and an escape pair or a surrogate pair is never
 /// split across two segments, so a segment can hold one unit less than the nominal size.
@@ -1326,6 +1345,18 @@ mod tests {
             units,
             segments,
         }
+    }
+
+    #[test]
+    fn texts_over_six_segments_are_refused() {
+        assert_eq!(check_length(&"a".repeat(918)).map(|s| s.segments), Ok(6));
+        let err = check_length(&"a".repeat(919)).expect_err("7 segments");
+        assert!(
+            matches!(&err, SendError::Permanent(m) if m.contains("7 segments (GSM-7, 919 characters)")),
+            "{err}"
+        );
+        assert_eq!(check_length(&"ж".repeat(402)).map(|s| s.segments), Ok(6));
+        assert!(check_length(&"ж".repeat(403)).is_err());
     }
 
     #[test]

@@ -134,13 +134,19 @@ impl Document {
                         continue;
                     };
                     for (column, cell) in table.columns.iter().skip(1).zip(values) {
-                        writer.write_record([
-                            section.id.as_str(),
-                            table.id.as_str(),
-                            label.csv().as_str(),
-                            column.as_str(),
-                            cell.csv().as_str(),
-                        ])?;
+                        // Labels are group names from the register (a class called "=1+1").
+                        let fields = [
+                            section.id.clone(),
+                            table.id.clone(),
+                            label.csv(),
+                            column.clone(),
+                            cell.csv(),
+                        ];
+                        writer.write_record(
+                            fields
+                                .iter()
+                                .map(|f| crate::spreadsheet::safe_cell(f).into_owned()),
+                        )?;
                     }
                 }
             }

@@ -467,9 +467,39 @@ pub fn csv_of(lines: &[ReturnLine]) -> Result<Vec<u8>> {
         writer.write_record(CSV_HEADERS)?;
     }
     for line in lines {
-        writer.serialize(line)?;
+        writer.serialize(line.defused())?;
     }
     Ok(writer.into_inner()?)
+}
+
+impl ReturnLine {
+    /// The line with every text cell safe to open in a spreadsheet (names, addresses and
+    /// parents come from the register; see [`crate::spreadsheet`]).
+    fn defused(&self) -> ReturnLine {
+        let cell = |text: &str| crate::spreadsheet::safe_cell(text).into_owned();
+        ReturnLine {
+            kind: self.kind,
+            upn: cell(&self.upn),
+            surname: cell(&self.surname),
+            forename: cell(&self.forename),
+            date_of_birth: cell(&self.date_of_birth),
+            year_group: cell(&self.year_group),
+            reg_group: cell(&self.reg_group),
+            address: cell(&self.address),
+            postcode: cell(&self.postcode),
+            parent_carer: cell(&self.parent_carer),
+            phone: cell(&self.phone),
+            email: cell(&self.email),
+            start: cell(&self.start),
+            end: cell(&self.end),
+            codes: cell(&self.codes),
+            marks: cell(&self.marks),
+            attendance_ytd_pct: cell(&self.attendance_ytd_pct),
+            school_actions: cell(&self.school_actions),
+            status: cell(&self.status),
+            ..self.clone()
+        }
+    }
 }
 
 const CSV_HEADERS: [&str; 23] = [

@@ -548,7 +548,7 @@ pub async fn newsletter_files(
 
 /// Writes outputs into `dir` (created if needed), each file whole or not at all.
 pub fn write_outputs(dir: &std::path::Path, outputs: &[Output]) -> Result<Vec<std::path::PathBuf>> {
-    std::fs::create_dir_all(dir)
+    crate::private::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     outputs
         .iter()

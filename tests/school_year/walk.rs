@@ -355,10 +355,12 @@ outbox_dir = "{outbox}"
                         let Some((_, name, text)) = pending.next() else {
                             break;
                         };
-                        // The hand-over an MIS connector uses: write, then rename.
+                        // The hand-over an MIS connector uses (README, "Bad input"): write
+                        // under a temporary name, rename, then drop the `.done` marker.
                         let tmp = inbox.join(format!("{name}.tmp"));
                         std::fs::write(&tmp, text)?;
                         std::fs::rename(&tmp, inbox.join(&name))?;
+                        std::fs::write(inbox.join(format!("{name}.done")), "")?;
                         dropped.push(name);
                     }
                     Ok(())
