@@ -791,7 +791,15 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
         ReportWhat::LaReturns(a) => {
             let (returns, outputs) = report::la_returns(&ctx, a.as_of).await?;
             for (kind, lines) in &returns.lines {
-                writeln!(out, "{}: {} pupil(s)", kind.title(), lines.len())?;
+                let count = report::la_return::count_text(*kind, lines);
+                writeln!(out, "{}: {count}", kind.title())?;
+            }
+            if !returns.unmatched.is_empty() {
+                writeln!(
+                    out,
+                    "Recorded returns the register no longer shows (its marks changed since): {}; see the cover",
+                    returns.unmatched.len()
+                )?;
             }
             if common.send {
                 anyhow::bail!(

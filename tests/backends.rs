@@ -27,7 +27,11 @@ use delivery::{
     the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
     two_daemons_never_send_one_message_twice,
 };
-use reports::reports_are_queued_once_per_period_and_sent_with_their_files;
+use reports::{
+    la_returns_list_every_episode_of_the_year_from_a_fresh_import,
+    la_returns_show_what_happened_to_each_recorded_return,
+    reports_are_queued_once_per_period_and_sent_with_their_files,
+};
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
 
@@ -62,6 +66,8 @@ fn main() {
         retries_back_off_then_fail_or_go_when_the_server_returns,
         the_schedule_keeps_local_time_across_clock_changes_and_catches_up,
         reports_are_queued_once_per_period_and_sent_with_their_files,
+        la_returns_list_every_episode_of_the_year_from_a_fresh_import,
+        la_returns_show_what_happened_to_each_recorded_return,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

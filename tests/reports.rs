@@ -421,7 +421,7 @@ fn the_newsletter_says_what_stats_says_and_names_nobody() {
 fn the_la_returns_list_the_right_pupils_once_per_episode() {
     let demo = demo();
     let out = demo.dir.join("returns");
-    run_ok(&[
+    let stdout = run_ok(&[
         "--config",
         &demo.config,
         "report",
@@ -496,9 +496,41 @@ fn the_la_returns_list_the_right_pupils_once_per_episode() {
         !sickness.is_empty(),
         "the demo has a sickness return by 19 December"
     );
+    // The command counts episodes and pupils apart.
+    let pupils_of = |lines: &[HashMap<String, String>]| {
+        lines.iter().map(|l| l["upn"].clone()).collect::<HashSet<_>>().len()
+    };
+    let counted = |lines: &[HashMap<String, String>]| {
+        let (e, p) = (lines.len(), pupils_of(lines));
+        format!(
+            "{e} episode{} of {p} pupil{}",
+            if e == 1 { "" } else { "s" },
+            if p == 1 { "" } else { "s" }
+        )
+    };
+    assert!(
+        stdout.contains(&format!(
+            "10-day continuous absence return: {}\n",
+            counted(&lines)
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("15-day sickness return: {}\n", counted(&sickness))),
+        "{stdout}"
+    );
     for line in sickness {
         let v = &year[&line["upn"]];
         assert!(n(v, "illness_sessions") >= 30, "{line:?}");
+        // Every line is an episode of 30 illness sessions or more: the year's total up to the
+        // day it reached 30, or an unbroken run of its own.
+        let sessions: u32 = line["sessions"].parse().expect("sessions");
+        assert!(sessions >= 30, "{line:?}");
+        assert_eq!(
+            line["codes"],
+            format!("I×{sessions}"),
+            "only illness in a sickness episode: {line:?}"
+        );
         assert_eq!(
             line["illness_sessions_ytd"],
             n(v, "illness_sessions").to_string()
