@@ -31,6 +31,7 @@ use reports::{
     la_returns_list_every_episode_of_the_year_from_a_fresh_import,
     la_returns_show_what_happened_to_each_recorded_return,
     reports_are_queued_once_per_period_and_sent_with_their_files,
+    the_governor_report_counts_reviews_people_decided_and_hides_small_counts,
 };
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
@@ -68,6 +69,7 @@ fn main() {
         reports_are_queued_once_per_period_and_sent_with_their_files,
         la_returns_list_every_episode_of_the_year_from_a_fresh_import,
         la_returns_show_what_happened_to_each_recorded_return,
+        the_governor_report_counts_reviews_people_decided_and_hides_small_counts,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

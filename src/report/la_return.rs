@@ -1099,24 +1099,23 @@ impl Returns {
                 ]
                 .map(str::to_owned)
                 .to_vec(),
+                // Dates of birth and contacts are in the CSV: the cover stays one page wide.
                 ReturnKind::Sickness => [
                     "Pupil",
                     "UPN",
-                    "Born",
                     "Year",
                     "Episode",
                     "Ill from",
                     "To",
                     "Days",
                     "Codes",
-                    "I this year",
+                    "I sessions this year",
                     "Status",
                 ]
                 .map(str::to_owned)
                 .to_vec(),
                 ReturnKind::ContinuousAbsence => [
-                    "Pupil", "UPN", "Born", "Year", "Episode", "From", "To", "Days", "Codes",
-                    "Status",
+                    "Pupil", "UPN", "Year", "Episode", "From", "To", "Days", "Codes", "Status",
                 ]
                 .map(str::to_owned)
                 .to_vec(),
@@ -1140,7 +1139,6 @@ impl Returns {
                             let mut row = vec![
                                 name,
                                 Cell::text(l.upn.clone()),
-                                Cell::text(l.date_of_birth.clone()),
                                 Cell::text(l.year_group.clone()),
                                 Cell::text(short),
                                 Cell::text(l.start.clone()),
@@ -1149,10 +1147,7 @@ impl Returns {
                                 Cell::text(l.codes.clone()),
                             ];
                             if kind == ReturnKind::Sickness {
-                                row.push(Cell::text(format!(
-                                    "{} sessions",
-                                    l.illness_sessions_ytd
-                                )));
+                                row.push(Cell::Count(u64::from(l.illness_sessions_ytd)));
                             }
                             row.push(Cell::text(l.status.clone()));
                             row

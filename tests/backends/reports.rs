@@ -658,3 +658,230 @@ pub async fn la_returns_show_what_happened_to_each_recorded_return(
     );
     Ok(())
 }
+
+/// The governor report's CSV as (section, table, row, column) → value; no key twice.
+fn figures_of(
+    outputs: &[report::Output],
+) -> Result<HashMap<(String, String, String, String), String>> {
+    let csv = outputs
+        .iter()
+        .find(|o| o.name.ends_with(".csv"))
+        .context("governors csv")?;
+    let mut reader = csv::Reader::from_reader(csv.bytes.as_slice());
+    let mut out = HashMap::new();
+    for r in reader.records() {
+        let r = r?;
+        let k = (
+            r[0].to_owned(),
+            r[1].to_owned(),
+            r[2].to_owned(),
+            r[3].to_owned(),
+        );
+        anyhow::ensure!(
+            out.insert(k.clone(), r[4].to_owned()).is_none(),
+            "two figures under one key: {k:?}"
+        );
+    }
+    Ok(out)
+}
+
+/// Issue 11, the governor report on the held-out school's defects: penalty-notice reviews count
+/// only those a person approved or rejected (any stage with a penalty-notice review task, not
+/// withdrawn); each stage shows pupils and times apart; N1 and N2 are two named year groups;
+/// gender U is named; and counts of 1 or 2 pupils are suppressed with the rate that would give
+/// them away.
+pub async fn the_governor_report_counts_reviews_people_decided_and_hides_small_counts(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    // Pupils 1–6 in Nursery 1 (Acorns), 7–13 in Nursery 2 (Oaks). Ada (1) is off with N on
+    // 8–10 and 15–17 September; Alan (7) with O on 8–12 September; Grace (8, gender U) with N
+    // on 15–19 September, recoded to I on the 22nd.
+    let genders = [
+        "F", "F", "F", "F", "F", "F", "M", "U", "M", "M", "M", "M", "F",
+    ];
+    let pupils: Vec<Planned> = genders
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            if i < 6 {
+                planned("Pupil", "Acorn", "N1", "Acorns", g)
+            } else {
+                planned("Pupil", "Oak", "N2", "Oaks", g)
+            }
+        })
+        .collect();
+    let plan = |pupil: usize, day: NaiveDate| -> [&'static str; 2] {
+        match pupil {
+            0 if between(day, "2025-09-08", "2025-09-10")
+                || between(day, "2025-09-15", "2025-09-17") =>
+            {
+                ["N", "N"]
+            }
+            6 if between(day, "2025-09-08", "2025-09-12") => ["O", "O"],
+            7 if between(day, "2025-09-15", "2025-09-19") => ["N", "N"],
+            _ => ["/", "\\"],
+        }
+    };
+    let (config, school_id) =
+        planned_school(&store, dir, &pupils, date("2025-09-22"), plan).await?;
+    let school = config.school(None)?;
+    // The baseline, and a stage of the school's own whose task is a penalty-notice review
+    // though its trigger is not the penalty threshold (as Inspire's and James Marks' are).
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/dfe-baseline.toml"),
+    )?;
+    let text = format!(
+        "{text}\n[[stage]]\nid = \"legal_review\"\ntitle = \"Five days unauthorised: legal review\"\n\
+         trigger = {{ consecutive_absent_days = {{ days = 5, unauthorised_only = true }} }}\n\
+         approval = \"required\"\ncase = \"none\"\nactions = [\n  {{ channel = \"task\", to = \"headteacher\", \
+         task = \"penalty_notice_review\", template = \"penalty_notice_review\" }},\n]\n"
+    );
+    let mut policy =
+        rollcall::policy::parse(&text, "test-policy.toml").map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    policy.settings.mass_send_share = 1.0;
+    let at = |t: &str| rollcall::cli::parse_datetime(t).map_err(anyhow::Error::msg);
+    for pass in [
+        "2025-09-10T16:30",
+        "2025-09-12T16:30",
+        "2025-09-17T16:30",
+        "2025-09-19T16:30",
+    ] {
+        super::escalate(&store, &config, school_id, &policy, pass).await?;
+    }
+    let (ada, alan, grace) = (upn(1), upn(7), upn(8));
+    let waiting = rollcall::outbox::pending(&store, school_id).await?;
+    let message = |upn: &str, stage: &str| -> Result<i64> {
+        waiting
+            .iter()
+            .find(|w| w.about.iter().any(|(u, s, _)| u == upn && s == stage))
+            .map(|w| w.id)
+            .with_context(|| format!("{stage} for {upn} is not waiting: {waiting:#?}"))
+    };
+    let decide = |id, verdict| {
+        rollcall::outbox::decide(
+            &store,
+            school_id,
+            &policy,
+            id,
+            "Jo Bloggs",
+            verdict,
+            at("2025-09-19T17:00").expect("time"),
+        )
+    };
+    use rollcall::outbox::Verdict;
+    // Decided by a person: Ada's review (approved), Alan's legal review (rejected), Grace's
+    // legal review (approved, then withdrawn when her days are recoded). Alan's and Grace's
+    // penalty-threshold reviews are left waiting.
+    decide(message(&ada, "penalty_notice_review")?, Verdict::Approve).await?;
+    decide(
+        message(&alan, "legal_review")?,
+        Verdict::Reject {
+            reason: "support plan agreed",
+        },
+    )
+    .await?;
+    decide(message(&grace, "legal_review")?, Verdict::Approve).await?;
+    message(&alan, "penalty_notice_review")?;
+    message(&grace, "penalty_notice_review")?;
+    let mut fix = String::from("upn,date,session,mark\n");
+    for &day in school
+        .calendar
+        .school_days_between(date("2025-09-15"), date("2025-09-19"))
+    {
+        fix.push_str(&format!("{grace},{day},AM,I\n{grace},{day},PM,I\n"));
+    }
+    std::fs::write(dir.join("fix.csv"), fix)?;
+    let options = rollcall::import::MarksImport {
+        by_name: "Jo Bloggs".into(),
+        by_role: "Attendance Officer".into(),
+        reason: Some("doctor's note".into()),
+        progress: false,
+    };
+    rollcall::import::import_marks(
+        &store,
+        school_id,
+        &school.calendar,
+        &dir.join("fix.csv"),
+        &options,
+    )
+    .await?;
+    super::escalate(&store, &config, school_id, &policy, "2025-09-22T11:00").await?;
+    let withdrawn: Vec<String> = sqlx::query_scalar(
+        "SELECT d.stage FROM decisions d JOIN pupils p ON p.id = d.pupil_id
+         WHERE p.upn = $1 AND d.withdrawn_at IS NOT NULL
+           AND d.stage IN ('legal_review', 'penalty_notice_review')
+         ORDER BY d.stage",
+    )
+    .bind(&grace)
+    .fetch_all(store.pool())
+    .await?;
+    anyhow::ensure!(
+        withdrawn == ["legal_review", "penalty_notice_review"],
+        "Grace's reviews are withdrawn once her days are I: {withdrawn:?}"
+    );
+
+    let templates = Templates::load(None)?;
+    let ctx = ReportContext {
+        store: &store,
+        school_id,
+        school,
+        policy: &policy,
+        templates: &templates,
+    };
+    let term = report::find_term(school, "Autumn 2025")?;
+    let (_, outputs) =
+        report::governor_report(&ctx, term, date("2025-09-22"), date("2025-09-22")).await?;
+    let figures = figures_of(&outputs)?;
+    let get = |section: &str, table: &str, row: &str, column: &str| -> Result<String> {
+        figures
+            .get(&(section.into(), table.into(), row.into(), column.into()))
+            .cloned()
+            .with_context(|| format!("no figure {section}/{table}/{row}/{column}"))
+    };
+    anyhow::ensure!(
+        get(
+            "escalation",
+            "activity",
+            "Penalty-notice reviews (a person decided)",
+            "Count"
+        )? == "2"
+    );
+    // Day three: Ada twice (two runs), Alan and Grace once each.
+    let stage = |title: &str, column: &str| get("escalation", "stages", title, column);
+    anyhow::ensure!(stage("Day three: contact the family", "Pupils")? == "3");
+    anyhow::ensure!(stage("Day three: contact the family", "Times")? == "4");
+    // Grace's review was withdrawn: Ada's and Alan's remain.
+    anyhow::ensure!(stage("Penalty-notice threshold reached: review", "Pupils")? == "2");
+    anyhow::ensure!(stage("Five days unauthorised: legal review", "Times")? == "1");
+
+    // 16 school days to 22 September, 32 sessions each. Acorns: 6 pupils, Ada's 12 missed
+    // (180 of 192 attended, 93.8%), 1 persistently absent: shown as c, and its rate too.
+    // Oaks: 7 pupils, Alan's 10 and Grace's 10 missed (204 of 224, 91.1%), 2 PA: c.
+    for (class, year, pupils, attendance) in [
+        ("Acorns", "Nursery 1", "6", "93.8"),
+        ("Oaks", "Nursery 2", "7", "91.1"),
+    ] {
+        for (table, row) in [("reg_group", class), ("year_group", year)] {
+            anyhow::ensure!(get("cohorts", table, row, "Pupils")? == pupils, "{row}");
+            anyhow::ensure!(
+                get("cohorts", table, row, "Attendance")? == attendance,
+                "{row}"
+            );
+            anyhow::ensure!(
+                get("cohorts", table, row, "Persistently absent")? == "c",
+                "{row}"
+            );
+            anyhow::ensure!(get("cohorts", table, row, "PA rate")? == "c", "{row}");
+        }
+    }
+    // The school: 3 of 13 persistently absent is shown; nobody severely absent.
+    anyhow::ensure!(get("headline", "counts", "Persistently absent pupils", "Count")? == "3");
+    // Gender: U is named; Grace alone is hidden, so is the next smallest group (5 boys), and
+    // the 7 girls' one PA pupil is a small count.
+    anyhow::ensure!(get("cohorts", "gender", "Unknown", "Pupils")? == "c");
+    anyhow::ensure!(get("cohorts", "gender", "Male", "Pupils")? == "c");
+    anyhow::ensure!(get("cohorts", "gender", "Female", "Pupils")? == "7");
+    anyhow::ensure!(get("cohorts", "gender", "Female", "Persistently absent")? == "c");
+    Ok(())
+}
