@@ -794,11 +794,19 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
                 let count = report::la_return::count_text(*kind, lines);
                 writeln!(out, "{}: {count}", kind.title())?;
             }
-            if !returns.unmatched.is_empty() {
+            let (own, gone): (Vec<_>, Vec<_>) = returns.unmatched.iter().partition(|u| u.own_rule);
+            if !gone.is_empty() {
                 writeln!(
                     out,
                     "Recorded returns the register no longer shows (its marks changed since): {}; see the cover",
-                    returns.unmatched.len()
+                    gone.len()
+                )?;
+            }
+            if !own.is_empty() {
+                writeln!(
+                    out,
+                    "Other returns the policy made: {}; see the cover",
+                    own.len()
                 )?;
             }
             if common.send {

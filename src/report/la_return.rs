@@ -761,9 +761,12 @@ async fn recorded_decisions(
     Ok(out)
 }
 
-/// A recorded return whose episode the register no longer shows (its marks were recoded).
+/// A recorded return the report cannot show as an episode of the register: its marks were
+/// recoded since, or its stage's trigger names no run and no illness (a rule of the policy's
+/// own, `own_rule`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unmatched {
+    pub own_rule: bool,
     pub kind: ReturnKind,
     pub upn: String,
     pub pupil: String,
@@ -855,6 +858,7 @@ fn join_episodes(
             },
         );
         unmatched.push(Unmatched {
+            own_rule: rule_of(stage).is_none(),
             kind,
             upn,
             pupil,
@@ -1164,25 +1168,39 @@ impl Returns {
             });
             sections.push(section);
         }
-        if !self.unmatched.is_empty() {
-            let mut section = Section::new(
-                "no-longer-shown",
-                "Recorded returns the register no longer shows",
-            );
-            section.paragraphs.push(
-                "Returns decided this school year for an episode the register no longer shows, because its marks were changed since (an N recoded to I, say). If one was sent, tell the LA it no longer stands."
-                    .to_owned(),
-            );
+        for own_rule in [false, true] {
+            let listed: Vec<&Unmatched> = self
+                .unmatched
+                .iter()
+                .filter(|u| u.own_rule == own_rule)
+                .collect();
+            if listed.is_empty() {
+                continue;
+            }
+            let (id, title, explanation) = if own_rule {
+                (
+                    "other-returns",
+                    "Other returns the policy made",
+                    "Returns decided this school year by stages whose trigger is the policy's own (neither a run of absence nor illness): each carries the pupil's figures for the school year.",
+                )
+            } else {
+                (
+                    "no-longer-shown",
+                    "Recorded returns the register no longer shows",
+                    "Returns decided this school year for an episode the register no longer shows, because its marks were changed since (an N recoded to I, say). If one was sent, tell the LA it no longer stands.",
+                )
+            };
+            let mut section = Section::new(id, title);
+            section.paragraphs.push(explanation.to_owned());
             section.tables.push(Table {
-                id: "no-longer-shown".into(),
-                title: "No longer in the register".into(),
+                id: id.into(),
+                title: title.into(),
                 columns: [
                     "Pupil", "UPN", "Return", "Stage", "Episode", "Decided", "Status",
                 ]
                 .map(str::to_owned)
                 .to_vec(),
-                rows: self
-                    .unmatched
+                rows: listed
                     .iter()
                     .map(|u| {
                         vec![
@@ -1562,6 +1580,64 @@ mod tests {
             "1 episode of 1 pupil"
         );
         assert_eq!(count_text(ReturnKind::Regular, &one), "1 pupil");
+    }
+
+    #[test]
+    fn a_stage_returns_what_its_trigger_counts() {
+        let policy = crate::policy::parse(
+            r#"
+name = "t"
+title = "t"
+[[stage]]
+id = "ten_days"
+title = "Ten days"
+trigger = { all = [ { cohort = { social_worker = false } }, { consecutive_absent_days = { days = 10, unauthorised_only = true, include_ended = true } } ] }
+approval = "required"
+actions = [ { channel = "la_return", to = "la", template = "la_10_day_return" } ]
+[[stage]]
+id = "sick"
+title = "Sick"
+trigger = { illness = { sessions = 30, consecutive = true } }
+approval = "required"
+case = "none"
+actions = [ { channel = "la_return", to = "la", template = "la_sickness_return" } ]
+[[stage]]
+id = "own"
+title = "Own rule"
+trigger = { attendance_below = { percent = 50.0 } }
+approval = "required"
+case = "none"
+actions = [ { channel = "la_return", to = "la", template = "la_10_day_return" } ]
+[[stage]]
+id = "letter"
+title = "Letter"
+trigger = { consecutive_absent_days = { days = 3 } }
+actions = [ { channel = "letter", to = "contacts", template = "day_three" } ]
+"#,
+            "t.toml",
+        )
+        .expect("policy");
+        let rule = |id: &str| rule_of(policy.stages.iter().find(|s| s.id == id).expect(id));
+        assert_eq!(
+            rule("ten_days"),
+            Some(ReturnRule::Runs {
+                days: 10,
+                unauthorised_only: true,
+                include_ended: true
+            })
+        );
+        assert_eq!(
+            rule("sick"),
+            Some(ReturnRule::Illness {
+                sessions: 30,
+                consecutive: true
+            })
+        );
+        // A rule of the policy's own returns the pupil's year, as the regular return does.
+        assert_eq!(rule("own"), None);
+        let kind = |id: &str| kind_of(policy.stages.iter().find(|s| s.id == id).expect(id));
+        assert_eq!(kind("own"), Some(ReturnKind::Regular));
+        assert_eq!(kind("letter"), None, "no LA return");
     }
 
     #[test]
