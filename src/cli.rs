@@ -894,7 +894,23 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
         ReportWhat::LaReturns(a) => {
             let (returns, outputs) = report::la_returns(&ctx, a.as_of).await?;
             for (kind, lines) in &returns.lines {
-                writeln!(out, "{}: {} pupil(s)", kind.title(), lines.len())?;
+                let count = report::la_return::count_text(*kind, lines);
+                writeln!(out, "{}: {count}", kind.title())?;
+            }
+            let (own, gone): (Vec<_>, Vec<_>) = returns.unmatched.iter().partition(|u| u.own_rule);
+            if !gone.is_empty() {
+                writeln!(
+                    out,
+                    "Recorded returns the register no longer shows (its marks changed since): {}; see the cover",
+                    gone.len()
+                )?;
+            }
+            if !own.is_empty() {
+                writeln!(
+                    out,
+                    "Other returns the policy made: {}; see the cover",
+                    own.len()
+                )?;
             }
             if common.send {
                 anyhow::bail!(

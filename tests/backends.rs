@@ -21,14 +21,14 @@ use sqlx::Connection;
 mod delivery;
 #[path = "backends/faults.rs"]
 mod faults;
-#[path = "backends/messages.rs"]
-mod messages;
 #[path = "backends/hostile.rs"]
 mod hostile;
 #[path = "backends/imports.rs"]
 mod imports;
 #[path = "backends/inbox.rs"]
 mod inbox;
+#[path = "backends/messages.rs"]
+mod messages;
 #[path = "backends/reports.rs"]
 mod reports;
 use delivery::{
@@ -42,7 +42,6 @@ use faults::{
     alerts_beyond_the_limit_go_as_one_digest, an_alert_outlives_the_outage_it_reports,
     staff_and_la_emails_are_addressed_by_name,
 };
-use messages::a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver;
 use hostile::{
     a_line_feed_in_a_stored_name_does_not_stop_email, an_over_long_text_fails_alone_and_is_not_sent,
 };
@@ -56,7 +55,13 @@ use inbox::{
     an_export_still_being_written_is_taken_whole, links_and_pipes_in_the_inbox_are_refused_unread,
     odd_names_are_neither_lost_nor_ignored, the_inbox_is_polled_every_poll_seconds_without_a_job,
 };
-use reports::reports_are_queued_once_per_period_and_sent_with_their_files;
+use messages::a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver;
+use reports::{
+    la_returns_list_every_episode_of_the_year_from_a_fresh_import,
+    la_returns_show_what_happened_to_each_recorded_return,
+    reports_are_queued_once_per_period_and_sent_with_their_files,
+    the_governor_report_counts_reviews_people_decided_and_hides_small_counts,
+};
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
 
@@ -108,6 +113,9 @@ fn main() {
         the_inbox_is_polled_every_poll_seconds_without_a_job,
         a_line_feed_in_a_stored_name_does_not_stop_email,
         an_over_long_text_fails_alone_and_is_not_sent,
+        la_returns_list_every_episode_of_the_year_from_a_fresh_import,
+        la_returns_show_what_happened_to_each_recorded_return,
+        the_governor_report_counts_reviews_people_decided_and_hides_small_counts,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

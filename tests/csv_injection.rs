@@ -41,6 +41,7 @@ fn la_return_cells_are_defused() {
         illness_sessions_ytd: 0,
         school_actions: "\t=1+1".into(),
         status: String::new(),
+        episode: "=HYPERLINK(\"x\")".into(),
     };
     let rows = rows(csv_of(&[line]).expect("csv"));
     let row = &rows[0];
@@ -48,6 +49,10 @@ fn la_return_cells_are_defused() {
     assert_eq!(row[3], "Ada");
     assert_eq!(row[7], "'@SUM(1+1)*cmd|' /C calc'!A0", "address");
     assert_eq!(row[9], "'-2+3 (Mother)", "parent");
+    assert!(
+        row.iter().any(|c| c == "'=HYPERLINK(\"x\")"),
+        "the episode cell: {row:?}"
+    );
     assert_eq!(
         row[10], "'+447700900001",
         "the phone number stays text, as written"

@@ -132,6 +132,12 @@ impl Sums {
     }
 }
 
+/// Whether a count of pupils could point at a child (DfE practice): 1 or 2 of the group, or
+/// all but 1 or 2 of it.
+fn discloses(count: u64, of: u64) -> bool {
+    count > 0 && (count <= 2 || of - count <= 2)
+}
+
 /// The governor report's CSV: (section, table, row, column) → value.
 fn read_figures(path: &Path) -> HashMap<(String, String, String, String), String> {
     let mut reader = csv::Reader::from_path(path).expect("figures csv");
@@ -213,11 +219,18 @@ fn the_governor_report_says_what_stats_says() {
         counts("Unauthorised absence sessions"),
         all.unauthorised.to_string()
     );
+    let count_or_c = |count: u64| {
+        if discloses(count, all.pupils) {
+            "c".to_owned()
+        } else {
+            count.to_string()
+        }
+    };
     assert_eq!(
         counts("Persistently absent pupils"),
-        all.persistent.to_string()
+        count_or_c(all.persistent)
     );
-    assert_eq!(counts("Severely absent pupils"), all.severe.to_string());
+    assert_eq!(counts("Severely absent pupils"), count_or_c(all.severe));
     let headline = |row: &str| get(&figures, "headline", "headline", row, "This term");
     assert_eq!(
         headline("Attendance"),
@@ -227,10 +240,12 @@ fn the_governor_report_says_what_stats_says() {
         headline("Unauthorised absence"),
         Sums::pct(all.unauthorised, all.possible)
     );
-    assert_eq!(
-        headline("Persistent absence (share of pupils)"),
-        Sums::pct(all.persistent, all.pupils)
-    );
+    if !discloses(all.persistent, all.pupils) {
+        assert_eq!(
+            headline("Persistent absence (share of pupils)"),
+            Sums::pct(all.persistent, all.pupils)
+        );
+    }
     // The demo school is primary: national figures are the primary ones from DOMAIN.md.
     assert_eq!(
         get(
@@ -283,18 +298,35 @@ fn the_governor_report_says_what_stats_says() {
                 get(&figures, "cohorts", "reg_group", class, "Pupils"),
                 s.pupils.to_string()
             );
-            assert_eq!(
-                get(
-                    &figures,
-                    "cohorts",
-                    "reg_group",
-                    class,
-                    "Persistently absent"
-                ),
-                s.persistent.to_string()
+            // A count of 1 or 2 pupils (or all but 1 or 2 of the class) is c, as DfE
+            // publications do; so is the smallest other count if that one alone would be
+            // hidden (checked below).
+            let shown_pa = get(
+                &figures,
+                "cohorts",
+                "reg_group",
+                class,
+                "Persistently absent",
             );
+            if discloses(s.persistent, s.pupils) {
+                assert_eq!(shown_pa, "c", "{class}: {} of {}", s.persistent, s.pupils);
+            } else if shown_pa != "c" {
+                assert_eq!(shown_pa, s.persistent.to_string(), "{class}");
+            }
         }
     }
+    let pa_hidden: Vec<&String> = by_class
+        .keys()
+        .filter(|c| get(&figures, "cohorts", "reg_group", c, "Persistently absent") == "c")
+        .collect();
+    let disclosing = by_class
+        .values()
+        .filter(|s| discloses(s.persistent, s.pupils))
+        .count();
+    // Exactly one small count hidden would be the school's total minus the others: one more
+    // goes, the smallest non-zero count among the rest; otherwise only the small ones.
+    let expected_hidden = if disclosing == 1 { 2 } else { disclosing };
+    assert_eq!(pa_hidden.len(), expected_hidden, "{pa_hidden:?}");
     for (value, s) in &by_fsm {
         let shown = get(&figures, "cohorts", "fsm", value, "Attendance");
         let other_small = by_fsm.values().any(|o| o.pupils < 5);
@@ -421,7 +453,7 @@ fn the_newsletter_says_what_stats_says_and_names_nobody() {
 fn the_la_returns_list_the_right_pupils_once_per_episode() {
     let demo = demo();
     let out = demo.dir.join("returns");
-    run_ok(&[
+    let stdout = run_ok(&[
         "--config",
         &demo.config,
         "report",
@@ -496,9 +528,45 @@ fn the_la_returns_list_the_right_pupils_once_per_episode() {
         !sickness.is_empty(),
         "the demo has a sickness return by 19 December"
     );
+    // The command counts episodes and pupils apart.
+    let pupils_of = |lines: &[HashMap<String, String>]| {
+        lines
+            .iter()
+            .map(|l| l["upn"].clone())
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    let counted = |lines: &[HashMap<String, String>]| {
+        let (e, p) = (lines.len(), pupils_of(lines));
+        format!(
+            "{e} episode{} of {p} pupil{}",
+            if e == 1 { "" } else { "s" },
+            if p == 1 { "" } else { "s" }
+        )
+    };
+    assert!(
+        stdout.contains(&format!(
+            "10-day continuous absence return: {}\n",
+            counted(&lines)
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("15-day sickness return: {}\n", counted(&sickness))),
+        "{stdout}"
+    );
     for line in sickness {
         let v = &year[&line["upn"]];
         assert!(n(v, "illness_sessions") >= 30, "{line:?}");
+        // Every line is an episode of 30 illness sessions or more: the year's total up to the
+        // day it reached 30, or an unbroken run of its own.
+        let sessions: u32 = line["sessions"].parse().expect("sessions");
+        assert!(sessions >= 30, "{line:?}");
+        assert_eq!(
+            line["codes"],
+            format!("I×{sessions}"),
+            "only illness in a sickness episode: {line:?}"
+        );
         assert_eq!(
             line["illness_sessions_ytd"],
             n(v, "illness_sessions").to_string()

@@ -14,7 +14,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::document::Chart;
+use super::document::{Chart, ChartSpan};
 
 const WIDTH: u32 = 680;
 const HEIGHT: u32 = 260;
@@ -31,6 +31,8 @@ const BAR: RGBColor = RGBColor(0x6b, 0x9a, 0xc4);
 const LINE: RGBColor = RGBColor(0x1f, 0x4e, 0x79);
 /// The target: dark and dashed, so it differs from the trend line in greyscale too.
 const TARGET: RGBColor = RGBColor(0x8b, 0x1a, 0x10);
+/// A holiday's band: a light grey behind the grid, its label in the muted grey.
+const HOLIDAY: RGBColor = RGBColor(0xee, 0xee, 0xee);
 
 /// Room above the plot for the axis caption and for value labels on 100% bars.
 const TOP: i32 = 40;
@@ -48,7 +50,26 @@ pub fn line_chart(
     points: Vec<(String, Option<f64>)>,
     reference: Option<(String, f64)>,
 ) -> Result<Chart> {
-    chart(Kind::Line, title, description, points, reference)
+    chart(
+        Kind::Line,
+        title,
+        description,
+        points,
+        reference,
+        Vec::new(),
+    )
+}
+
+/// A line chart with stretches of its x axis shaded and labelled (the holidays a term's
+/// weekly chart spans: their weeks have no value, so the line breaks there).
+pub fn line_chart_with_spans(
+    title: &str,
+    description: &str,
+    points: Vec<(String, Option<f64>)>,
+    reference: Option<(String, f64)>,
+    spans: Vec<ChartSpan>,
+) -> Result<Chart> {
+    chart(Kind::Line, title, description, points, reference, spans)
 }
 
 /// Attendance by category (day of the week, class) as bars, each labelled with its value.
@@ -59,7 +80,7 @@ pub fn bar_chart(
     points: Vec<(String, Option<f64>)>,
     reference: Option<(String, f64)>,
 ) -> Result<Chart> {
-    chart(Kind::Bar, title, description, points, reference)
+    chart(Kind::Bar, title, description, points, reference, Vec::new())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +95,13 @@ fn chart(
     description: &str,
     points: Vec<(String, Option<f64>)>,
     reference: Option<(String, f64)>,
+    spans: Vec<ChartSpan>,
 ) -> Result<Chart> {
+    // Spans outside the points are dropped rather than drawn off the plot.
+    let spans: Vec<ChartSpan> = spans
+        .into_iter()
+        .filter(|s| s.from <= s.to && s.to < points.len())
+        .collect();
     let values: Vec<Option<f64>> = points.iter().map(|(_, v)| percent(*v)).collect();
     let target = reference
         .as_ref()
@@ -87,7 +114,7 @@ fn chart(
         if values.iter().all(Option::is_none) {
             no_data(&root)?;
         } else {
-            plot(&root, kind, &labels, &values, target)?;
+            plot(&root, kind, &labels, &values, target, &spans)?;
         }
         root.present().map_err(drawing)?;
     }
@@ -97,6 +124,7 @@ fn chart(
         description: description.to_owned(),
         points,
         reference,
+        spans,
     })
 }
 
@@ -199,6 +227,7 @@ fn plot(
     labels: &[&str],
     values: &[Option<f64>],
     target: Option<(&str, f64)>,
+    spans: &[ChartSpan],
 ) -> Result<()> {
     let lo = lower_bound(values.iter().flatten().copied().chain(target.map(|t| t.1)));
     let right_margin = target.map_or(16, |(label, _)| {
@@ -232,6 +261,9 @@ fn plot(
         style(CAPTION_PX, &MUTED, HPos::Left, VPos::Top),
     ))
     .map_err(drawing)?;
+
+    // Behind the grid, so the scale still reads across a holiday.
+    span_bands(root, &frame, spans)?;
 
     // Grid and y labels.
     let step = step(100.0 - lo);
@@ -271,6 +303,7 @@ fn plot(
             line(root, &frame, values)?;
         }
     }
+    span_labels(root, &frame, spans)?;
 
     // X labels.
     for (i, label) in labels.iter().enumerate() {
@@ -348,6 +381,53 @@ fn fit(label: &str, width: f64, px: f64) -> String {
     }
     out.push('…');
     out
+}
+
+/// The left and right pixel edges of points `from..=to`.
+fn span_edges(frame: &Frame, span: &ChartSpan) -> (i32, i32) {
+    let slot = frame.slot();
+    let edge = |i: usize| frame.left + (i as f64 * slot).round() as i32;
+    (edge(span.from), edge(span.to + 1))
+}
+
+fn span_bands(root: &Area, frame: &Frame, spans: &[ChartSpan]) -> Result<()> {
+    for span in spans {
+        let (left, right) = span_edges(frame, span);
+        root.draw(&Rectangle::new(
+            [(left, frame.top), (right, frame.bottom)],
+            HOLIDAY.filled(),
+        ))
+        .map_err(drawing)?;
+    }
+    Ok(())
+}
+
+/// Each span's label: across the top of its band when it fits, else up its middle (a
+/// one-week half term is narrower than its name).
+fn span_labels(root: &Area, frame: &Frame, spans: &[ChartSpan]) -> Result<()> {
+    for span in spans {
+        let (left, right) = span_edges(frame, span);
+        let centre = (left + right) / 2;
+        let across = f64::from(right - left) - 6.0;
+        if text_width(&span.label, LABEL_PX) <= across {
+            root.draw(&Text::new(
+                span.label.clone(),
+                (centre, frame.top + 4),
+                style(LABEL_PX, &MUTED, HPos::Center, VPos::Top),
+            ))
+            .map_err(drawing)?;
+        } else {
+            let up = f64::from(frame.bottom - frame.top) - 8.0;
+            let px = LABEL_PX.min((f64::from(right - left) - 2.0).max(7.0));
+            root.draw(&Text::new(
+                fit(&span.label, up, px),
+                (centre, frame.bottom - 4),
+                style(px, &MUTED, HPos::Left, VPos::Center).transform(FontTransform::Rotate270),
+            ))
+            .map_err(drawing)?;
+        }
+    }
+    Ok(())
 }
 
 /// The target as a dashed line across the plot, labelled in the right margin.
@@ -574,6 +654,32 @@ mod tests {
         assert_eq!(chart.reference, target());
         assert_eq!(chart.title, "Weekly");
         assert_eq!(chart.description, "Each week");
+    }
+
+    #[test]
+    fn a_holiday_is_shaded_and_named_and_a_span_off_the_chart_is_dropped() {
+        let holiday = |from, to, label: &str| ChartSpan {
+            from,
+            to,
+            label: label.into(),
+        };
+        let chart = line_chart_with_spans(
+            "Weekly",
+            "Each week",
+            weeks(),
+            target(),
+            vec![holiday(3, 3, "Half <term>"), holiday(4, 9, "Off the end")],
+        )
+        .expect("draws");
+        assert_eq!(chart.spans, vec![holiday(3, 3, "Half <term>")]);
+        let band = format!(
+            r##"fill="#{:02X}{:02X}{:02X}""##,
+            HOLIDAY.0, HOLIDAY.1, HOLIDAY.2
+        );
+        assert_eq!(chart.svg.matches(&band).count(), 1, "one shaded band");
+        assert!(chart.svg.contains("Half &lt;term&gt;"), "named, escaped");
+        assert!(!chart.svg.contains("Off the end"));
+        assert_well_formed(&chart.svg);
     }
 
     #[test]

@@ -87,6 +87,16 @@ pub struct Chart {
     pub points: Vec<(String, Option<f64>)>,
     /// A reference line (the target), if any.
     pub reference: Option<(String, f64)>,
+    /// Stretches of the x axis marked with a label (holidays on a weekly chart).
+    pub spans: Vec<ChartSpan>,
+}
+
+/// Points `from` to `to` (inclusive) of a chart, shaded and labelled: a holiday's weeks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChartSpan {
+    pub from: usize,
+    pub to: usize,
+    pub label: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -7,25 +7,31 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use chrono::{NaiveDate, Weekday};
+use chrono::{Days, NaiveDate, Weekday};
 use sqlx::Row;
 
 use super::chart;
-use super::document::{Cell, Document, Section, Table};
+use super::document::{Cell, ChartSpan, Document, Section, Table};
 use super::national::NationalFigures;
 use super::{Figures, Window, code_meaning, load_window};
 use crate::config::SchoolConfig;
 use crate::message::long_date;
-use crate::policy::{Approval, Channel, Policy, Trigger};
-use crate::session::DateRange;
+use crate::policy::{Approval, Channel, Policy, TaskKind};
+use crate::session::{Calendar, DateRange, monday_of};
 use crate::stats::PupilStats;
 use crate::store::{SchoolId, Store};
 
 /// What the escalation policy did in the term, from the decisions and the outbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Activity {
-    /// Per stage id: decisions made.
+    /// Per stage id: decisions made (times the stage was reached), leaving out decisions
+    /// withdrawn because the register no longer shows their cause.
     pub decisions: BTreeMap<String, u64>,
+    /// Per stage id: pupils with at least one such decision.
+    pub pupils: BTreeMap<String, u64>,
+    /// Penalty-notice reviews a person approved or rejected in the period: decisions of stages
+    /// with a `penalty_notice_review` task whose message a person decided, not withdrawn.
+    pub penalty_reviews_decided: u64,
     /// Per stage id and channel (`sms`, `email`, `letter`, `task`, `la_return`): messages
     /// sent or delivered.
     pub sent: BTreeMap<(String, String), u64>,
@@ -78,7 +84,7 @@ pub async fn load<'a>(
         };
     let last_term = figures_of(last).await?;
     let last_year = figures_of(year).await?;
-    let activity = activity(store, school_id, term.start, as_of).await?;
+    let activity = activity(store, school_id, policy, term.start, as_of).await?;
     Ok(Inputs {
         school,
         policy,
@@ -92,9 +98,26 @@ pub async fn load<'a>(
     })
 }
 
+/// Stages that review a penalty notice: any with a `penalty_notice_review` task, whatever
+/// triggers them (Inspire's `penalty_review` follows a final warning, James Marks'
+/// `legal_sanctions_review` counts unauthorised absence its own way).
+fn penalty_review_stages(policy: &Policy) -> Vec<&str> {
+    policy
+        .stages
+        .iter()
+        .filter(|s| {
+            s.actions
+                .iter()
+                .any(|a| a.task == Some(TaskKind::PenaltyNoticeReview))
+        })
+        .map(|s| s.id.as_str())
+        .collect()
+}
+
 async fn activity(
     store: &Store,
     school: SchoolId,
+    policy: &Policy,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Activity> {
@@ -102,8 +125,10 @@ async fn activity(
     let to_text = format!("{to}T23:59:59");
     let mut out = Activity::default();
     for row in sqlx::query(
-        "SELECT stage, COUNT(*) AS n FROM decisions
-         WHERE school_id = $1 AND decided_at >= $2 AND decided_at <= $3 GROUP BY stage",
+        "SELECT stage, COUNT(*) AS n, COUNT(DISTINCT pupil_id) AS pupils FROM decisions
+         WHERE school_id = $1 AND decided_at >= $2 AND decided_at <= $3
+           AND withdrawn_at IS NULL
+         GROUP BY stage",
     )
     .bind(school.0)
     .bind(&from_text)
@@ -111,8 +136,34 @@ async fn activity(
     .fetch_all(store.pool())
     .await?
     {
+        let stage: String = row.try_get("stage")?;
         let n: i64 = row.try_get("n")?;
-        out.decisions.insert(row.try_get("stage")?, n as u64);
+        let pupils: i64 = row.try_get("pupils")?;
+        out.pupils.insert(stage.clone(), pupils as u64);
+        out.decisions.insert(stage, n as u64);
+    }
+    // A review counts when a person approved or rejected its message in the period; one
+    // still waiting, or withdrawn (its sessions recoded), is not a review anyone decided.
+    let reviews = penalty_review_stages(policy);
+    for row in sqlx::query(
+        "SELECT d.stage, COUNT(DISTINCT d.id) AS n
+         FROM decisions d
+         JOIN outbox_items i ON i.decision_id = d.id
+         JOIN outbox o ON o.id = i.outbox_id
+         WHERE d.school_id = $1 AND d.withdrawn_at IS NULL AND o.decided_by IS NOT NULL
+           AND o.decided_at >= $2 AND o.decided_at <= $3
+         GROUP BY d.stage",
+    )
+    .bind(school.0)
+    .bind(&from_text)
+    .bind(&to_text)
+    .fetch_all(store.pool())
+    .await?
+    {
+        let stage: String = row.try_get("stage")?;
+        if reviews.contains(&stage.as_str()) {
+            out.penalty_reviews_decided += row.try_get::<i64, _>("n")? as u64;
+        }
     }
     for row in sqlx::query(
         "SELECT d.stage, o.channel, o.task, COUNT(DISTINCT o.id) AS n
@@ -182,21 +233,39 @@ fn cohort_table(
     min_cohort: u32,
 ) -> Table {
     let suppressed = suppression(&groups, min_cohort);
+    let pa_hidden = count_suppression(&groups, &suppressed, |f| f.persistent);
     let rows = groups
         .iter()
-        .zip(&suppressed)
-        .map(|((label, f), &hide)| {
+        .zip(suppressed.iter().zip(&pa_hidden))
+        .map(|((label, f), (&hide, &hide_pa))| {
             vec![
                 Cell::text(label.clone()),
                 shown(hide, Cell::Count(u64::from(f.pupils))),
                 shown(hide, Cell::Percent(f.attendance_pct())),
                 shown(hide, Cell::Percent(f.authorised_pct())),
                 shown(hide, Cell::Percent(f.unauthorised_pct())),
-                shown(hide, Cell::Count(u64::from(f.persistent))),
-                shown(hide, Cell::Percent(f.persistent_pct())),
+                // The rate would give the count away: the group's size is shown.
+                shown(hide_pa, Cell::Count(u64::from(f.persistent))),
+                shown(hide_pa, Cell::Percent(f.persistent_pct())),
             ]
         })
         .collect();
+    let small_group = suppressed.iter().any(|s| *s);
+    let small_count = pa_hidden.iter().zip(&suppressed).any(|(c, g)| *c && !*g);
+    let mut note = Vec::new();
+    if small_group {
+        note.push(format!(
+            "c for a whole group: it has fewer than {min_cohort} pupils (or its figures could be worked out from the others)."
+        ));
+    }
+    if small_count {
+        note.push(format!(
+            "c for persistent absence alone: {SMALL_COUNT_WORDS} (or it could be worked out from the others)."
+        ));
+    }
+    if !note.is_empty() {
+        note.push("Not shown so that no child can be identified.".to_owned());
+    }
     Table {
         id: id.to_owned(),
         title: title.to_owned(),
@@ -212,11 +281,7 @@ fn cohort_table(
         .map(str::to_owned)
         .to_vec(),
         rows,
-        note: suppressed.iter().any(|s| *s).then(|| {
-            format!(
-                "c: not shown because the group has fewer than {min_cohort} pupils (or because its figures could be worked out from the others), so no child can be identified."
-            )
-        }),
+        note: (!note.is_empty()).then(|| note.join(" ")),
     }
 }
 
@@ -233,6 +298,48 @@ pub fn suppression(groups: &[(String, Figures)], min_cohort: u32) -> Vec<bool> {
             .min_by_key(|(_, (_, f))| f.pupils)
     {
         hide[i] = true;
+    }
+    hide
+}
+
+/// The largest count of pupils DfE publications replace with `c`: 1 or 2 pupils could be
+/// named by anyone who knows the group.
+pub const SMALL_COUNT: u32 = 2;
+
+const SMALL_COUNT_WORDS: &str =
+    "the count is 1 or 2 pupils, or all but 1 or 2 of the group, which could point at a child";
+
+/// Whether publishing that `count` of a group of `of` pupils have some status (persistent
+/// absence, say) could identify a child: 1 or 2 of them, or all of them but 1 or 2 (or all of
+/// them), since then the status of nearly every child in the group is known.
+pub fn discloses(count: u32, of: u32) -> bool {
+    count > 0 && (count <= SMALL_COUNT || of.saturating_sub(count) <= SMALL_COUNT)
+}
+
+/// Which groups' `count` (persistent absence, …) to hide: every group already hidden, every
+/// count that [`discloses`]; then, if exactly one count is hidden, the shown group with the
+/// smallest non-zero count as well, because the school's total minus the shown counts would
+/// give it away.
+pub fn count_suppression(
+    groups: &[(String, Figures)],
+    hidden_groups: &[bool],
+    count: impl Fn(&Figures) -> u32,
+) -> Vec<bool> {
+    let mut hide: Vec<bool> = groups
+        .iter()
+        .zip(hidden_groups)
+        .map(|((_, f), &hidden)| hidden || discloses(count(f), f.pupils))
+        .collect();
+    if hide.iter().filter(|h| **h).count() == 1 {
+        let shown = || groups.iter().enumerate().filter(|(i, _)| !hide[*i]);
+        let next = shown()
+            .filter(|(_, (_, f))| count(f) > 0)
+            .min_by_key(|(_, (_, f))| count(f))
+            .or_else(|| shown().min_by_key(|(_, (_, f))| f.pupils))
+            .map(|(i, _)| i);
+        if let Some(i) = next {
+            hide[i] = true;
+        }
     }
     hide
 }
@@ -261,10 +368,12 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
         "year_group",
         "By year group",
         "Year group",
-        years
-            .into_iter()
-            .map(|((_, label), f)| (year_label(&label), f))
-            .collect(),
+        distinct_labels(
+            years
+                .into_iter()
+                .map(|((_, code), f)| (year_label(&code), code, f))
+                .collect(),
+        ),
         min_cohort,
     ));
     section.tables.push(table(
@@ -275,16 +384,9 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
     ));
     section
         .tables
-        .push(table(
-            "gender",
-            "By gender",
-            "Gender",
-            &|p| match p.pupil.pupil.gender.as_str() {
-                "F" | "f" => "Female".to_owned(),
-                "M" | "m" => "Male".to_owned(),
-                other => other.to_owned(),
-            },
-        ));
+        .push(table("gender", "By gender", "Gender", &|p| {
+            gender_label(&p.pupil.pupil.gender)
+        }));
     section.tables.push(table(
         "fsm",
         "Free school meals",
@@ -377,12 +479,59 @@ fn ethnicity_label(code: &str) -> String {
         .map_or_else(|| code.to_owned(), |(c, name)| format!("{name} ({c})"))
 }
 
+/// A year group as governors read it. The census's national curriculum years are `N1` and
+/// `N2` (the two nursery years), `R`, `1` to `14`, and `X` (not following the national
+/// curriculum year by year).
 fn year_label(label: &str) -> String {
-    match super::group_order(label).0 {
+    let code = label.trim();
+    match code.to_uppercase().as_str() {
+        "" => return "Not recorded".to_owned(),
+        "N1" => return "Nursery 1".to_owned(),
+        "N2" => return "Nursery 2".to_owned(),
+        "X" => return "No national curriculum year (X)".to_owned(),
+        _ => {}
+    }
+    match super::group_order(code).0 {
         -2 => "Nursery".to_owned(),
         -1 => "Reception".to_owned(),
-        n if (1..=14).contains(&n) && label.trim().parse::<i32>().is_ok() => format!("Year {n}"),
-        _ => label.to_owned(),
+        n if (1..=14).contains(&n) && code.parse::<i32>().is_ok() => format!("Year {n}"),
+        _ => code.to_owned(),
+    }
+}
+
+/// Labels as given, except that two groups whose labels would read the same (two classes
+/// both called "Nursery" in an export, say) each add their code, so rows and CSV keys differ.
+fn distinct_labels(groups: Vec<(String, String, Figures)>) -> Vec<(String, Figures)> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (label, _, _) in &groups {
+        *seen.entry(label.as_str()).or_default() += 1;
+    }
+    let repeated: std::collections::BTreeSet<String> = seen
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(l, _)| l.to_owned())
+        .collect();
+    groups
+        .into_iter()
+        .map(|(label, code, f)| {
+            if repeated.contains(&label) && label != code.trim() {
+                (format!("{label} ({})", code.trim()), f)
+            } else {
+                (label, f)
+            }
+        })
+        .collect()
+}
+
+/// Gender as the MIS exports it (the census's `M`, `F` and `U`; rollcall's import accepts
+/// those three), named; anything else is shown as it is, so it can be found and corrected.
+fn gender_label(code: &str) -> String {
+    match code.trim().to_uppercase().as_str() {
+        "F" => "Female".to_owned(),
+        "M" => "Male".to_owned(),
+        "U" => "Unknown".to_owned(),
+        "" => "Not recorded".to_owned(),
+        other => format!("Code {other}"),
     }
 }
 
@@ -402,22 +551,42 @@ fn headline(inputs: &Inputs<'_>, figures: &Figures) -> Section {
         None => "No sessions have been recorded this term.".to_owned(),
     };
     section.paragraphs.push(verdict);
+    let pa = "persistently absent (10% or more of their sessions missed)";
+    let sa = "severely absent (50% or more)";
+    let status = match (
+        discloses(figures.persistent, figures.pupils),
+        discloses(figures.severe, figures.pupils),
+    ) {
+        (false, false) => format!(
+            "{} are {pa} and {} {sa}",
+            figures.persistent, figures.severe
+        ),
+        (false, true) => format!(
+            "{} are {pa}; the number {sa} is too small to show",
+            figures.persistent
+        ),
+        (true, false) => format!(
+            "{} are {sa}; the number {pa} is too small to show",
+            figures.severe
+        ),
+        (true, true) => format!("the numbers {pa} and {sa} are too small to show"),
+    };
     section.paragraphs.push(format!(
-        "{} pupils were on roll with at least one possible session; {} are persistently absent (10% or more of their sessions missed) and {} severely absent (50% or more).",
-        figures.pupils, figures.persistent, figures.severe
+        "{} pupils were on roll with at least one possible session; {status}.",
+        figures.pupils
     ));
-    let other = |f: Option<&(String, Figures)>, pick: &dyn Fn(&Figures) -> Option<f64>| {
-        Cell::Percent(f.and_then(|(_, f)| pick(f)))
+    let other = |f: Option<&(String, Figures)>, pick: &dyn Fn(&Figures) -> Cell| {
+        f.map_or(Cell::Percent(None), |(_, f)| pick(f))
     };
     let last = inputs.last_term.as_ref();
     let year = inputs.last_year.as_ref();
     let row = |label: &str,
-               pick: &dyn Fn(&Figures) -> Option<f64>,
+               pick: &dyn Fn(&Figures) -> Cell,
                target: Option<f64>,
                national: Option<f64>| {
         vec![
             Cell::text(label),
-            Cell::Percent(pick(figures)),
+            pick(figures),
             Cell::Percent(target),
             other(last, pick),
             other(year, pick),
@@ -441,43 +610,43 @@ fn headline(inputs: &Inputs<'_>, figures: &Figures) -> Section {
         rows: vec![
             row(
                 "Attendance",
-                &Figures::attendance_pct,
+                &|f| Cell::Percent(f.attendance_pct()),
                 Some(target),
                 national.attendance(),
             ),
             row(
                 "Overall absence",
-                &Figures::absence_pct,
+                &|f| Cell::Percent(f.absence_pct()),
                 Some(100.0 - target),
                 national.overall_absence,
             ),
             row(
                 "Authorised absence",
-                &Figures::authorised_pct,
+                &|f| Cell::Percent(f.authorised_pct()),
                 None,
                 national.authorised,
             ),
             row(
                 "Unauthorised absence",
-                &Figures::unauthorised_pct,
+                &|f| Cell::Percent(f.unauthorised_pct()),
                 None,
                 national.unauthorised,
             ),
             row(
                 "Persistent absence (share of pupils)",
-                &Figures::persistent_pct,
+                &|f| pupil_share(f, f.persistent),
                 None,
                 national.persistent_absence,
             ),
             row(
                 "Severe absence (share of pupils)",
-                &Figures::severe_pct,
+                &|f| pupil_share(f, f.severe),
                 None,
                 national.severe_absence,
             ),
         ],
         note: Some(format!(
-            "National: {}, {} ({}). Absence and attendance are percentages of possible sessions; persistent and severe absence are percentages of pupils. – means no figure.",
+            "National: {}, {} ({}). Absence and attendance are percentages of possible sessions; persistent and severe absence are percentages of pupils. – means no figure; c means not shown because {SMALL_COUNT_WORDS}.",
             national.label, inputs.national.year, inputs.national.source
         )),
     });
@@ -491,15 +660,37 @@ fn headline(inputs: &Inputs<'_>, figures: &Figures) -> Section {
             ("Sessions attended", figures.attended),
             ("Authorised absence sessions", figures.authorised),
             ("Unauthorised absence sessions", figures.unauthorised),
-            ("Persistently absent pupils", u64::from(figures.persistent)),
-            ("Severely absent pupils", u64::from(figures.severe)),
         ]
         .into_iter()
         .map(|(label, n)| vec![Cell::text(label), Cell::Count(n)])
+        .chain(
+            [
+                ("Persistently absent pupils", figures.persistent),
+                ("Severely absent pupils", figures.severe),
+            ]
+            .into_iter()
+            .map(|(label, n)| vec![Cell::text(label), pupil_count(figures, n)]),
+        )
         .collect(),
-        note: None,
+        note: [figures.persistent, figures.severe]
+            .iter()
+            .any(|n| discloses(*n, figures.pupils))
+            .then(|| format!("c: not shown because {SMALL_COUNT_WORDS}.")),
     });
     section
+}
+
+/// A count of the school's (or a group's) pupils with some status, or `c`.
+fn pupil_count(f: &Figures, count: u32) -> Cell {
+    shown(discloses(count, f.pupils), Cell::Count(u64::from(count)))
+}
+
+/// The share of pupils with some status, or `c` when it would give a small count away.
+fn pupil_share(f: &Figures, count: u32) -> Cell {
+    shown(
+        discloses(count, f.pupils),
+        Cell::Percent(super::pct(u64::from(count), u64::from(f.pupils))),
+    )
 }
 
 fn short_date(d: NaiveDate) -> String {
@@ -518,18 +709,87 @@ fn weekday_name(d: Weekday) -> &'static str {
     }
 }
 
-fn trends(window: &Window, target: f64) -> Result<Section> {
+/// The weeks (by Monday) between `from` and `to` with no school day that a holiday of the
+/// calendar covers, with the holiday's name.
+fn holiday_weeks(calendar: &Calendar, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, String)> {
+    let mut out = Vec::new();
+    let mut monday = monday_of(from);
+    while monday <= to {
+        let sunday = monday + Days::new(6);
+        if calendar.school_days_between(monday, sunday).is_empty()
+            && let Some(holiday) = calendar
+                .holidays()
+                .iter()
+                .find(|h| h.start <= sunday && h.end >= monday)
+        {
+            out.push((monday, holiday.name.clone()));
+        }
+        monday = monday + Days::new(7);
+    }
+    out
+}
+
+fn trends(window: &Window, calendar: &Calendar, target: f64) -> Result<Section> {
     let mut section = Section::new("trends", "Week by week and day by day");
     let weeks = window.weeks();
     let reference = Some((format!("Target {target:.1}%"), target));
-    section.charts.push(chart::line_chart(
+    // Holiday weeks are points without a value (the line breaks there), shaded and named.
+    let holidays = holiday_weeks(calendar, window.from, window.to);
+    let mut points: Vec<(NaiveDate, Option<f64>, Option<&str>)> = weeks
+        .iter()
+        .map(|(monday, t)| (*monday, t.attendance_pct(), None))
+        .chain(
+            holidays
+                .iter()
+                .filter(|(monday, _)| !weeks.contains_key(monday))
+                .map(|(monday, name)| (*monday, None, Some(name.as_str()))),
+        )
+        .collect();
+    points.sort_by_key(|(monday, _, _)| *monday);
+    let mut spans: Vec<ChartSpan> = Vec::new();
+    for (i, (_, _, holiday)) in points.iter().enumerate() {
+        let Some(name) = holiday else {
+            continue;
+        };
+        match spans.last_mut() {
+            Some(span) if span.to + 1 == i && span.label == *name => span.to = i,
+            _ => spans.push(ChartSpan {
+                from: i,
+                to: i,
+                label: (*name).to_owned(),
+            }),
+        }
+    }
+    let described: Vec<String> = spans
+        .iter()
+        .map(|s| {
+            let weeks = s.to - s.from + 1;
+            format!(
+                "{} ({} week{} from {})",
+                s.label,
+                weeks,
+                if weeks == 1 { "" } else { "s" },
+                long_date(points[s.from].0)
+            )
+        })
+        .collect();
+    let description = if described.is_empty() {
+        "Whole-school attendance for each school week of the term, with the target.".to_owned()
+    } else {
+        format!(
+            "Whole-school attendance for each school week of the term, with the target. Shaded, with no school: {}.",
+            described.join("; ")
+        )
+    };
+    section.charts.push(chart::line_chart_with_spans(
         "Attendance each week",
-        "Whole-school attendance for each school week of the term, with the target.",
-        weeks
+        &description,
+        points
             .iter()
-            .map(|(monday, t)| (short_date(*monday), t.attendance_pct()))
+            .map(|(monday, rate, _)| (short_date(*monday), *rate))
             .collect(),
         reference.clone(),
+        spans,
     )?);
     section.tables.push(Table {
         id: "weekly".into(),
@@ -553,7 +813,7 @@ fn trends(window: &Window, target: f64) -> Result<Section> {
                 ]
             })
             .collect(),
-        note: None,
+        note: (!described.is_empty()).then(|| format!("No school: {}.", described.join("; "))),
     });
     let days = window.weekdays();
     section.charts.push(chart::bar_chart(
@@ -679,7 +939,7 @@ fn punctuality(window: &Window, figures: &Figures) -> Section {
         .pupils
         .iter()
         .filter(|p| p.facts.late_sessions + p.facts.late_after_close_sessions >= 10)
-        .count() as u64;
+        .count() as u32;
     section.paragraphs.push(match figures.punctuality_pct() {
         Some(p) => format!("Pupils arrived on time for {p:.1}% of the sessions they came in for."),
         None => "No sessions were attended this term.".into(),
@@ -703,10 +963,11 @@ fn punctuality(window: &Window, figures: &Figures) -> Section {
             ],
             vec![
                 Cell::text("Pupils late 10 or more times"),
-                Cell::Count(often_late),
+                pupil_count(figures, often_late),
             ],
         ],
-        note: None,
+        note: discloses(often_late, figures.pupils)
+            .then(|| format!("c: not shown because {SMALL_COUNT_WORDS}.")),
     });
     section
 }
@@ -723,8 +984,10 @@ fn escalation(inputs: &Inputs<'_>) -> Section {
     let mut rows = Vec::new();
     for stage in &inputs.policy.stages {
         let decided = a.decisions.get(&stage.id).copied().unwrap_or(0);
+        let pupils = a.pupils.get(&stage.id).copied().unwrap_or(0);
         rows.push(vec![
             Cell::text(stage.title.clone()),
+            Cell::Count(pupils),
             Cell::Count(decided),
             Cell::Count(sent(&stage.id, "sms")),
             Cell::Count(sent(&stage.id, "email")),
@@ -738,7 +1001,8 @@ fn escalation(inputs: &Inputs<'_>) -> Section {
         title: "Each stage of the policy this term".into(),
         columns: [
             "Stage",
-            "Times reached",
+            "Pupils",
+            "Times",
             "Texts",
             "Emails",
             "Letters",
@@ -748,15 +1012,9 @@ fn escalation(inputs: &Inputs<'_>) -> Section {
         .map(str::to_owned)
         .to_vec(),
         rows,
-        note: Some("Times reached: one per pupil and episode (first-day contact: once per pupil per day). Messages sent or delivered for decisions made this term; siblings' messages to one family count once.".into()),
+        note: Some("Pupils: how many pupils reached the stage this term. Times: how often it was reached, once per pupil and episode (a pupil can reach a stage again in a new episode; first-day contact once per pupil per day). Decisions withdrawn because the register no longer shows their cause (a recoded mark) are not counted. Messages sent or delivered for decisions made this term; siblings' messages to one family count once. These count what the school did, so they are shown however small.".into()),
     });
-    let penalty: u64 = inputs
-        .policy
-        .stages
-        .iter()
-        .filter(|s| matches!(s.trigger, Trigger::PenaltyThreshold { .. }))
-        .map(|s| a.decisions.get(&s.id).copied().unwrap_or(0))
-        .sum();
+    let penalty = a.penalty_reviews_decided;
     let sent_by = |channel: &str| -> u64 {
         a.sent
             .iter()
@@ -868,7 +1126,7 @@ pub fn build(inputs: &Inputs<'_>, made_on: NaiveDate) -> Result<Document> {
         ));
     }
     meta.push(format!(
-        "Groups of fewer than {min_cohort} pupils show c instead of figures. This report names no pupil."
+        "Groups of fewer than {min_cohort} pupils, and counts of 1 or 2 pupils (or all but 1 or 2 of a group), show c instead of figures, as DfE publications do. This report names no pupil."
     ));
     Ok(Document {
         title: "Attendance report to governors".into(),
@@ -883,7 +1141,11 @@ pub fn build(inputs: &Inputs<'_>, made_on: NaiveDate) -> Result<Document> {
         sections: vec![
             headline(inputs, &figures),
             breakdowns(window, min_cohort),
-            trends(window, inputs.policy.settings.target_percent)?,
+            trends(
+                window,
+                &inputs.school.calendar,
+                inputs.policy.settings.target_percent,
+            )?,
             codes(window, &figures),
             punctuality(window, &figures),
             escalation(inputs),
@@ -936,5 +1198,142 @@ mod tests {
         assert_eq!(year_label("R"), "Reception");
         assert_eq!(year_label("4"), "Year 4");
         assert_eq!(year_label("Year 11"), "Year 11");
+        // The census's two nursery years are two groups.
+        assert_eq!(year_label("N1"), "Nursery 1");
+        assert_eq!(year_label("N2"), "Nursery 2");
+        assert_eq!(year_label("X"), "No national curriculum year (X)");
+        // Two codes that still read the same keep their codes, so rows and CSV keys differ.
+        let named = distinct_labels(vec![
+            ("Nursery".into(), "Nursery".into(), f(10)),
+            ("Nursery".into(), "NUR".into(), f(12)),
+            ("Year 1".into(), "1".into(), f(30)),
+        ]);
+        let labels: Vec<&str> = named.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, vec!["Nursery", "Nursery (NUR)", "Year 1"]);
+    }
+
+    #[test]
+    fn genders_are_named() {
+        assert_eq!(gender_label("F"), "Female");
+        assert_eq!(gender_label("m"), "Male");
+        assert_eq!(gender_label("U"), "Unknown");
+        assert_eq!(gender_label(""), "Not recorded");
+        assert_eq!(gender_label("Q"), "Code Q");
+    }
+
+    fn pa(pupils: u32, persistent: u32) -> Figures {
+        Figures {
+            pupils,
+            persistent,
+            ..Figures::default()
+        }
+    }
+
+    #[test]
+    fn counts_of_one_or_two_pupils_are_suppressed_and_cannot_be_worked_back() {
+        // 1 or 2 of a group, or all but 1 or 2 of it, could point at a child; 0 and 3 of 13
+        // could not.
+        assert!(discloses(1, 13) && discloses(2, 13));
+        assert!(discloses(11, 13) && discloses(13, 13));
+        assert!(!discloses(0, 13) && !discloses(3, 13) && !discloses(10, 13));
+        let groups = vec![
+            ("3A".to_owned(), pa(13, 1)),
+            ("3B".to_owned(), pa(20, 4)),
+            ("3C".to_owned(), pa(25, 6)),
+        ];
+        // 3A's 1 would be the school's 11 minus 4 and 6: the smallest other count goes too.
+        assert_eq!(
+            count_suppression(&groups, &[false, false, false], |f| f.persistent),
+            vec![true, true, false]
+        );
+        // The table shows c for 3A's and 3B's count and rate, and says why.
+        let table = cohort_table("reg_group", "By class", "Class", groups, 5);
+        assert_eq!(table.rows[0][5], Cell::Suppressed);
+        assert_eq!(table.rows[0][6], Cell::Suppressed);
+        assert_eq!(
+            table.rows[0][1],
+            Cell::Count(13),
+            "the group's size is shown"
+        );
+        assert_eq!(table.rows[2][5], Cell::Count(6));
+        assert!(
+            table
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("1 or 2 pupils")),
+            "{:?}",
+            table.note
+        );
+    }
+
+    #[test]
+    fn the_weekly_chart_marks_the_holidays_it_spans() {
+        let d = |s: &str| s.parse::<NaiveDate>().expect("date");
+        let calendar = Calendar::new(
+            vec![DateRange {
+                name: "Autumn 2025".into(),
+                start: d("2025-09-01"),
+                end: d("2025-12-19"),
+            }],
+            vec![DateRange {
+                name: "Autumn half term".into(),
+                start: d("2025-10-27"),
+                end: d("2025-10-31"),
+            }],
+        );
+        let tally = super::super::Tally {
+            possible: 10,
+            attended: 9,
+            unauthorised: 0,
+        };
+        let days: BTreeMap<NaiveDate, super::super::Tally> = calendar
+            .school_days_between(d("2025-10-20"), d("2025-11-07"))
+            .iter()
+            .map(|day| (*day, tally))
+            .collect();
+        let window = Window {
+            from: d("2025-10-20"),
+            to: d("2025-11-07"),
+            pupils: Vec::new(),
+            days,
+        };
+        let section = trends(&window, &calendar, 96.0).expect("trends");
+        let chart = &section.charts[0];
+        let labels: Vec<(&str, Option<f64>)> =
+            chart.points.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        assert_eq!(
+            labels,
+            vec![
+                ("20 Oct", Some(90.0)),
+                ("27 Oct", None),
+                ("3 Nov", Some(90.0))
+            ]
+        );
+        assert_eq!(
+            chart.spans,
+            vec![ChartSpan {
+                from: 1,
+                to: 1,
+                label: "Autumn half term".into()
+            }]
+        );
+        assert!(chart.svg.contains("Autumn half term"), "named on the chart");
+        assert!(
+            chart
+                .description
+                .contains("Autumn half term (1 week from Monday 27 October 2025)")
+        );
+        let weekly = section
+            .tables
+            .iter()
+            .find(|t| t.id == "weekly")
+            .expect("weekly");
+        assert_eq!(weekly.rows.len(), 2, "the table lists school weeks");
+        assert!(
+            weekly
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("Autumn half term"))
+        );
     }
 }

@@ -30,7 +30,7 @@ use crate::session::{DateRange, academic_year, academic_year_start, monday_of};
 use crate::stats::{PupilStats, school_stats};
 use crate::store::{PupilYears, SchoolId, Store};
 
-pub use document::{Cell, Certificate, Chart, Document, Section, Table};
+pub use document::{Cell, Certificate, Chart, ChartSpan, Document, Section, Table};
 
 /// Sums of pupils' facts over one window: a school, a year group, a cohort.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

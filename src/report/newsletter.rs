@@ -59,6 +59,9 @@ pub struct NewsletterView {
     pub names: Vec<String>,
     pub any_suppressed: bool,
     pub min_cohort: u32,
+    /// Why the groups showing `c` are hidden: "c: 3A has fewer than 5 pupils; 4B is hidden
+    /// too, …". Empty when none is.
+    pub suppressed_note: String,
 }
 
 /// The newsletter for the school week containing `date`, as HTML and plain text.
@@ -146,6 +149,7 @@ pub fn view(
     week_groups.sort_by_key(|(name, _)| super::group_order(name));
     let year_groups = group(year);
     let hidden = suppression(&week_groups, min_cohort);
+    let suppressed_note = suppressed_note(&week_groups, &hidden, min_cohort);
     let best_rate = week_groups
         .iter()
         .zip(&hidden)
@@ -223,16 +227,28 @@ pub fn view(
     } else {
         Vec::new()
     };
+    // The week as parents know it: from its first school day (a term starting on a
+    // Wednesday has its first newsletter "Week of 3 September").
+    let first_day = school
+        .calendar
+        .school_days_between(monday, last_day)
+        .first()
+        .copied()
+        .unwrap_or(monday);
     NewsletterView {
         school: school.name.clone(),
         school_phone: school.contact.phone.clone(),
         school_email: school.contact.email.clone(),
-        week: format!(
-            "Week of {} to {}",
-            monday.format("%-d %B"),
-            date_text(last_day)
-        ),
-        week_start: date_text(monday),
+        week: if first_day == last_day {
+            format!("Week of {} (one school day)", date_text(first_day))
+        } else {
+            format!(
+                "Week of {} to {}",
+                first_day.format("%-d %B"),
+                date_text(last_day)
+            )
+        },
+        week_start: date_text(first_day),
         week_end: date_text(last_day),
         target: format!("{target:.1}%"),
         this_week: pct_text(this_week),
@@ -252,7 +268,54 @@ pub fn view(
         names,
         any_suppressed: hidden.iter().any(|h| *h),
         min_cohort,
+        suppressed_note,
     }
+}
+
+/// "A and B", "A, B and C".
+fn and_list(names: &[&str]) -> String {
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Why each hidden group is hidden: too small itself, or hidden to protect a small one (the
+/// school's figure and the other groups' would give it away).
+fn suppressed_note(groups: &[(String, Figures)], hidden: &[bool], min_cohort: u32) -> String {
+    let names = |small: bool| -> Vec<&str> {
+        groups
+            .iter()
+            .zip(hidden)
+            .filter(|((_, f), h)| **h && (f.pupils < min_cohort) == small)
+            .map(|((name, _), _)| name.as_str())
+            .collect()
+    };
+    let (small, protecting) = (names(true), names(false));
+    if small.is_empty() {
+        return if protecting.is_empty() {
+            String::new()
+        } else {
+            "c: not shown so that no child can be identified.".to_owned()
+        };
+    }
+    let mut note = format!(
+        "c: {} {} fewer than {min_cohort} pupils",
+        and_list(&small),
+        if small.len() == 1 { "has" } else { "have" }
+    );
+    if !protecting.is_empty() {
+        note.push_str(&format!(
+            "; {} {} hidden too, because with the school's figure {} would give {}'s away",
+            and_list(&protecting),
+            if protecting.len() == 1 { "is" } else { "are" },
+            if protecting.len() == 1 { "it" } else { "they" },
+            and_list(&small)
+        ));
+    }
+    note.push_str(". Not shown so that no child can be identified.");
+    note
 }
 
 /// Loads the week's figures and renders the newsletter for the school week containing `date`.
@@ -316,4 +379,123 @@ pub async fn build(
         html,
         text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{CODE_SLOTS, PupilFacts};
+    use crate::pupil::{Pupil, Sen, Upn};
+    use crate::store::StoredPupil;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().expect("date")
+    }
+
+    /// A pupil of `class` who attended `attended` of 10 sessions.
+    fn pupil(id: i64, class: &str, attended: u32) -> PupilStats {
+        PupilStats {
+            pupil: StoredPupil {
+                id,
+                pupil: Pupil {
+                    upn: Upn::parse("B801200005001").expect("upn"),
+                    forename: "Ada".into(),
+                    surname: "Lovelace".into(),
+                    date_of_birth: d("2018-03-01"),
+                    year_group: "3".into(),
+                    reg_group: class.into(),
+                    gender: "F".into(),
+                    fsm: false,
+                    sen: Sen::None,
+                    eal: false,
+                    ethnicity: "WBRI".into(),
+                    lac: false,
+                    social_worker: false,
+                    young_carer: false,
+                    concern: false,
+                    admission_date: d("2021-09-01"),
+                    leaving_date: None,
+                },
+            },
+            facts: PupilFacts {
+                possible_sessions: 10,
+                attended_sessions: attended,
+                authorised_absence_sessions: 10 - attended,
+                unauthorised_absence_sessions: 0,
+                late_sessions: 0,
+                late_after_close_sessions: 0,
+                illness_sessions: 0,
+                consecutive_absent_days: 0,
+                consecutive_unauthorised_days: 0,
+                unauthorised_sessions_rolling_10_weeks: 0,
+                absent_run_since: None,
+                unauthorised_run_since: None,
+                runs_incomplete: false,
+                code_counts: [0; CODE_SLOTS],
+            },
+        }
+    }
+
+    #[test]
+    fn the_first_week_starts_on_the_first_day_of_term_and_each_hidden_group_says_why() {
+        // Term starts on Wednesday 3 September 2025.
+        let school = crate::config::Config::from_toml(
+            "[school]\nname = \"S\"\nurn = \"100001\"\nla_code = \"886\"\n[[calendar.terms]]\nname = \"Autumn 2025\"\nstart = \"2025-09-03\"\nend = \"2025-12-19\"\n",
+            "t.toml",
+        )
+        .expect("config")
+        .schools
+        .remove(0);
+        let policy = crate::policy::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("config/policies/dfe-baseline.toml"),
+        )
+        .expect("policy");
+        // 3A has 3 pupils (too few to show); 5C (6), the smallest of the rest, is hidden only
+        // so that the school's figure and 4B's (8) cannot give 3A's away.
+        let mut stats = Vec::new();
+        for i in 0..3 {
+            stats.push(pupil(i, "3A", 10));
+        }
+        for i in 3..11 {
+            stats.push(pupil(i, "4B", 9));
+        }
+        for i in 11..17 {
+            stats.push(pupil(i, "5C", 8));
+        }
+        let facts = NewsletterFacts {
+            monday: d("2025-09-01"),
+            last_day: d("2025-09-05"),
+            week: &stats,
+            year: &stats,
+            term: &[],
+        };
+        let view = view(&school, &policy, &facts, Vec::new());
+        assert_eq!(view.week, "Week of 3 September to 5 September 2025");
+        assert_eq!(view.week_start, "3 September 2025");
+        let shown: Vec<(&str, &str)> = view
+            .groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.week.as_str()))
+            .collect();
+        assert_eq!(shown, vec![("3A", "c"), ("4B", "90.0%"), ("5C", "c")]);
+        assert_eq!(
+            view.suppressed_note,
+            "c: 3A has fewer than 5 pupils; 5C is hidden too, because with the school's figure it would give 3A's away. Not shown so that no child can be identified."
+        );
+        // The templates print the note, never "fewer than 5 pupils" for 4B alone.
+        let templates = crate::template::Templates::load(None).expect("templates");
+        let text = templates
+            .render_text("newsletter.txt", &view)
+            .expect("text");
+        assert!(text.contains(&view.suppressed_note), "{text}");
+        assert!(
+            text.contains("Week of 3 September to 5 September 2025"),
+            "{text}"
+        );
+        let html = templates
+            .render_html("newsletter.html", &view)
+            .expect("html");
+        assert!(html.contains("5C is hidden too"), "{html}");
+    }
 }

@@ -774,6 +774,7 @@ fn lay_out_chart(flow: &mut Flow, chart: &Chart) {
     flow.keep(chart_start_height(chart));
     let scale = ChartScale::of(chart);
     let mut rest: &[(String, Option<f64>)] = &chart.points;
+    let mut offset = 0;
     let mut first = true;
     while !rest.is_empty() {
         let fixed = chart_height(chart, 0);
@@ -797,7 +798,8 @@ fn lay_out_chart(flow: &mut Flow, chart: &Chart) {
                 .collect();
             flow.lines(&continued, CHART_TITLE, title_leading);
         }
-        chart_rows(flow, chart, &scale, now);
+        chart_rows(flow, chart, &scale, now, offset);
+        offset += now.len();
         rest = later;
         first = false;
         if !rest.is_empty() {
@@ -806,16 +808,29 @@ fn lay_out_chart(flow: &mut Flow, chart: &Chart) {
     }
 }
 
-/// Draws bars for `points` from `flow.y` (which is where the target's label goes).
+/// Draws bars for `points` (from point `offset` of the chart) from `flow.y` (which is where
+/// the target's label goes).
 fn chart_rows(
     flow: &mut Flow,
     chart: &Chart,
     scale: &ChartScale,
     points: &[(String, Option<f64>)],
+    offset: usize,
 ) {
     let top = flow.y + TARGET_LABEL_MM;
     let bottom = top + points.len() as f32 * BAR_ROW_MM;
     let page = flow.page();
+    // A marked span (a holiday week) is shaded across the plot and named where a bar would be.
+    let span_of = |i: usize| {
+        chart
+            .spans
+            .iter()
+            .find(|s| (s.from..=s.to).contains(&(offset + i)))
+    };
+    for i in (0..points.len()).filter(|i| span_of(*i).is_some()) {
+        let row_top = top + i as f32 * BAR_ROW_MM;
+        page.fill(scale.x0, row_top, scale.x1 - scale.x0, BAR_ROW_MM, BAND);
+    }
 
     // Grid and scale labels.
     let step = scale.step();
@@ -871,8 +886,13 @@ fn chart_rows(
                 clear.push((end + 0.6, bar_top, width + 1.2));
             }
             _ => {
+                let what = span_of(i).map_or_else(
+                    || NO_DATA.to_owned(),
+                    |s| format!("\u{2013} {}", printable(&s.label)),
+                );
+                let what = fit_width(&what, CHART_VALUE, scale.x1 - scale.x0 - 3.0);
                 let width = page.text(
-                    NO_DATA,
+                    &what,
                     scale.x0 + 1.5,
                     baseline,
                     Style {
@@ -2064,6 +2084,7 @@ mod tests {
                 ("Fri".into(), Some(f64::NAN)),
             ],
             reference: Some(("Target 95.0%".into(), 95.0)),
+            spans: Vec::new(),
         };
         let doc = doc(vec![Section {
             charts: vec![chart],
@@ -2116,6 +2137,44 @@ mod tests {
         });
         assert!((target.expect("a target line") - scale.x(95.0)).abs() < 1e-3);
         assert!(document_pdf(&doc).is_ok());
+    }
+
+    #[test]
+    fn a_holiday_on_a_weekly_chart_is_named_in_its_shaded_row() {
+        let chart = super::super::chart::line_chart_with_spans(
+            "Attendance each week",
+            "",
+            vec![
+                ("20 Oct".into(), Some(95.0)),
+                ("27 Oct".into(), None),
+                ("3 Nov".into(), Some(96.0)),
+                ("10 Nov".into(), None),
+            ],
+            None,
+            vec![super::super::ChartSpan {
+                from: 1,
+                to: 1,
+                label: "Autumn half term".into(),
+            }],
+        )
+        .expect("chart");
+        let doc = doc(vec![Section {
+            charts: vec![chart],
+            ..Section::new("trends", "Week by week")
+        }]);
+        let pages = lay_out_document(&doc);
+        assert_within_margins(&pages);
+        let texts: Vec<&str> = pages[0].runs.iter().map(|r| r.text.as_str()).collect();
+        // The holiday week says which holiday; a week without data that is no holiday still
+        // says "no data".
+        assert!(texts.contains(&"\u{2013} Autumn half term"), "{texts:?}");
+        assert_eq!(texts.iter().filter(|t| **t == NO_DATA).count(), 1);
+        let shaded = pages[0]
+            .shapes
+            .iter()
+            .filter(|s| matches!(s, Shape::Rect { fill: Some(c), .. } if *c == BAND))
+            .count();
+        assert_eq!(shaded, 1, "one shaded row");
     }
 
     fn certificate(pupil: &str) -> Certificate {
