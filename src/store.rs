@@ -390,7 +390,7 @@ impl Store {
         last_year: i32,
     ) -> Result<Vec<RegisterYear>> {
         let rows = sqlx::query(
-            "SELECT pupil_id, year, marks FROM register_years
+            "SELECT pupil_id, year, marks, version FROM register_years
              WHERE pupil_id = $1 AND year <= $2 ORDER BY year",
         )
         .bind(pupil_id)
