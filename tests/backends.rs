@@ -1,5 +1,6 @@
 //! The register store behaves identically on SQLite and PostgreSQL: every test here runs once
-//! per backend. PostgreSQL tests need `ROLLCALL_TEST_POSTGRES_URL` (a server where the user may
+//! per backend (the school-year walks of issue 11 included, `backends/school_year.rs`).
+//! PostgreSQL tests need `ROLLCALL_TEST_POSTGRES_URL` (a server where the user may
 //! create databases); each test gets a fresh database that is dropped afterwards. Without it
 //! they are reported as ignored, with one note saying so.
 
@@ -31,6 +32,10 @@ mod inbox;
 mod messages;
 #[path = "backends/reports.rs"]
 mod reports;
+#[path = "backends/school_year.rs"]
+mod school_year;
+#[path = "backends/walk.rs"]
+mod walk;
 use delivery::{
     a_sender_that_dies_mid_send_never_causes_a_second_text,
     retries_back_off_then_fail_or_go_when_the_server_returns,
@@ -61,6 +66,14 @@ use reports::{
     la_returns_show_what_happened_to_each_recorded_return,
     reports_are_queued_once_per_period_and_sent_with_their_files,
     the_governor_report_counts_reviews_people_decided_and_hides_small_counts,
+};
+use school_year::{
+    a_case_closes_only_when_the_improvement_holds, a_case_moves_one_step_a_school_day,
+    an_approval_waits_for_its_person_and_moves_the_case_when_given,
+    catching_up_climbs_at_once_with_one_letter, penalty_reviews_count_each_session_once,
+    persistent_absence_is_decided_once_a_school_year,
+    sickness_returns_once_a_year_and_for_each_long_run,
+    what_the_school_did_is_judged_after_the_absence_and_illness_is_never_legal,
 };
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
@@ -116,6 +129,14 @@ fn main() {
         la_returns_list_every_episode_of_the_year_from_a_fresh_import,
         la_returns_show_what_happened_to_each_recorded_return,
         the_governor_report_counts_reviews_people_decided_and_hides_small_counts,
+        penalty_reviews_count_each_session_once,
+        sickness_returns_once_a_year_and_for_each_long_run,
+        what_the_school_did_is_judged_after_the_absence_and_illness_is_never_legal,
+        an_approval_waits_for_its_person_and_moves_the_case_when_given,
+        a_case_moves_one_step_a_school_day,
+        catching_up_climbs_at_once_with_one_letter,
+        a_case_closes_only_when_the_improvement_holds,
+        persistent_absence_is_decided_once_a_school_year,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

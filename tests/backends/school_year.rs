@@ -4,128 +4,13 @@
 //! and checks what a family, the LA or the attendance officer would see. Every test runs on
 //! SQLite and, with `ROLLCALL_TEST_POSTGRES_URL`, on PostgreSQL.
 
-#[path = "school_year/walk.rs"]
-mod walk;
-
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 
 use anyhow::{Result, ensure};
 use chrono::{Datelike, NaiveDate};
-use libtest_mimic::{Arguments, Failed, Trial};
 use rollcall::store::Store;
-use sqlx::Connection;
 
-use walk::{UPNS, Walk, d, pupil, t};
-
-const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
-
-type TestFn = fn(Store, &'static Path) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
-
-macro_rules! tests {
-    ($($name:ident),* $(,)?) => {
-        vec![$((stringify!($name), (|store, dir| Box::pin($name(store, dir))) as TestFn)),*]
-    };
-}
-
-fn main() {
-    let args = Arguments::from_args();
-    let pg_url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty());
-    if pg_url.is_none() {
-        eprintln!(
-            "note: PostgreSQL tests skipped; set {PG_ENV}=postgres://postgres@127.0.0.1:5432/test to run them"
-        );
-    }
-    let list: Vec<(&str, TestFn)> = tests![
-        penalty_reviews_count_each_session_once,
-        sickness_returns_once_a_year_and_for_each_long_run,
-        what_the_school_did_is_judged_after_the_absence_and_illness_is_never_legal,
-        an_approval_waits_for_its_person_and_moves_the_case_when_given,
-        a_case_moves_one_step_a_school_day,
-        catching_up_climbs_at_once_with_one_letter,
-        a_case_closes_only_when_the_improvement_holds,
-        persistent_absence_is_decided_once_a_school_year,
-    ];
-    let mut trials = Vec::new();
-    for (name, test) in list {
-        trials.push(Trial::test(format!("sqlite::{name}"), move || {
-            run_sqlite(test)
-        }));
-        let url = pg_url.clone();
-        trials.push(
-            Trial::test(format!("postgres::{name}"), move || match url {
-                Some(url) => run_postgres(&url, test),
-                None => Ok(()),
-            })
-            .with_ignored_flag(pg_url.is_none()),
-        );
-    }
-    libtest_mimic::run(&args, trials).exit();
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failed::from(e.to_string()))
-}
-
-fn leak_dir() -> Result<(tempfile::TempDir, &'static Path), Failed> {
-    let dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
-    let path: &'static Path = Box::leak(dir.path().to_path_buf().into_boxed_path());
-    Ok((dir, path))
-}
-
-fn run_sqlite(test: TestFn) -> Result<(), Failed> {
-    let (_guard, dir) = leak_dir()?;
-    runtime()?.block_on(async move {
-        let url = format!("sqlite://{}", dir.join("rollcall.db").display());
-        let store = Store::connect(&url).await.map_err(fail)?;
-        test(store, dir).await.map_err(fail)
-    })
-}
-
-fn run_postgres(admin_url: &str, test: TestFn) -> Result<(), Failed> {
-    let (_guard, dir) = leak_dir()?;
-    runtime()?.block_on(async move {
-        sqlx::any::install_default_drivers();
-        let name = format!(
-            "rollcall_year_{}_{}",
-            std::process::id(),
-            dir.file_name().map_or("x".into(), |n| n
-                .to_string_lossy()
-                .to_lowercase()
-                .replace(|c: char| !c.is_ascii_alphanumeric(), ""))
-        );
-        let mut admin = sqlx::AnyConnection::connect(admin_url)
-            .await
-            .map_err(fail)?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .map_err(fail)?;
-        let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
-        let result = async {
-            let store = Store::connect(&format!("{base}/{name}")).await?;
-            let outcome = test(store.clone(), dir).await;
-            store.pool().close().await;
-            outcome
-        }
-        .await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await
-        .map_err(fail)?;
-        result.map_err(fail)
-    })
-}
-
-fn fail(e: impl std::fmt::Display) -> Failed {
-    Failed::from(format!("{e:#}"))
-}
+use super::walk::{self, UPNS, Walk, d, pupil, t};
 
 /// Defect 3: a pupil late after the register closes every Friday afternoon reaches the
 /// penalty-notice threshold (10 unauthorised sessions in 10 school weeks) on the tenth such
@@ -133,7 +18,10 @@ fn fail(e: impl std::fmt::Display) -> Failed {
 /// needs 10 sessions no earlier review counted: none more this term. A pupil absent every day
 /// has 10 new sessions a week, but the next review waits the policy's six school weeks. And a
 /// review whose sessions are recoded (N to I) before anyone decides is withdrawn with the reason.
-async fn penalty_reviews_count_each_session_once(store: Store, dir: &'static Path) -> Result<()> {
+pub async fn penalty_reviews_count_each_session_once(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
     let pupils = [
         pupil(UPNS[0], "3A"),
         pupil(UPNS[1], "3A"),
@@ -274,7 +162,7 @@ async fn penalty_reviews_count_each_session_once(store: Store, dir: &'static Pat
 /// 30, one for the fifteen-day run, none for the short spells. Pupil 1's last three days
 /// of absence are `N` until the office recodes them to `I` after the pupil is back: the return
 /// comes at the next run, though the pupil is in school that day.
-async fn sickness_returns_once_a_year_and_for_each_long_run(
+pub async fn sickness_returns_once_a_year_and_for_each_long_run(
     store: Store,
     dir: &'static Path,
 ) -> Result<()> {
@@ -318,14 +206,10 @@ async fn sickness_returns_once_a_year_and_for_each_long_run(
     // The day each pupil's year total of I reaches 30 sessions, and each unbroken run of 30 or
     // more, from the final register.
     let reached = |pupil: usize| -> Option<NaiveDate> {
-        let mut total = 0;
-        for (day, codes) in w.marks(pupil, d("2025-09-01"), end) {
-            total += codes.iter().filter(|c| **c == "I").count();
-            if total >= 30 {
-                return Some(day);
-            }
-        }
-        None
+        w.running(pupil, d("2025-09-01"), end)
+            .iter()
+            .find(|r| r.illness >= 30)
+            .map(|r| r.day)
     };
     ensure!(reached(0) == Some(november[6]), "{:?}", reached(0));
     ensure!(reached(1) == Some(unexplained[2]), "{:?}", reached(1));
@@ -380,7 +264,7 @@ async fn sickness_returns_once_a_year_and_for_each_long_run(
 /// every day, and get neither the LA's support nor a legal-sanctions review. Pupils 2 (ill) and
 /// 3 (unauthorised) are off every Monday and Tuesday: both get the LA's support four weeks
 /// after the meeting, but only pupil 3's absence is a legal matter.
-async fn what_the_school_did_is_judged_after_the_absence_and_illness_is_never_legal(
+pub async fn what_the_school_did_is_judged_after_the_absence_and_illness_is_never_legal(
     store: Store,
     dir: &'static Path,
 ) -> Result<()> {
@@ -413,15 +297,10 @@ async fn what_the_school_did_is_judged_after_the_absence_and_illness_is_never_le
     // Adjusted attendance counts from the first school day after six school weeks (L44):
     // the contact and meeting come when 40 such sessions are below 95 %.
     let contact = |pupil: usize| -> Option<NaiveDate> {
-        let (mut attended, mut possible) = (0, 0);
-        for (day, codes) in w.marks(pupil, integrated, end) {
-            possible += 2;
-            attended += codes.iter().filter(|c| !walk::is_absence(c)).count();
-            if possible >= 40 && 100 * attended < 95 * possible {
-                return Some(day);
-            }
-        }
-        None
+        w.running(pupil, integrated, end)
+            .iter()
+            .find(|r| r.possible >= 40 && 100 * r.attended < 95 * r.possible)
+            .map(|r| r.day)
     };
     for pupil in 0..4 {
         let expected = contact(pupil).expect("below 95 % in the autumn");
@@ -465,7 +344,7 @@ async fn what_the_school_did_is_judged_after_the_absence_and_illness_is_never_le
 /// approved, and the case reaches "final_warning" that day, so the penalty-notice review
 /// follows four weeks after the warning went. A rejected warning moves nothing, and no review
 /// follows a warning that was never sent.
-async fn an_approval_waits_for_its_person_and_moves_the_case_when_given(
+pub async fn an_approval_waits_for_its_person_and_moves_the_case_when_given(
     store: Store,
     dir: &'static Path,
 ) -> Result<()> {
@@ -603,7 +482,7 @@ async fn an_approval_waits_for_its_person_and_moves_the_case_when_given(
 /// a reason does not also climb to the adjusted-attendance contact that day. Russell Street: an
 /// ill pupil's Stage Three meeting is never followed by Stage Four the same day; here never at
 /// all, since the pupil is back and attending after the meeting.
-async fn a_case_moves_one_step_a_school_day(store: Store, dir: &'static Path) -> Result<()> {
+pub async fn a_case_moves_one_step_a_school_day(store: Store, dir: &'static Path) -> Result<()> {
     // Inspire.
     let mut w = Walk::new(
         store.clone(),
@@ -620,19 +499,12 @@ async fn a_case_moves_one_step_a_school_day(store: Store, dir: &'static Path) ->
     });
     w.walk_to(end).await?;
     // The first school day ending with 60 possible sessions, below 90 % (60 % here).
-    let judged = {
-        let marks = w.marks(0, d("2025-09-01"), end);
-        let mut possible = 0;
-        let mut first = None;
-        for (day, _) in &marks {
-            possible += 2;
-            if possible >= 60 {
-                first = Some(*day);
-                break;
-            }
-        }
-        first.expect("60 sessions")
-    };
+    let judged = w
+        .running(0, d("2025-09-01"), end)
+        .iter()
+        .find(|r| r.possible >= 60)
+        .map(|r| r.day)
+        .expect("60 sessions");
     let talk = w.days_of(0, "talk_and_call").await?;
     let concern = w.days_of(0, "concern_letter").await?;
     let monitoring = w.days_of(0, "monitoring").await?;
@@ -681,16 +553,11 @@ async fn a_case_moves_one_step_a_school_day(store: Store, dir: &'static Path) ->
     // Week two of absence (the sixth day), or the year's attendance below 96.5 % with 60
     // sessions to judge, whichever comes first: after 38 days present, the second day ill
     // already puts an infant at 76 of 80 (95 %).
-    let below_target = {
-        let (mut attended, mut possible) = (0, 0);
-        w.marks(0, d("2025-09-01"), ill[11])
-            .into_iter()
-            .find_map(|(day, codes)| {
-                possible += 2;
-                attended += codes.iter().filter(|c| !walk::is_absence(c)).count();
-                (possible >= 60 && 1000 * attended < 965 * possible).then_some(day)
-            })
-    };
+    let below_target = w
+        .running(0, d("2025-09-01"), ill[11])
+        .iter()
+        .find(|r| r.possible >= 60 && 1000 * r.attended < 965 * r.possible)
+        .map(|r| r.day);
     let three = below_target.map_or(ill[5], |b| b.min(ill[5]));
     ensure!(
         w.days_of(0, "stage_three").await? == [three],
@@ -706,7 +573,7 @@ async fn a_case_moves_one_step_a_school_day(store: Store, dir: &'static Path) ->
 /// far; the first run finds an Inspire pupil at 60 % and climbs the talk, the concern letter
 /// and the monitoring letter at once, each step with its reason, but the family gets one
 /// letter (the monitoring letter), not two.
-async fn catching_up_climbs_at_once_with_one_letter(
+pub async fn catching_up_climbs_at_once_with_one_letter(
     store: Store,
     dir: &'static Path,
 ) -> Result<()> {
@@ -777,7 +644,7 @@ async fn catching_up_climbs_at_once_with_one_letter(
 
 /// Defect 7: Inspire's case closes "until attendance stabilises to 96 percent" (L545): above
 /// 96 % at the end of every school day for two school weeks, not the first reading above it.
-async fn a_case_closes_only_when_the_improvement_holds(
+pub async fn a_case_closes_only_when_the_improvement_holds(
     store: Store,
     dir: &'static Path,
 ) -> Result<()> {
@@ -797,13 +664,16 @@ async fn a_case_closes_only_when_the_improvement_holds(
     });
     w.walk_to(end).await?;
     // The year's figure at the end of each school day, once 60 sessions can be judged.
-    let mut above = Vec::new();
-    let (mut attended, mut possible) = (0, 0);
-    for (day, codes) in w.marks(0, d("2025-09-01"), end) {
-        possible += 2;
-        attended += codes.iter().filter(|c| !walk::is_absence(c)).count();
-        above.push((day, possible >= 60 && 100 * attended > 96 * possible));
-    }
+    let above: Vec<(NaiveDate, bool)> = w
+        .running(0, d("2025-09-01"), end)
+        .iter()
+        .map(|r| {
+            (
+                r.day,
+                r.possible >= 60 && 100 * r.attended > 96 * r.possible,
+            )
+        })
+        .collect();
     let first_above = above
         .iter()
         .find(|(_, a)| *a)
@@ -828,7 +698,7 @@ async fn a_case_closes_only_when_the_improvement_holds(
 /// Defect 8: a pupil off one day in every ten crosses the 10 % line again and again (10 %
 /// exactly on each day off, just under it after). Persistent absence is decided once a school
 /// year: one letter and one meeting, not one each time.
-async fn persistent_absence_is_decided_once_a_school_year(
+pub async fn persistent_absence_is_decided_once_a_school_year(
     store: Store,
     dir: &'static Path,
 ) -> Result<()> {
@@ -849,13 +719,10 @@ async fn persistent_absence_is_decided_once_a_school_year(
     });
     w.walk_to(end).await?;
     // In and out of PA (absence ≥ 10 % with 40 sessions to judge) at the end of each day.
-    let (mut absent, mut possible) = (0, 0);
     let mut entries = 0;
     let mut was_pa = false;
-    for (_, codes) in w.marks(0, days[0], end) {
-        possible += 2;
-        absent += codes.iter().filter(|c| walk::is_absence(c)).count();
-        let pa = possible >= 40 && 10 * absent >= possible;
+    for r in w.running(0, days[0], end) {
+        let pa = r.possible >= 40 && 10 * r.absent >= r.possible;
         entries += usize::from(pa && !was_pa);
         was_pa = pa;
     }

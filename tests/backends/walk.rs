@@ -257,6 +257,28 @@ outbox_dir = "{outbox}"
             .collect()
     }
 
+    /// `pupil`'s year-to-date figures at the end of each school day in `[from, to]`, from the
+    /// final marks (every school day has two possible sessions here).
+    pub fn running(&self, pupil: usize, from: NaiveDate, to: NaiveDate) -> Vec<Running> {
+        let mut sum = Running::default();
+        self.marks(pupil, from, to)
+            .into_iter()
+            .map(|(day, codes)| {
+                sum.day = day;
+                sum.possible += 2;
+                for code in codes {
+                    if is_absence(code) {
+                        sum.absent += 1;
+                    } else {
+                        sum.attended += 1;
+                    }
+                    sum.illness += usize::from(code == "I");
+                }
+                sum
+            })
+            .collect()
+    }
+
     /// "Since the school acted" on `day`, from the final marks: the first school day after
     /// `day` that is not part of an absence (every session absent) going on on `day`.
     pub fn acted_from(&self, pupil: usize, day: NaiveDate) -> NaiveDate {
@@ -608,6 +630,16 @@ outbox_dir = "{outbox}"
         }
         Ok(per.values().copied().max().unwrap_or(0) as usize)
     }
+}
+
+/// Sessions counted from the start of a window to the end of `day`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Running {
+    pub day: NaiveDate,
+    pub possible: usize,
+    pub attended: usize,
+    pub absent: usize,
+    pub illness: usize,
 }
 
 #[derive(Debug, Clone)]
