@@ -17,9 +17,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use rollcall::config::Config;
 use rollcall::generate::{GenerateOptions, generate};
-use rollcall::import::{MarksImport, import_marks, import_pupils};
-use rollcall::stats::{school_stats, write_json};
-use rollcall::store::Store;
+use rollcall::register::import::{MarksImport, import_marks, import_pupils};
+use rollcall::register::stats::{school_stats, write_json};
+use rollcall::register::store::Store;
 use sqlx::Connection;
 
 const SEED: u64 = 2025;
@@ -183,7 +183,8 @@ async fn phase_evaluate(dir: &Path) -> Result<f64> {
     let school = config.school(None)?;
     let policy_file =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/dfe-baseline.toml");
-    let policy = rollcall::policy::load(&policy_file).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let policy =
+        rollcall::escalation::policy::load(&policy_file).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let days = school.calendar.school_days();
     let now = days[days.len() - 1].and_hms_opt(18, 0, 0).context("time")?;
     let started = Instant::now();

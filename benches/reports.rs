@@ -19,12 +19,12 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use rollcall::config::Config;
+use rollcall::delivery::template::Templates;
 use rollcall::generate::{GenerateOptions, generate};
-use rollcall::import::{MarksImport, import_marks, import_pupils};
+use rollcall::register::import::{MarksImport, import_marks, import_pupils};
+use rollcall::register::stats::school_stats;
+use rollcall::register::store::Store;
 use rollcall::report::{self, ReportContext, governors, national::NationalFigures};
-use rollcall::stats::school_stats;
-use rollcall::store::Store;
-use rollcall::template::Templates;
 
 const SEED: u64 = 2025;
 const YEAR: i32 = 2025;

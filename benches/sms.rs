@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rollcall::channel::Outgoing;
-use rollcall::channel::sms::{Notify, NotifyConfig};
+use rollcall::delivery::channel::Outgoing;
+use rollcall::delivery::channel::sms::{Notify, NotifyConfig};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mailin_embedded::{Handler, Response, Server, SslConfig};
-use rollcall::channel::email::{SmtpConfig, SmtpSecurity, SmtpSender};
-use rollcall::channel::{Attachment, Outgoing};
+use rollcall::delivery::channel::email::{SmtpConfig, SmtpSecurity, SmtpSender};
+use rollcall::delivery::channel::{Attachment, Outgoing};
 
 /// Counts what arrives rather than keeping it: the bench is about throughput.
 #[derive(Clone)]

@@ -8,8 +8,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, config_path};
-use crate::import::{ImportSummary, MarksImport};
-use crate::store::Store;
+use crate::register::import::{MarksImport, summary_line};
+use crate::register::store::Store;
 
 use crate::output::{note, say};
 
@@ -284,7 +284,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 2025)]
     pub seed: u64,
     /// The policy the school runs: a shipped one by name, or a path
-    #[arg(long, default_value = crate::policy::DEFAULT_POLICY)]
+    #[arg(long, default_value = crate::escalation::policy::DEFAULT_POLICY)]
     pub policy: String,
     /// Simulate the whole school year (three terms) instead of the autumn term
     #[arg(long)]
@@ -404,10 +404,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             let school_id = store.ensure_school(school).await?;
             let summary = match &what {
                 ImportWhat::Pupils(a) => {
-                    crate::import::import_pupils(&store, school_id, &a.file).await?
+                    crate::register::import::import_pupils(&store, school_id, &a.file).await?
                 }
                 ImportWhat::Contacts(a) => {
-                    crate::import::import_contacts(&store, school_id, &a.file).await?
+                    crate::register::import::import_contacts(&store, school_id, &a.file).await?
                 }
                 ImportWhat::Marks(m) => {
                     let mut options = MarksImport::default();
@@ -417,7 +417,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                         options.by_role = role;
                     }
                     options.reason = m.reason.clone();
-                    crate::import::import_marks(
+                    crate::register::import::import_marks(
                         &store,
                         school_id,
                         &school.calendar,
@@ -439,7 +439,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let school = config.school(args.school.as_deref())?;
             let store = Store::open_existing(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
-            let stats = crate::stats::school_stats(
+            let stats = crate::register::stats::school_stats(
                 &store,
                 school_id,
                 school,
@@ -460,10 +460,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             let mut out = BufWriter::new(std::io::stdout().lock());
             match args.format {
-                Format::Json => crate::stats::write_json(&mut out, &stats)?,
-                Format::Table => {
-                    crate::stats::write_table(&mut out, school, args.from, args.as_of, &stats)?
-                }
+                Format::Json => crate::register::stats::write_json(&mut out, &stats)?,
+                Format::Table => crate::register::stats::write_table(
+                    &mut out, school, args.from, args.as_of, &stats,
+                )?,
             }
             out.flush()?;
             if stats.is_empty()
@@ -540,7 +540,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let school_id = store.ensure_school(school).await?;
             let register = crate::escalation::load(&store, school_id, school, now.date()).await?;
             let evaluation = register.evaluate(&policy, school, now);
-            let s = crate::outbox::record(&store, school_id, &evaluation, now).await?;
+            let s = crate::delivery::outbox::record(&store, school_id, &evaluation, now).await?;
             say!(
                 "{}: {} new decisions ({} already recorded); cases {} opened, {} moved, {} closed; \
                  {} messages queued, {} awaiting approval; {} cancelled (cause gone), {} expired; {} alerts",
@@ -645,10 +645,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             let as_of = args.as_of.unwrap_or_else(|| school_now(school));
             let upn = checked_upn(&args.upn)?;
             let mut out = BufWriter::new(std::io::stdout().lock());
-            crate::preview::preview(
+            crate::escalation::preview::preview(
                 &config,
                 school,
-                &crate::preview::PreviewArgs {
+                &crate::escalation::preview::PreviewArgs {
                     template: &args.template,
                     upn: &upn,
                     as_of,
@@ -668,7 +668,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let policy = crate::escalation::load_policy(&config, school)?;
             let store = Store::open_existing(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
-            let waiting = crate::outbox::pending(&store, school_id).await?;
+            let waiting = crate::delivery::outbox::pending(&store, school_id).await?;
             let mut out = BufWriter::new(std::io::stdout().lock());
             if waiting.is_empty() {
                 writeln!(out, "nothing is awaiting approval")?;
@@ -713,7 +713,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .as_deref()
                 .map(str::trim)
                 .filter(|n| !n.is_empty());
-            let waiting = crate::outbox::pending(&store, school_id).await?;
+            let waiting = crate::delivery::outbox::pending(&store, school_id).await?;
             if let Some(asked) = waiting
                 .iter()
                 .find(|w| w.id == args.id)
@@ -725,13 +725,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                     args.id
                 );
             }
-            crate::outbox::decide_noted(
+            crate::delivery::outbox::decide_noted(
                 &store,
                 school_id,
                 &policy,
                 args.id,
                 args.by.trim(),
-                crate::outbox::Verdict::Approve,
+                crate::delivery::outbox::Verdict::Approve,
                 note,
                 replay_time(cli.config.as_deref(), args.as_of)?
                     .unwrap_or_else(|| school_now(&school)),
@@ -751,13 +751,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             if args.reason.trim().is_empty() {
                 anyhow::bail!("--reason must say why the message is rejected");
             }
-            crate::outbox::decide(
+            crate::delivery::outbox::decide(
                 &store,
                 school_id,
                 &policy,
                 args.id,
                 args.by.trim(),
-                crate::outbox::Verdict::Reject {
+                crate::delivery::outbox::Verdict::Reject {
                     reason: args.reason.trim(),
                 },
                 replay_time(cli.config.as_deref(), args.as_of)?
@@ -781,7 +781,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Some(pupil) = pupils.iter().find(|p| p.pupil.upn.as_str() == upn) else {
                 anyhow::bail!("no pupil with UPN {} at school \"{}\"", args.upn, school.id);
             };
-            let history = crate::case::history(&store, school_id, pupil.id).await?;
+            let history = crate::escalation::case::history(&store, school_id, pupil.id).await?;
             if history.is_empty() {
                 say!("{} has no case", args.upn)?;
             }
@@ -806,9 +806,9 @@ async fn open(
     school: Option<&str>,
 ) -> Result<(
     Store,
-    crate::store::SchoolId,
+    crate::register::store::SchoolId,
     crate::config::SchoolConfig,
-    crate::policy::Policy,
+    crate::escalation::policy::Policy,
 )> {
     let config = load_config(config_file)?;
     let school = config.school(school)?.clone();
@@ -829,7 +829,7 @@ async fn report(config_file: Option<&Path>, what: ReportWhat) -> Result<()> {
     let config = load_config(config_file)?;
     let school = config.school(common.school.as_deref())?;
     let policy = crate::escalation::load_policy(&config, school)?;
-    let templates = crate::template::Templates::load(school.templates.as_deref())?;
+    let templates = crate::delivery::template::Templates::load(school.templates.as_deref())?;
     let store = Store::open_existing(&config.database_url).await?;
     let school_id = store.ensure_school(school).await?;
     let ctx = ReportContext {
@@ -961,7 +961,7 @@ async fn check(config_file: Option<&Path>) -> Result<()> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )?;
-                match crate::template::Templates::load(school.templates.as_deref()) {
+                match crate::delivery::template::Templates::load(school.templates.as_deref()) {
                     Ok(templates) => {
                         let fallbacks = templates.fallbacks(&policy);
                         if fallbacks.is_empty() {
@@ -1002,7 +1002,7 @@ async fn check(config_file: Option<&Path>) -> Result<()> {
             }
         }
     }
-    match crate::store::Store::probe(&config.database_url).await {
+    match crate::register::store::Store::probe(&config.database_url).await {
         Ok((true, what)) => say!("ok: database {what}")?,
         Ok((false, what)) => say!("note: database {what}")?,
         Err(e) => {
@@ -1010,7 +1010,9 @@ async fn check(config_file: Option<&Path>) -> Result<()> {
             say!("database.url: {e:#}")?;
         }
     }
-    for problem in crate::channel::live::check(&config.delivery.live, config.delivery.mode) {
+    for problem in
+        crate::delivery::channel::live::check(&config.delivery.live, config.delivery.mode)
+    {
         problems += 1;
         say!("{problem}")?;
     }
@@ -1042,7 +1044,7 @@ fn render_templates(config_file: Option<&Path>, args: &TemplatesRenderArgs) -> R
         .policy
         .clone()
         .or_else(|| school.policy.clone())
-        .unwrap_or_else(|| crate::policy::DEFAULT_POLICY.to_owned());
+        .unwrap_or_else(|| crate::escalation::policy::DEFAULT_POLICY.to_owned());
     let source = config.as_ref().and_then(|c| c.source.as_deref());
     let policy = crate::escalation::read_named_policy(&name, source).map_err(|errors| {
         anyhow::anyhow!(
@@ -1055,7 +1057,7 @@ fn render_templates(config_file: Option<&Path>, args: &TemplatesRenderArgs) -> R
                 .join("\n")
         )
     })?;
-    let templates = crate::template::Templates::load(school.templates.as_deref())?;
+    let templates = crate::delivery::template::Templates::load(school.templates.as_deref())?;
     let written = crate::gallery::write(&school, &policy, &templates, &args.out)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     writeln!(
@@ -1093,7 +1095,7 @@ fn render_templates(config_file: Option<&Path>, args: &TemplatesRenderArgs) -> R
 /// letters carry the role's title alone.
 fn unnamed_signatories(
     school: &crate::config::SchoolConfig,
-    policy: &crate::policy::Policy,
+    policy: &crate::escalation::policy::Policy,
 ) -> Vec<String> {
     let mut out = Vec::new();
     for stage in &policy.stages {
@@ -1126,9 +1128,9 @@ fn unnamed_signatories(
 /// UPN would otherwise just find nobody and exit 0).
 fn checked_upn(text: &str) -> Result<String> {
     let text = text.trim();
-    crate::pupil::Upn::parse(text)
+    crate::register::pupil::Upn::parse(text)
         .map(|upn| upn.as_str().to_owned())
-        .map_err(|e| anyhow::anyhow!("--upn {}: {e}", crate::import::shown(text)))
+        .map_err(|e| anyhow::anyhow!("--upn {}: {e}", crate::register::import::shown(text)))
 }
 
 /// What a school's clock says now.
@@ -1175,58 +1177,6 @@ fn parse_by(text: &str) -> Result<(String, String)> {
     anyhow::bail!(
         "--by \"{text}\" should be a name and a role, like \"Jo Bloggs (Attendance Officer)\""
     )
-}
-
-/// The one-line summary every import ends with.
-pub fn summary_line(kind: &str, s: &ImportSummary) -> String {
-    let changed = match kind {
-        "marks" => "amended",
-        _ => "updated",
-    };
-    let mut line = format!(
-        "{}: {} rows read; {} inserted, {} {changed}, {} unchanged",
-        s.file, s.rows_read, s.inserted, s.amended, s.unchanged
-    );
-    if s.removed > 0 {
-        line.push_str(&format!(", {} removed", s.removed));
-    }
-    if kind == "marks" {
-        if s.legacy.is_empty() {
-            line.push_str("; legacy codes mapped: none");
-        } else {
-            let parts: Vec<String> = s.legacy.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-            line.push_str(&format!("; legacy codes mapped: {}", parts.join(", ")));
-        }
-    }
-    if s.cleaned > 0 {
-        line.push_str(&format!(
-            "; line breaks replaced by spaces in {} field{}",
-            s.cleaned,
-            plural(s.cleaned)
-        ));
-    }
-    if s.not_counted_on_closed_days > 0 {
-        line.push_str(&format!(
-            "; {} not-counted mark{} on days that are not school days ignored",
-            s.not_counted_on_closed_days,
-            plural(s.not_counted_on_closed_days)
-        ));
-    }
-    if s.outside_enrolment > 0 {
-        line.push_str(&format!(
-            "; {} mark{} before the pupil's admission or after their leaving date (kept, not counted)",
-            s.outside_enrolment,
-            plural(s.outside_enrolment)
-        ));
-    }
-    if s.changed_nothing() {
-        line.push_str(" — nothing changed");
-    }
-    line
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 #[cfg(test)]

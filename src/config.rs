@@ -9,7 +9,7 @@ use chrono::NaiveTime;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::session::{Calendar, DateRange};
+use crate::register::session::{Calendar, DateRange};
 
 pub const DEFAULT_CONFIG_PATH: &str = "config/rollcall.toml";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://rollcall.db";
@@ -67,7 +67,7 @@ pub struct DeliveryConfig {
     pub fallback: Option<AlertsFallback>,
     /// The providers for `mode = "live"`.
     #[serde(flatten)]
-    pub live: crate::channel::live::LiveConfig,
+    pub live: crate::delivery::channel::live::LiveConfig,
 }
 
 impl Default for DeliveryConfig {
@@ -103,7 +103,7 @@ impl AlertsFallback {
     pub fn parse(text: &str) -> Result<AlertsFallback, String> {
         match text.trim().split_once(':') {
             Some((kind, rest)) if kind.trim().eq_ignore_ascii_case("sms") => {
-                crate::channel::sms::parse_uk_mobile(rest)
+                crate::register::phone::parse_uk_mobile(rest)
                     .map(|n| AlertsFallback::Sms(n.as_str().to_owned()))
                     .map_err(|e| format!("\"{}\" is not a UK mobile number: {e}", rest.trim()))
             }
@@ -561,8 +561,8 @@ fn with_allowed_values(message: String) -> String {
         "Phase" => variants::<Phase>(),
         "NewsletterGroups" => variants::<NewsletterGroups>(),
         "ReturnInterval" => variants::<ReturnInterval>(),
-        "SmtpSecurity" => variants::<crate::channel::email::SmtpSecurity>(),
-        "SmsChoice" => variants::<crate::channel::live::SmsChoice>(),
+        "SmtpSecurity" => variants::<crate::delivery::channel::email::SmtpSecurity>(),
+        "SmsChoice" => variants::<crate::delivery::channel::live::SmsChoice>(),
         _ => &[],
     };
     if allowed.is_empty() {

@@ -16,11 +16,12 @@ use serde::Serialize;
 use sqlx::Row as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::file::FileSink;
 use crate::config::{Config, DeliveryMode};
-use crate::delivery::{Channels, Deliverer, DeliverySummary, SchoolRuntime};
+use crate::delivery::channel::file::FileSink;
+use crate::delivery::{Channels, Deliverer, DeliverySummary};
+use crate::register::store::{SchoolId, Store};
 use crate::schedule::{self, Clock, DueRun, Job, Plan, instant_text, to_local};
-use crate::store::{SchoolId, Store};
+use crate::school::SchoolRuntime;
 
 /// A run claimed but never finished (its daemon died) may be taken over after this.
 const STALE_RUN_MINUTES: i64 = 15;
@@ -41,7 +42,7 @@ pub struct Daemon {
     /// When another daemon's lease on a school runs out, so this one wakes to take it over.
     others: tokio::sync::Mutex<HashMap<SchoolId, DateTime<Utc>>>,
     /// What each school's register inbox looked like at the last look.
-    inboxes: tokio::sync::Mutex<HashMap<SchoolId, crate::inbox::InboxState>>,
+    inboxes: tokio::sync::Mutex<HashMap<SchoolId, crate::register::inbox::InboxState>>,
 }
 
 /// `rollcall deliver` sent nothing for some schools because another daemon holds them. Not a
@@ -141,7 +142,7 @@ impl Daemon {
         for school in &config.schools {
             let id = store.ensure_school(school).await?;
             let policy = crate::escalation::load_policy(&config, school)?;
-            let templates = crate::template::Templates::load(school.templates.as_deref())
+            let templates = crate::delivery::template::Templates::load(school.templates.as_deref())
                 .with_context(|| format!("school {}: templates", school.id))?;
             schools.push(Arc::new(SchoolRuntime {
                 id,
@@ -151,8 +152,8 @@ impl Daemon {
             }));
         }
         let live = match config.delivery.mode {
-            DeliveryMode::File => crate::channel::Live::default(),
-            DeliveryMode::Live => crate::channel::Live::build(&config.delivery.live)
+            DeliveryMode::File => crate::delivery::channel::Live::default(),
+            DeliveryMode::Live => crate::delivery::channel::Live::build(&config.delivery.live)
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         };
         let owner = daemon_name();
@@ -545,7 +546,7 @@ impl Daemon {
         let register =
             crate::escalation::load(&self.store, school.id, &school.config, now.date()).await?;
         let evaluation = register.evaluate(&school.policy, &school.config, now);
-        let s = crate::outbox::record(&self.store, school.id, &evaluation, now).await?;
+        let s = crate::delivery::outbox::record(&self.store, school.id, &evaluation, now).await?;
         Ok(format!(
             "{} new decisions; {} queued, {} awaiting approval, {} cancelled, {} expired, {} alerts",
             s.decisions, s.queued, s.awaiting_approval, s.cancelled, s.expired, s.alerts
@@ -553,7 +554,7 @@ impl Daemon {
     }
 
     /// Imports each export the MIS has dropped in the school's inbox (pupils, then contacts,
-    /// then marks), once it is whole: see [`crate::inbox`] for what is taken, when, and what
+    /// then marks), once it is whole: see [`crate::register::inbox`] for what is taken, when, and what
     /// is refused. Returns how many exports were imported.
     pub async fn poll_inbox(&self, school: &SchoolRuntime) -> Result<usize> {
         let mut inboxes = self.inboxes.lock().await;
@@ -562,7 +563,8 @@ impl Daemon {
             i64::try_from(self.config.daemon.inbox_settle_seconds).unwrap_or(i64::MAX / 1000),
         );
         let polled =
-            crate::inbox::poll(&self.store, school, state, self.clock.now(), settle).await?;
+            crate::register::inbox::poll(&self.store, school, state, self.clock.now(), settle)
+                .await?;
         if !polled.waiting.is_empty() {
             tracing::info!(school = %school.config.id, waiting = ?polled.waiting, "register exports still changing; taken once they settle");
         }

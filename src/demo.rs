@@ -12,14 +12,14 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, SchoolConfig};
 use crate::daemon::Daemon;
 use crate::generate::{GenerateOptions, generate};
-use crate::import::{import_contacts, import_pupils};
+use crate::register::import::{import_contacts, import_pupils};
 // The demo narrates as it goes; these replace the standard macros so that a reader who
 // closes the pipe (`rollcall demo | head`) does not crash it (issue 12).
 use crate::output::{print, println};
+use crate::register::session::academic_year;
+use crate::register::stats::{PupilStats, school_stats};
+use crate::register::store::{SchoolId, Store};
 use crate::schedule::{Clock, local_instant};
-use crate::session::academic_year;
-use crate::stats::{PupilStats, school_stats};
-use crate::store::{SchoolId, Store};
 
 /// The most recent academic year that has ended (so the demo has a full year of marks).
 pub fn last_complete_year() -> i32 {
@@ -90,11 +90,14 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
     let school_id = store.ensure_school(&school).await?;
     let policy = crate::escalation::load_policy(&config, &school)?;
     let pupils_summary = import_pupils(&store, school_id, &dir.join("pupils.csv")).await?;
-    println!("  {}", crate::cli::summary_line("pupils", &pupils_summary));
+    println!(
+        "  {}",
+        crate::register::import::summary_line("pupils", &pupils_summary)
+    );
     let contacts_summary = import_contacts(&store, school_id, &dir.join("contacts.csv")).await?;
     println!(
         "  {}",
-        crate::cli::summary_line("contacts", &contacts_summary)
+        crate::register::import::summary_line("contacts", &contacts_summary)
     );
 
     // The autumn term (or the whole year), simulated: a pretend MIS drops each session's
@@ -294,7 +297,7 @@ impl Exports {
 async fn approve_for_demo(
     store: &Store,
     school: SchoolId,
-    policy: &crate::policy::Policy,
+    policy: &crate::escalation::policy::Policy,
     now: NaiveDateTime,
 ) -> Result<usize> {
     let ids: Vec<i64> = sqlx::query_scalar(
@@ -305,13 +308,13 @@ async fn approve_for_demo(
     .fetch_all(store.pool())
     .await?;
     for id in &ids {
-        crate::outbox::decide(
+        crate::delivery::outbox::decide(
             store,
             school,
             policy,
             *id,
             "Sam Patel (Attendance Officer, demo)",
-            crate::outbox::Verdict::Approve,
+            crate::delivery::outbox::Verdict::Approve,
             now,
         )
         .await?;
@@ -350,7 +353,7 @@ async fn print_where_to_look(
         if let Some((path, line)) = days.iter().find_map(|d| {
             let path = d.join("sms.jsonl");
             let text = std::fs::read_to_string(&path).ok()?;
-            let line: crate::channel::file::SmsLine =
+            let line: crate::delivery::channel::file::SmsLine =
                 serde_json::from_str(text.lines().next()?).ok()?;
             Some((path, line))
         }) {
@@ -581,7 +584,7 @@ fn why(s: &PupilStats) -> String {
         .codes_used()
         .into_iter()
         .filter(|(c, _)| {
-            crate::mark::MarkCode::parse_exact(c)
+            crate::register::mark::MarkCode::parse_exact(c)
                 .and_then(|m| m.category())
                 .is_some_and(|k| k.is_absence())
         })

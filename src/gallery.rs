@@ -22,17 +22,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 
-use crate::case::CaseState;
 use crate::config::{Phase, SchoolConfig, SchoolContact};
+use crate::delivery::message::{self, DecisionInfo, MessageFor, PupilSource};
+use crate::delivery::template::{Audience, ContactData, MessageData, Rendered, Templates};
 use crate::delivery::{Prepared, letter_for};
-use crate::facts::PupilRegister;
-use crate::mark::MarkCode;
-use crate::message::{self, DecisionInfo, MessageFor, PupilSource};
-use crate::policy::{Action, Channel, Policy, Recipient, Stage, Trigger};
-use crate::pupil::{Pupil, Sen, Upn};
-use crate::session::{Calendar, SLOTS_PER_YEAR, Session, academic_year, slot};
-use crate::stage::{Context, is_first_day};
-use crate::template::{Audience, ContactData, MessageData, Rendered, Templates};
+use crate::escalation::case::CaseState;
+use crate::escalation::policy::{Action, Channel, Policy, Recipient, Stage, Trigger};
+use crate::escalation::stage::{Context, is_first_day};
+use crate::register::facts::PupilRegister;
+use crate::register::mark::MarkCode;
+use crate::register::pupil::{Pupil, Sen, Upn};
+use crate::register::session::{Calendar, SLOTS_PER_YEAR, Session, academic_year, slot};
 
 /// The school the gallery writes for when no config is given: a name with every character a
 /// school's name is likely to carry (an apostrophe, parentheses, an ampersand).
@@ -148,7 +148,8 @@ pub fn write(
         let mut segments = None;
         match s.action.channel {
             Channel::Sms => {
-                segments = Some(crate::channel::sms::segments(&s.rendered.text).to_string());
+                segments =
+                    Some(crate::delivery::channel::sms::segments(&s.rendered.text).to_string());
                 put("sms.txt", format!("{}\n", s.rendered.text).as_bytes())?;
             }
             Channel::Task => put("task.txt", format!("{}\n", s.rendered.text).as_bytes())?,
@@ -262,7 +263,7 @@ fn render_action(
         Some(letter) => {
             let prepared = Prepared {
                 date: scene.as_of.date(),
-                outgoing: crate::channel::Outgoing {
+                outgoing: crate::delivery::channel::Outgoing {
                     outbox_id: 0,
                     attempt: 1,
                     school: school.id.clone(),
@@ -280,7 +281,7 @@ fn render_action(
             // No outbox row stands behind a sample.
             printed.reference = "Ref: sample".into();
             Some(
-                crate::channel::letter::render_one(&printed)
+                crate::delivery::channel::letter::render_one(&printed)
                     .map_err(|e| anyhow!("cannot make the letter for {}: {e}", action.template))?,
             )
         }
@@ -563,7 +564,7 @@ impl SamplePupil {
             years: &years,
             loaded_from_year: i32::MIN,
         };
-        scene.reason = crate::trigger::explain(
+        scene.reason = crate::escalation::trigger::explain(
             &ctx,
             &self.pupil,
             register,

@@ -14,8 +14,8 @@ use chrono::{Datelike, Days, NaiveDate, Weekday};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::pupil::{Sen, Upn};
-use crate::session::{Calendar, DateRange};
+use crate::register::pupil::{Sen, Upn};
+use crate::register::session::{Calendar, DateRange};
 
 /// Schools must meet for 380 sessions a year (DOMAIN.md).
 const SCHOOL_DAYS: usize = 190;
@@ -2046,7 +2046,7 @@ mod tests {
     use std::collections::{BTreeMap, HashMap, HashSet};
 
     use super::*;
-    use crate::mark::resolve;
+    use crate::register::mark::resolve;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().expect("test date")
@@ -2426,7 +2426,7 @@ mod tests {
             0.05,
         );
 
-        let table = crate::mark::category_table();
+        let table = crate::register::mark::category_table();
         let mut per_pupil: HashMap<String, (usize, usize)> = HashMap::new();
         let mut codes: HashMap<String, usize> = HashMap::new();
         let mut late_n = 0;

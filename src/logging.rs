@@ -63,7 +63,7 @@ mod tests {
         assert!(is_silenced("handlebars::render"));
         assert!(is_silenced("handlebars::helpers::helper_log"));
         assert!(!is_silenced("handlebarsish"));
-        assert!(!is_silenced("rollcall::template"));
+        assert!(!is_silenced("rollcall::delivery::template"));
         assert!(!is_silenced("sqlx::query"));
     }
 }

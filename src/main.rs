@@ -43,7 +43,7 @@ fn main() -> ExitCode {
             // Import errors are already a readable multi-line list; others get their causes.
             // A closed or full stderr leaves nobody to tell; the exit code still says it.
             let mut stderr = std::io::stderr().lock();
-            let _ = match e.downcast_ref::<rollcall::import::ImportError>() {
+            let _ = match e.downcast_ref::<rollcall::register::import::ImportError>() {
                 Some(import) => write!(stderr, "error: {import}"),
                 None => writeln!(stderr, "error: {e:#}"),
             };

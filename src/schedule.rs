@@ -15,8 +15,8 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::config::{DaemonConfig, SchoolConfig};
-use crate::session::monday_of;
-use crate::store::{SchoolId, Store};
+use crate::register::session::monday_of;
+use crate::register::store::{SchoolId, Store};
 
 /// Where "now" comes from: the system clock, or a simulated one that jumps straight to the
 /// next thing due (the demo runs a term in seconds; tests pin exact instants).

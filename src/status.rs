@@ -9,8 +9,8 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::config::{Config, SchoolConfig};
+use crate::register::store::{SchoolId, Store};
 use crate::schedule::{self, JOBS, instant_text};
-use crate::store::{SchoolId, Store};
 
 #[derive(Debug, Serialize)]
 pub struct SchoolStatus {

@@ -12,10 +12,10 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use libtest_mimic::{Arguments, Failed, Trial};
 use rollcall::config::Config;
-use rollcall::import::{MarksImport, import_contacts, import_marks, import_pupils};
-use rollcall::session::Session;
-use rollcall::stats::school_stats;
-use rollcall::store::Store;
+use rollcall::register::import::{MarksImport, import_contacts, import_marks, import_pupils};
+use rollcall::register::session::Session;
+use rollcall::register::stats::school_stats;
+use rollcall::register::store::Store;
 use sqlx::Connection;
 
 #[path = "backends/delivery.rs"]
@@ -275,7 +275,7 @@ async fn setup(
     store: &Store,
     dir: &Path,
     config: &str,
-) -> Result<(Config, rollcall::store::SchoolId)> {
+) -> Result<(Config, rollcall::register::store::SchoolId)> {
     let config = Config::from_toml(config, "test.toml")?;
     let school = store.ensure_school(config.school(None)?).await?;
     std::fs::write(dir.join("pupils.csv"), PUPILS)?;
@@ -531,7 +531,10 @@ A886200024062,Mary Hopper,Mother,1,,07700900003,Y,3 Test Street,,Testtown,TT1 1A
 
 const SIBLINGS: [&str; 2] = ["B801200005001", "P207000016049"];
 
-async fn family(store: &Store, dir: &Path) -> Result<(Config, rollcall::store::SchoolId)> {
+async fn family(
+    store: &Store,
+    dir: &Path,
+) -> Result<(Config, rollcall::register::store::SchoolId)> {
     let config = Config::from_toml(CONFIG, "test.toml")?;
     let school = store.ensure_school(config.school(None)?).await?;
     std::fs::write(dir.join("pupils.csv"), FAMILY_PUPILS)?;
@@ -561,7 +564,7 @@ async fn family(store: &Store, dir: &Path) -> Result<(Config, rollcall::store::S
 async fn set_marks(
     store: &Store,
     config: &Config,
-    school: rollcall::store::SchoolId,
+    school: rollcall::register::store::SchoolId,
     dir: &Path,
     rows: &str,
 ) -> Result<()> {
@@ -591,9 +594,10 @@ async fn set_marks(
     Ok(())
 }
 
-fn baseline(mass_send_share: f64) -> Result<rollcall::policy::Policy> {
+fn baseline(mass_send_share: f64) -> Result<rollcall::escalation::policy::Policy> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policies/dfe-baseline.toml");
-    let mut policy = rollcall::policy::load(&path).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut policy =
+        rollcall::escalation::policy::load(&path).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     policy.settings.mass_send_share = mass_send_share;
     Ok(policy)
 }
@@ -601,15 +605,15 @@ fn baseline(mass_send_share: f64) -> Result<rollcall::policy::Policy> {
 async fn escalate(
     store: &Store,
     config: &Config,
-    school: rollcall::store::SchoolId,
-    policy: &rollcall::policy::Policy,
+    school: rollcall::register::store::SchoolId,
+    policy: &rollcall::escalation::policy::Policy,
     now: &str,
-) -> Result<rollcall::outbox::RecordSummary> {
+) -> Result<rollcall::delivery::outbox::RecordSummary> {
     let now = rollcall::cli::parse_datetime(now).map_err(anyhow::Error::msg)?;
     let school_config = config.school(None)?;
     let register = rollcall::escalation::load(store, school, school_config, now.date()).await?;
     let evaluation = register.evaluate(policy, school_config, now);
-    rollcall::outbox::record(store, school, &evaluation, now).await
+    rollcall::delivery::outbox::record(store, school, &evaluation, now).await
 }
 
 async fn count(store: &Store, table: &str) -> Result<i64> {
@@ -702,7 +706,7 @@ async fn siblings_share_one_text_and_a_cause_gone_cancels_it(
     .await?;
     let narrowed = escalate(&store, &config, school, &policy, "2025-09-08T10:15").await?;
     assert_eq!(narrowed.cancelled, 1, "Ada's call task is cancelled");
-    let (status, events) = rollcall::outbox::status_of(&store, text_id).await?;
+    let (status, events) = rollcall::delivery::outbox::status_of(&store, text_id).await?;
     assert_eq!(status, "queued");
     assert_eq!(events.last().map(|e| e.0.as_str()), Some("narrowed"));
 
@@ -720,7 +724,7 @@ async fn siblings_share_one_text_and_a_cause_gone_cancels_it(
     .await?;
     let gone = escalate(&store, &config, school, &policy, "2025-09-08T10:30").await?;
     assert_eq!(gone.cancelled, 2, "the text and Alan's call task");
-    let (status, events) = rollcall::outbox::status_of(&store, text_id).await?;
+    let (status, events) = rollcall::delivery::outbox::status_of(&store, text_id).await?;
     assert_eq!(status, "cancelled");
     let last = events.last().expect("events");
     assert!(
@@ -738,7 +742,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
     assert_eq!(run.awaiting_approval, 1, "the combined text waits");
     assert_eq!(run.queued, 2, "the two call tasks go ahead");
     assert_eq!(run.alerts, 1);
-    let waiting = rollcall::outbox::pending(&store, school).await?;
+    let waiting = rollcall::delivery::outbox::pending(&store, school).await?;
     assert_eq!(waiting.len(), 1);
     let text = &waiting[0];
     assert!(
@@ -752,7 +756,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
 
     let at = |t: &str| rollcall::cli::parse_datetime(t).map_err(anyhow::Error::msg);
     let by = "Jo Bloggs (Attendance Officer)";
-    use rollcall::outbox::{Verdict, decide};
+    use rollcall::delivery::outbox::{Verdict, decide};
     decide(
         &store,
         school,
@@ -763,7 +767,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
         at("2025-09-08T10:00")?,
     )
     .await?;
-    let (status, events) = rollcall::outbox::status_of(&store, text.id).await?;
+    let (status, events) = rollcall::delivery::outbox::status_of(&store, text.id).await?;
     assert_eq!(status, "queued");
     assert_eq!(
         events.last().map(|e| (e.0.as_str(), e.1.as_str())),
@@ -784,7 +788,11 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
         format!("{:#}", twice.expect_err("already queued"))
             .contains("is queued, not awaiting approval")
     );
-    assert!(rollcall::outbox::pending(&store, school).await?.is_empty());
+    assert!(
+        rollcall::delivery::outbox::pending(&store, school)
+            .await?
+            .is_empty()
+    );
 
     // The next morning's text is rejected, with the reason kept.
     set_marks(
@@ -796,7 +804,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
     )
     .await?;
     escalate(&store, &config, school, &policy, "2025-09-09T09:50").await?;
-    let waiting = rollcall::outbox::pending(&store, school).await?;
+    let waiting = rollcall::delivery::outbox::pending(&store, school).await?;
     assert_eq!(waiting.len(), 1);
     let reason = "Mother phoned at 09:40: both at the dentist";
     decide(
@@ -809,7 +817,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
         at("2025-09-09T10:00")?,
     )
     .await?;
-    let (status, events) = rollcall::outbox::status_of(&store, waiting[0].id).await?;
+    let (status, events) = rollcall::delivery::outbox::status_of(&store, waiting[0].id).await?;
     assert_eq!(status, "cancelled");
     assert_eq!(events.last().map(|e| e.2.as_str()), Some(reason));
 
@@ -823,7 +831,7 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
     )
     .await?;
     escalate(&store, &config, school, &policy, "2025-09-10T09:50").await?;
-    let waiting = rollcall::outbox::pending(&store, school).await?;
+    let waiting = rollcall::delivery::outbox::pending(&store, school).await?;
     let late = decide(
         &store,
         school,
@@ -839,11 +847,13 @@ async fn a_person_approves_or_rejects_what_waits(store: Store, dir: &'static Pat
     let later = escalate(&store, &config, school, &policy, "2025-09-10T12:30").await?;
     assert_eq!(later.expired, 1);
     assert_eq!(
-        rollcall::outbox::status_of(&store, waiting[0].id).await?.0,
+        rollcall::delivery::outbox::status_of(&store, waiting[0].id)
+            .await?
+            .0,
         "expired"
     );
     // What waits now is the new day-three email (third day absent), not the morning's text.
-    let still: Vec<i64> = rollcall::outbox::pending(&store, school)
+    let still: Vec<i64> = rollcall::delivery::outbox::pending(&store, school)
         .await?
         .iter()
         .map(|w| w.id)

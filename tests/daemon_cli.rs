@@ -134,9 +134,10 @@ fn upn_of(db: &Path, outbox_id: i64) -> String {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let store = rollcall::store::Store::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .expect("open demo db");
+        let store =
+            rollcall::register::store::Store::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .expect("open demo db");
         sqlx::query_scalar(
             "SELECT p.upn FROM outbox_items i JOIN decisions d ON d.id = i.decision_id
              JOIN pupils p ON p.id = d.pupil_id WHERE i.outbox_id = $1 ORDER BY p.id LIMIT 1",

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use lettre::message::Mailbox;
 use mailin_embedded::{Handler, Response, Server, SslConfig};
 use mailparse::{MailHeaderMap, ParsedMail};
-use rollcall::channel::email::{
+use rollcall::delivery::channel::email::{
     SmtpConfig, SmtpConfigError, SmtpSecurity, SmtpSender, build_message, to_eml,
 };
-use rollcall::channel::{Attachment, Outgoing, SendError};
+use rollcall::delivery::channel::{Attachment, Outgoing, SendError};
 
 const FROM: &str = "Oakfield Primary <attendance@oakfield.sch.uk>";
 
@@ -773,5 +773,8 @@ fn a_line_break_in_the_recipients_name_is_put_on_one_line() {
             "{name:?}"
         );
     }
-    assert_eq!(rollcall::channel::email::display_name("Ann\u{0}e"), "Ann e");
+    assert_eq!(
+        rollcall::delivery::channel::email::display_name("Ann\u{0}e"),
+        "Ann e"
+    );
 }

@@ -6,8 +6,8 @@
 
 mod support;
 
-use rollcall::policy::Recipient;
-use rollcall::session::Session;
+use rollcall::escalation::policy::Recipient;
+use rollcall::register::session::Session;
 use support::{Walk, at, date, parent, pupil};
 
 /// Distinct valid UPNs for a class: check letter computed by the DfE rule.
@@ -50,7 +50,9 @@ fn school(groups: &[&str], size: u32) -> (Walk, chrono::NaiveDate) {
     (walk, day)
 }
 
-fn family_texts(e: &rollcall::stage::Evaluation) -> Vec<&rollcall::stage::PlannedAction> {
+fn family_texts(
+    e: &rollcall::escalation::stage::Evaluation,
+) -> Vec<&rollcall::escalation::stage::PlannedAction> {
     e.decisions
         .iter()
         .flat_map(|d| &d.actions)
@@ -139,7 +141,7 @@ fn one_run_contacting_too_many_families_waits_for_approval() {
 }
 
 /// A policy texting parents on the third day, to test quiet hours and non-school days.
-fn texting_policy() -> rollcall::policy::Policy {
+fn texting_policy() -> rollcall::escalation::policy::Policy {
     let text = r#"
 name = "texts"
 title = "Texts"
@@ -149,7 +151,7 @@ title = "Day three text"
 trigger = { consecutive_absent_days = { days = 3 } }
 actions = [{ channel = "sms", to = "contacts", template = "day_three" }]
 "#;
-    rollcall::policy::parse(text, "texts.toml").expect("valid policy")
+    rollcall::escalation::policy::parse(text, "texts.toml").expect("valid policy")
 }
 
 #[test]

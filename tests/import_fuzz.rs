@@ -15,11 +15,11 @@ use std::path::Path;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed, TestCaseError, TestRunner};
 use rollcall::config::Config;
-use rollcall::import::{
+use rollcall::register::import::{
     CONTACT_COLUMNS, MARK_COLUMNS, MarksImport, PUPIL_COLUMNS, import_contacts, import_marks,
     import_pupils,
 };
-use rollcall::store::{SchoolId, Store};
+use rollcall::register::store::{SchoolId, Store};
 
 const CONFIG: &str = r#"
 [school]
@@ -253,7 +253,7 @@ async fn import(
     school: SchoolId,
     config: &Config,
     path: &Path,
-) -> anyhow::Result<rollcall::import::ImportSummary> {
+) -> anyhow::Result<rollcall::register::import::ImportSummary> {
     match importer {
         Importer::Pupils => import_pupils(store, school, path).await,
         Importer::Contacts => import_contacts(store, school, path).await,

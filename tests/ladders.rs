@@ -4,7 +4,7 @@
 
 mod support;
 
-use rollcall::session::Session;
+use rollcall::register::session::Session;
 use support::{Walk, at, date, pupil};
 
 const UPN: &str = support::UPN;

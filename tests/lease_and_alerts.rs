@@ -49,9 +49,10 @@ fn sql(db: &Path, statement: &'static str) {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let store = rollcall::store::Store::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .expect("open the database");
+        let store =
+            rollcall::register::store::Store::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .expect("open the database");
         sqlx::query(statement)
             .execute(store.pool())
             .await

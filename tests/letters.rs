@@ -5,8 +5,8 @@
 //! streams, so these tests check where things land on paper, not how the code works.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use rollcall::channel::call_list::{self, CallContact, CallEntry};
-use rollcall::channel::letter::{self, Letter, LetterError};
+use rollcall::delivery::channel::call_list::{self, CallContact, CallEntry};
+use rollcall::delivery::channel::letter::{self, Letter, LetterError};
 
 // The documented window: 20 mm from the left edge, 45 mm from the top, 90 mm × 35 mm.
 const WINDOW_LEFT: f32 = 20.0;

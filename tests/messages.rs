@@ -9,15 +9,15 @@ mod support;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use rollcall::channel::sms::{Encoding, segments};
 use rollcall::config::SchoolConfig;
+use rollcall::delivery::channel::sms::{Encoding, segments};
+use rollcall::delivery::message::{self, DecisionInfo, MessageFor, PupilSource};
+use rollcall::delivery::template::{Audience, ContactData, MessageData, Rendered, Templates};
 use rollcall::delivery::{Prepared, letter_for};
+use rollcall::escalation::policy::{Channel, Policy};
+use rollcall::escalation::stage::Decision;
 use rollcall::gallery;
-use rollcall::message::{self, DecisionInfo, MessageFor, PupilSource};
-use rollcall::policy::{Channel, Policy};
-use rollcall::pupil::Pupil;
-use rollcall::stage::Decision;
-use rollcall::template::{Audience, ContactData, MessageData, Rendered, Templates};
+use rollcall::register::pupil::Pupil;
 use support::{UPN, Walk, date, pupil};
 
 const SHIPPED: [&str; 5] = [
@@ -401,8 +401,10 @@ impl Plan {
     fn walk_until(&mut self, from: &str, to: &str, time: &str, stage: &str) -> &Decision {
         for day in self.walk.school_days(date(from), date(to)) {
             if let Some([am, pm]) = self.codes.get(&day).copied() {
-                self.walk.mark(0, day, rollcall::session::Session::Am, am);
-                self.walk.mark(0, day, rollcall::session::Session::Pm, pm);
+                self.walk
+                    .mark(0, day, rollcall::register::session::Session::Am, am);
+                self.walk
+                    .mark(0, day, rollcall::register::session::Session::Pm, pm);
             }
             let fired = self.walk.run(support::at(day, time));
             if fired.iter().any(|s| s == stage) {
@@ -443,7 +445,7 @@ fn message_for(
 ) -> (
     MessageData,
     Rendered,
-    Option<rollcall::channel::letter::Letter>,
+    Option<rollcall::delivery::channel::letter::Letter>,
 ) {
     let walk = &plan.walk;
     let mut years: Vec<(i32, &[u8])> = walk.marks[0]
@@ -472,7 +474,7 @@ fn message_for(
         .collect();
     let source = PupilSource {
         pupil: &walk.pupils[0],
-        register: rollcall::facts::PupilRegister {
+        register: rollcall::register::facts::PupilRegister {
             admission: walk.pupils[0].admission_date,
             leaving: None,
             years: &years,
@@ -504,7 +506,7 @@ fn message_for(
     let letter = rendered.letter.as_ref().map(|text| {
         let prepared = Prepared {
             date: now.date(),
-            outgoing: rollcall::channel::Outgoing {
+            outgoing: rollcall::delivery::channel::Outgoing {
                 outbox_id: 7,
                 attempt: 1,
                 school: "test".into(),
@@ -523,8 +525,8 @@ fn message_for(
     (data, rendered, letter)
 }
 
-fn print(letter: &rollcall::channel::letter::Letter) -> String {
-    pdf_text(&rollcall::channel::letter::render_one(letter).expect("prints"))
+fn print(letter: &rollcall::delivery::channel::letter::Letter) -> String {
+    pdf_text(&rollcall::delivery::channel::letter::render_one(letter).expect("prints"))
 }
 
 /// The first school day of the calendar's year (the school year's figures start there).
@@ -706,7 +708,7 @@ fn isp_lateness_letter_counts_and_lists_the_lates_and_is_signed_by_the_deputy_he
         .walk
         .school_days(date("2025-09-01"), decided)
         .into_iter()
-        .map(rollcall::session::monday_of)
+        .map(rollcall::register::session::monday_of)
         .collect();
     mondays.dedup();
     let window_start = mondays[mondays.len() - 6];
@@ -933,7 +935,7 @@ fn a_school_name_with_parentheses_is_the_from_display_name() {
     let name = "St Mary's C of E (Aided) Primary School & Nursery";
     assert_eq!(school.name, name);
     let from = rollcall::delivery::from_mailbox(&school).expect("the school's sender");
-    let msg = rollcall::channel::Outgoing {
+    let msg = rollcall::delivery::channel::Outgoing {
         outbox_id: 1,
         attempt: 1,
         school: school.id.clone(),
@@ -944,7 +946,7 @@ fn a_school_name_with_parentheses_is_the_from_display_name() {
         html: None,
         attachments: Vec::new(),
     };
-    let eml = rollcall::channel::email::to_eml(&msg, &from, None).expect("builds");
+    let eml = rollcall::delivery::channel::email::to_eml(&msg, &from, None).expect("builds");
     let parsed = mailparse::parse_mail(&eml).expect("parses");
     let from_header = parsed.headers.get_first_header("From").expect("From");
     let addresses = mailparse::addrparse_header(from_header).expect("a From mailbox");
@@ -960,11 +962,15 @@ fn a_school_name_with_parentheses_is_the_from_display_name() {
         Some(msg.subject.as_str())
     );
 
-    let live = rollcall::channel::email::parse_mailbox(&format!("{name} <office@stmarys.example>"))
-        .expect("a live `from` with parentheses");
+    let live = rollcall::delivery::channel::email::parse_mailbox(&format!(
+        "{name} <office@stmarys.example>"
+    ))
+    .expect("a live `from` with parentheses");
     assert_eq!(live.name.as_deref(), Some(name));
     assert_eq!(live.email.to_string(), "office@stmarys.example");
-    assert!(rollcall::channel::email::parse_mailbox("St Mary's <not an address>").is_err());
+    assert!(
+        rollcall::delivery::channel::email::parse_mailbox("St Mary's <not an address>").is_err()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -975,7 +981,7 @@ fn a_school_name_with_parentheses_is_the_from_display_name() {
 /// action (generic text for its audience, which names no stage), whatever its thresholds.
 #[test]
 fn a_schools_own_policy_falls_back_on_generic_text_that_names_no_stage() {
-    let policy = rollcall::policy::parse(
+    let policy = rollcall::escalation::policy::parse(
         r#"
 name = "ours"
 title = "Our own ladder"

@@ -7,8 +7,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use chrono::NaiveDate;
-use rollcall::channel::Outgoing;
-use rollcall::channel::file::{FileSink, SmsLine};
+use rollcall::delivery::channel::Outgoing;
+use rollcall::delivery::channel::file::{FileSink, SmsLine};
 use rollcall::report::{Output, write_outputs};
 
 fn mode(path: &Path) -> u32 {

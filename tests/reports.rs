@@ -649,7 +649,7 @@ fn the_daemon_sent_a_newsletter_each_week_and_the_governor_report_at_term_end() 
     dates.sort();
     for (sent, monday) in dates.iter().zip(&weeks) {
         assert_eq!(
-            rollcall::session::monday_of(*sent),
+            rollcall::register::session::monday_of(*sent),
             *monday,
             "sent in its own week"
         );

@@ -9,10 +9,10 @@ mod support;
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, Weekday};
-use rollcall::policy::{Channel, Recipient, TaskKind};
-use rollcall::pupil::{Contact, Pupil};
-use rollcall::session::{Session, monday_of};
-use rollcall::stage::Decision;
+use rollcall::escalation::policy::{Channel, Recipient, TaskKind};
+use rollcall::escalation::stage::Decision;
+use rollcall::register::pupil::{Contact, Pupil};
+use rollcall::register::session::{Session, monday_of};
 use support::{Walk, at, date, parent, pupil};
 
 const UPN: &str = support::UPN;

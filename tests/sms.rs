@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{TimeDelta, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rollcall::channel::sms::{
-    Notify, NotifyConfig, SmsProvider, Twilio, TwilioConfig, parse_uk_mobile, reference,
+use rollcall::delivery::channel::sms::{
+    Notify, NotifyConfig, SmsProvider, Twilio, TwilioConfig, reference,
 };
-use rollcall::channel::{Attachment, Outgoing, SendError, Sent};
+use rollcall::delivery::channel::{Attachment, Outgoing, SendError, Sent};
+use rollcall::register::phone::parse_uk_mobile;
 use serde_json::{Value, json};
 use wiremock::matchers::{basic_auth, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -505,7 +506,10 @@ fn reference_carries_no_personal_data() {
     // Unique per attempt.
     let mut next = msg.clone();
     next.attempt += 1;
-    assert_ne!(reference, rollcall::channel::sms::reference(&next));
+    assert_ne!(
+        reference,
+        rollcall::delivery::channel::sms::reference(&next)
+    );
 }
 
 #[tokio::test]

@@ -10,8 +10,8 @@ use std::fmt;
 use anyhow::Result;
 use sqlx::Row;
 
-use crate::policy::{Policy, TaskKind};
-use crate::store::{SchoolId, Store};
+use crate::escalation::policy::{Policy, TaskKind};
+use crate::register::store::{SchoolId, Store};
 
 /// One stage's decisions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

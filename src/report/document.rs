@@ -155,7 +155,7 @@ impl Document {
                         writer.write_record(
                             fields
                                 .iter()
-                                .map(|f| crate::spreadsheet::safe_cell(f).into_owned()),
+                                .map(|f| crate::report::spreadsheet::safe_cell(f).into_owned()),
                         )?;
                     }
                 }

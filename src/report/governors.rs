@@ -15,11 +15,11 @@ use super::document::{Cell, ChartSpan, Document, Section, Table};
 use super::national::NationalFigures;
 use super::{Figures, Window, code_meaning, load_window};
 use crate::config::SchoolConfig;
-use crate::message::long_date;
-use crate::policy::{Approval, Channel, Policy, TaskKind};
-use crate::session::{Calendar, DateRange, monday_of};
-use crate::stats::PupilStats;
-use crate::store::{SchoolId, Store};
+use crate::delivery::message::long_date;
+use crate::escalation::policy::{Approval, Channel, Policy, TaskKind};
+use crate::register::session::{Calendar, DateRange, monday_of};
+use crate::register::stats::PupilStats;
+use crate::register::store::{SchoolId, Store};
 
 /// What the escalation policy did in the term, from the decisions and the outbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,7 +78,8 @@ pub async fn load<'a>(
                 return Ok(None);
             };
             let stats =
-                crate::stats::school_stats(store, school_id, school, from, to, None).await?;
+                crate::register::stats::school_stats(store, school_id, school, from, to, None)
+                    .await?;
             let figures = Figures::of(stats.iter().map(|p| &p.facts));
             Ok((figures.possible > 0).then_some((name, figures)))
         };
@@ -185,7 +186,9 @@ async fn activity(
         let channel: String = row.try_get("channel")?;
         let task: Option<String> = row.try_get("task")?;
         // The outbox stores a task kind as its Rust name (see outbox::record).
-        if task.as_deref() == Some(format!("{:?}", crate::policy::TaskKind::Meeting).as_str()) {
+        if task.as_deref()
+            == Some(format!("{:?}", crate::escalation::policy::TaskKind::Meeting).as_str())
+        {
             out.meetings += n;
         }
         *out.sent.entry((stage, channel)).or_default() += n;
@@ -399,9 +402,9 @@ fn breakdowns(window: &Window, min_cohort: u32) -> Section {
         "SEN provision",
         &|p| {
             match p.pupil.pupil.sen {
-                crate::pupil::Sen::None => "No SEN",
-                crate::pupil::Sen::Support => "SEN support (K)",
-                crate::pupil::Sen::EhcPlan => "EHC plan (E)",
+                crate::register::pupil::Sen::None => "No SEN",
+                crate::register::pupil::Sen::Support => "SEN support (K)",
+                crate::register::pupil::Sen::EhcPlan => "EHC plan (E)",
             }
             .to_owned()
         },

@@ -11,7 +11,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::document::{Cell, Certificate, Chart, Document, Section, Table};
-use crate::template::Templates;
+use crate::delivery::template::Templates;
 
 /// Said under a table with suppressed cells when the table has no note of its own.
 const SUPPRESSION_NOTE: &str =

@@ -23,15 +23,15 @@ use sqlx::Row;
 use super::document::{Cell, Document, Section, Table};
 use super::queue::{self, Report};
 use super::{date_text, year_start};
-use crate::channel::Attachment;
 use crate::config::{ReturnInterval, SchoolConfig};
-use crate::delivery::SchoolRuntime;
-use crate::facts::{PupilRegister, Run, absence_runs, counts_between, sickness_episodes};
-use crate::mark::{CODES, Category, MarkCode, category_table};
-use crate::policy::{Channel, Policy, Stage, Trigger};
-use crate::pupil::Contact;
-use crate::session::{Session, academic_year, academic_year_start};
-use crate::store::{PupilYears, SchoolId, Store, StoredPupil};
+use crate::delivery::channel::Attachment;
+use crate::escalation::policy::{Channel, Policy, Stage, Trigger};
+use crate::register::facts::{PupilRegister, Run, absence_runs, counts_between, sickness_episodes};
+use crate::register::mark::{CODES, Category, MarkCode, category_table};
+use crate::register::pupil::Contact;
+use crate::register::session::{Session, academic_year, academic_year_start};
+use crate::register::store::{PupilYears, SchoolId, Store, StoredPupil};
+use crate::school::SchoolRuntime;
 
 /// Which return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -979,9 +979,9 @@ pub fn csv_of(lines: &[ReturnLine]) -> Result<Vec<u8>> {
 
 impl ReturnLine {
     /// The line with every text cell safe to open in a spreadsheet (names, addresses and
-    /// parents come from the register; see [`crate::spreadsheet`]).
+    /// parents come from the register; see [`crate::report::spreadsheet`]).
     fn defused(&self) -> ReturnLine {
-        let cell = |text: &str| crate::spreadsheet::safe_cell(text).into_owned();
+        let cell = |text: &str| crate::report::spreadsheet::safe_cell(text).into_owned();
         ReturnLine {
             kind: self.kind,
             upn: cell(&self.upn),
@@ -1280,7 +1280,7 @@ pub struct Period {
 pub fn period_of(interval: ReturnInterval, school: &SchoolConfig, date: NaiveDate) -> Period {
     match interval {
         ReturnInterval::Weekly => {
-            let start = crate::session::monday_of(date);
+            let start = crate::register::session::monday_of(date);
             let iso = date.iso_week();
             Period {
                 label: format!("{}-W{:02}", iso.year(), iso.week()),
@@ -1325,7 +1325,7 @@ pub fn period_of(interval: ReturnInterval, school: &SchoolConfig, date: NaiveDat
 pub fn regular_lines(
     school: &SchoolConfig,
     data: &SchoolData,
-    year: &[crate::stats::PupilStats],
+    year: &[crate::register::stats::PupilStats],
     period: &Period,
     as_of: NaiveDate,
     status: &str,
@@ -1366,8 +1366,9 @@ async fn year_stats(
     school_id: SchoolId,
     school: &SchoolConfig,
     as_of: NaiveDate,
-) -> Result<Vec<crate::stats::PupilStats>> {
-    crate::stats::school_stats(store, school_id, school, year_start(as_of), as_of, None).await
+) -> Result<Vec<crate::register::stats::PupilStats>> {
+    crate::register::stats::school_stats(store, school_id, school, year_start(as_of), as_of, None)
+        .await
 }
 
 /// Every return as of a date, for `rollcall report la-returns`: each 10-day and sickness
@@ -1615,7 +1616,7 @@ mod tests {
 
     #[test]
     fn a_stage_returns_what_its_trigger_counts() {
-        let policy = crate::policy::parse(
+        let policy = crate::escalation::policy::parse(
             r#"
 name = "t"
 title = "t"

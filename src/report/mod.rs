@@ -1,7 +1,7 @@
 //! Reports: the weekly newsletter, the termly governor report, the LA's returns and rewards.
 //!
 //! Every figure is summed from the same per-pupil facts `rollcall stats` prints
-//! ([`crate::stats::school_stats`]), so a report and `stats` for the same window always agree.
+//! ([`crate::register::stats::school_stats`]), so a report and `stats` for the same window always agree.
 //! A report is first built as a [`Document`] (sections of tables and charts, pure data), and
 //! the HTML, CSV and PDF are each drawn from that one document: the CSV holds every figure the
 //! HTML shows because both walk the same tables.
@@ -17,6 +17,7 @@ pub mod newsletter;
 pub mod pdf;
 pub mod queue;
 pub mod rewards;
+pub mod spreadsheet;
 
 use std::collections::BTreeMap;
 
@@ -24,11 +25,11 @@ use anyhow::Result;
 use chrono::{Datelike, NaiveDate, Weekday};
 
 use crate::config::SchoolConfig;
-use crate::facts::{PupilFacts, PupilRegister, counts_between};
-use crate::mark::MarkCode;
-use crate::session::{DateRange, academic_year, academic_year_start, monday_of};
-use crate::stats::{PupilStats, school_stats};
-use crate::store::{PupilYears, SchoolId, Store};
+use crate::register::facts::{PupilFacts, PupilRegister, counts_between};
+use crate::register::mark::MarkCode;
+use crate::register::session::{DateRange, academic_year, academic_year_start, monday_of};
+use crate::register::stats::{PupilStats, school_stats};
+use crate::register::store::{PupilYears, SchoolId, Store};
 
 pub use document::{Cell, Certificate, Chart, ChartSpan, Document, Section, Table};
 
@@ -383,8 +384,8 @@ pub struct ReportContext<'a> {
     pub store: &'a Store,
     pub school_id: SchoolId,
     pub school: &'a SchoolConfig,
-    pub policy: &'a crate::policy::Policy,
-    pub templates: &'a crate::template::Templates,
+    pub policy: &'a crate::escalation::policy::Policy,
+    pub templates: &'a crate::delivery::template::Templates,
 }
 
 /// A file a report writes (or attaches).
@@ -404,8 +405,8 @@ impl Output {
         }
     }
 
-    pub fn attachment(&self) -> crate::channel::Attachment {
-        crate::channel::Attachment {
+    pub fn attachment(&self) -> crate::delivery::channel::Attachment {
+        crate::delivery::channel::Attachment {
             filename: self.name.clone(),
             content_type: self.content_type.into(),
             bytes: self.bytes.clone(),
@@ -554,7 +555,7 @@ pub fn write_outputs(dir: &std::path::Path, outputs: &[Output]) -> Result<Vec<st
         .iter()
         .map(|o| {
             let path = dir.join(&o.name);
-            crate::channel::file::FileSink::write_atomic(&path, &o.bytes)
+            crate::delivery::channel::file::FileSink::write_atomic(&path, &o.bytes)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             Ok(path)
         })

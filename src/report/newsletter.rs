@@ -13,11 +13,11 @@ use super::governors::suppression;
 use super::queue::Report;
 use super::{Figures, date_text, year_start};
 use crate::config::{NewsletterGroups, SchoolConfig};
-use crate::policy::Policy;
-use crate::session::monday_of;
-use crate::stats::{PupilStats, school_stats};
-use crate::store::{SchoolId, Store};
-use crate::template::Templates;
+use crate::delivery::template::Templates;
+use crate::escalation::policy::Policy;
+use crate::register::session::monday_of;
+use crate::register::stats::{PupilStats, school_stats};
+use crate::register::store::{SchoolId, Store};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupLine {
@@ -384,9 +384,9 @@ pub async fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{CODE_SLOTS, PupilFacts};
-    use crate::pupil::{Pupil, Sen, Upn};
-    use crate::store::StoredPupil;
+    use crate::register::facts::{CODE_SLOTS, PupilFacts};
+    use crate::register::pupil::{Pupil, Sen, Upn};
+    use crate::register::store::StoredPupil;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().expect("date")
@@ -446,7 +446,7 @@ mod tests {
         .expect("config")
         .schools
         .remove(0);
-        let policy = crate::policy::load(
+        let policy = crate::escalation::policy::load(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("config/policies/dfe-baseline.toml"),
         )
@@ -484,7 +484,7 @@ mod tests {
             "c: 3A has fewer than 5 pupils; 5C is hidden too, because with the school's figure it would give 3A's away. Not shown so that no child can be identified."
         );
         // The templates print the note, never "fewer than 5 pupils" for 4B alone.
-        let templates = crate::template::Templates::load(None).expect("templates");
+        let templates = crate::delivery::template::Templates::load(None).expect("templates");
         let text = templates
             .render_text("newsletter.txt", &view)
             .expect("text");

@@ -1,6 +1,6 @@
 //! Reports and certificates as PDF, drawn directly (no browser) with printpdf.
 //!
-//! Like the letters ([`crate::channel::letter`]), only the PDF standard fonts Helvetica and
+//! Like the letters ([`crate::delivery::channel::letter`]), only the PDF standard fonts Helvetica and
 //! Helvetica-Bold are used, so no font files are needed; text goes through
 //! `printable` first, which keeps every WinAnsi character ("Zoë", "–", "·") and maps the
 //! rest as well as it can ("Łukasz" → "Lukasz", "Nguyễn" → "Nguyên", anything else → "?",
@@ -39,7 +39,9 @@ use printpdf::{
 };
 
 use super::document::{Cell, Certificate, Chart, Document, Section, Table};
-use crate::channel::letter::{self, Face, elide, metrics, mm_to_pt, pt_to_mm, text_width_mm};
+use crate::delivery::channel::letter::{
+    self, Face, elide, metrics, mm_to_pt, pt_to_mm, text_width_mm,
+};
 
 /// Why a PDF could not be made. No names are included: these messages end up in logs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

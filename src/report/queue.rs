@@ -6,8 +6,8 @@ use anyhow::Result;
 use chrono::NaiveDateTime;
 use sqlx::Row;
 
-use crate::channel::Attachment;
-use crate::store::{SchoolId, Store};
+use crate::delivery::channel::Attachment;
+use crate::register::store::{SchoolId, Store};
 
 /// The template name that marks an outbox row as a stored report.
 pub const REPORT_TEMPLATE: &str = "report";

@@ -9,9 +9,9 @@ use chrono::NaiveDate;
 use super::document::{Cell, Certificate, Document, Section, Table};
 use super::{date_text, halves};
 use crate::config::SchoolConfig;
-use crate::session::DateRange;
-use crate::stats::{PupilStats, school_stats};
-use crate::store::{SchoolId, Store};
+use crate::register::session::DateRange;
+use crate::register::stats::{PupilStats, school_stats};
+use crate::register::store::{SchoolId, Store};
 
 /// A term's rewards.
 pub struct Rewards {

@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use rollcall::config::Config;
 use rollcall::daemon::Daemon;
+use rollcall::register::store::Store;
 use rollcall::schedule::Clock;
-use rollcall::store::Store;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
@@ -86,11 +86,11 @@ pub async fn a_sender_that_dies_mid_send_never_causes_a_second_text(
     .bind(text)
     .execute(store.pool())
     .await?;
-    let sink = rollcall::channel::file::FileSink::new(dir.join("outbox"));
+    let sink = rollcall::delivery::channel::file::FileSink::new(dir.join("outbox"));
     sink.write_sms(
         "north",
         chrono::NaiveDate::from_ymd_opt(2025, 9, 8).context("date")?,
-        &rollcall::channel::file::SmsLine {
+        &rollcall::delivery::channel::file::SmsLine {
             outbox_id: text,
             attempt: 1,
             reference: format!("rollcall-north-{text}-1"),

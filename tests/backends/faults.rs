@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use mailparse::MailHeaderMap;
 use rollcall::config::Config;
 use rollcall::daemon::{Daemon, Hold};
+use rollcall::register::store::{SchoolId, Store};
 use rollcall::schedule::{Clock, instant_text};
-use rollcall::store::{SchoolId, Store};
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
@@ -306,7 +306,7 @@ pub async fn alerts_beyond_the_limit_go_as_one_digest(
     let config = config(dir, STAFF, "alerts_waiting_max = 3")?;
     let now: NaiveDateTime = "2025-09-06T10:00:00".parse()?;
     for n in 1..=7 {
-        rollcall::outbox::queue_alert(
+        rollcall::delivery::outbox::queue_alert(
             &store,
             school,
             &format!("problem-{n}"),

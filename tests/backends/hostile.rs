@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rollcall::config::Config;
 use rollcall::daemon::Daemon;
+use rollcall::register::store::Store;
 use rollcall::schedule::Clock;
-use rollcall::store::Store;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 

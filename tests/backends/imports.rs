@@ -6,10 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use rollcall::config::Config;
-use rollcall::import::{ImportSummary, MarksImport, import_marks, import_pupils};
-use rollcall::pupil::Upn;
-use rollcall::session::Session;
-use rollcall::store::{Backend, SchoolId, Store};
+use rollcall::register::import::{ImportSummary, MarksImport, import_marks, import_pupils};
+use rollcall::register::pupil::Upn;
+use rollcall::register::session::Session;
+use rollcall::register::store::{Backend, SchoolId, Store};
 
 use super::{CONFIG, d};
 
@@ -247,13 +247,13 @@ P207000016049,2025-10-06,AM,O
     assert_eq!(summary.not_counted_on_closed_days, 4, "{summary:?}");
     assert_eq!(summary.inserted, 5, "{summary:?}");
     assert_eq!(summary.outside_enrolment, 2, "{summary:?}");
-    let line = rollcall::cli::summary_line("marks", &summary);
+    let line = rollcall::register::import::summary_line("marks", &summary);
     assert!(
         line.contains("4 not-counted marks on days that are not school days ignored")
             && line.contains("2 marks before the pupil's admission or after their leaving date"),
         "{line}"
     );
-    let stats = rollcall::stats::school_stats(
+    let stats = rollcall::register::stats::school_stats(
         &store,
         school,
         config.school(None)?,
@@ -306,7 +306,8 @@ pub async fn hostile_values_are_cleaned_or_refused_with_short_errors(
     );
     std::fs::write(dir.join("contacts.csv"), contacts)?;
     let summary =
-        rollcall::import::import_contacts(&store, school, &dir.join("contacts.csv")).await?;
+        rollcall::register::import::import_contacts(&store, school, &dir.join("contacts.csv"))
+            .await?;
     assert_eq!((summary.inserted, summary.cleaned), (1, 2), "{summary:?}");
     let stored = store.contacts(school).await?;
     assert_eq!(stored[0].1.name, "Lisa Hall");
@@ -329,7 +330,7 @@ pub async fn hostile_values_are_cleaned_or_refused_with_short_errors(
     }
     rows.push_str("P207000016049,\"Esc\u{1b}ape\",Father,9,,,Y,,,,\n");
     std::fs::write(dir.join("emails.csv"), &rows)?;
-    let err = rollcall::import::import_contacts(&store, school, &dir.join("emails.csv"))
+    let err = rollcall::register::import::import_contacts(&store, school, &dir.join("emails.csv"))
         .await
         .expect_err("invalid emails");
     let text = err.to_string();

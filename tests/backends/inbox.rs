@@ -11,9 +11,9 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use rollcall::config::Config;
 use rollcall::daemon::Daemon;
-use rollcall::import::import_pupils;
+use rollcall::register::import::import_pupils;
+use rollcall::register::store::{SchoolId, Store};
 use rollcall::schedule::Clock;
-use rollcall::store::{SchoolId, Store};
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 

@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rollcall::config::Config;
 use rollcall::daemon::Daemon;
+use rollcall::register::store::Store;
 use rollcall::schedule::Clock;
-use rollcall::store::Store;
 use tokio_util::sync::CancellationToken;
 
 use super::{CONFIG, SIBLINGS, escalate, family, set_marks};
@@ -85,7 +85,7 @@ pub async fn a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_a
     }
     set_marks(&store, &config, school, dir, &rows).await?;
     escalate(&store, &config, school, &policy, "2025-09-10T16:00").await?;
-    let waiting = rollcall::outbox::pending(&store, school).await?;
+    let waiting = rollcall::delivery::outbox::pending(&store, school).await?;
     let letter = waiting
         .iter()
         .find(|w| w.channel == "letter")
@@ -101,7 +101,7 @@ pub async fn a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_a
 
     let at = rollcall::cli::parse_datetime("2025-09-10T16:30").map_err(anyhow::Error::msg)?;
     let by = "Sam Okafor (Headteacher)";
-    use rollcall::outbox::{Verdict, decide, decide_noted};
+    use rollcall::delivery::outbox::{Verdict, decide, decide_noted};
     // The stage needs a person: its call tasks wait too.
     for w in waiting.iter().filter(|w| w.channel == "task") {
         decide(&store, school, &policy, w.id, by, Verdict::Approve, at).await?;
@@ -133,7 +133,7 @@ pub async fn a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_a
     // The letter: its stage's signatory, the figures from the stored register.
     let words = std::fs::read_to_string(day.join(format!("letters/{}.json", letter.id)))
         .context("the letter's words")?;
-    let printed: rollcall::channel::letter::Letter = serde_json::from_str(&words)?;
+    let printed: rollcall::delivery::channel::letter::Letter = serde_json::from_str(&words)?;
     assert_eq!(
         (printed.signatory.as_str(), printed.signatory_role.as_str()),
         ("Sam Okafor", "Headteacher")

@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use rollcall::config::Config;
 use rollcall::daemon::Daemon;
+use rollcall::delivery::template::Templates;
+use rollcall::register::store::Store;
 use rollcall::report::{self, ReportContext, queue};
 use rollcall::schedule::Clock;
-use rollcall::store::Store;
-use rollcall::template::Templates;
 use tokio_util::sync::CancellationToken;
 
 use super::{CONFIG, baseline, setup};
@@ -145,7 +145,7 @@ pub async fn reports_are_queued_once_per_period_and_sent_with_their_files(
         report::la_return::queue_due_regular_returns(&store, school_id, school, end_of_september)
             .await?;
     assert!(again.is_empty(), "{again:?}");
-    let (status, _) = rollcall::outbox::status_of(&store, queued[0].1).await?;
+    let (status, _) = rollcall::delivery::outbox::status_of(&store, queued[0].1).await?;
     assert_eq!(status, "awaiting_approval");
     // Alan (0% attendance) is on it; Ada (66.7%, below 90%) too.
     let regular = queue::load(&store, queued[0].1).await?;
@@ -208,7 +208,7 @@ async fn planned_school(
     pupils: &[Planned],
     to: NaiveDate,
     plan: impl Fn(usize, NaiveDate) -> [&'static str; 2],
-) -> Result<(Config, rollcall::store::SchoolId)> {
+) -> Result<(Config, rollcall::register::store::SchoolId)> {
     let config = config(dir)?;
     let school = config.school(None)?;
     let school_id = store.ensure_school(school).await?;
@@ -240,13 +240,14 @@ async fn planned_school(
     std::fs::write(dir.join("pupils.csv"), pupils_csv)?;
     std::fs::write(dir.join("contacts.csv"), contacts_csv)?;
     std::fs::write(dir.join("marks.csv"), marks_csv)?;
-    rollcall::import::import_pupils(store, school_id, &dir.join("pupils.csv")).await?;
-    rollcall::import::import_contacts(store, school_id, &dir.join("contacts.csv")).await?;
-    let options = rollcall::import::MarksImport {
+    rollcall::register::import::import_pupils(store, school_id, &dir.join("pupils.csv")).await?;
+    rollcall::register::import::import_contacts(store, school_id, &dir.join("contacts.csv"))
+        .await?;
+    let options = rollcall::register::import::MarksImport {
         progress: false,
-        ..rollcall::import::MarksImport::default()
+        ..rollcall::register::import::MarksImport::default()
     };
-    rollcall::import::import_marks(
+    rollcall::register::import::import_marks(
         store,
         school_id,
         &school.calendar,
@@ -443,11 +444,11 @@ pub async fn la_returns_list_every_episode_of_the_year_from_a_fresh_import(
 /// The LA-return message awaiting approval about `upn` at `stage`.
 async fn waiting_return(
     store: &Store,
-    school_id: rollcall::store::SchoolId,
+    school_id: rollcall::register::store::SchoolId,
     upn: &str,
     stage: &str,
 ) -> Result<i64> {
-    let waiting = rollcall::outbox::pending(store, school_id).await?;
+    let waiting = rollcall::delivery::outbox::pending(store, school_id).await?;
     waiting
         .iter()
         .find(|w| {
@@ -515,13 +516,13 @@ pub async fn la_returns_show_what_happened_to_each_recorded_return(
     // 19 September, after school: Ada's tenth day. Approved and sent the same evening.
     super::escalate(&store, &config, school_id, &policy, "2025-09-19T16:30").await?;
     let first = waiting_return(&store, school_id, &ada, "la_10_day_notice").await?;
-    rollcall::outbox::decide(
+    rollcall::delivery::outbox::decide(
         &store,
         school_id,
         &policy,
         first,
         "Jo Bloggs",
-        rollcall::outbox::Verdict::Approve,
+        rollcall::delivery::outbox::Verdict::Approve,
         at("2025-09-19T16:45")?,
     )
     .await?;
@@ -550,7 +551,7 @@ pub async fn la_returns_show_what_happened_to_each_recorded_return(
     let total = waiting_return(&store, school_id, &alan, "sickness_15_day_return").await?;
     let second = waiting_return(&store, school_id, &ada, "la_10_day_notice").await?;
     let decide = |id, verdict| {
-        rollcall::outbox::decide(
+        rollcall::delivery::outbox::decide(
             &store,
             school_id,
             &policy,
@@ -560,10 +561,10 @@ pub async fn la_returns_show_what_happened_to_each_recorded_return(
             at("2025-11-11T16:45").expect("time"),
         )
     };
-    decide(total, rollcall::outbox::Verdict::Approve).await?;
+    decide(total, rollcall::delivery::outbox::Verdict::Approve).await?;
     decide(
         second,
-        rollcall::outbox::Verdict::Reject {
+        rollcall::delivery::outbox::Verdict::Reject {
             reason: "the LA was told by phone",
         },
     )
@@ -601,13 +602,13 @@ pub async fn la_returns_show_what_happened_to_each_recorded_return(
         fix.push_str(&format!("{grace},{day},AM,I\n{grace},{day},PM,I\n"));
     }
     std::fs::write(dir.join("fix.csv"), fix)?;
-    let options = rollcall::import::MarksImport {
+    let options = rollcall::register::import::MarksImport {
         by_name: "Jo Bloggs".into(),
         by_role: "Attendance Officer".into(),
         reason: Some("doctor's note".into()),
         progress: false,
     };
-    rollcall::import::import_marks(
+    rollcall::register::import::import_marks(
         &store,
         school_id,
         &school.calendar,
@@ -737,8 +738,8 @@ pub async fn the_governor_report_counts_reviews_people_decided_and_hides_small_c
          approval = \"required\"\ncase = \"none\"\nactions = [\n  {{ channel = \"task\", to = \"headteacher\", \
          task = \"penalty_notice_review\", template = \"penalty_notice_review\" }},\n]\n"
     );
-    let mut policy =
-        rollcall::policy::parse(&text, "test-policy.toml").map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut policy = rollcall::escalation::policy::parse(&text, "test-policy.toml")
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     policy.settings.mass_send_share = 1.0;
     let at = |t: &str| rollcall::cli::parse_datetime(t).map_err(anyhow::Error::msg);
     for pass in [
@@ -750,7 +751,7 @@ pub async fn the_governor_report_counts_reviews_people_decided_and_hides_small_c
         super::escalate(&store, &config, school_id, &policy, pass).await?;
     }
     let (ada, alan, grace) = (upn(1), upn(7), upn(8));
-    let waiting = rollcall::outbox::pending(&store, school_id).await?;
+    let waiting = rollcall::delivery::outbox::pending(&store, school_id).await?;
     let message = |upn: &str, stage: &str| -> Result<i64> {
         waiting
             .iter()
@@ -759,7 +760,7 @@ pub async fn the_governor_report_counts_reviews_people_decided_and_hides_small_c
             .with_context(|| format!("{stage} for {upn} is not waiting: {waiting:#?}"))
     };
     let decide = |id, verdict| {
-        rollcall::outbox::decide(
+        rollcall::delivery::outbox::decide(
             &store,
             school_id,
             &policy,
@@ -769,7 +770,7 @@ pub async fn the_governor_report_counts_reviews_people_decided_and_hides_small_c
             at("2025-09-19T17:00").expect("time"),
         )
     };
-    use rollcall::outbox::Verdict;
+    use rollcall::delivery::outbox::Verdict;
     // Decided by a person: Ada's review (approved), Alan's legal review (rejected), Grace's
     // legal review (approved, then withdrawn when her days are recoded). Alan's and Grace's
     // penalty-threshold reviews are left waiting.
@@ -792,13 +793,13 @@ pub async fn the_governor_report_counts_reviews_people_decided_and_hides_small_c
         fix.push_str(&format!("{grace},{day},AM,I\n{grace},{day},PM,I\n"));
     }
     std::fs::write(dir.join("fix.csv"), fix)?;
-    let options = rollcall::import::MarksImport {
+    let options = rollcall::register::import::MarksImport {
         by_name: "Jo Bloggs".into(),
         by_role: "Attendance Officer".into(),
         reason: Some("doctor's note".into()),
         progress: false,
     };
-    rollcall::import::import_marks(
+    rollcall::register::import::import_marks(
         &store,
         school_id,
         &school.calendar,

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Result, ensure};
 use chrono::{Datelike, NaiveDate};
-use rollcall::store::Store;
+use rollcall::register::store::Store;
 
 use super::walk::{self, UPNS, Walk, d, pupil, t};
 
@@ -42,7 +42,7 @@ pub async fn penalty_reviews_count_each_session_once(
     let upn1 = UPNS[1];
     w.approver = Box::new(move |waiting, day| {
         let about_1 = waiting.about.iter().any(|(upn, _, _)| upn == upn1);
-        (!about_1 || day >= d("2025-11-20")).then_some(rollcall::outbox::Verdict::Approve)
+        (!about_1 || day >= d("2025-11-20")).then_some(rollcall::delivery::outbox::Verdict::Approve)
     });
     let term_end = d("2025-12-19");
     w.plan(0, d("2025-09-01"), term_end, |day| {
@@ -108,8 +108,8 @@ pub async fn penalty_reviews_count_each_session_once(
         let mut weeks: Vec<NaiveDate> = w
             .school_days(last, term_end)
             .into_iter()
-            .map(rollcall::session::monday_of)
-            .filter(|m| *m > rollcall::session::monday_of(last))
+            .map(rollcall::register::session::monday_of)
+            .filter(|m| *m > rollcall::register::session::monday_of(last))
             .collect();
         weeks.dedup();
         let Some(sixth) = weeks.get(5) else { break };
@@ -371,7 +371,7 @@ pub async fn an_approval_waits_for_its_person_and_moves_the_case_when_given(
     let (upn0, upn1) = (UPNS[0], UPNS[1]);
     let mut first_seen: std::collections::HashMap<i64, NaiveDate> = Default::default();
     w.approver = Box::new(move |waiting, day| {
-        use rollcall::outbox::Verdict;
+        use rollcall::delivery::outbox::Verdict;
         if !waiting
             .about
             .iter()

@@ -13,11 +13,11 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rollcall::config::{Config, SchoolConfig};
 use rollcall::daemon::Daemon;
-use rollcall::import::{import_contacts, import_pupils};
-use rollcall::outbox::{Verdict, Waiting};
-use rollcall::policy::Policy;
+use rollcall::delivery::outbox::{Verdict, Waiting};
+use rollcall::escalation::policy::Policy;
+use rollcall::register::import::{import_contacts, import_pupils};
+use rollcall::register::store::{SchoolId, Store};
 use rollcall::schedule::{Clock, local_instant, to_local};
-use rollcall::store::{SchoolId, Store};
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
@@ -59,7 +59,7 @@ pub fn pupil(upn: &'static str, reg_group: &'static str) -> PupilSpec {
     }
 }
 
-/// Valid UPNs (check letter worked out by `rollcall::pupil::Upn`), distinct families.
+/// Valid UPNs (check letter worked out by `rollcall::register::pupil::Upn`), distinct families.
 pub const UPNS: [&str; 8] = [
     "V886200000001",
     "J886200000002",
@@ -314,12 +314,12 @@ outbox_dir = "{outbox}"
         }
         let path = self.dir.join("history.csv");
         std::fs::write(&path, text)?;
-        rollcall::import::import_marks(
+        rollcall::register::import::import_marks(
             &self.store,
             self.school_id,
             &self.school.calendar,
             &path,
-            &rollcall::import::MarksImport::default(),
+            &rollcall::register::import::MarksImport::default(),
         )
         .await?;
         Ok(())
@@ -444,14 +444,14 @@ outbox_dir = "{outbox}"
 
     /// At the end of a school day a person decides what waits for approval.
     async fn decide_waiting(&mut self, day: NaiveDate) -> Result<()> {
-        let waiting = rollcall::outbox::pending(&self.store, self.school_id).await?;
+        let waiting = rollcall::delivery::outbox::pending(&self.store, self.school_id).await?;
         let now = day.and_time(self.approval_time);
         for w in waiting {
             if w.hold_reason.is_some() && w.expires_at.is_some() {
                 continue;
             }
             if let Some(verdict) = (self.approver)(&w, day) {
-                rollcall::outbox::decide(
+                rollcall::delivery::outbox::decide(
                     &self.store,
                     self.school_id,
                     &self.policy,

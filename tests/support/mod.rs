@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use rollcall::case::{CaseState, PastDecision, StageMemory};
 use rollcall::config::{Phase, SchoolConfig};
-use rollcall::facts::PupilRegister;
-use rollcall::mark::MarkCode;
-use rollcall::policy::{self, Policy};
-use rollcall::pupil::{Contact, Pupil, Sen, Upn};
-use rollcall::session::{Calendar, SLOTS_PER_YEAR, Session, slot};
-use rollcall::stage::{Context, Decision, Evaluation, PupilInput, evaluate};
+use rollcall::escalation::case::{CaseState, PastDecision, StageMemory};
+use rollcall::escalation::policy::{self, Policy};
+use rollcall::escalation::stage::{Context, Decision, Evaluation, PupilInput, evaluate};
+use rollcall::register::facts::PupilRegister;
+use rollcall::register::mark::MarkCode;
+use rollcall::register::pupil::{Contact, Pupil, Sen, Upn};
+use rollcall::register::session::{Calendar, SLOTS_PER_YEAR, Session, slot};
 
 pub const UPN: &str = "A123456789012";
 

@@ -16,10 +16,10 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::mark::{self, Category, MarkCode, Resolved};
-use crate::pupil::{Contact, Pupil, Sen, Upn};
-use crate::session::{Calendar, SLOTS_PER_YEAR, Session, slot};
-use crate::store::{Recorder, SchoolId, Store, YearWrite, merge_year};
+use crate::register::mark::{self, Category, MarkCode, Resolved};
+use crate::register::pupil::{Contact, Pupil, Sen, Upn};
+use crate::register::session::{Calendar, SLOTS_PER_YEAR, Session, slot};
+use crate::register::store::{Recorder, SchoolId, Store, YearWrite, merge_year};
 
 /// Bad rows listed in one error; the rest are counted.
 pub const MAX_REPORTED_ERRORS: usize = 50;
@@ -356,7 +356,7 @@ impl Columns {
 }
 
 /// An export opened for reading, and how errors and amendment records name it. The daemon's
-/// inbox opens its files itself (refusing links, see [`crate::inbox`]) and hands them over.
+/// inbox opens its files itself (refusing links, see [`crate::register::inbox`]) and hands them over.
 pub struct Export {
     pub file: File,
     /// As errors name the file: its path.
@@ -795,7 +795,7 @@ fn parse_contact(
             ));
         }
         m => Some(
-            crate::channel::sms::parse_uk_mobile(m)
+            crate::register::phone::parse_uk_mobile(m)
                 .map(|number| number.to_string())
                 .map_err(|e| ("mobile", e.to_string()))?,
         ),
@@ -1238,6 +1238,58 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The one-line summary every import ends with.
+pub fn summary_line(kind: &str, s: &ImportSummary) -> String {
+    let changed = match kind {
+        "marks" => "amended",
+        _ => "updated",
+    };
+    let mut line = format!(
+        "{}: {} rows read; {} inserted, {} {changed}, {} unchanged",
+        s.file, s.rows_read, s.inserted, s.amended, s.unchanged
+    );
+    if s.removed > 0 {
+        line.push_str(&format!(", {} removed", s.removed));
+    }
+    if kind == "marks" {
+        if s.legacy.is_empty() {
+            line.push_str("; legacy codes mapped: none");
+        } else {
+            let parts: Vec<String> = s.legacy.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            line.push_str(&format!("; legacy codes mapped: {}", parts.join(", ")));
+        }
+    }
+    if s.cleaned > 0 {
+        line.push_str(&format!(
+            "; line breaks replaced by spaces in {} field{}",
+            s.cleaned,
+            plural(s.cleaned)
+        ));
+    }
+    if s.not_counted_on_closed_days > 0 {
+        line.push_str(&format!(
+            "; {} not-counted mark{} on days that are not school days ignored",
+            s.not_counted_on_closed_days,
+            plural(s.not_counted_on_closed_days)
+        ));
+    }
+    if s.outside_enrolment > 0 {
+        line.push_str(&format!(
+            "; {} mark{} before the pupil's admission or after their leaving date (kept, not counted)",
+            s.outside_enrolment,
+            plural(s.outside_enrolment)
+        ));
+    }
+    if s.changed_nothing() {
+        line.push_str(" — nothing changed");
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1245,7 +1297,7 @@ mod tests {
     #[test]
     fn uk_mobiles_normalise_to_e164() {
         let e164 = |m: &str| {
-            crate::channel::sms::parse_uk_mobile(m)
+            crate::register::phone::parse_uk_mobile(m)
                 .ok()
                 .map(|n| n.to_string())
         };

@@ -1,6 +1,15 @@
-//! One escalation pass for a school: load the register, cases and contacts (I/O), hand them
-//! to the pure engine in [`crate::stage`], and (when persisting) record the result through
-//! [`crate::outbox::record`].
+//! Escalation: the school's [`policy`] parsed and checked, where each [`trigger`] is evaluated,
+//! what each case does next ([`stage`], [`case`]) and what is held back ([`guard`]), all pure;
+//! and, in this file, one escalation pass for a school: load the register, cases and contacts
+//! (I/O), hand them to [`stage`], and (when persisting) record the result through
+//! [`crate::delivery::outbox::record`].
+
+pub mod case;
+pub mod guard;
+pub mod policy;
+pub mod preview;
+pub mod stage;
+pub mod trigger;
 
 use std::collections::HashMap;
 
@@ -8,17 +17,17 @@ use anyhow::{Result, anyhow};
 use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::Row;
 
-use crate::case::{self, EscalationState, PastDecision, StageMemory};
 use crate::config::{Config, SchoolConfig};
-use crate::facts::{FactsWindow, PupilRegister};
-use crate::mark::MarkCode;
-use crate::policy::{self, DEFAULT_POLICY, Policy};
-use crate::pupil::Contact;
-use crate::session::{Session, academic_year, academic_year_start};
-use crate::stage::{
+use crate::escalation::case::{EscalationState, PastDecision, StageMemory};
+use crate::escalation::policy::{DEFAULT_POLICY, Policy};
+use crate::escalation::stage::{
     AwaitingApproval, Context, Evaluation, PupilInput, approval_reminders, evaluate,
 };
-use crate::store::{PupilYears, SchoolId, Store, StoredPupil};
+use crate::register::facts::{FactsWindow, PupilRegister};
+use crate::register::mark::MarkCode;
+use crate::register::pupil::Contact;
+use crate::register::session::{Session, academic_year, academic_year_start};
+use crate::register::store::{PupilYears, SchoolId, Store, StoredPupil};
 
 /// The policy file a school runs.
 pub fn policy_file(config: &Config, school: &SchoolConfig) -> std::path::PathBuf {
@@ -31,23 +40,23 @@ pub fn policy_file(config: &Config, school: &SchoolConfig) -> std::path::PathBuf
 const SHIPPED: [(&str, &str); 5] = [
     (
         "dfe-baseline",
-        include_str!("../config/policies/dfe-baseline.toml"),
+        include_str!("../../config/policies/dfe-baseline.toml"),
     ),
     (
         "isp-whitstable",
-        include_str!("../config/policies/isp-whitstable.toml"),
+        include_str!("../../config/policies/isp-whitstable.toml"),
     ),
     (
         "james-marks-academy",
-        include_str!("../config/policies/james-marks-academy.toml"),
+        include_str!("../../config/policies/james-marks-academy.toml"),
     ),
     (
         "russell-street-school",
-        include_str!("../config/policies/russell-street-school.toml"),
+        include_str!("../../config/policies/russell-street-school.toml"),
     ),
     (
         "inspire-trust",
-        include_str!("../config/policies/inspire-trust.toml"),
+        include_str!("../../config/policies/inspire-trust.toml"),
     ),
 ];
 

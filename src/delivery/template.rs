@@ -22,12 +22,12 @@ use std::path::Path;
 use handlebars::Handlebars;
 use serde::Serialize;
 
-use crate::policy::{Channel, Recipient};
+use crate::escalation::policy::{Channel, Recipient};
 
-/// `("NAME.PART", include_str!("../templates/NAME.PART.hbs"))` for each name given.
+/// `("NAME.PART", include_str!("../../templates/NAME.PART.hbs"))` for each name given.
 macro_rules! shipped {
     ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../templates/", $name, ".hbs")))),*]
+        &[$(($name, include_str!(concat!("../../templates/", $name, ".hbs")))),*]
     };
 }
 
@@ -401,7 +401,7 @@ impl Templates {
 
     /// Every action of `policy` whose message would be written, in part, by a generic
     /// template: `rollcall check` lists them, and no shipped policy has any.
-    pub fn fallbacks(&self, policy: &crate::policy::Policy) -> Vec<Fallback> {
+    pub fn fallbacks(&self, policy: &crate::escalation::policy::Policy) -> Vec<Fallback> {
         let mut out = Vec::new();
         for stage in &policy.stages {
             for (index, action) in stage.actions.iter().enumerate() {
@@ -842,13 +842,16 @@ mod tests {
         let folded =
             gsm_punctuation("St Mary\u{2019}s \u{201C}Aided\u{201D} \u{2013} call\u{2026}");
         assert_eq!(folded, "St Mary's \"Aided\" - call...");
-        let segments = crate::channel::sms::segments(&folded);
-        assert_eq!(segments.encoding, crate::channel::sms::Encoding::Gsm7);
+        let segments = crate::delivery::channel::sms::segments(&folded);
+        assert_eq!(
+            segments.encoding,
+            crate::delivery::channel::sms::Encoding::Gsm7
+        );
     }
 
     #[test]
     fn fallbacks_name_each_action_and_part_without_a_file_of_its_own() {
-        let policy = crate::policy::parse(
+        let policy = crate::escalation::policy::parse(
             r#"
 name = "own"
 title = "A school's own ladder"

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{NaiveDateTime, NaiveTime};
 
-use crate::policy::{Recipient, Trigger};
-use crate::session::Session;
-use crate::stage::{Alert, Context, Evaluation, PupilInput, on_roll};
+use crate::escalation::policy::{Recipient, Trigger};
+use crate::escalation::stage::{Alert, Context, Evaluation, PupilInput, on_roll};
+use crate::register::session::Session;
 
 /// When quiet hours end, if `ctx.now` is inside them (texts wait until then).
 pub(crate) fn quiet_hours_end(ctx: &Context<'_>) -> Option<NaiveDateTime> {
@@ -164,6 +164,6 @@ pub(crate) fn apply_mass_send_brake(
 
 /// A message that reaches a family itself (a text, email or letter). A call task to a family's
 /// numbers is staff work: a person reads the list before ringing anyone.
-fn messages_family(action: &crate::stage::PlannedAction) -> bool {
-    action.to.is_family() && action.channel != crate::policy::Channel::Task
+fn messages_family(action: &crate::escalation::stage::PlannedAction) -> bool {
+    action.to.is_family() && action.channel != crate::escalation::policy::Channel::Task
 }

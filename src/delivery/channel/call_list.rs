@@ -52,7 +52,7 @@ pub enum CallListError {
     Render(#[from] handlebars::RenderError),
 }
 
-const TEMPLATE: &str = include_str!("../../templates/call_list.html.hbs");
+const TEMPLATE: &str = include_str!("../../../templates/call_list.html.hbs");
 
 /// Puts the list in calling order: families with a safeguarding pupil first, then every
 /// family together (siblings adjacent, so they share one call), then by year group, reg
@@ -221,7 +221,7 @@ fn calls<'a>(ordered: &'a [CallEntry], ranges: &[std::ops::Range<usize>]) -> Vec
 /// Cells starting with `=`, `+`, `-` or `@` get a leading `'` so a spreadsheet shows them
 /// as text instead of running them as a formula (contact details come from parents'
 /// forms; "+44…" phone numbers would otherwise also be mangled into formulas); see
-/// [`crate::spreadsheet`].
+/// [`crate::report::spreadsheet`].
 pub fn render_csv(date: NaiveDate, entries: &[CallEntry]) -> Result<String, CallListError> {
     let (ordered, ranges) = plan(entries);
     let calls = calls(&ordered, &ranges);
@@ -289,9 +289,9 @@ pub fn render_csv(date: NaiveDate, entries: &[CallEntry]) -> Result<String, Call
     String::from_utf8(bytes).map_err(|e| CallListError::CsvFinish(e.to_string()))
 }
 
-/// Defuses spreadsheet formulas; see [`crate::spreadsheet`].
+/// Defuses spreadsheet formulas; see [`crate::report::spreadsheet`].
 fn cell(text: &str) -> String {
-    crate::spreadsheet::safe_cell(text.trim()).into_owned()
+    crate::report::spreadsheet::safe_cell(text.trim()).into_owned()
 }
 
 #[derive(Serialize)]

@@ -41,12 +41,12 @@ use std::time::SystemTime;
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Duration, Utc};
 
-use crate::delivery::SchoolRuntime;
-use crate::import::{
+use crate::register::import::{
     Export, MarksImport, import_contacts_from, import_marks_from, import_pupils_from,
 };
+use crate::register::store::Store;
 use crate::schedule::{instant_text, to_local};
-use crate::store::Store;
+use crate::school::SchoolRuntime;
 
 /// Names a connector writes to before renaming: never taken, never moved.
 const TEMPORARY_SUFFIXES: &[&str] = &[
@@ -547,7 +547,7 @@ async fn settle_file(
         } else {
             "was not read"
         };
-        crate::outbox::queue_alert(
+        crate::delivery::outbox::queue_alert(
             store,
             school.id,
             &format!("rejected-{target_name}"),
@@ -622,7 +622,7 @@ async fn watch_moved(
         .await?;
         tracing::warn!(school = %school.config.id, file = %moved.name, "register export changed after it was taken");
         let key_stamp = instant_text(now).replace(':', "");
-        crate::outbox::queue_alert(
+        crate::delivery::outbox::queue_alert(
             store,
             school.id,
             &format!("grown-{key_stamp}-{}", moved.name),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::mark::{Category, MarkCode};
+use crate::register::mark::{Category, MarkCode};
 
 /// The policy a school runs when its config names none.
 pub const DEFAULT_POLICY: &str = "dfe-baseline";

@@ -7,7 +7,7 @@
 //!                                  └────retry─────────┤ (transient, rate limited, ambiguous)
 //!                                                     └──▶ failed (permanent, or out of attempts)
 //! ```
-//! Rows are written in `awaiting_approval` or `queued` by [`crate::outbox::record`] in the same
+//! Rows are written in `awaiting_approval` or `queued` by [`crate::delivery::outbox::record`] in the same
 //! transaction as their decision; that is rollcall's "pending".
 //!
 //! A claim is a short lease written to the row (`lease_owner`, `lease_until`), never a
@@ -23,6 +23,12 @@
 //! `[delivery] alerts_fallback`, and at most `alerts_waiting_max` wait per school: more are
 //! folded into one digest alert that lists them.
 
+pub mod channel;
+pub mod message;
+pub mod outbox;
+pub mod tasks;
+pub mod template;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,30 +41,23 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row as _};
 use tokio::task::JoinSet;
 
-use crate::channel::file::{FileSink, SmsLine};
-use crate::channel::{Attachment, Outgoing, SendError, Sent};
 use crate::config::{DeliveryConfig, DeliveryMode, SchoolConfig};
-use crate::message::{self, OUTBOX_COLUMNS, OutboxRow};
-use crate::policy::{Channel, Policy};
+use crate::delivery::channel::file::{FileSink, SmsLine};
+use crate::delivery::channel::{Attachment, Outgoing, SendError, Sent};
+use crate::delivery::message::{OUTBOX_COLUMNS, OutboxRow};
+use crate::delivery::template::{Audience, Rendered};
+use crate::escalation::policy::Channel;
+use crate::register::store::{SchoolId, Store};
 use crate::schedule::{Clock, instant_text, to_local};
-use crate::store::{SchoolId, Store};
-use crate::template::{Audience, Rendered, Templates};
+use crate::school::SchoolRuntime;
 
 const LOCAL: &str = "%Y-%m-%dT%H:%M:%S";
-
-/// One school as the daemon runs it.
-pub struct SchoolRuntime {
-    pub id: SchoolId,
-    pub config: SchoolConfig,
-    pub policy: Policy,
-    pub templates: Templates,
-}
 
 /// Where messages go.
 pub struct Channels {
     pub mode: DeliveryMode,
     pub sink: FileSink,
-    pub live: crate::channel::Live,
+    pub live: crate::delivery::channel::Live,
 }
 
 /// Everything a delivery pass needs, shared by the concurrent sends.
@@ -455,14 +454,14 @@ impl Deliverer {
                 html: stored.html.clone(),
                 attachments: stored.attachments,
             },
-            rendered: crate::template::Rendered {
+            rendered: crate::delivery::template::Rendered {
                 subject: stored.subject,
                 text: stored.text,
                 html: stored.html,
                 letter: None,
                 used: vec![format!("{} (stored when queued)", row.key)],
             },
-            data: crate::template::MessageData::default(),
+            data: crate::delivery::template::MessageData::default(),
         })
     }
 
@@ -560,7 +559,7 @@ impl Deliverer {
         let result: Result<Sent, SendError> = match row.channel.as_str() {
             "task" => self.write_task(school, &prepared),
             "letter" => self.write_letter(school, &prepared).map(|(sent, _)| sent),
-            "sms" => match crate::channel::sms::check_length(&prepared.outgoing.text) {
+            "sms" => match crate::delivery::channel::sms::check_length(&prepared.outgoing.text) {
                 Err(too_long) => Err(too_long),
                 Ok(_) => match mode {
                     DeliveryMode::File => self.file_sms(&prepared),
@@ -569,7 +568,7 @@ impl Deliverer {
             },
             _ => {
                 if let Some(letter) = &prepared.rendered.letter {
-                    match crate::channel::letter::render_one(&letter_for(
+                    match crate::delivery::channel::letter::render_one(&letter_for(
                         &school.config,
                         &prepared,
                         letter,
@@ -585,7 +584,7 @@ impl Deliverer {
                 match mode {
                     DeliveryMode::File => from_mailbox(&school.config)
                         .and_then(|from| {
-                            crate::channel::email::to_eml(&prepared.outgoing, &from, None)
+                            crate::delivery::channel::email::to_eml(&prepared.outgoing, &from, None)
                         })
                         .and_then(|eml| {
                             self.channels
@@ -619,13 +618,13 @@ impl Deliverer {
 
     fn file_sms(&self, prepared: &Prepared) -> Result<Sent, SendError> {
         let msg = &prepared.outgoing;
-        let to = crate::channel::sms::parse_uk_mobile(&msg.address)
+        let to = crate::register::phone::parse_uk_mobile(&msg.address)
             .map_err(|e| SendError::Permanent(e.to_string()))?;
-        let segments = crate::channel::sms::segments(&msg.text);
+        let segments = crate::delivery::channel::sms::segments(&msg.text);
         let line = SmsLine {
             outbox_id: msg.outbox_id,
             attempt: msg.attempt,
-            reference: crate::channel::sms::reference(msg),
+            reference: crate::delivery::channel::sms::reference(msg),
             to: to.to_string(),
             body: msg.text.clone(),
             segments: segments.segments,
@@ -638,9 +637,9 @@ impl Deliverer {
     }
 
     /// A task goes on today's list: its words (who to ring in order, what to record, what to
-    /// bring) are kept beside the list, which [`crate::tasks::publish`] rewrites from them.
+    /// bring) are kept beside the list, which [`crate::delivery::tasks::publish`] rewrites from them.
     fn write_task(&self, school: &SchoolRuntime, prepared: &Prepared) -> Result<Sent, SendError> {
-        let path = crate::tasks::task_text_path(
+        let path = crate::delivery::tasks::task_text_path(
             &self.channels.sink,
             &school.config.id,
             prepared.date,
@@ -664,7 +663,7 @@ impl Deliverer {
             .as_ref()
             .ok_or_else(|| SendError::Permanent("the template made no letter".into()))?;
         let letter = letter_for(&school.config, prepared, letter);
-        let pdf = crate::channel::letter::render_one(&letter)
+        let pdf = crate::delivery::channel::letter::render_one(&letter)
             .map_err(|e| SendError::Permanent(format!("cannot make the letter: {e}")))?;
         let path = self.channels.sink.letter_path(
             &school.config.id,
@@ -1015,7 +1014,7 @@ impl Deliverer {
                  See it with `rollcall status`; the pupils it concerns are listed there.",
                 row.id, row.channel, row.template
             );
-            crate::outbox::queue_alert(
+            crate::delivery::outbox::queue_alert(
                 &self.store,
                 school.id,
                 &format!("{status}-{}", row.id),
@@ -1072,7 +1071,7 @@ impl Deliverer {
     /// Rewrites today's call list and task list from every task delivered today.
     pub async fn publish_tasks(&self, school: &SchoolRuntime) -> Result<PathBuf> {
         let today = self.now_local(school).date();
-        crate::tasks::publish(
+        crate::delivery::tasks::publish(
             &self.store,
             school,
             &self.channels.sink,
@@ -1088,7 +1087,7 @@ impl Deliverer {
         school: &SchoolRuntime,
         date: NaiveDate,
     ) -> Result<Option<PathBuf>> {
-        crate::tasks::batch_letters(school, &self.channels.sink, date)
+        crate::delivery::tasks::batch_letters(school, &self.channels.sink, date)
     }
 }
 
@@ -1151,7 +1150,7 @@ pub struct Prepared {
     pub date: NaiveDate,
     pub outgoing: Outgoing,
     pub rendered: Rendered,
-    pub data: crate::template::MessageData,
+    pub data: crate::delivery::template::MessageData,
 }
 
 /// A file written or a task listed has arrived where it is going; a provider's acceptance is
@@ -1272,8 +1271,8 @@ pub fn from_mailbox(school: &SchoolConfig) -> Result<lettre::message::Mailbox, S
 pub fn letter_for(
     school: &SchoolConfig,
     prepared: &Prepared,
-    text: &crate::template::LetterText,
-) -> crate::channel::letter::Letter {
+    text: &crate::delivery::template::LetterText,
+) -> crate::delivery::channel::letter::Letter {
     // A letter sent by post is addressed where it goes; one attached to an email still
     // carries the family's postal address, found from the contact it is to.
     let postal_text =
@@ -1305,7 +1304,7 @@ pub fn letter_for(
         // No postal address on record: the letter is still worth reading as an attachment.
         postal.push("(by email)".to_owned());
     }
-    crate::channel::letter::Letter {
+    crate::delivery::channel::letter::Letter {
         school_name: school.name.clone(),
         school_address: school.contact.address.clone(),
         school_contact: [school.contact.phone.as_str(), school.contact.email.as_str()]

@@ -14,9 +14,9 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use crate::policy::Policy;
-use crate::stage::{Decision, Evaluation, PlannedAction};
-use crate::store::{BATCH_ROWS, SchoolId, Store, multi_row_sql};
+use crate::escalation::policy::Policy;
+use crate::escalation::stage::{Decision, Evaluation, PlannedAction};
+use crate::register::store::{BATCH_ROWS, SchoolId, Store, multi_row_sql};
 
 const UNSENT: &str = "('awaiting_approval', 'queued')";
 const TIME: &str = "%Y-%m-%dT%H:%M:%S";
@@ -372,7 +372,7 @@ async fn set_status(
 }
 
 /// Withdraws the decisions the engine found without a cause (re-checked against the register
-/// as of the moment each was made, see [`crate::stage::evaluate`]): each is marked withdrawn
+/// as of the moment each was made, see [`crate::escalation::stage::evaluate`]): each is marked withdrawn
 /// with the reason, a case move waiting for its approval is dropped, and its messages still
 /// waiting are cancelled. A combined message that still carries a sibling's live decision
 /// keeps going, with the withdrawn one struck off.

@@ -8,10 +8,10 @@ use anyhow::{Context as _, Result};
 use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::Row;
 
-use crate::channel::call_list::{self, CallContact, CallEntry};
-use crate::channel::file::FileSink;
-use crate::delivery::SchoolRuntime;
-use crate::store::Store;
+use crate::delivery::channel::call_list::{self, CallContact, CallEntry};
+use crate::delivery::channel::file::FileSink;
+use crate::register::store::Store;
+use crate::school::SchoolRuntime;
 
 /// A task row for today, with the pupil it is about.
 struct TaskRow {
@@ -207,7 +207,7 @@ pub async fn publish(
             others.write_record(
                 fields
                     .iter()
-                    .map(|f| crate::spreadsheet::safe_cell(f).into_owned()),
+                    .map(|f| crate::report::spreadsheet::safe_cell(f).into_owned()),
             )?;
         }
     }
@@ -245,14 +245,14 @@ pub fn batch_letters(
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("reading {}", file.display()))?;
         letters.push(
-            serde_json::from_str::<crate::channel::letter::Letter>(&text)
+            serde_json::from_str::<crate::delivery::channel::letter::Letter>(&text)
                 .with_context(|| format!("reading {}", file.display()))?,
         );
     }
     if letters.is_empty() {
         return Ok(None);
     }
-    let pdf = crate::channel::letter::render(&letters)
+    let pdf = crate::delivery::channel::letter::render(&letters)
         .map_err(|e| anyhow::anyhow!("cannot make the day's letters: {e}"))?;
     let path = sink.batch_path(&school.config.id, date);
     FileSink::write_atomic(&path, &pdf)?;

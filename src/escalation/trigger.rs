@@ -7,15 +7,17 @@
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 
-use crate::case::CaseState;
-use crate::facts::{
+use crate::escalation::case::CaseState;
+use crate::escalation::policy::{CohortFlags, Counting, SessionName, Trigger, Window};
+use crate::escalation::stage::{Context, PupilInput};
+use crate::register::facts::{
     Counts, FactsWindow, PupilFacts, PupilRegister, absence_runs, absent_days, counts_between,
     oldest_unresolved_n, pupil_facts, sickness_episodes, status_spell_start,
 };
-use crate::mark::{MarkCode, category_table};
-use crate::policy::{CohortFlags, Counting, SessionName, Trigger, Window};
-use crate::session::{Calendar, Session, academic_year, academic_year_start, monday_of, slot};
-use crate::stage::{Context, PupilInput};
+use crate::register::mark::{MarkCode, category_table};
+use crate::register::session::{
+    Calendar, Session, academic_year, academic_year_start, monday_of, slot,
+};
 
 /// One pupil, one stage, one moment: what a trigger is evaluated against.
 pub(crate) struct PupilEnv<'a> {
@@ -211,7 +213,7 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             } else {
                 "every session an absence"
             };
-            let all_codes: Vec<String> = crate::mark::CODES
+            let all_codes: Vec<String> = crate::register::mark::CODES
                 .iter()
                 .map(|c| c.code.to_owned())
                 .collect();
@@ -244,7 +246,7 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             if n < *sessions {
                 return None;
             }
-            let all_codes: Vec<String> = crate::mark::CODES
+            let all_codes: Vec<String> = crate::register::mark::CODES
                 .iter()
                 .map(|c| c.code.to_owned())
                 .collect();
@@ -767,7 +769,7 @@ fn sessions_after(env: &PupilEnv<'_>, until: NaiveDateTime, from: NaiveDate) -> 
     let today = env.ctx.today();
     let mut counts = match until.date().succ_opt() {
         Some(next) => counts_between(register, next.max(from), today),
-        None => Counts([0; crate::facts::CODE_SLOTS]),
+        None => Counts([0; crate::register::facts::CODE_SLOTS]),
     };
     let day = until.date();
     if day >= from && day <= today && register.admission <= day {
@@ -802,7 +804,7 @@ fn illness_fires(env: &PupilEnv<'_>, sessions: u32, consecutive: bool) -> Vec<Fi
         .school_days_between(env.year_start, today);
     let found = sickness_episodes(&env.input.register, days, sessions);
     let mut out = Vec::new();
-    let run_fire = |run: &crate::facts::Run| Fire {
+    let run_fire = |run: &crate::register::facts::Run| Fire {
         reason: format!(
             "an unbroken run of illness from {} to {}: {} sessions over {} school days (threshold {sessions} sessions)",
             run.start, run.end, run.sessions, run.days
@@ -905,7 +907,7 @@ fn absence_run_fires(env: &PupilEnv<'_>, days: u32, unauthorised_only: bool) -> 
 }
 
 fn all_codes() -> Vec<String> {
-    crate::mark::CODES
+    crate::register::mark::CODES
         .iter()
         .map(|c| c.code.to_owned())
         .collect()
@@ -936,7 +938,7 @@ pub(crate) struct Measured {
 /// `None` for triggers about a single session or mark (first day, an unresolved N).
 pub(crate) fn measured(
     ctx: &Context<'_>,
-    pupil: &crate::pupil::Pupil,
+    pupil: &crate::register::pupil::Pupil,
     register: PupilRegister<'_>,
     case: Option<&CaseState>,
     trigger: &Trigger,
@@ -947,7 +949,7 @@ pub(crate) fn measured(
 /// Why `trigger` fires for one pupil at `ctx.now`, if it does: the engine's reason.
 pub(crate) fn explain(
     ctx: &Context<'_>,
-    pupil: &crate::pupil::Pupil,
+    pupil: &crate::register::pupil::Pupil,
     register: PupilRegister<'_>,
     case: Option<&CaseState>,
     trigger: &Trigger,
@@ -960,7 +962,7 @@ pub(crate) fn explain(
 /// One pupil seen by the engine at `ctx.now`, outside a run (no memory, history or contacts).
 fn with_env<R>(
     ctx: &Context<'_>,
-    pupil: &crate::pupil::Pupil,
+    pupil: &crate::register::pupil::Pupil,
     register: PupilRegister<'_>,
     case: Option<&CaseState>,
     f: impl FnOnce(&PupilEnv<'_>) -> R,

@@ -1,6 +1,6 @@
 //! Cases: each pupil in escalation has one open case, its current stage and its history.
 //! This module loads what the engine needs to know about cases between runs; the case's
-//! transitions are written with the decisions that caused them, in [`crate::outbox::record`].
+//! transitions are written with the decisions that caused them, in [`crate::delivery::outbox::record`].
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::store::{SchoolId, Store};
+use crate::register::store::{SchoolId, Store};
 
 /// A pupil's open case.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]

@@ -1,23 +1,23 @@
 //! What a message says: the data behind an outbox row (its pupils, their decisions, contacts,
 //! the sessions concerned and the case so far), read from the database at send time and
-//! shaped for the templates in [`crate::template`].
+//! shaped for the templates in [`crate::delivery::template`].
 
 use anyhow::{Context as _, Result};
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use sqlx::Row;
 
-use crate::case::CaseState;
 use crate::config::SchoolConfig;
-use crate::facts::{FactsWindow, PupilRegister, counts_between, pupil_facts};
-use crate::mark::{Category, MarkCode};
-use crate::policy::{Counting, Policy, Recipient, Stage, Trigger};
-use crate::pupil::Pupil;
-use crate::session::{Calendar, Session, academic_year};
-use crate::stage::{Context, is_first_day};
-use crate::store::Store;
-use crate::template::{
+use crate::delivery::template::{
     ContactData, Figures, LIST_LIMIT, MessageData, PenaltyData, PupilData, ReviewData, SchoolData,
 };
+use crate::escalation::case::CaseState;
+use crate::escalation::policy::{Counting, Policy, Recipient, Stage, Trigger};
+use crate::escalation::stage::{Context, is_first_day};
+use crate::register::facts::{FactsWindow, PupilRegister, counts_between, pupil_facts};
+use crate::register::mark::{Category, MarkCode};
+use crate::register::pupil::Pupil;
+use crate::register::session::{Calendar, Session, academic_year};
+use crate::register::store::Store;
 
 /// "Monday 3 November 2025".
 pub fn long_date(date: NaiveDate) -> String {
@@ -361,7 +361,7 @@ pub fn pupil_data(
     let calendar = &school.calendar;
     let register = &source.register;
     let stage = policy.stages.iter().find(|s| s.id == d.stage);
-    let year_start = crate::trigger::first_day_of_year(calendar, today);
+    let year_start = crate::escalation::trigger::first_day_of_year(calendar, today);
     let year = figures(calendar, register, year_start, today);
     let term = calendar
         .term_containing(today)
@@ -374,7 +374,7 @@ pub fn pupil_data(
         previous_pass: None,
     };
     let measure = stage.and_then(|s| {
-        crate::trigger::measured(
+        crate::escalation::trigger::measured(
             &ctx,
             source.pupil,
             *register,
@@ -651,7 +651,7 @@ pub fn figures(
     let attended = counts.attended();
     let absent = counts.absent();
     let unauthorised = counts.unauthorised();
-    let mut by_code: Vec<(MarkCode, u32)> = crate::mark::CODES
+    let mut by_code: Vec<(MarkCode, u32)> = crate::register::mark::CODES
         .iter()
         .filter_map(|c| MarkCode::parse_exact(c.code))
         .filter(|c| c.category().is_some_and(Category::is_absence))

@@ -8,8 +8,8 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::mark::{CODES, Category, MarkCode, category_table};
-use crate::session::{Calendar, SLOTS_PER_YEAR, Session, academic_year, slot};
+use crate::register::mark::{CODES, Category, MarkCode, category_table};
+use crate::register::session::{Calendar, SLOTS_PER_YEAR, Session, academic_year, slot};
 
 /// School weeks in the penalty-notice window (national framework).
 pub const ROLLING_WEEKS: usize = 10;
@@ -636,7 +636,7 @@ fn count_runs(window: &FactsWindow, register: &PupilRegister<'_>, facts: &mut Pu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::DateRange;
+    use crate::register::session::DateRange;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().expect("test date")

@@ -2,7 +2,7 @@
 //! daemons), through sqlx's `Any` driver so one set of queries serves both.
 //!
 //! Layout choice: marks are kept as one row per pupil per academic year holding one byte per
-//! session (see [`crate::session::slot`]). The statistics read 100,000 pupils' years as
+//! session (see [`crate::register::session::slot`]). The statistics read 100,000 pupils' years as
 //! 100,000 small blobs instead of 38 million rows; provenance (which import recorded each
 //! mark) sits in a parallel table the hot path never touches.
 
@@ -15,9 +15,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions as _, Executor, Row};
 
 use crate::config::SchoolConfig;
-use crate::mark::MarkCode;
-use crate::pupil::{Contact, Pupil, Sen, Upn};
-use crate::session::{SLOTS_PER_YEAR, Session, slot_date};
+use crate::register::mark::MarkCode;
+use crate::register::pupil::{Contact, Pupil, Sen, Upn};
+use crate::register::session::{SLOTS_PER_YEAR, Session, slot_date};
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
 pub(crate) const BATCH_ROWS: usize = 500;
@@ -96,7 +96,7 @@ pub struct YearWrite<'a> {
     pub year: i32,
     /// The row's version and marks when the import read them; `None` when there was no row.
     pub seen: Option<(i64, &'a [u8])>,
-    /// The marks the file sets, one byte per slot ([`crate::session::slot`]); 0 where the
+    /// The marks the file sets, one byte per slot ([`crate::register::session::slot`]); 0 where the
     /// file says nothing about a session.
     pub file: &'a [u8],
 }
@@ -922,7 +922,7 @@ impl Store {
         date: NaiveDate,
         session: Session,
     ) -> Result<Option<MarkDetail>> {
-        let (year, slot) = crate::session::slot(date, session);
+        let (year, slot) = crate::register::session::slot(date, session);
         let row = sqlx::query(
             "SELECT r.marks, v.sources FROM register_years r
              JOIN pupils p ON p.id = r.pupil_id

@@ -7,9 +7,9 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::config::SchoolConfig;
-use crate::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
-use crate::session::academic_year;
-use crate::store::{PupilYears, SchoolId, Store, StoredPupil};
+use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
+use crate::register::session::academic_year;
+use crate::register::store::{PupilYears, SchoolId, Store, StoredPupil};
 
 /// One pupil's facts with the pupil they belong to.
 #[derive(Debug, Clone)]

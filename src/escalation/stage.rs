@@ -1,23 +1,23 @@
 //! Decisions: what each pupil's case should do next, stage by stage. Pure: (register, policy,
 //! case, earlier decisions, now) → decisions and planned actions. The same inputs always give
 //! the same outputs; nothing here reads a clock or a database. Each trigger is evaluated in
-//! [`crate::trigger`]; the guards that hold messages back are in [`crate::guard`].
+//! [`crate::escalation::trigger`]; the guards that hold messages back are in [`crate::escalation::guard`].
 
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde::Serialize;
 
-use crate::case::{CaseState, PastDecision, StageMemory};
 use crate::config::SchoolConfig;
-use crate::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
-use crate::guard::{RegisterGuard, apply_mass_send_brake, quiet_hours_end};
-use crate::policy::{
+use crate::escalation::case::{CaseState, PastDecision, StageMemory};
+use crate::escalation::guard::{RegisterGuard, apply_mass_send_brake, quiet_hours_end};
+use crate::escalation::policy::{
     Action, Approval, CaseEffect, Channel, Policy, Rearm, Recheck, Recipient, Stage, Trigger,
 };
-use crate::pupil::{Contact, Pupil};
-use crate::session::{Calendar, academic_year};
-use crate::trigger::{Fire, PupilEnv, as_of, cohort_matches, fires, first_day_of_year};
+use crate::escalation::trigger::{Fire, PupilEnv, as_of, cohort_matches, fires, first_day_of_year};
+use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
+use crate::register::pupil::{Contact, Pupil};
+use crate::register::session::{Calendar, academic_year};
 
 /// Everything the engine needs about one pupil.
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +111,7 @@ pub struct PlannedAction {
     /// Email, mobile or postal address where the channel needs one.
     pub address: Option<String>,
     pub template: String,
-    pub task: Option<crate::policy::TaskKind>,
+    pub task: Option<crate::escalation::policy::TaskKind>,
     pub requires_approval: bool,
     /// Why the action is held back (register not taken, mass-send brake), if it is.
     pub held: Option<String>,

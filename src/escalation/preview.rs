@@ -8,11 +8,11 @@ use chrono::NaiveDateTime;
 use sqlx::Row;
 
 use crate::config::{Config, SchoolConfig};
+use crate::delivery::message::{self, DecisionInfo};
+use crate::delivery::template::{Audience, Templates};
 use crate::delivery::{Prepared, letter_for};
-use crate::message::{self, DecisionInfo};
-use crate::policy::Channel;
-use crate::store::Store;
-use crate::template::{Audience, Templates};
+use crate::escalation::policy::Channel;
+use crate::register::store::Store;
 
 pub struct PreviewArgs<'a> {
     pub template: &'a str,
@@ -194,7 +194,11 @@ pub async fn preview(
     )?;
     match action.channel {
         Channel::Sms => {
-            writeln!(out, "# {}", crate::channel::sms::segments(&rendered.text))?;
+            writeln!(
+                out,
+                "# {}",
+                crate::delivery::channel::sms::segments(&rendered.text)
+            )?;
             writeln!(out, "{}", rendered.text)?;
         }
         Channel::Email | Channel::LaReturn => {
@@ -220,7 +224,7 @@ pub async fn preview(
         if let Some(letter) = &rendered.letter {
             let prepared = Prepared {
                 date: args.as_of.date(),
-                outgoing: crate::channel::Outgoing {
+                outgoing: crate::delivery::channel::Outgoing {
                     outbox_id: 0,
                     attempt: 1,
                     school: school.id.clone(),
@@ -234,8 +238,10 @@ pub async fn preview(
                 rendered: rendered.clone(),
                 data: data.clone(),
             };
-            let pdf = crate::channel::letter::render_one(&letter_for(school, &prepared, letter))
-                .map_err(|e| anyhow!("cannot make the letter: {e}"))?;
+            let pdf = crate::delivery::channel::letter::render_one(&letter_for(
+                school, &prepared, letter,
+            ))
+            .map_err(|e| anyhow!("cannot make the letter: {e}"))?;
             let path = dir.join(format!("{}.pdf", args.template));
             crate::private::write(&path, &pdf)?;
             written.push(path);
