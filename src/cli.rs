@@ -60,7 +60,15 @@ pub enum Command {
     /// A pupil's case history: every stage change with the reason and figures behind it
     Case(CaseArgs),
     /// Run the daemon: poll the register, make each job at its local time, deliver the outbox
+    /// (and serve the console when `[web] listen` is set)
     Run,
+    /// Serve the console alone: the morning's work in a browser
+    Web(WebArgs),
+    /// People who sign in to the console
+    User {
+        #[command(subcommand)]
+        what: UserWhat,
+    },
     /// Deliver what is due in the outbox now, then exit (no scheduled jobs)
     Deliver(DeliverArgs),
     /// What the daemon did last, what is queued, awaiting approval or failed, and what runs next
@@ -289,6 +297,48 @@ pub struct DemoArgs {
     /// Simulate the whole school year (three terms) instead of the autumn term
     #[arg(long)]
     pub year: bool,
+    /// Then serve the console over the demo school as it stands on its last day, before the
+    /// attendance officer's end-of-day approvals, with a demo sign-in printed
+    #[arg(long)]
+    pub serve: bool,
+    /// Where `--serve` listens
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    /// Where to listen [default: `[web] listen`, else 127.0.0.1:8080]
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Show the school as it was at this school-local time (file sink only), e.g. the demo's
+    /// last day: 2025-12-19T10:30
+    #[arg(long, value_parser = parse_datetime)]
+    pub as_of: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserWhat {
+    /// Add a person (or give one another role): `rollcall user add EMAIL --role ROLE`
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// Their school email address, which they sign in with
+    pub email: String,
+    /// attendance_officer, office, headteacher, dsl or governor
+    #[arg(long)]
+    pub role: String,
+    /// The school (config id) the role is at [default: the only school]
+    #[arg(long)]
+    pub school: Option<String>,
+    /// Their name as approvals are signed ("Jo Bloggs") [default: the email address]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Read the password from standard input (one line) instead of asking on the terminal
+    #[arg(long)]
+    pub password_stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -371,6 +421,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 seed: args.seed,
                 policy: args.policy,
                 whole_year: args.year,
+                serve: args.serve.then_some(args.listen),
             })
             .await
         }
@@ -564,6 +615,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Run => {
             let config = load_config(cli.config.as_deref())?;
             crate::daemon::serve(config).await
+        }
+        Command::Web(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            crate::web::run_alone(config, args.listen, args.as_of).await
+        }
+        Command::User {
+            what: UserWhat::Add(args),
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            crate::web::add_user_command(&config, &args).await
         }
         Command::Deliver(args) => {
             let config = load_config(cli.config.as_deref())?;

@@ -33,6 +33,39 @@ pub struct Config {
     pub schools: Vec<SchoolConfig>,
     pub delivery: DeliveryConfig,
     pub daemon: DaemonConfig,
+    pub web: WebConfig,
+}
+
+/// The console: where it listens and how it treats sign-ins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// `rollcall run` serves the console here when set (`"127.0.0.1:8080"`); `rollcall web`
+    /// listens here, or on 127.0.0.1:8080 when unset. Put it behind a reverse proxy with TLS.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The address people type (`https://attendance.example.sch.uk`), as the proxy serves it.
+    pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (the audit's "from where"); from anyone
+    /// else the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a sign-in lasts.
+    pub session_hours: u32,
+    /// Wrong passwords in a row before an account is locked, and for how long.
+    pub lockout_failures: u32,
+    pub lockout_minutes: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: None,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            session_hours: 10,
+            lockout_failures: 5,
+            lockout_minutes: 15,
+        }
+    }
 }
 
 /// Where messages go and how hard rollcall tries.
@@ -309,6 +342,8 @@ struct FileConfig {
     delivery: DeliveryConfig,
     #[serde(default)]
     daemon: DaemonConfig,
+    #[serde(default)]
+    web: WebConfig,
     school: Option<SchoolSection>,
     calendar: Option<CalendarSection>,
     schools: Option<Vec<SchoolEntry>>,
@@ -932,6 +967,7 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
         schools,
         delivery,
         daemon: raw.daemon,
+        web: raw.web,
     })
 }
 

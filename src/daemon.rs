@@ -782,6 +782,20 @@ pub async fn serve(config: Config) -> Result<()> {
         mode = ?daemon.config.delivery.mode,
         "rollcall running"
     );
+    let daemon = Arc::new(daemon);
+    let console = match daemon.config.web.listen {
+        Some(listen) => {
+            let console = crate::web::Console::new(Arc::clone(&daemon), false)?;
+            let stop = stop.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = crate::web::serve(console, listen, stop.clone()).await {
+                    // The daemon's work goes on without the console; say why it is missing.
+                    tracing::error!("the console is not served: {e:#}");
+                }
+            }))
+        }
+        None => None,
+    };
     let result = daemon
         .run(
             stop.clone(),
@@ -794,6 +808,10 @@ pub async fn serve(config: Config) -> Result<()> {
         )
         .await;
     let _ = scheduler.shutdown().await;
+    if let Some(console) = console {
+        stop.cancel();
+        let _ = console.await;
+    }
     let report = result?;
     let d = &report.delivery;
     tracing::info!(

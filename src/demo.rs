@@ -36,6 +36,8 @@ pub struct DemoOptions {
     pub policy: String,
     /// The whole school year, not only the autumn term.
     pub whole_year: bool,
+    /// Serve the console here afterwards, over the last day before its approvals.
+    pub serve: Option<std::net::SocketAddr>,
 }
 
 /// The register closes each shipped policy's text names (see the comments at the top of each
@@ -60,6 +62,7 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
         seed,
         policy: policy_name,
         whole_year,
+        serve,
     } = options;
     let (dir, pupils, seed) = (dir.as_path(), *pupils, *seed);
     let started = std::time::Instant::now();
@@ -141,8 +144,14 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
         // The day's runs, then at the end of the school day the attendance officer decides what
         // waits for a person, then the evening.
         let approvals = day.and_hms_opt(approval_hour, approval_minute, 0);
+        // Served afterwards, the last day stops before its approvals: the console opens on
+        // a morning's call list and what waits for the attendance officer.
+        let last_served = serve.is_some() && day == to;
         for (until, decide) in [(approvals, true), (day.and_hms_opt(23, 59, 0), false)] {
             let Some(until) = until else { continue };
+            if last_served && !decide {
+                break;
+            }
             let instant = local_instant(tz, until);
             let report = daemon
                 .run(
@@ -156,7 +165,7 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
             total.delivery.merge(&report.delivery);
             total.imported_files += report.imported_files;
             clock.advance_to(instant);
-            if decide && school.calendar.is_school_day(day) {
+            if decide && !last_served && school.calendar.is_school_day(day) {
                 approved += approve_for_demo(&store, school_id, &policy, until).await?;
             }
         }
@@ -198,7 +207,21 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
             "  cargo run --release -- demo --policy inspire-trust --year   # another policy, a whole school year"
         );
     }
-    Ok(())
+    match serve {
+        Some(listen) => {
+            let before = to
+                .and_hms_opt(approval_hour, approval_minute, 0)
+                .unwrap_or_default()
+                - chrono::Duration::minutes(1);
+            crate::web::serve_demo(daemon, &school, *listen, before).await
+        }
+        None => {
+            println!(
+                "  cargo run --release -- demo --serve   # the same term, then the console in a browser"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// The demo's stand-in for a school's MIS: the generated year's marks, exported one

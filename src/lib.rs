@@ -23,3 +23,4 @@ pub mod report;
 pub mod schedule;
 pub mod school;
 pub mod status;
+pub mod web;

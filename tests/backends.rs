@@ -18,6 +18,8 @@ use rollcall::register::stats::school_stats;
 use rollcall::register::store::Store;
 use sqlx::Connection;
 
+#[path = "backends/console.rs"]
+mod console;
 #[path = "backends/delivery.rs"]
 mod delivery;
 #[path = "backends/faults.rs"]
@@ -36,6 +38,10 @@ mod reports;
 mod school_year;
 #[path = "backends/walk.rs"]
 mod walk;
+use console::{
+    the_attendance_officer_does_the_morning_in_the_console,
+    the_console_refuses_what_a_role_or_a_form_may_not_do,
+};
 use delivery::{
     a_sender_that_dies_mid_send_never_causes_a_second_text,
     retries_back_off_then_fail_or_go_when_the_server_returns,
@@ -137,6 +143,8 @@ fn main() {
         catching_up_climbs_at_once_with_one_letter,
         a_case_closes_only_when_the_improvement_holds,
         persistent_absence_is_decided_once_a_school_year,
+        the_attendance_officer_does_the_morning_in_the_console,
+        the_console_refuses_what_a_role_or_a_form_may_not_do,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

@@ -357,6 +357,23 @@ impl Deliverer {
         Ok(summary)
     }
 
+    /// A message exactly as it would be sent now, without sending or recording anything:
+    /// what the console shows a person before they approve it.
+    pub async fn preview(&self, school: &SchoolRuntime, id: i64) -> Result<Prepared> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1 AND school_id = $2"
+        )))
+        .bind(id)
+        .bind(school.id.0)
+        .fetch_optional(self.store.pool())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("there is no message {id} for this school"))?;
+        let row = OutboxRow::from_row(&row)?;
+        self.prepare(school, &row)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
     /// Renders the row into what its channel sends; an error here is permanent (a template
     /// or an address that will not change by trying again).
     async fn prepare(&self, school: &SchoolRuntime, row: &OutboxRow) -> Result<Prepared, String> {
@@ -1265,6 +1282,15 @@ pub fn from_mailbox(school: &SchoolConfig) -> Result<lettre::message::Mailbox, S
         (!name.is_empty()).then(|| name.to_owned()),
         email,
     ))
+}
+
+/// The PDF of a prepared message's letter, if it makes one.
+pub fn letter_pdf(school: &SchoolConfig, prepared: &Prepared) -> Option<Result<Vec<u8>>> {
+    let text = prepared.rendered.letter.as_ref()?;
+    Some(
+        crate::delivery::channel::letter::render_one(&letter_for(school, prepared, text))
+            .map_err(|e| anyhow::anyhow!("cannot make the letter: {e}")),
+    )
 }
 
 /// The printable letter for a rendered message.

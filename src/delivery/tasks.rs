@@ -115,6 +115,27 @@ pub fn task_text_path(sink: &FileSink, school: &str, date: NaiveDate, outbox_id:
         .join(format!("{outbox_id}.txt"))
 }
 
+/// Today's staff tasks: the call list in calling order, and the other tasks as rows of the
+/// task list CSV. The daemon prints them; the console shows the same list.
+pub struct TodayTasks {
+    pub calls: Vec<CallEntry>,
+    pub others: Vec<[String; 10]>,
+}
+
+/// The task list's CSV columns.
+const TASK_COLUMNS: [&str; 10] = [
+    "task",
+    "for",
+    "pupil",
+    "upn",
+    "reg_group",
+    "stage",
+    "why",
+    "listed_at",
+    "outbox_id",
+    "what_to_do",
+];
+
 /// Rewrites today's call list (HTML, CSV) and task list (CSV); returns the call list's path.
 pub async fn publish(
     store: &Store,
@@ -123,6 +144,39 @@ pub async fn publish(
     today: NaiveDate,
     now: NaiveDateTime,
 ) -> Result<PathBuf> {
+    let TodayTasks {
+        calls,
+        others: rows,
+    } = self::today(store, school, sink, today).await?;
+    let mut others = csv::Writer::from_writer(Vec::new());
+    others.write_record(TASK_COLUMNS)?;
+    for fields in &rows {
+        others.write_record(
+            fields
+                .iter()
+                .map(|f| crate::report::spreadsheet::safe_cell(f).into_owned()),
+        )?;
+    }
+    let dir = sink.day_dir(&school.config.id, today);
+    let html = call_list::render_html(&school.config.name, today, now, &calls)
+        .map_err(|e| anyhow::anyhow!("cannot render the call list: {e}"))?;
+    let csv_text = call_list::render_csv(today, &calls)
+        .map_err(|e| anyhow::anyhow!("cannot write the call list CSV: {e}"))?;
+    let html_path = dir.join("call-list.html");
+    FileSink::write_atomic(&html_path, html.as_bytes())?;
+    FileSink::write_atomic(&dir.join("call-list.csv"), csv_text.as_bytes())?;
+    let others = others.into_inner().context("writing the task list")?;
+    FileSink::write_atomic(&dir.join("tasks.csv"), &others)?;
+    Ok(html_path)
+}
+
+/// Today's call list and other tasks, as the day's deliveries listed them.
+pub async fn today(
+    store: &Store,
+    school: &SchoolRuntime,
+    sink: &FileSink,
+    today: NaiveDate,
+) -> Result<TodayTasks> {
     let tasks = today_tasks(store, school, today).await?;
     let texts = texts_today(store, school, today).await?;
     let mut contacts: BTreeMap<i64, Vec<CallContact>> = BTreeMap::new();
@@ -131,7 +185,8 @@ pub async fn publish(
             contacts.entry(pupil_id).or_default().push(CallContact {
                 name: c.name,
                 relationship: c.relationship,
-                phone,
+                // As the office dials it ("07700 900123"), not as stored (E.164).
+                phone: crate::delivery::message::display_phone(&phone),
             });
         }
     }
@@ -144,19 +199,7 @@ pub async fn publish(
             .map_or_else(|| stage.to_owned(), |s| s.title.clone())
     };
     let mut calls: Vec<CallEntry> = Vec::new();
-    let mut others = csv::Writer::from_writer(Vec::new());
-    others.write_record([
-        "task",
-        "for",
-        "pupil",
-        "upn",
-        "reg_group",
-        "stage",
-        "why",
-        "listed_at",
-        "outbox_id",
-        "what_to_do",
-    ])?;
+    let mut others: Vec<[String; 10]> = Vec::new();
     for t in &tasks {
         // The task's own words, as its template wrote them when it was delivered (a task
         // delivered before they were kept has none: the stage and reason still say why).
@@ -204,25 +247,11 @@ pub async fn publish(
                 t.outbox_id.to_string(),
                 what_to_do.trim().to_owned(),
             ];
-            others.write_record(
-                fields
-                    .iter()
-                    .map(|f| crate::report::spreadsheet::safe_cell(f).into_owned()),
-            )?;
+            others.push(fields);
         }
     }
     call_list::order(&mut calls);
-    let dir = sink.day_dir(&school.config.id, today);
-    let html = call_list::render_html(&school.config.name, today, now, &calls)
-        .map_err(|e| anyhow::anyhow!("cannot render the call list: {e}"))?;
-    let csv_text = call_list::render_csv(today, &calls)
-        .map_err(|e| anyhow::anyhow!("cannot write the call list CSV: {e}"))?;
-    let html_path = dir.join("call-list.html");
-    FileSink::write_atomic(&html_path, html.as_bytes())?;
-    FileSink::write_atomic(&dir.join("call-list.csv"), csv_text.as_bytes())?;
-    let others = others.into_inner().context("writing the task list")?;
-    FileSink::write_atomic(&dir.join("tasks.csv"), &others)?;
-    Ok(html_path)
+    Ok(TodayTasks { calls, others })
 }
 
 /// Collects the day's letters into one PDF for the office to print in one go.

@@ -94,6 +94,7 @@ pub struct Walk {
     /// When a person looks at what waits for approval each school day.
     pub approval_time: NaiveTime,
     pub approver: Approver,
+    config: Config,
 }
 
 /// Approves everything that waits for a person.
@@ -112,13 +113,18 @@ impl Walk {
         pupils: &[PupilSpec],
         start: NaiveDate,
     ) -> Result<Walk> {
-        // Each walk has its own folder and school, so one database can hold several.
-        let dir = &dir.join(policy);
+        // Each walk has its own folder and school, so one database can hold several. A policy
+        // given as a path (a test's own ladder) is named by its file.
+        let name = Path::new(policy)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(policy);
+        let dir = &dir.join(name);
         let (terms, holidays) = rollcall::generate::england_calendar(2025);
         let mut text = format!(
             r#"
 [school]
-id = "{policy}"
+id = "{name}"
 name = "Walked Primary"
 urn = "100009"
 la_code = "886"
@@ -204,6 +210,7 @@ outbox_dir = "{outbox}"
             next_day: start,
             approval_time: t("17:30"),
             approver: approve_all(),
+            config,
         })
     }
 
@@ -335,6 +342,23 @@ outbox_dir = "{outbox}"
         codes: [Option<&'static str>; 2],
     ) {
         self.recodes.push((at, pupil, date, codes));
+    }
+
+    /// Walks every day before `at`, then that day's runs up to `at` (a morning, say).
+    pub async fn walk_until(&mut self, at: NaiveDateTime) -> Result<()> {
+        if let Some(before) = at.date().pred_opt() {
+            self.walk_to(before).await?;
+        }
+        self.run_until(local_instant(self.school.timezone, at))
+            .await
+    }
+
+    /// The console over the walked school, on the walk's clock and store.
+    pub async fn console(&self) -> Result<rollcall::web::Console> {
+        let daemon =
+            Daemon::build_with_store(self.config.clone(), self.store.clone(), self.clock.clone())
+                .await?;
+        rollcall::web::Console::new(std::sync::Arc::new(daemon), true)
     }
 
     /// Walks every day up to and including `to`.

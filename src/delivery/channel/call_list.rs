@@ -345,33 +345,50 @@ pub fn render_html(
         call_count: calls.len(),
         pupil_count: ordered.len(),
         safeguarding_count: ordered.iter().filter(|e| e.safeguarding).count(),
-        calls: calls
-            .iter()
-            .map(|call| CallView {
-                number: call.number,
-                safeguarding: call.safeguarding(),
-                children: match call.pupils.len() {
-                    1 => String::new(),
-                    n => format!("{n} children: ask about each"),
-                },
-                contacts: call
-                    .contacts()
-                    .into_iter()
-                    .map(|c| ContactView {
-                        name: &c.name,
-                        relationship: &c.relationship,
-                        phone: &c.phone,
-                        dial: dial(&c.phone),
-                    })
-                    .collect(),
-                pupils: call.pupils.clone(),
-            })
-            .collect(),
+        calls: call_views(&calls),
     };
     let mut registry = handlebars::Handlebars::new();
     registry.set_strict_mode(true);
     registry.register_template_string("call_list", TEMPLATE)?;
     Ok(registry.render("call_list", &view)?)
+}
+
+/// The call list as the printed page shows it (numbered calls, siblings together, contacts
+/// in order), for the console: `calls`, `call_count`, `pupil_count`, `safeguarding_count`.
+pub fn view(entries: &[CallEntry]) -> serde_json::Value {
+    let (ordered, ranges) = plan(entries);
+    let calls = calls(&ordered, &ranges);
+    serde_json::json!({
+        "call_count": calls.len(),
+        "pupil_count": ordered.len(),
+        "safeguarding_count": ordered.iter().filter(|e| e.safeguarding).count(),
+        "calls": call_views(&calls),
+    })
+}
+
+fn call_views<'a>(calls: &'a [Call<'a>]) -> Vec<CallView<'a>> {
+    calls
+        .iter()
+        .map(|call| CallView {
+            number: call.number,
+            safeguarding: call.safeguarding(),
+            children: match call.pupils.len() {
+                1 => String::new(),
+                n => format!("{n} children: ask about each"),
+            },
+            contacts: call
+                .contacts()
+                .into_iter()
+                .map(|c| ContactView {
+                    name: &c.name,
+                    relationship: &c.relationship,
+                    phone: &c.phone,
+                    dial: dial(&c.phone),
+                })
+                .collect(),
+            pupils: call.pupils.clone(),
+        })
+        .collect()
 }
 
 fn dial(phone: &str) -> String {

@@ -1,0 +1,552 @@
+//! Issue 15: the console, over HTTP, on SQLite and PostgreSQL. A small school is walked to a
+//! Wednesday morning: pupil 0 has been absent without a reason since the first day of term
+//! (a day-three letter and the LA's 10-day return wait for a person), pupil 1 is missing
+//! this morning with no reason (on the call list). People sign in and do the morning's work;
+//! what each role may do is checked, and so are the forms' guards.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, ensure};
+use chrono::NaiveDateTime;
+use rollcall::register::store::Store;
+use rollcall::web::account::{Role, add_user};
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+use super::walk::{UPNS, Walk, d, pupil, t};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The walked school with the console serving it on a loopback port.
+pub struct ConsoleSchool {
+    pub walk: Walk,
+    pub base: String,
+    pub stop: CancellationToken,
+    pub server: tokio::task::JoinHandle<()>,
+    /// (outbox id, stage) of each message waiting for approval, oldest first.
+    pub waiting: Vec<(i64, String)>,
+    /// The walk stopped here: the console's "now".
+    pub morning: NaiveDateTime,
+}
+
+impl ConsoleSchool {
+    pub fn waiting_for(&self, stage: &str) -> Result<i64> {
+        self.waiting
+            .iter()
+            .find(|(_, s)| s == stage)
+            .map(|(id, _)| *id)
+            .with_context(|| format!("nothing from {stage} waits: {:?}", self.waiting))
+    }
+
+    pub async fn status_of(&self, id: i64) -> Result<(String, Option<String>, Option<String>)> {
+        let row = sqlx::query("SELECT status, decided_by, decision_note FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.walk.store.pool())
+            .await?;
+        Ok((
+            row.try_get("status")?,
+            row.try_get("decided_by")?,
+            row.try_get("decision_note")?,
+        ))
+    }
+
+    pub async fn shut(self) -> Result<()> {
+        self.stop.cancel();
+        self.server.await?;
+        Ok(())
+    }
+}
+
+pub async fn console_school(store: Store, dir: &Path) -> Result<ConsoleSchool> {
+    let pupils = [
+        pupil(UPNS[0], "3A"),
+        pupil(UPNS[1], "3A"),
+        pupil(UPNS[2], "3B"),
+        pupil(UPNS[3], "3B"),
+    ];
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/policies/console.toml"
+    );
+    let mut walk = Walk::new(
+        store,
+        dir,
+        policy,
+        ("09:30", "13:45"),
+        &pupils,
+        d("2025-09-01"),
+    )
+    .await?;
+    let term_start = walk.school_day(d("2025-09-01"), 0);
+    // Pupil 0 absent without a reason from the first day; the tenth school day of absence is
+    // the LA return's day; the morning after it, pupil 1 is missing with no reason given.
+    let tenth = walk.school_day(term_start, 9);
+    let wednesday = walk.school_day(tenth, 1);
+    walk.plan(0, term_start, wednesday, |_| Some(["O", "O"]));
+    walk.plan(1, wednesday, wednesday, |_| Some(["N", "N"]));
+    // Nobody decides anything: the messages wait for the console.
+    walk.approver = Box::new(|_, _| None);
+    let morning = wednesday.and_time(t("10:30"));
+    walk.walk_until(morning).await?;
+
+    let store = &walk.store;
+    let school = walk.school_id;
+    for (email, name, role) in [
+        (
+            "jo.officer@walked.example",
+            "Jo Officer",
+            Role::AttendanceOfficer,
+        ),
+        ("ola.office@walked.example", "Ola Office", Role::Office),
+        (
+            "gail.governor@walked.example",
+            "Gail Governor",
+            Role::Governor,
+        ),
+    ] {
+        add_user(
+            store,
+            email,
+            Some(name),
+            Some(PASSWORD),
+            school,
+            role,
+            morning,
+        )
+        .await?;
+    }
+    let waiting = rollcall::delivery::outbox::pending(store, school)
+        .await?
+        .into_iter()
+        .map(|w| {
+            let stage = w.about.first().map(|a| a.1.clone()).unwrap_or_default();
+            (w.id, stage)
+        })
+        .collect();
+    let console = walk.console().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let stop = CancellationToken::new();
+    let server = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _ = rollcall::web::serve_on(console, listener, stop).await;
+        })
+    };
+    Ok(ConsoleSchool {
+        walk,
+        base,
+        stop,
+        server,
+        waiting,
+        morning,
+    })
+}
+
+/// A person at a browser, as far as HTTP goes: the session cookie, no redirects followed.
+struct Person {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    set_cookie: String,
+    body: String,
+}
+
+impl Page {
+    fn csrf(&self) -> Result<String> {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .context("the page has no form token")?;
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        Ok(rest[..rest.find('"').context("unterminated token")?].to_owned())
+    }
+}
+
+impl Person {
+    fn new(base: &str) -> Result<Person> {
+        // rollcall builds reqwest without a default TLS provider (see Cargo.toml).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Ok(Person {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            base: base.to_owned(),
+            cookie: None,
+        })
+    }
+
+    async fn page(&self, r: reqwest::RequestBuilder) -> Result<Page> {
+        let r = match &self.cookie {
+            Some(c) => r.header("cookie", c),
+            None => r,
+        };
+        let resp = r.send().await?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (location, set_cookie) = (header("location"), header("set-cookie"));
+        Ok(Page {
+            status: resp.status().as_u16(),
+            location,
+            set_cookie,
+            body: resp.text().await?,
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<Page> {
+        self.page(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<Page> {
+        self.page(self.http.post(format!("{}{path}", self.base)).form(form))
+            .await
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Result<Page> {
+        let page = self
+            .post("/login", &[("email", email), ("password", password)])
+            .await?;
+        if let Some(cookie) = page.set_cookie.split(';').next().filter(|c| !c.is_empty()) {
+            self.cookie = Some(cookie.to_owned());
+        }
+        Ok(page)
+    }
+}
+
+/// An attendance officer does the morning: the call list with numbers, an outcome recorded,
+/// the waiting letter read as the family will get it (and as PDF), approved in their name; the
+/// LA return rejected with a reason. Everything they did is in the audit.
+pub async fn the_attendance_officer_does_the_morning_in_the_console(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let school = console_school(store, dir).await?;
+    let letter = school.waiting_for("day_three")?;
+    let la = school.waiting_for("la_10_day_notice")?;
+    ensure!(
+        school.waiting.len() == 2,
+        "a letter and a return wait: {:?}",
+        school.waiting
+    );
+    let mut jo = Person::new(&school.base)?;
+
+    let first = jo.get("/").await?;
+    ensure!(
+        first.status == 303 && first.location == "/login",
+        "signed out goes to sign-in"
+    );
+    let signed = jo.sign_in("Jo.Officer@walked.example", PASSWORD).await?;
+    ensure!(signed.status == 303, "signed in: {}", signed.status);
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        ensure!(
+            signed.set_cookie.contains(attribute),
+            "session cookie lacks {attribute}: {}",
+            signed.set_cookie
+        );
+    }
+
+    // Today: pupil 1 is on the call list with their parent's number; both waiting messages
+    // are listed.
+    let today = jo.get("/").await?;
+    ensure!(today.status == 200, "today: {}", today.status);
+    let date = school.morning.format("%A %-d %B %Y").to_string();
+    ensure!(today.body.contains(&date), "today is the walk's {date}");
+    ensure!(
+        today.body.contains("Pupil1 Family1"),
+        "pupil 1 on the call list"
+    );
+    ensure!(
+        today.body.contains("07700 900001"),
+        "their parent's number to ring"
+    );
+    ensure!(
+        !today.body.contains("Pupil0 Family0</strong></a> <span"),
+        "pupil 0's absence is explained (O): not on the call list"
+    );
+    for id in [letter, la] {
+        ensure!(
+            today.body.contains(&format!("#{id} ")),
+            "message {id} listed as waiting"
+        );
+    }
+
+    // The call: a reason given. The call is done; the outcome is kept in Jo's name.
+    let csrf = today.csrf()?;
+    let school_id = school.walk.school_id.0.to_string();
+    let recorded = jo
+        .post(
+            &format!("/calls/{}/outcome", UPNS[1]),
+            &[
+                ("csrf", &csrf),
+                ("school", &school_id),
+                ("outcome", "reason_given"),
+                ("note", "Dentist, back at 11"),
+            ],
+        )
+        .await?;
+    ensure!(
+        recorded.status == 303,
+        "outcome recorded: {}",
+        recorded.status
+    );
+    let after = jo.get("/").await?;
+    ensure!(after.body.contains("Reason given"), "the outcome shows");
+    ensure!(after.body.contains("Dentist, back at 11"), "with its note");
+    ensure!(
+        after.body.contains("badge ok\">Done"),
+        "the call is marked done"
+    );
+    let by: String = sqlx::query("SELECT recorded_by FROM call_outcomes")
+        .fetch_one(school.walk.store.pool())
+        .await?
+        .try_get("recorded_by")?;
+    ensure!(by == "Jo Officer (Attendance Officer)", "recorded by {by}");
+
+    // The letter as the family will read it, and as PDF.
+    let page = jo.get(&format!("/approvals/{letter}")).await?;
+    ensure!(page.status == 200, "approval page: {}", page.status);
+    ensure!(page.body.contains("Pupil0"), "the letter names the child");
+    ensure!(
+        page.body.contains("letter.pdf"),
+        "a link to the letter as PDF"
+    );
+    let pdf = jo.get(&format!("/approvals/{letter}/letter.pdf")).await?;
+    ensure!(
+        pdf.status == 200 && pdf.body.starts_with("%PDF"),
+        "the PDF: {}",
+        pdf.status
+    );
+
+    // Approved: queued to send, in the signed-in person's name (no name typed anywhere).
+    let csrf = page.csrf()?;
+    let approved = jo
+        .post(
+            &format!("/approvals/{letter}/approve"),
+            &[("csrf", &csrf), ("school", &school_id)],
+        )
+        .await?;
+    ensure!(approved.status == 303, "approve: {}", approved.status);
+    let (status, decided_by, _) = school.status_of(letter).await?;
+    ensure!(status == "queued", "approved letter is {status}");
+    ensure!(
+        decided_by.as_deref() == Some("Jo Officer (Attendance Officer)"),
+        "approved by {decided_by:?}"
+    );
+
+    // Rejecting needs a reason; with one, the return is cancelled and keeps it.
+    let no_reason = jo
+        .post(
+            &format!("/approvals/{la}/reject"),
+            &[("csrf", &csrf), ("school", &school_id), ("reason", "  ")],
+        )
+        .await?;
+    ensure!(
+        no_reason.status == 422,
+        "reject without a reason: {}",
+        no_reason.status
+    );
+    ensure!(
+        school.status_of(la).await?.0 == "awaiting_approval",
+        "still waiting"
+    );
+    let reason = "Family moved to Wales; LA told by phone";
+    let rejected = jo
+        .post(
+            &format!("/approvals/{la}/reject"),
+            &[("csrf", &csrf), ("school", &school_id), ("reason", reason)],
+        )
+        .await?;
+    ensure!(rejected.status == 303, "reject: {}", rejected.status);
+    let (status, _, note) = school.status_of(la).await?;
+    ensure!(status == "cancelled", "rejected return is {status}");
+    ensure!(
+        note.as_deref() == Some(reason),
+        "the reason is kept: {note:?}"
+    );
+
+    // Deciding twice is refused, not repeated.
+    let again = jo
+        .post(
+            &format!("/approvals/{letter}/approve"),
+            &[("csrf", &csrf), ("school", &school_id)],
+        )
+        .await?;
+    ensure!(
+        again.status == 404,
+        "a decided message is not waiting: {}",
+        again.status
+    );
+
+    let audit: Vec<String> = sqlx::query("SELECT action, subject FROM web_audit ORDER BY id")
+        .fetch_all(school.walk.store.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.try_get::<String, _>("action").unwrap_or_default(),
+                r.try_get::<String, _>("subject").unwrap_or_default()
+            )
+        })
+        .collect();
+    let expected = [
+        "sign-in ".to_owned(),
+        format!("call outcome: reason_given {}", UPNS[1]),
+        format!("approved message {letter}"),
+        format!("rejected message {la}"),
+    ];
+    ensure!(audit == expected, "audit: {audit:?}");
+
+    // The pupil page: the register with the O marks, the messages and the call.
+    let pupil0 = jo.get(&format!("/pupils/{}", UPNS[0])).await?;
+    ensure!(pupil0.status == 200, "pupil page: {}", pupil0.status);
+    let o_cells = pupil0.body.matches("class=\"mark unauthorised\"").count();
+    ensure!(
+        o_cells >= 2 && pupil0.body.contains("\">O</td>"),
+        "O marks shown as unauthorised: {o_cells} cells"
+    );
+    let pupil1 = jo.get(&format!("/pupils/{}", UPNS[1])).await?;
+    ensure!(
+        pupil1.body.contains("Dentist, back at 11"),
+        "the call on the pupil page"
+    );
+    school.shut().await
+}
+
+/// What each role may not do, and what the forms refuse: the office cannot approve an LA
+/// return (403, and it is not offered), a governor sees no pupil, a form from another site or
+/// without the session's token changes nothing, and five wrong passwords lock an account.
+pub async fn the_console_refuses_what_a_role_or_a_form_may_not_do(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let school = console_school(store, dir).await?;
+    let la = school.waiting_for("la_10_day_notice")?;
+    let letter = school.waiting_for("day_three")?;
+    let school_id = school.walk.school_id.0.to_string();
+
+    let mut ola = Person::new(&school.base)?;
+    ensure!(
+        ola.sign_in("ola.office@walked.example", PASSWORD)
+            .await?
+            .status
+            == 303
+    );
+    let page = ola.get(&format!("/approvals/{la}")).await?;
+    ensure!(
+        page.status == 200,
+        "the office may read it: {}",
+        page.status
+    );
+    ensure!(
+        !page.body.contains(&format!("/approvals/{la}/approve")),
+        "but is not offered the approve button"
+    );
+    let csrf = page.csrf()?;
+    let refused = ola
+        .post(
+            &format!("/approvals/{la}/approve"),
+            &[("csrf", &csrf), ("school", &school_id)],
+        )
+        .await?;
+    ensure!(
+        refused.status == 403,
+        "office approving an LA return: {}",
+        refused.status
+    );
+    ensure!(
+        school.status_of(la).await?.0 == "awaiting_approval",
+        "nothing changed"
+    );
+
+    // A form posted from another site, and one without the session's token: refused.
+    let cross = ola
+        .page(
+            ola.http
+                .post(format!("{}/approvals/{letter}/approve", school.base))
+                .header("origin", "https://evil.example")
+                .form(&[("csrf", csrf.as_str()), ("school", school_id.as_str())]),
+        )
+        .await?;
+    ensure!(cross.status == 403, "cross-site post: {}", cross.status);
+    let tokenless = ola
+        .post(
+            &format!("/approvals/{letter}/approve"),
+            &[("csrf", "0000"), ("school", &school_id)],
+        )
+        .await?;
+    ensure!(tokenless.status == 403, "wrong token: {}", tokenless.status);
+    ensure!(
+        school.status_of(letter).await?.0 == "awaiting_approval",
+        "nothing changed"
+    );
+    // The office may approve a family letter with its own token.
+    let ok = ola
+        .post(
+            &format!("/approvals/{letter}/approve"),
+            &[("csrf", &csrf), ("school", &school_id)],
+        )
+        .await?;
+    ensure!(
+        ok.status == 303,
+        "office approving the letter: {}",
+        ok.status
+    );
+    let (status, by, _) = school.status_of(letter).await?;
+    ensure!(status == "queued" && by.as_deref() == Some("Ola Office (School Office)"));
+
+    // A governor: reports only.
+    let mut gail = Person::new(&school.base)?;
+    ensure!(
+        gail.sign_in("gail.governor@walked.example", PASSWORD)
+            .await?
+            .status
+            == 303
+    );
+    let home = gail.get("/").await?;
+    ensure!(
+        home.status == 303 && home.location.starts_with("/reports"),
+        "governor lands on reports"
+    );
+    for path in [
+        format!("/pupils/{}", UPNS[0]),
+        "/approvals".into(),
+        "/cases".into(),
+    ] {
+        let p = gail.get(&path).await?;
+        ensure!(p.status == 403, "governor at {path}: {}", p.status);
+    }
+    let reports = gail.get("/reports").await?;
+    ensure!(
+        !reports.body.contains("/approvals?"),
+        "no link to approvals for a governor"
+    );
+
+    // Five wrong passwords lock the account: the right one is then refused too.
+    let mut guess = Person::new(&school.base)?;
+    for _ in 0..5 {
+        let p = guess
+            .sign_in("jo.officer@walked.example", "wrong password!")
+            .await?;
+        ensure!(p.status == 401, "wrong password: {}", p.status);
+    }
+    let locked = guess.sign_in("jo.officer@walked.example", PASSWORD).await?;
+    ensure!(locked.status == 401, "locked: {}", locked.status);
+    ensure!(locked.body.contains("locked until"), "says it is locked");
+    ensure!(guess.cookie.is_none(), "no session while locked");
+    // An unknown address gets the same answer as a wrong password.
+    let unknown = guess.sign_in("nobody@walked.example", PASSWORD).await?;
+    ensure!(unknown.status == 401 && unknown.body.contains("do not match an account"));
+    school.shut().await
+}
