@@ -302,3 +302,115 @@ fn closed_or_full_output_is_not_a_crash() {
         .expect("sh");
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 }
+
+/// Issue 15: the console refuses to start when nobody can sign in, and says how to add a
+/// person; `user add` takes the password from standard input, refuses a short one, an unknown
+/// role or a non-address, and then the console starts (checked by its listening port).
+#[test]
+fn the_console_starts_only_once_someone_can_sign_in() {
+    use std::io::Write as _;
+    let school = School::new(CONFIG);
+    let out = school.run(&["import", "pupils", "pupils.csv"], &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let out = school.run(&["web", "--listen", &listen], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("rollcall user add"),
+        "says how to add a person: {}",
+        describe(&out)
+    );
+
+    let add = |args: &[&str], password: &str| {
+        let mut child = school
+            .command(args, &[])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run rollcall");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("password");
+        drop(stdin);
+        child.wait_with_output().expect("finish")
+    };
+    let base = ["user", "add", "jo@example.sch.uk", "--password-stdin"];
+    for (extra, password, says) in [
+        (
+            &["--role", "admin"][..],
+            "a long enough password",
+            "unknown role \"admin\"",
+        ),
+        (&["--role", "office"][..], "short", "at least 12 characters"),
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let out = add(&args, password);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert!(
+            text(&out.stderr).contains(says),
+            "{says}: {}",
+            describe(&out)
+        );
+    }
+    let out = add(
+        &[
+            "user",
+            "add",
+            "not an address",
+            "--role",
+            "office",
+            "--password-stdin",
+        ],
+        "a long enough password",
+    );
+    assert!(
+        text(&out.stderr).contains("is not an email address"),
+        "{}",
+        describe(&out)
+    );
+    let out = add(
+        &[
+            "user",
+            "add",
+            "Jo@Example.sch.uk",
+            "--role",
+            "attendance_officer",
+            "--name",
+            "Jo Bloggs",
+            "--password-stdin",
+        ],
+        "a long enough password",
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stdout)
+            .contains("jo@example.sch.uk can sign in to the console as Attendance Officer"),
+        "{}",
+        describe(&out)
+    );
+
+    // Now it serves: wait for the port, then stop it.
+    let mut web = school
+        .command(&["web", "--listen", &listen], &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the console");
+    let mut listening = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            listening = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = web.kill();
+    let _ = web.wait();
+    assert!(listening, "the console never listened on {listen}");
+}

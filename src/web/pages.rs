@@ -196,6 +196,19 @@ async fn today_page(
             .await?;
     let outcomes = outcomes_on(c, school, today).await?;
     let mut list = crate::delivery::channel::call_list::view(&tasks.calls);
+    list["summary"] = json!(format!(
+        "{}, {}",
+        count_words(
+            list["call_count"].as_u64().unwrap_or(0) as usize,
+            "call",
+            "calls"
+        ),
+        count_words(
+            list["pupil_count"].as_u64().unwrap_or(0) as usize,
+            "pupil",
+            "pupils"
+        )
+    ));
     // A call whose every child has a settled outcome moves to the end, marked done.
     if let Some(calls) = list.get_mut("calls").and_then(Value::as_array_mut) {
         for call in calls.iter_mut() {
@@ -422,6 +435,32 @@ fn may_decide(signed: &Signed, school: &SchoolRuntime, w: &Waiting) -> Result<()
     }
 }
 
+/// A channel as a person says it.
+pub(super) fn channel_words(channel: &str) -> &'static str {
+    match channel {
+        "sms" => "Text",
+        "email" => "Email",
+        "letter" => "Letter",
+        "la_return" => "LA return",
+        "task" => "Task",
+        _ => "Message",
+    }
+}
+
+/// A staff recipient role as a person says it.
+pub(super) fn role_words(role: &str) -> String {
+    match role {
+        "la" => "the LA attendance team".to_owned(),
+        "dsl" => "the DSL".to_owned(),
+        other => format!("the {}", other.replace('_', " ")),
+    }
+}
+
+/// "3 calls", "1 call".
+pub(super) fn count_words(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn waiting_view(w: &Waiting, policy: &Policy) -> Value {
     let title = |stage: &str| {
         policy
@@ -430,10 +469,12 @@ fn waiting_view(w: &Waiting, policy: &Policy) -> Value {
             .find(|s| s.id == stage)
             .map_or_else(|| stage.to_owned(), |s| s.title.clone())
     };
+    let family = w.recipient.starts_with("contact");
     json!({
         "id": w.id,
-        "channel": w.channel.replace('_', " "),
-        "recipient": w.recipient,
+        "channel": channel_words(&w.channel),
+        "recipient": if family { w.recipient.clone() } else { role_words(&w.recipient_role) },
+        "title": w.about.first().map(|(_, stage, _)| title(stage)).unwrap_or_default(),
         "recipient_role": w.recipient_role.replace('_', " "),
         "template": w.template.replace('_', " "),
         "created_at": w.created_at.replace('T', " "),

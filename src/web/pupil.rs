@@ -108,7 +108,17 @@ async fn pupil_page(
     let stored = c.store().pupil(pupil_id).await?;
     let p = &stored.pupil;
     let today = c.now(school).date();
+    // The figures the reports use run from the academic year's start; the page names the
+    // first day of term, which is what a person calls the start of the year.
     let year_start = academic_year_start(academic_year(today));
+    let first_day = school
+        .config
+        .calendar
+        .terms()
+        .iter()
+        .map(|t| t.start)
+        .find(|d| *d >= year_start && *d <= today)
+        .unwrap_or(year_start);
     let facts = crate::register::stats::school_stats(
         c.store(),
         school.id,
@@ -150,11 +160,17 @@ async fn pupil_page(
         let opt = |k: &str| -> anyhow::Result<String> {
             Ok(r.try_get::<Option<String>, _>(k)?.unwrap_or_default())
         };
+        let to: String = r.try_get("recipient")?;
+        let recipient = if to.starts_with("contact") {
+            to
+        } else {
+            super::pages::role_words(&to)
+        };
         Ok(json!({
             "id": r.try_get::<i64, _>("id")?,
-            "channel": r.try_get::<String, _>("channel")?.replace('_', " "),
+            "channel": super::pages::channel_words(&r.try_get::<String, _>("channel")?),
             "template": r.try_get::<String, _>("template")?.replace('_', " "),
-            "recipient": r.try_get::<String, _>("recipient")?,
+            "recipient": recipient,
             "status": r.try_get::<String, _>("status")?.replace('_', " "),
             "created_at": r.try_get::<String, _>("created_at")?.replace('T', " "),
             "sent_at": opt("sent_at")?.replace('T', " "),
@@ -226,7 +242,7 @@ async fn pupil_page(
             "persistent": f.persistent_absence(),
             "severe": f.severe_absence(),
         })),
-        "from": year_start.format("%-d %B %Y").to_string(),
+        "from": first_day.format("%-d %B %Y").to_string(),
         "to": today.format("%-d %B %Y").to_string(),
         "grid": grid,
         "history": history.iter().rev().map(|t| json!({
