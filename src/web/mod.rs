@@ -226,6 +226,20 @@ impl OptionalFromRequestParts<Console> for Signed {
     }
 }
 
+/// Where a request came from, for the audit (see [`remote_of`]).
+pub struct Remote(pub String);
+
+impl FromRequestParts<Console> for Remote {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Console,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(Remote(remote_of(parts, console)))
+    }
+}
+
 /// A state-changing request must come from a page of ours: when the browser says where it
 /// came from (`Origin`, sent by every current browser on a form post), it must be this host.
 /// SameSite=Strict keeps the session cookie off cross-site posts already; this refuses them

@@ -40,6 +40,7 @@ pub async fn login_page(State(c): State<Console>, signed: Option<Signed>) -> Res
 
 pub async fn login(
     State(c): State<Console>,
+    super::Remote(remote): super::Remote,
     headers: axum::http::HeaderMap,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
@@ -56,7 +57,9 @@ pub async fn login(
     let email = form.email.trim().to_lowercase();
     match outcome {
         Ok((token, _)) => {
-            if let Err(e) = account::audit(c.store(), &email, None, "sign-in", "", "", now).await {
+            if let Err(e) =
+                account::audit(c.store(), &email, None, "sign-in", "", &remote, now).await
+            {
                 return internal(&e);
             }
             let cookie = Cookie::build((SESSION_COOKIE, token))
@@ -81,7 +84,8 @@ pub async fn login(
                     ),
                 ),
             };
-            if let Err(e) = account::audit(c.store(), &email, None, action, "", "", now).await {
+            if let Err(e) = account::audit(c.store(), &email, None, action, "", &remote, now).await
+            {
                 return internal(&e);
             }
             let mut page = c
@@ -797,6 +801,7 @@ pub async fn approve_batch(
     if field("confirm") != "yes" {
         let page = json!({
             "count": chosen.len(),
+            "messages": count_words(chosen.len(), "message", "messages"),
             "ids": chosen.iter().map(|w| w.id).collect::<Vec<_>>(),
             "items": chosen.iter().map(|w| waiting_view(w, &school.policy)).collect::<Vec<_>>(),
         });

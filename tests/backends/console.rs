@@ -400,6 +400,11 @@ pub async fn the_attendance_officer_does_the_morning_in_the_console(
             )
         })
         .collect();
+    let remote: String = sqlx::query("SELECT remote FROM web_audit WHERE action = 'sign-in'")
+        .fetch_one(school.walk.store.pool())
+        .await?
+        .try_get("remote")?;
+    ensure!(remote == "127.0.0.1", "sign-in from {remote}");
     let expected = [
         "sign-in ".to_owned(),
         format!("call outcome: reason_given {}", UPNS[1]),
@@ -491,11 +496,57 @@ pub async fn the_console_refuses_what_a_role_or_a_form_may_not_do(
         school.status_of(letter).await?.0 == "awaiting_approval",
         "nothing changed"
     );
-    // The office may approve a family letter with its own token.
+    // A batch with the LA return in it is refused whole; the family letter alone is shown
+    // with its count before anything happens, then approved in the office's name.
+    let (letter_id, la_id) = (letter.to_string(), la.to_string());
+    let mixed = ola
+        .post(
+            "/approvals/batch",
+            &[
+                ("csrf", &csrf),
+                ("school", &school_id),
+                ("id", &letter_id),
+                ("id", &la_id),
+            ],
+        )
+        .await?;
+    ensure!(
+        mixed.status == 403,
+        "a batch with an LA return: {}",
+        mixed.status
+    );
+    ensure!(
+        school.status_of(letter).await?.0 == "awaiting_approval",
+        "nothing changed"
+    );
+    let asked = ola
+        .post(
+            "/approvals/batch",
+            &[("csrf", &csrf), ("school", &school_id), ("id", &letter_id)],
+        )
+        .await?;
+    ensure!(
+        asked.status == 200,
+        "the count is shown first: {}",
+        asked.status
+    );
+    ensure!(
+        asked.body.contains("Approve 1 message?"),
+        "asks about one message"
+    );
+    ensure!(
+        school.status_of(letter).await?.0 == "awaiting_approval",
+        "not yet"
+    );
     let ok = ola
         .post(
-            &format!("/approvals/{letter}/approve"),
-            &[("csrf", &csrf), ("school", &school_id)],
+            "/approvals/batch",
+            &[
+                ("csrf", &csrf),
+                ("school", &school_id),
+                ("id", &letter_id),
+                ("confirm", "yes"),
+            ],
         )
         .await?;
     ensure!(
