@@ -474,7 +474,20 @@ fn waiting_view(w: &Waiting, policy: &Policy) -> Value {
             .map_or_else(|| stage.to_owned(), |s| s.title.clone())
     };
     let family = w.recipient.starts_with("contact");
+    let stage_title = w
+        .about
+        .first()
+        .map(|(_, stage, _)| title(stage))
+        .unwrap_or_default();
+    let channel = channel_words(&w.channel);
+    // "Letter: Day three: letter home", but not "LA return: LA return: …".
+    let heading = if stage_title.starts_with(channel) {
+        stage_title.clone()
+    } else {
+        format!("{channel}: {stage_title}")
+    };
     json!({
+        "heading": heading,
         "id": w.id,
         "channel": channel_words(&w.channel),
         "recipient": if family { w.recipient.clone() } else { role_words(&w.recipient_role) },
