@@ -13,6 +13,7 @@
 pub mod account;
 mod pages;
 mod pupil;
+mod reports;
 mod view;
 
 use std::net::{IpAddr, SocketAddr};
@@ -101,7 +102,7 @@ impl Console {
             .route("/pupils/{upn}", get(pupil::pupil))
             .route("/cases", get(pupil::cases))
             .route("/status", get(pupil::status))
-            .route("/reports", get(pupil::reports))
+            .route("/reports", get(reports::reports))
             .route("/assets/console.css", get(view::stylesheet))
             .with_state(self)
     }

@@ -391,22 +391,3 @@ pub async fn status(
         Err(e) => internal(&e),
     }
 }
-
-/// The reports, as the command line makes them: what to run for which period.
-pub async fn reports(
-    State(c): State<Console>,
-    signed: Signed,
-    Query(q): Query<SchoolQuery>,
-) -> Response {
-    let school = match signed.school(&c, q.school) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let today = c.now(school).date();
-    let page = json!({
-        "year_from": academic_year_start(academic_year(today)).to_string(),
-        "today": today.to_string(),
-        "school_id": school.config.id,
-    });
-    c.views.page("reports", "Reports", &signed, school, page)
-}

@@ -143,6 +143,20 @@ pub async fn console_school(store: Store, dir: &Path) -> Result<ConsoleSchool> {
     })
 }
 
+/// The links of a page, as a browser reads them (attribute escapes undone).
+fn links(body: &str) -> Vec<String> {
+    body.split("href=\"")
+        .skip(1)
+        .map(|h| {
+            h.split('"')
+                .next()
+                .unwrap_or_default()
+                .replace("&#x3D;", "=")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
 /// A person at a browser, as far as HTTP goes: the session cookie, no redirects followed.
 struct Person {
     http: reqwest::Client,
@@ -413,6 +427,22 @@ pub async fn the_attendance_officer_does_the_morning_in_the_console(
     ];
     ensure!(audit == expected, "audit: {audit:?}");
 
+    // The LA returns as of this morning, downloaded: pupil 0's episode is in the CSV.
+    let returns = jo
+        .get(&format!(
+            "/reports?kind=la-returns&date={}",
+            school.morning.date()
+        ))
+        .await?;
+    ensure!(returns.status == 200, "LA returns: {}", returns.status);
+    let csv_link = links(&returns.body)
+        .into_iter()
+        .find(|h| h.contains(".csv") && h.contains("download=true"))
+        .context("a CSV to download")?;
+    let csv = jo.get(&csv_link).await?;
+    ensure!(csv.status == 200, "download: {}", csv.status);
+    ensure!(csv.body.contains(UPNS[0]), "pupil 0's return in the CSV");
+
     // The pupil page: the register with the O marks, the messages and the call.
     let pupil0 = jo.get(&format!("/pupils/{}", UPNS[0])).await?;
     ensure!(pupil0.status == 200, "pupil page: {}", pupil0.status);
@@ -583,6 +613,32 @@ pub async fn the_console_refuses_what_a_role_or_a_form_may_not_do(
         !reports.body.contains("/approvals?"),
         "no link to approvals for a governor"
     );
+    ensure!(
+        !reports.body.contains("la-returns"),
+        "nor to the LA returns"
+    );
+    // The governor report for the term so far, viewed: figures, no child named.
+    let made = gail
+        .get(&format!(
+            "/reports?kind=governors&term=Autumn%202025&school={school_id}"
+        ))
+        .await?;
+    ensure!(made.status == 200, "governor report: {}", made.status);
+    let link = links(&made.body)
+        .into_iter()
+        .find(|h| h.contains(".html") && !h.contains("download"))
+        .context("a view link")?;
+    let view = gail.get(&link).await?;
+    ensure!(view.status == 200, "viewing {link}: {}", view.status);
+    ensure!(view.body.contains("Autumn 2025"), "the term's report");
+    ensure!(
+        !view.body.contains("Pupil0"),
+        "no child named in the governor report"
+    );
+    let la = gail
+        .get(&format!("/reports?kind=la-returns&school={school_id}"))
+        .await?;
+    ensure!(la.status == 403, "LA returns for a governor: {}", la.status);
 
     // Five wrong passwords lock the account: the right one is then refused too.
     let mut guess = Person::new(&school.base)?;
