@@ -339,6 +339,9 @@ pub struct UserAddArgs {
     /// Read the password from standard input (one line) instead of asking on the terminal
     #[arg(long)]
     pub password_stdin: bool,
+    /// No password: they sign in only with the school's account ([web.oidc])
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub no_password: bool,
 }
 
 #[derive(Debug, Args)]

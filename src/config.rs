@@ -53,6 +53,29 @@ pub struct WebConfig {
     /// Wrong passwords in a row before an account is locked, and for how long.
     pub lockout_failures: u32,
     pub lockout_minutes: u32,
+    /// Sign-in with the school's Microsoft 365 or Google account (OpenID Connect).
+    pub oidc: Option<OidcConfig>,
+}
+
+/// The school's identity provider. People still need a role here (`rollcall user add EMAIL
+/// --role ROLE --no-password`): the provider says who they are, rollcall what they may do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// `https://login.microsoftonline.com/TENANT/v2.0` or `https://accounts.google.com`; its
+    /// `/.well-known/openid-configuration` says the rest.
+    pub issuer: String,
+    pub client_id: String,
+    /// From `ROLLCALL__WEB__OIDC__CLIENT_SECRET` or the `oidc-client-secret` credential.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// The button's words.
+    #[serde(default = "default_oidc_label")]
+    pub label: String,
+}
+
+fn default_oidc_label() -> String {
+    "Sign in with your school account".to_owned()
 }
 
 impl Default for WebConfig {
@@ -64,6 +87,7 @@ impl Default for WebConfig {
             session_hours: 10,
             lockout_failures: 5,
             lockout_minutes: 15,
+            oidc: None,
         }
     }
 }
@@ -435,6 +459,7 @@ fn credentials() -> Vec<(&'static str, String)> {
         ("notify-api-key", "delivery.notify.api_key"),
         ("twilio-auth-token", "delivery.twilio.auth_token"),
         ("database-url", "database.url"),
+        ("oidc-client-secret", "web.oidc.client_secret"),
     ]
     .into_iter()
     .filter_map(|(file, key)| {

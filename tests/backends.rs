@@ -39,6 +39,7 @@ mod school_year;
 #[path = "backends/walk.rs"]
 mod walk;
 use console::{
+    a_school_account_signs_in_through_the_identity_provider,
     the_attendance_officer_does_the_morning_in_the_console,
     the_console_refuses_what_a_role_or_a_form_may_not_do,
 };
@@ -145,6 +146,7 @@ fn main() {
         persistent_absence_is_decided_once_a_school_year,
         the_attendance_officer_does_the_morning_in_the_console,
         the_console_refuses_what_a_role_or_a_form_may_not_do,
+        a_school_account_signs_in_through_the_identity_provider,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

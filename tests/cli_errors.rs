@@ -395,6 +395,20 @@ fn the_console_starts_only_once_someone_can_sign_in() {
         describe(&out)
     );
 
+    // Someone who signs in only with the school's account needs no password.
+    let out = school.run(
+        &[
+            "user",
+            "add",
+            "sam@example.sch.uk",
+            "--role",
+            "office",
+            "--no-password",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+
     // Now it serves: wait for the port, then stop it.
     let mut web = school
         .command(&["web", "--listen", &listen], &[])

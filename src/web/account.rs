@@ -181,6 +181,39 @@ pub async fn add_user(
     role: Role,
     now: NaiveDateTime,
 ) -> Result<i64> {
+    add_person(
+        store,
+        email,
+        display_name,
+        Password::Set(password),
+        school,
+        role,
+        now,
+    )
+    .await
+}
+
+/// A password to set, or none: the person signs in only with the school's account.
+#[derive(Debug, Clone, Copy)]
+pub enum Password<'a> {
+    Set(Option<&'a str>),
+    SchoolAccountOnly,
+}
+
+pub async fn add_person(
+    store: &Store,
+    email: &str,
+    display_name: Option<&str>,
+    password: Password<'_>,
+    school: SchoolId,
+    role: Role,
+    now: NaiveDateTime,
+) -> Result<i64> {
+    let only_school_account = matches!(password, Password::SchoolAccountOnly);
+    let password = match password {
+        Password::Set(p) => p,
+        Password::SchoolAccountOnly => None,
+    };
     let email = email.trim().to_lowercase();
     if !email.contains('@') || email.chars().any(char::is_whitespace) {
         bail!("\"{email}\" is not an email address: people sign in with their school email");
@@ -224,9 +257,9 @@ pub async fn add_user(
             id
         }
         None => {
-            if hash.is_none() {
+            if hash.is_none() && !only_school_account {
                 bail!(
-                    "{email} has no account yet: give a password with --password-stdin (or at the prompt)"
+                    "{email} has no account yet: give a password with --password-stdin (or at the prompt), or --no-password to sign in only with the school's account"
                 );
             }
             sqlx::query(
@@ -325,14 +358,23 @@ pub async fn sign_in(
         .bind(id)
         .execute(store.pool())
         .await?;
+    Ok(Ok((new_session(store, web, id, now).await?, id)))
+}
+
+async fn new_session(
+    store: &Store,
+    web: &WebConfig,
+    user: i64,
+    now: NaiveDateTime,
+) -> Result<String> {
     let token = token();
     sqlx::query(
         "INSERT INTO web_sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(token_hash(&token))
-    .bind(id)
+    .bind(user)
     .bind(self::token())
-    .bind(&now_text)
+    .bind(now.format(TIME).to_string())
     .bind(
         (now + Duration::hours(i64::from(web.session_hours)))
             .format(TIME)
@@ -340,7 +382,29 @@ pub async fn sign_in(
     )
     .execute(store.pool())
     .await?;
-    Ok(Ok((token, id)))
+    Ok(token)
+}
+
+/// A session for someone the school's identity provider vouched for, if rollcall knows them
+/// (a locked account stays locked: the lock is about this account, however it signs in).
+pub async fn open_session(
+    store: &Store,
+    web: &WebConfig,
+    email: &str,
+    now: NaiveDateTime,
+) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT id, locked_until FROM web_users WHERE email = $1")
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(store.pool())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let locked: Option<String> = row.try_get("locked_until")?;
+    if locked.is_some_and(|u| u > now.format(TIME).to_string()) {
+        return Ok(None);
+    }
+    Ok(Some(
+        new_session(store, web, row.try_get("id")?, now).await?,
+    ))
 }
 
 /// An argon2id hash of nothing anyone types, checked against when the address is unknown.

@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod account;
+mod oidc;
 mod pages;
 mod pupil;
 mod reports;
@@ -91,6 +92,8 @@ impl Console {
         Router::new()
             .route("/", get(pages::today))
             .route("/login", get(pages::login_page).post(pages::login))
+            .route("/login/oidc", get(oidc::start))
+            .route("/login/oidc/callback", get(oidc::callback))
             .route("/logout", post(pages::logout))
             .route("/calls/{upn}/outcome", post(pages::call_outcome))
             .route("/approvals", get(pages::approvals))
@@ -387,13 +390,21 @@ pub async fn add_user_command(
     let school = config.school(args.school.as_deref())?;
     let store = crate::register::store::Store::open_existing(&config.database_url).await?;
     let school_id = store.ensure_school(school).await?;
-    let password = read_password(args.password_stdin)?;
+    let password = if args.no_password {
+        None
+    } else {
+        read_password(args.password_stdin)?
+    };
     let now = crate::schedule::to_local(school.timezone, chrono::Utc::now());
-    account::add_user(
+    account::add_person(
         &store,
         &args.email,
         args.name.as_deref(),
-        password.as_deref(),
+        if args.no_password {
+            account::Password::SchoolAccountOnly
+        } else {
+            account::Password::Set(password.as_deref())
+        },
         school_id,
         role,
         now,

@@ -35,7 +35,11 @@ pub async fn login_page(State(c): State<Console>, signed: Option<Signed>) -> Res
     if signed.is_some() {
         return Redirect::to("/").into_response();
     }
-    c.views.public("login", "Sign in", json!({ "error": "" }))
+    c.views.public(
+        "login",
+        "Sign in",
+        json!({ "error": "", "oidc": oidc_label(&c) }),
+    )
 }
 
 pub async fn login(
@@ -62,13 +66,7 @@ pub async fn login(
             {
                 return internal(&e);
             }
-            let cookie = Cookie::build((SESSION_COOKIE, token))
-                .path("/")
-                .http_only(true)
-                .secure(true)
-                .same_site(SameSite::Strict)
-                .build();
-            (jar.add(cookie), Redirect::to("/")).into_response()
+            (jar.add(session_cookie(token)), Redirect::to("/")).into_response()
         }
         Err(refused) => {
             let (action, error) = match refused {
@@ -95,6 +93,25 @@ pub async fn login(
             page
         }
     }
+}
+
+/// The session cookie: `Secure`, `HttpOnly`, `SameSite=Strict`, the whole site.
+pub(super) fn session_cookie(token: String) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Strict)
+        .build()
+}
+
+/// The school-account button's words, or "" when there is none.
+fn oidc_label(c: &Console) -> String {
+    c.web()
+        .oidc
+        .as_ref()
+        .map(|o| o.label.clone())
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result, ensure};
 use chrono::NaiveDateTime;
 use rollcall::register::store::Store;
-use rollcall::web::account::{Role, add_user};
+use rollcall::web::account::{Password, Role, add_person, add_user};
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
@@ -58,6 +58,14 @@ impl ConsoleSchool {
 }
 
 pub async fn console_school(store: Store, dir: &Path) -> Result<ConsoleSchool> {
+    console_school_with(store, dir, |_| {}).await
+}
+
+pub async fn console_school_with(
+    store: Store,
+    dir: &Path,
+    change: impl FnOnce(&mut rollcall::config::Config),
+) -> Result<ConsoleSchool> {
     let pupils = [
         pupil(UPNS[0], "3A"),
         pupil(UPNS[1], "3A"),
@@ -123,7 +131,7 @@ pub async fn console_school(store: Store, dir: &Path) -> Result<ConsoleSchool> {
             (w.id, stage)
         })
         .collect();
-    let console = walk.console().await?;
+    let console = walk.console_with(change).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let stop = CancellationToken::new();
@@ -655,5 +663,271 @@ pub async fn the_console_refuses_what_a_role_or_a_form_may_not_do(
     // An unknown address gets the same answer as a wrong password.
     let unknown = guess.sign_in("nobody@walked.example", PASSWORD).await?;
     ensure!(unknown.status == 401 && unknown.body.contains("do not match an account"));
+    school.shut().await
+}
+
+/// A pretend identity provider on loopback (Microsoft 365 or Google, as far as OpenID Connect
+/// goes): discovery, an authorisation endpoint where the person is already signed in as
+/// `email`, a token endpoint that checks the PKCE verifier and the client secret, and its
+/// signing key. `tamper` spoils the next ID token to see it refused.
+mod provider {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Form, Query, State};
+    use axum::response::{IntoResponse, Redirect, Response};
+    use axum::routing::{get, post};
+    use base64::Engine as _;
+    use serde_json::json;
+
+    pub const CLIENT_ID: &str = "rollcall-test-client";
+    pub const CLIENT_SECRET: &str = "test-client-secret";
+
+    #[derive(Default)]
+    pub struct Person {
+        pub email: String,
+        pub tamper: Option<&'static str>,
+        nonce: String,
+        challenge: String,
+    }
+
+    #[derive(Clone)]
+    struct Provider {
+        base: String,
+        person: Arc<Mutex<Person>>,
+    }
+
+    pub async fn start() -> anyhow::Result<(String, Arc<Mutex<Person>>)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let person = Arc::new(Mutex::new(Person::default()));
+        let app = axum::Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/jwks", get(jwks))
+            .with_state(Provider {
+                base: base.clone(),
+                person: Arc::clone(&person),
+            });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok((base, person))
+    }
+
+    async fn discovery(State(p): State<Provider>) -> Response {
+        axum::Json(json!({
+            "issuer": p.base,
+            "authorization_endpoint": format!("{}/authorize", p.base),
+            "token_endpoint": format!("{}/token", p.base),
+            "jwks_uri": format!("{}/jwks", p.base),
+        }))
+        .into_response()
+    }
+
+    async fn authorize(
+        State(p): State<Provider>,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> Response {
+        let field = |k: &str| q.get(k).cloned().unwrap_or_default();
+        assert_eq!(field("client_id"), CLIENT_ID);
+        assert_eq!(field("code_challenge_method"), "S256");
+        assert!(field("scope").contains("openid"));
+        if let Ok(mut person) = p.person.lock() {
+            person.nonce = field("nonce");
+            person.challenge = field("code_challenge");
+        }
+        Redirect::to(&format!(
+            "{}?code=the-code&state={}",
+            field("redirect_uri"),
+            field("state")
+        ))
+        .into_response()
+    }
+
+    async fn token(
+        State(p): State<Provider>,
+        Form(f): Form<std::collections::HashMap<String, String>>,
+    ) -> Response {
+        let field = |k: &str| f.get(k).cloned().unwrap_or_default();
+        let Ok(person) = p.person.lock() else {
+            return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            ring::digest::digest(&ring::digest::SHA256, field("code_verifier").as_bytes()).as_ref(),
+        );
+        if field("code") != "the-code"
+            || field("client_secret") != CLIENT_SECRET
+            || challenge != person.challenge
+        {
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                axum::Json(json!({ "error": "invalid_grant" })),
+            )
+                .into_response();
+        }
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({
+            "iss": p.base,
+            "aud": CLIENT_ID,
+            "sub": "person-1",
+            "iat": now,
+            "exp": now + 300,
+            "nonce": person.nonce,
+            "email": person.email,
+            "email_verified": true,
+        });
+        let mut key = include_bytes!("../fixtures/oidc/key.der").to_vec();
+        match person.tamper {
+            Some("nonce") => claims["nonce"] = json!("another nonce"),
+            Some("audience") => claims["aud"] = json!("someone-else"),
+            // Signed with a key the provider does not publish under this kid.
+            Some("signature") => key.reverse(),
+            _ => {}
+        }
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("test-key-1".into());
+        let signed = if person.tamper == Some("signature") {
+            // An HMAC token with the same kid: the wrong algorithm and the wrong key.
+            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+            h.kid = Some("test-key-1".into());
+            jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_secret(&key))
+        } else {
+            jsonwebtoken::encode(
+                &header,
+                &claims,
+                &jsonwebtoken::EncodingKey::from_rsa_der(&key),
+            )
+        };
+        match signed {
+            Ok(id_token) => {
+                axum::Json(json!({ "id_token": id_token, "token_type": "Bearer" })).into_response()
+            }
+            Err(e) => {
+                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+            }
+        }
+    }
+
+    async fn jwks() -> Response {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            include_str!("../fixtures/oidc/jwks.json"),
+        )
+            .into_response()
+    }
+}
+
+/// Sign-in with the school's account: the console sends the person to the identity provider
+/// and back, checks the signed ID token, and signs in someone it knows by their verified
+/// address. Someone it does not know, a replayed callback and tokens with the wrong nonce,
+/// audience or signature are refused; nobody is signed in by any of them.
+pub async fn a_school_account_signs_in_through_the_identity_provider(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let (issuer, person) = provider::start().await?;
+    let school = console_school_with(store, dir, |config| {
+        config.web.oidc = Some(rollcall::config::OidcConfig {
+            issuer: issuer.clone(),
+            client_id: provider::CLIENT_ID.into(),
+            client_secret: Some(provider::CLIENT_SECRET.into()),
+            label: "Sign in with Walked Primary's account".into(),
+        });
+    })
+    .await?;
+    add_person(
+        &school.walk.store,
+        "sam.sso@walked.example",
+        Some("Sam Single"),
+        Password::SchoolAccountOnly,
+        school.walk.school_id,
+        Role::AttendanceOfficer,
+        school.morning,
+    )
+    .await?;
+
+    // Follows the three redirects a browser would: console → provider → console.
+    let through = |email: &str, tamper: Option<&'static str>| {
+        if let Ok(mut p) = person.lock() {
+            p.email = email.to_owned();
+            p.tamper = tamper;
+        }
+        let base = school.base.clone();
+        async move {
+            let mut browser = Person::new(&base)?;
+            let login = browser.get("/login").await?;
+            ensure!(
+                login.body.contains("Sign in with Walked Primary"),
+                "the button is offered"
+            );
+            let start = browser.get("/login/oidc").await?;
+            ensure!(start.status == 303, "off to the provider: {}", start.status);
+            let at_provider = browser.page(browser.http.get(&start.location)).await?;
+            ensure!(
+                at_provider.status == 303,
+                "provider: {}",
+                at_provider.status
+            );
+            let callback = at_provider.location.clone();
+            let back = browser.page(browser.http.get(&callback)).await?;
+            if let Some(cookie) = back.set_cookie.split(';').next().filter(|c| !c.is_empty()) {
+                browser.cookie = Some(cookie.to_owned());
+            }
+            Ok::<_, anyhow::Error>((browser, back, callback))
+        }
+    };
+
+    let (sam, back, callback) = through("Sam.SSO@walked.example", None).await?;
+    ensure!(
+        back.status == 303 && back.location == "/",
+        "signed in: {} {}",
+        back.status,
+        back.body
+    );
+    let today = sam.get("/").await?;
+    ensure!(
+        today.status == 200 && today.body.contains("Sam Single"),
+        "Sam's Today"
+    );
+    // The same callback again (a replay): the state was used.
+    let replay = Person::new(&school.base)?;
+    let again = replay.page(replay.http.get(&callback)).await?;
+    ensure!(again.status == 401, "replayed callback: {}", again.status);
+
+    let (_, unknown, _) = through("stranger@walked.example", None).await?;
+    ensure!(unknown.status == 401, "unknown person: {}", unknown.status);
+    ensure!(
+        unknown
+            .body
+            .contains("stranger@walked.example has no account here"),
+        "says who to ask"
+    );
+    for tamper in ["nonce", "audience", "signature"] {
+        let (browser, refused, _) = through("sam.sso@walked.example", Some(tamper)).await?;
+        ensure!(refused.status == 401, "{tamper}: {}", refused.status);
+        ensure!(browser.cookie.is_none(), "{tamper}: no session");
+    }
+    let signed_in: Vec<String> =
+        sqlx::query("SELECT action, email FROM web_audit WHERE action LIKE 'sign-in%' ORDER BY id")
+            .fetch_all(school.walk.store.pool())
+            .await?
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r.try_get::<String, _>("action").unwrap_or_default(),
+                    r.try_get::<String, _>("email").unwrap_or_default()
+                )
+            })
+            .collect();
+    ensure!(
+        signed_in
+            == [
+                "sign-in (school account) sam.sso@walked.example",
+                "sign-in refused: no account stranger@walked.example"
+            ],
+        "audit: {signed_in:?}"
+    );
     school.shut().await
 }

@@ -353,11 +353,16 @@ outbox_dir = "{outbox}"
             .await
     }
 
-    /// The console over the walked school, on the walk's clock and store.
-    pub async fn console(&self) -> Result<rollcall::web::Console> {
+    /// The console over the walked school, on the walk's clock and store, with its
+    /// configuration changed first (`[web]` settings).
+    pub async fn console_with(
+        &self,
+        change: impl FnOnce(&mut Config),
+    ) -> Result<rollcall::web::Console> {
+        let mut config = self.config.clone();
+        change(&mut config);
         let daemon =
-            Daemon::build_with_store(self.config.clone(), self.store.clone(), self.clock.clone())
-                .await?;
+            Daemon::build_with_store(config, self.store.clone(), self.clock.clone()).await?;
         rollcall::web::Console::new(std::sync::Arc::new(daemon), true)
     }
 

@@ -1,0 +1,319 @@
+//! Sign-in with the school's Microsoft 365 or Google account: OpenID Connect's authorisation
+//! code flow, with PKCE, a one-time state and a nonce. The provider says who the person is
+//! (a verified email in a signed ID token); rollcall still decides what they may do, so they
+//! must have been added with `rollcall user add EMAIL --role ROLE --no-password`.
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Duration;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::Row as _;
+
+use super::account;
+use super::{Console, Remote, internal};
+use crate::config::OidcConfig;
+
+const TIME: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// What the provider publishes about itself.
+#[derive(Debug, Deserialize)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    nonce: Option<String>,
+    email: Option<String>,
+    /// Microsoft puts the sign-in address here when `email` is not released.
+    preferred_username: Option<String>,
+    email_verified: Option<bool>,
+}
+
+fn http() -> Result<reqwest::Client> {
+    // rollcall builds reqwest without a default TLS provider (see Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+async fn discover(oidc: &OidcConfig) -> Result<Discovery> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        oidc.issuer.trim_end_matches('/')
+    );
+    let d: Discovery = http()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the identity provider at {url}"))?
+        .error_for_status()?
+        .json()
+        .await
+        .context("the identity provider's configuration is not what OpenID Connect says")?;
+    if d.issuer.trim_end_matches('/') != oidc.issuer.trim_end_matches('/') {
+        bail!(
+            "the identity provider calls itself {} but [web.oidc] issuer is {}",
+            d.issuer,
+            oidc.issuer
+        );
+    }
+    Ok(d)
+}
+
+fn redirect_uri(c: &Console, headers: &axum::http::HeaderMap) -> String {
+    let base = match &c.web().public_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => format!(
+            "http://{}",
+            headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1:8080")
+        ),
+    };
+    format!("{base}/login/oidc/callback")
+}
+
+/// `GET /login/oidc`: off to the provider, with a fresh state, nonce and PKCE challenge.
+pub async fn start(State(c): State<Console>, headers: axum::http::HeaderMap) -> Response {
+    let Some(oidc) = c.web().oidc.clone() else {
+        return super::not_found("Sign-in with a school account is not set up here.");
+    };
+    let result: Result<String> = async {
+        let d = discover(&oidc).await?;
+        let (state, nonce, verifier) = (account::token(), account::token(), account::token());
+        let challenge = URL_SAFE_NO_PAD.encode(
+            ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref(),
+        );
+        let now = c.now_any();
+        sqlx::query("DELETE FROM web_oidc_states WHERE created_at < $1")
+            .bind((now - Duration::minutes(10)).format(TIME).to_string())
+            .execute(c.store().pool())
+            .await?;
+        sqlx::query(
+            "INSERT INTO web_oidc_states (state, nonce, verifier, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&state)
+        .bind(&nonce)
+        .bind(&verifier)
+        .bind(now.format(TIME).to_string())
+        .execute(c.store().pool())
+        .await?;
+        let mut url = reqwest::Url::parse(&d.authorization_endpoint)
+            .context("the provider's authorization endpoint is not a URL")?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &oidc.client_id)
+            .append_pair("redirect_uri", &redirect_uri(&c, &headers))
+            .append_pair("scope", "openid email profile")
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        Ok(url.to_string())
+    }
+    .await;
+    match result {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => internal(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /login/oidc/callback`: the code exchanged for a signed ID token, checked, and the
+/// person signed in if rollcall knows their address.
+pub async fn callback(
+    State(c): State<Console>,
+    Remote(remote): Remote,
+    headers: axum::http::HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<Callback>,
+) -> Response {
+    let Some(oidc) = c.web().oidc.clone() else {
+        return super::not_found("Sign-in with a school account is not set up here.");
+    };
+    let now = c.now_any();
+    let refuse = |why: String| {
+        let mut page = c.views.public(
+            "login",
+            "Sign in",
+            json!({ "error": why, "oidc": oidc.label }),
+        );
+        *page.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        page
+    };
+    if let Some(error) = q.error {
+        return refuse(format!("The school's sign-in said no: {error}."));
+    }
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return refuse("The sign-in came back incomplete. Try again.".into());
+    };
+    let email = match verify(&c, &oidc, &headers, &code, &state, now).await {
+        Ok(Ok(email)) => email,
+        Ok(Err(why)) => {
+            tracing::warn!("console: a school-account sign-in was refused: {why}");
+            return refuse("That sign-in could not be checked. Try again.".into());
+        }
+        Err(e) => return internal(&e),
+    };
+    let opened = match account::open_session(c.store(), c.web(), &email, now).await {
+        Ok(o) => o,
+        Err(e) => return internal(&e),
+    };
+    let Some(token) = opened else {
+        let _ = account::audit(
+            c.store(),
+            &email,
+            None,
+            "sign-in refused: no account",
+            "",
+            &remote,
+            now,
+        )
+        .await;
+        return refuse(format!(
+            "{email} has no account here. Ask your attendance officer to add you: rollcall user add {email} --role ROLE --no-password"
+        ));
+    };
+    if let Err(e) = account::audit(
+        c.store(),
+        &email,
+        None,
+        "sign-in (school account)",
+        "",
+        &remote,
+        now,
+    )
+    .await
+    {
+        return internal(&e);
+    }
+    (
+        jar.add(super::pages::session_cookie(token)),
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
+/// The ID token's verified email, or why the sign-in is refused.
+async fn verify(
+    c: &Console,
+    oidc: &OidcConfig,
+    headers: &axum::http::HeaderMap,
+    code: &str,
+    state: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<Result<String, String>> {
+    // The state is taken once: a replayed callback finds nothing.
+    let row =
+        sqlx::query("SELECT nonce, verifier, created_at FROM web_oidc_states WHERE state = $1")
+            .bind(state)
+            .fetch_optional(c.store().pool())
+            .await?;
+    sqlx::query("DELETE FROM web_oidc_states WHERE state = $1")
+        .bind(state)
+        .execute(c.store().pool())
+        .await?;
+    let Some(row) = row else {
+        return Ok(Err("unknown or used state".into()));
+    };
+    let created: String = row.try_get("created_at")?;
+    if created < (now - Duration::minutes(10)).format(TIME).to_string() {
+        return Ok(Err("the sign-in took longer than ten minutes".into()));
+    }
+    let (nonce, verifier): (String, String) = (row.try_get("nonce")?, row.try_get("verifier")?);
+    let d = discover(oidc).await?;
+    let client = http()?;
+    let mut form = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.to_owned()),
+        ("redirect_uri", redirect_uri(c, headers)),
+        ("client_id", oidc.client_id.clone()),
+        ("code_verifier", verifier),
+    ];
+    if let Some(secret) = &oidc.client_secret {
+        form.push(("client_secret", secret.clone()));
+    }
+    let tokens: serde_json::Value = client
+        .post(&d.token_endpoint)
+        .form(&form)
+        .send()
+        .await
+        .context("cannot reach the identity provider's token endpoint")?
+        .json()
+        .await
+        .context("the token endpoint did not answer in JSON")?;
+    let Some(id_token) = tokens.get("id_token").and_then(|t| t.as_str()) else {
+        return Ok(Err(format!(
+            "no ID token from the provider ({})",
+            tokens
+                .get("error")
+                .and_then(|e| e.as_str())
+                .unwrap_or("no error given")
+        )));
+    };
+    let header = match decode_header(id_token) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(format!("the ID token is malformed: {e}"))),
+    };
+    let keys: JwkSet = client
+        .get(&d.jwks_uri)
+        .send()
+        .await
+        .context("cannot fetch the provider's signing keys")?
+        .json()
+        .await
+        .context("the provider's signing keys are not a JWK set")?;
+    let jwk = match header.kid.as_deref() {
+        Some(kid) => keys.find(kid),
+        None => keys.keys.first(),
+    };
+    let Some(jwk) = jwk else {
+        return Ok(Err(
+            "the ID token is signed with a key the provider does not publish".into(),
+        ));
+    };
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| anyhow!("the provider's key: {e}"))?;
+    // Only the public-key algorithms providers sign with: a token that names a shared-secret
+    // one (HS256) must never be checked with a public key as its "secret".
+    use jsonwebtoken::Algorithm::{ES256, ES384, PS256, PS384, PS512, RS256, RS384, RS512};
+    if ![RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384].contains(&header.alg) {
+        return Ok(Err(format!("the ID token is signed with {:?}", header.alg)));
+    }
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[&oidc.client_id]);
+    validation.set_issuer(&[&d.issuer]);
+    let claims = match decode::<Claims>(id_token, &key, &validation) {
+        Ok(t) => t.claims,
+        Err(e) => return Ok(Err(format!("the ID token does not check: {e}"))),
+    };
+    if claims.nonce.as_deref() != Some(nonce.as_str()) {
+        return Ok(Err("the ID token's nonce is not the one sent".into()));
+    }
+    if claims.email_verified == Some(false) {
+        return Ok(Err("the provider has not verified the email address".into()));
+    }
+    match claims.email.or(claims.preferred_username) {
+        Some(email) if email.contains('@') => Ok(Ok(email.trim().to_lowercase())),
+        _ => Ok(Err("the ID token carries no email address".into())),
+    }
+}
