@@ -332,7 +332,31 @@ pub async fn cases(
         let mut regs: Vec<String> = stats.iter().map(|s| s.pupil.pupil.reg_group.clone()).collect();
         regs.sort();
         regs.dedup();
+        // The DSL's list: every pupil with a social worker, a child protection concern or
+        // looked after, with how they are attending (a safeguarding signal in itself).
+        let safeguarding: Vec<Value> = stats
+            .iter()
+            .filter(|s| {
+                let p = &s.pupil.pupil;
+                p.social_worker || p.concern || p.lac
+            })
+            .filter(|s| keep(&s.pupil.pupil.year_group, &s.pupil.pupil.reg_group))
+            .map(|s| {
+                let p = &s.pupil.pupil;
+                let mut v = row(s);
+                v["why"] = json!(
+                    [(p.social_worker, "social worker"), (p.concern, "concern"), (p.lac, "looked after")]
+                        .iter()
+                        .filter(|(on, _)| *on)
+                        .map(|(_, w)| *w)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                v
+            })
+            .collect();
         Ok(json!({
+            "safeguarding": safeguarding,
             "stages": by_stage,
             "persistent": list(|f| f.persistent_absence() && !f.severe_absence()),
             "severe": list(|f| f.severe_absence()),

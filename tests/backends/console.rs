@@ -66,12 +66,14 @@ pub async fn console_school_with(
     dir: &Path,
     change: impl FnOnce(&mut rollcall::config::Config),
 ) -> Result<ConsoleSchool> {
-    let pupils = [
+    let mut pupils = [
         pupil(UPNS[0], "3A"),
         pupil(UPNS[1], "3A"),
         pupil(UPNS[2], "3B"),
         pupil(UPNS[3], "3B"),
     ];
+    // Pupil 2 has a social worker: on the DSL's list, attending every day.
+    pupils[2].social_worker = true;
     let policy = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/policies/console.toml"
@@ -111,6 +113,7 @@ pub async fn console_school_with(
             "Gail Governor",
             Role::Governor,
         ),
+        ("dee.dsl@walked.example", "Dee Lead", Role::Dsl),
     ] {
         add_user(
             store,
@@ -594,6 +597,49 @@ pub async fn the_console_refuses_what_a_role_or_a_form_may_not_do(
     );
     let (status, by, _) = school.status_of(letter).await?;
     ensure!(status == "queued" && by.as_deref() == Some("Ola Office (School Office)"));
+
+    // The DSL: the safeguarding list, with pupil 2 (social worker) and no one else; no
+    // approvals.
+    let mut dee = Person::new(&school.base)?;
+    ensure!(
+        dee.sign_in("dee.dsl@walked.example", PASSWORD)
+            .await?
+            .status
+            == 303
+    );
+    let cases = dee.get("/cases").await?;
+    ensure!(cases.status == 200, "DSL cases: {}", cases.status);
+    let list = cases
+        .body
+        .split("<h2>Safeguarding")
+        .nth(1)
+        .and_then(|rest| rest.split("<h2>").next())
+        .context("a safeguarding list")?;
+    ensure!(
+        list.contains("Pupil2 Family2") && list.contains("social worker"),
+        "pupil 2 listed"
+    );
+    ensure!(
+        !list.contains("Pupil0") && !list.contains("Pupil1"),
+        "only pupil 2: {list}"
+    );
+    let dsl_approval = dee.get(&format!("/approvals/{la}")).await?;
+    let dee_csrf = dsl_approval.csrf()?;
+    let refused = dee
+        .post(
+            &format!("/approvals/{la}/reject"),
+            &[
+                ("csrf", &dee_csrf),
+                ("school", &school_id),
+                ("reason", "not mine"),
+            ],
+        )
+        .await?;
+    ensure!(refused.status == 403, "DSL deciding: {}", refused.status);
+    ensure!(
+        school.status_of(la).await?.0 == "awaiting_approval",
+        "nothing changed"
+    );
 
     // A governor: reports only.
     let mut gail = Person::new(&school.base)?;
