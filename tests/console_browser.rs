@@ -135,6 +135,7 @@ async fn sign_out(client: &Client) -> Result<()> {
         .await?
         .click()
         .await?;
+    wait_for_text(client, "Sign in to rollcall").await?;
     Ok(())
 }
 
@@ -162,16 +163,22 @@ async fn hostile_site(target: String) -> Result<(String, tokio::task::JoinHandle
     Ok((url, handle))
 }
 
+/// Waits until the page shows `text`. Look for something only the next page has: a click
+/// that submits a form returns before the answer arrives.
 async fn wait_for_text(client: &Client, text: &str) -> Result<String> {
-    for _ in 0..50 {
+    wait_until(client, text, |source| source.contains(text)).await
+}
+
+async fn wait_until(client: &Client, what: &str, done: impl Fn(&str) -> bool) -> Result<String> {
+    for _ in 0..100 {
         let source = client.source().await?;
-        if source.contains(text) {
+        if done(&source) {
             return Ok(source);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let url = client.current_url().await?;
-    anyhow::bail!("\"{text}\" never appeared (at {url})")
+    anyhow::bail!("{what} never appeared (at {url})")
 }
 
 async fn morning_in_the_browser(school: &ConsoleSchool, client: &Client) -> Result<()> {
@@ -224,7 +231,12 @@ async fn morning_in_the_browser(school: &ConsoleSchool, client: &Client) -> Resu
         .await?
         .click()
         .await?;
-    wait_for_text(client, "Awaiting approval").await?;
+    // Back on the list, which no longer offers the letter.
+    let gone = format!("/approvals/{letter}?");
+    wait_until(client, "the list without the letter", |s| {
+        s.contains("<h1>Awaiting approval") && !s.contains(&gone)
+    })
+    .await?;
     let (status, by, _) = school.status_of(letter).await?;
     ensure!(status == "queued", "approved letter is {status}");
     ensure!(
@@ -261,8 +273,16 @@ async fn morning_in_the_browser(school: &ConsoleSchool, client: &Client) -> Resu
     // Signed in as the office, a page on another site posts an approval: refused, unchanged.
     let (evil, server) = hostile_site(format!("{base}/approvals/{la}/approve")).await?;
     client.goto(&evil).await?;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The post arrives without the session (SameSite=Strict), or is refused by its Origin.
+    let answer = wait_until(client, "the console's answer to the post", |s| {
+        s.contains("Sign in to rollcall") || s.contains("was refused")
+    })
+    .await?;
     server.abort();
+    ensure!(
+        !answer.contains("Awaiting approval"),
+        "the post was not taken"
+    );
     let (status, _, _) = school.status_of(la).await?;
     ensure!(
         status == "awaiting_approval",
@@ -272,7 +292,7 @@ async fn morning_in_the_browser(school: &ConsoleSchool, client: &Client) -> Resu
     sign_out(client).await?;
 
     // Five wrong passwords, then the right one: locked.
-    for _ in 0..5 {
+    for attempt in 1..=5 {
         sign_in(
             client,
             base,
@@ -280,7 +300,12 @@ async fn morning_in_the_browser(school: &ConsoleSchool, client: &Client) -> Resu
             "not the password",
         )
         .await?;
-        wait_for_text(client, "Sign in to rollcall").await?;
+        let refused = if attempt < 5 {
+            "do not match an account"
+        } else {
+            "locked until"
+        };
+        wait_for_text(client, refused).await?;
     }
     sign_in(client, base, "jo.officer@walked.example", PASSWORD).await?;
     wait_for_text(client, "locked until").await?;
