@@ -13,11 +13,12 @@ const UNIT: &str = include_str!("../systemd/rollcall.service");
 const UNIT_NAME: &str = "rollcall.service";
 
 /// The credential files rollcall reads from `$CREDENTIALS_DIRECTORY` (src/config.rs).
-const CREDENTIALS: [&str; 4] = [
+const CREDENTIALS: [&str; 5] = [
     "smtp-password",
     "notify-api-key",
     "twilio-auth-token",
     "database-url",
+    "oidc-client-secret",
 ];
 
 /// `(section, key, value)` for every setting, in order. Comments and blank lines are skipped;
