@@ -33,7 +33,11 @@ fn dfe_baseline_stage_ids_are_the_statutory_set() {
             "sickness_15_day_return",
             "penalty_notice_review",
             "persistent_absence",
-            "severe_absence"
+            "severe_absence",
+            "cme_enquiries",
+            "cme_notice",
+            "part_time_timetable",
+            "part_time_review"
         ]
     );
 }

@@ -84,6 +84,18 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "severe_absence_dsl.subject",
     "severe_absence_dsl.txt",
     "severe_absence_visit.task",
+    "cme_enquiries.task",
+    "la_cme_notice.subject",
+    "la_cme_notice.txt",
+    "cme_social_worker.subject",
+    "cme_social_worker.txt",
+    "la_part_time_notice.subject",
+    "la_part_time_notice.txt",
+    "part_time_review.task",
+    // ISP Whitstable and James Marks Academy: severe absence, the joint approach with the LA.
+    "la_severe_absence_notice.subject",
+    "la_severe_absence_notice.txt",
+    "severe_absence_meeting.task",
     // ISP Whitstable.
     "isp_first_day_call.task",
     "isp_first_day.sms",
@@ -100,6 +112,7 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "isp_lateness_pattern.subject",
     "isp_lateness_pattern.txt",
     "isp_lateness_concern.letter",
+    "isp_religious_observance.task",
     // James Marks Academy.
     "jma_daily_call.task",
     "jma_social_worker_absent.subject",

@@ -350,6 +350,39 @@ pub enum Trigger {
         school_days: u32,
         trigger: Box<Trigger>,
     },
+    /// Children missing education (DOMAIN.md: "20 school days of continuous G/N/O absence,
+    /// where school and LA cannot find the child, is a ground for deletion"): the run of
+    /// school days going on now with every session G, N, O or U has reached `school_days`.
+    /// Until rollcall records call outcomes, "cannot reach the family" is read as this run.
+    /// One episode per run (its first day). An enquiry task uses a lower `school_days` (15);
+    /// the LA's notice the full 20. Nothing ever deletes a pupil: a stage with this trigger
+    /// that writes to the LA needs a person's approval (`rollcall check`).
+    MissingEducation {
+        #[serde(default = "twenty")]
+        school_days: u32,
+    },
+    /// A part-time timetable (`C2`) has begun and goes on: a C2 mark this school week or the
+    /// last. A spell is the unbroken run of school weeks each with at least one C2; a school
+    /// week with none ends it, and the next C2 starts a new one. One episode per spell (its
+    /// first C2 day): the stage that tells the LA when C2 first appears.
+    PartTimeTimetable {},
+    /// A part-time timetable still going on `school_weeks` school weeks after it began, and
+    /// again every `school_weeks` after that (DfE: reviewed at least every few weeks): the k-th
+    /// review is due in the k·`school_weeks`-th school week after the spell's first week.
+    PartTimeReview {
+        #[serde(default = "six")]
+        school_weeks: u32,
+    },
+    /// Sessions marked with any of `codes` ≥ `sessions` within a window: R beyond a policy's
+    /// cap on religious observance (`codes = ["R"], sessions = 7, window = "year"` is "more
+    /// than three days"), I sessions in a term before asking for medical evidence, U alone
+    /// for lateness after the register closed.
+    CodedSessions {
+        codes: Vec<String>,
+        sessions: u32,
+        #[serde(default)]
+        window: Window,
+    },
     /// Cohort flags, as a guard inside `all`.
     Cohort(CohortFlags),
     All(Vec<Trigger>),
@@ -376,6 +409,10 @@ impl Trigger {
             Trigger::NoImprovement { .. } => "no_improvement",
             Trigger::Improved { .. } => "improved",
             Trigger::Held { .. } => "held",
+            Trigger::MissingEducation { .. } => "missing_education",
+            Trigger::PartTimeTimetable {} => "part_time_timetable",
+            Trigger::PartTimeReview { .. } => "part_time_review",
+            Trigger::CodedSessions { .. } => "coded_sessions",
             Trigger::Cohort(_) => "cohort",
             Trigger::All(list) | Trigger::Any(list) => list
                 .iter()
@@ -414,6 +451,12 @@ fn status_min_sessions() -> u32 {
 }
 fn ten() -> u32 {
     10
+}
+fn twenty() -> u32 {
+    20
+}
+fn six() -> u32 {
+    6
 }
 fn unauthorised_codes() -> Vec<String> {
     ["G", "N", "O", "U"].map(String::from).to_vec()
@@ -634,6 +677,9 @@ pub enum TaskKind {
     PenaltyNoticeReview,
     AttendanceContract,
     Review,
+    /// Reasonable enquiries into a child's whereabouts (children missing education): every
+    /// contact, the social worker, the LA's CME officer; who was tried, how and when.
+    Enquiry,
 }
 
 /// Where a `policy = "…"` line points: a bare name is `config/policies/NAME.toml` (next to the
@@ -850,6 +896,23 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
                 "LA returns, penalty-notice reviews and attendance contracts need a person's decision: set approval = \"required\"".into(),
             );
         }
+        // A children-missing-education notice is the first step towards deleting a pupil from
+        // the roll: the LA hears of it only when a person has approved it.
+        let cme = stage
+            .trigger
+            .flatten()
+            .iter()
+            .any(|t| matches!(t, Trigger::MissingEducation { .. }));
+        if cme
+            && stage.actions.iter().any(|a| a.to == Recipient::La)
+            && stage.approval != Approval::Required
+        {
+            err(
+                id,
+                "approval",
+                "a children-missing-education notice to the LA (a ground for deleting the pupil from the roll) needs a person's decision: set approval = \"required\"".into(),
+            );
+        }
         let signer = |role: Option<Recipient>,
                       key: &str,
                       err: &mut dyn FnMut(&str, &str, String)| {
@@ -888,7 +951,7 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
                 err(
                     id,
                     &format!("{key}.task"),
-                    "a task needs task = \"call\", \"meeting\", \"home_visit\", \"penalty_notice_review\", \"attendance_contract\" or \"review\"".into(),
+                    "a task needs task = \"call\", \"meeting\", \"home_visit\", \"penalty_notice_review\", \"attendance_contract\", \"review\" or \"enquiry\"".into(),
                 );
             }
             if a.channel == Channel::Sms && !a.to.is_family() {
@@ -927,7 +990,13 @@ fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
         | Trigger::AbsentSessions { .. }
         | Trigger::Illness { .. }
         | Trigger::PersistentAbsence { .. }
-        | Trigger::SevereAbsence { .. } => true,
+        | Trigger::SevereAbsence { .. }
+        | Trigger::PartTimeTimetable {}
+        | Trigger::PartTimeReview { .. } => true,
+        Trigger::CodedSessions { codes, .. } => codes.iter().any(|c| {
+            MarkCode::parse_exact(c).and_then(|m| m.category())
+                != Some(Category::UnauthorisedAbsence)
+        }),
         Trigger::AttendanceBelow { counting, .. }
         | Trigger::AttendanceAtLeast { counting, .. }
         | Trigger::NoImprovement { counting, .. }
@@ -945,6 +1014,7 @@ fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
             false
         }
         Trigger::FirstDay { .. }
+        | Trigger::MissingEducation { .. }
         | Trigger::PenaltyThreshold { .. }
         | Trigger::UnresolvedN { .. }
         | Trigger::Cohort(_)
@@ -962,6 +1032,7 @@ fn unauthorised_fix(word: &str) -> &'static str {
             "set counting = \"unauthorised\""
         }
         "lateness" => "count only U (late after the register closed)",
+        "coded_sessions" => "count only G, N, O or U",
         _ => "use penalty_threshold, or a measure with counting = \"unauthorised\"",
     }
 }
@@ -1032,6 +1103,27 @@ fn check_trigger(
         }
         Trigger::AbsentSessions { sessions: 0, .. } => {
             err(stage, "trigger.sessions", "must be at least 1".into())
+        }
+        Trigger::CodedSessions {
+            sessions, codes, ..
+        } => {
+            if *sessions == 0 {
+                err(stage, "trigger.sessions", "must be at least 1".into());
+            }
+            if codes.is_empty() {
+                err(
+                    stage,
+                    "trigger.codes",
+                    "name at least one code, e.g. [\"R\"]".into(),
+                );
+            }
+            check_codes(codes, stage, None, err);
+        }
+        Trigger::MissingEducation { school_days: 0 } => {
+            err(stage, "trigger.school_days", "must be at least 1".into())
+        }
+        Trigger::PartTimeReview { school_weeks: 0 } => {
+            err(stage, "trigger.school_weeks", "must be at least 1".into())
         }
         Trigger::Illness { sessions: 0, .. } => {
             err(stage, "trigger.sessions", "must be at least 1".into())

@@ -401,6 +401,83 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
                 word,
             })
         }
+        Trigger::MissingEducation { school_days } => {
+            let f = env.facts?;
+            let run = f.consecutive_unauthorised_days;
+            if run < *school_days {
+                return None;
+            }
+            let since = f.unauthorised_run_since?;
+            let counts = counts_between(register, since, today);
+            fire(
+                word,
+                format!(
+                    "{run} school days in a row with every session G/N/O/U since {since} ({}): no reason from the family for {school_days} school days or more",
+                    counts.describe(&unauthorised_list())
+                ),
+                Some(since.to_string()),
+            )
+        }
+        Trigger::PartTimeTimetable {} => {
+            let spell = part_time_spell(env)?;
+            let counts = counts_between(register, spell.start, today);
+            fire(
+                word,
+                format!(
+                    "on a part-time timetable (C2) since {}: {} C2 sessions so far, the latest on {}",
+                    spell.start,
+                    counts.of(&["C2".to_owned()]),
+                    spell.last
+                ),
+                Some(spell.start.to_string()),
+            )
+        }
+        Trigger::PartTimeReview { school_weeks } => {
+            let spell = part_time_spell(env)?;
+            let review = spell.weeks_since / *school_weeks;
+            if review == 0 {
+                return None;
+            }
+            fire(
+                word,
+                format!(
+                    "on a part-time timetable (C2) since {}, {} school weeks ago (the latest C2 on {}): review {review}, due every {school_weeks} school weeks while it goes on",
+                    spell.start, spell.weeks_since, spell.last
+                ),
+                Some(format!("{}-review-{review}", spell.start)),
+            )
+        }
+        Trigger::CodedSessions {
+            codes,
+            sessions,
+            window,
+        } => {
+            let from = window_start(env, *window)?;
+            let counts = counts_between(register, from, today);
+            let n = counts.of(codes);
+            if n < *sessions {
+                return None;
+            }
+            let episode = match window {
+                Window::YearToDate => Some(format!("year-{}", academic_year(today))),
+                Window::Term => ctx
+                    .calendar()
+                    .term_containing(today)
+                    .map(|t| t.name.clone()),
+                _ => None,
+            };
+            fire(
+                word,
+                format!(
+                    "{n} sessions coded {} ({}) {} since {}, threshold {sessions}",
+                    codes.join("/"),
+                    counts.describe(codes),
+                    window_words(*window),
+                    from.max(env.input.pupil.admission_date)
+                ),
+                episode,
+            )
+        }
         Trigger::UnresolvedN { school_days } => {
             let days = ctx.calendar().school_days_between(env.year_start, today);
             let (date, session) = oldest_unresolved_n(register, days, *school_days)?;
@@ -569,6 +646,67 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             None => fire(word, format!("not ({})", inner.word()), None),
         },
     }
+}
+
+fn unauthorised_list() -> Vec<String> {
+    ["G", "N", "O", "U"].map(String::from).to_vec()
+}
+
+/// A part-time timetable going on now: its first C2 day, its latest, and how many school
+/// weeks after the spell's first week today's falls.
+struct PartTimeSpell {
+    start: NaiveDate,
+    last: NaiveDate,
+    weeks_since: u32,
+}
+
+/// The pupil's C2 spell this school year, if it goes on: the unbroken run of school weeks
+/// (weeks with a school day) each holding a C2 mark, whose latest is this school week or the
+/// one before. A school week without C2 ends a spell.
+fn part_time_spell(env: &PupilEnv<'_>) -> Option<PartTimeSpell> {
+    let c2 = MarkCode::parse_exact("C2")?.byte();
+    let register = &env.input.register;
+    let today = env.ctx.today();
+    let days = env
+        .ctx
+        .calendar()
+        .school_days_between(env.year_start, today);
+    // Each school week in order, with its first C2 day if it has one.
+    let mut weeks: Vec<(NaiveDate, Option<NaiveDate>)> = Vec::new();
+    let mut last_c2 = None;
+    for day in days {
+        let week = monday_of(*day);
+        if weeks.last().is_none_or(|(w, _)| *w != week) {
+            weeks.push((week, None));
+        }
+        let has = [Session::Am, Session::Pm]
+            .into_iter()
+            .any(|s| register.mark(*day, s) == Some(c2));
+        if has {
+            last_c2 = Some(*day);
+            if let Some((_, first)) = weeks.last_mut()
+                && first.is_none()
+            {
+                *first = Some(*day);
+            }
+        }
+    }
+    let last = last_c2?;
+    let latest = weeks.len().checked_sub(1)?;
+    let last_week = weeks.iter().rposition(|(_, c)| c.is_some())?;
+    if latest - last_week > 1 {
+        return None;
+    }
+    let first_week = weeks[..=last_week]
+        .iter()
+        .rposition(|(_, c)| c.is_none())
+        .map_or(0, |gap| gap + 1);
+    let start = weeks[first_week].1?;
+    Some(PartTimeSpell {
+        start,
+        last,
+        weeks_since: u32::try_from(latest - first_week).unwrap_or(u32::MAX),
+    })
 }
 
 fn absence_codes(all: &[String]) -> Vec<String> {
@@ -1010,6 +1148,29 @@ fn measured_in(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Measured> {
     let word = trigger.word();
     match trigger {
         Trigger::FirstDay { .. } | Trigger::UnresolvedN { .. } | Trigger::Cohort(_) => None,
+        Trigger::MissingEducation { .. } => {
+            let f = env.facts?;
+            Some(Measured {
+                codes: unauthorised_list(),
+                ..plain(word, f.unauthorised_run_since.unwrap_or(env.year_start))
+            })
+        }
+        Trigger::PartTimeTimetable {} | Trigger::PartTimeReview { .. } => {
+            let spell = part_time_spell(env)?;
+            Some(Measured {
+                codes: vec!["C2".to_owned()],
+                ..plain(word, spell.start)
+            })
+        }
+        Trigger::CodedSessions {
+            codes,
+            sessions,
+            window,
+        } => Some(Measured {
+            codes: codes.clone(),
+            sessions: Some(*sessions),
+            ..plain(word, window_start(env, *window)?)
+        }),
         Trigger::Not(_) => None,
         Trigger::ConsecutiveAbsentDays {
             unauthorised_only, ..
