@@ -1586,3 +1586,105 @@ fn jma_a_pupil_admitted_last_year_is_past_integration_this_september() {
     let reason = &s.decision(0, "below_95_adjusted").reason;
     assert!(reason.contains("since 2025-09-03)"), "{reason}");
 }
+
+/// (day index, stage) for each new decision of a day-by-day walk: `code(i)` for both sessions
+/// of school day `i`, the run at 18:00, approvals at the end of the day.
+fn walk_days(
+    walk: &mut Walk,
+    days: &[NaiveDate],
+    code: impl Fn(usize) -> &'static str,
+) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, day) in days.iter().enumerate() {
+        walk.mark(0, *day, Session::Am, code(i));
+        walk.mark(0, *day, Session::Pm, code(i));
+        for stage in walk.run(at(*day, "18:00")) {
+            out.push((i, stage));
+        }
+        walk.approve(*day);
+    }
+    out
+}
+
+fn on_days(fired: &[(usize, String)], stage: &str) -> Vec<usize> {
+    fired
+        .iter()
+        .filter(|(_, s)| s == stage)
+        .map(|(i, _)| *i)
+        .collect()
+}
+
+#[test]
+fn isp_and_james_marks_severe_absence_meets_the_family_and_asks_the_la_for_a_joint_approach() {
+    for (policy, meeting_with) in [
+        ("isp-whitstable", Recipient::DeputyHead),
+        ("james-marks-academy", Recipient::Headteacher),
+    ] {
+        // Admitted in November: ten school days in school, then ill every day.
+        let admitted = date("2025-11-03");
+        let mut walk = Walk::new(policy, pupil(support::UPN, "4A", admitted));
+        let days = walk.school_days(admitted, date("2025-12-19"));
+        let present = 10;
+        let fired = walk_days(&mut walk, &days, |i| if i < present { "/" } else { "I" });
+        // Severe absence: absent ≥ half the possible sessions, once the year holds 40.
+        let expected = (0..days.len())
+            .find(|&i| {
+                let possible = 2 * (i + 1);
+                let absent = 2 * (i + 1).saturating_sub(present);
+                possible >= 40 && 2 * absent >= possible
+            })
+            .expect("severe absence within the term");
+        assert_eq!(
+            on_days(&fired, "severe_absence_meeting"),
+            [expected],
+            "{policy}"
+        );
+        assert_eq!(on_days(&fired, "severe_absence_la"), [expected], "{policy}");
+        let meeting = walk.decision("severe_absence_meeting");
+        assert!(
+            !meeting.requires_approval,
+            "{policy}: the meeting is arranged at once"
+        );
+        assert_eq!(meeting.actions[0].to, meeting_with, "{policy}");
+        assert_eq!(meeting.actions[0].task, Some(TaskKind::Meeting), "{policy}");
+        let la = walk.decision("severe_absence_la");
+        assert!(
+            la.requires_approval,
+            "{policy}: the LA notice waits for a person"
+        );
+        assert_eq!(
+            (la.actions[0].channel, la.actions[0].to),
+            (Channel::Email, Recipient::La),
+            "{policy}"
+        );
+        // Neither moves the school's own ladder.
+        assert!(
+            meeting.transition.is_none() && la.transition.is_none(),
+            "{policy}"
+        );
+    }
+}
+
+#[test]
+fn isp_religious_observance_beyond_three_days_raises_a_task_once() {
+    let mut walk = Walk::new(
+        "isp-whitstable",
+        pupil(support::UPN, "4A", date("2025-09-01")),
+    );
+    let days = walk.school_days(date("2025-09-01"), date("2025-12-19"));
+    // R on four separate days (a week apart), present otherwise. L180: "a maximum of three
+    // days": the fourth day's sessions go beyond six, so its run raises the task.
+    let r_days = [10, 15, 20, 25, 30];
+    let fired = walk_days(&mut walk, &days, |i| {
+        if r_days.contains(&i) { "R" } else { "/" }
+    });
+    assert_eq!(on_days(&fired, "religious_observance_cap"), [r_days[3]]);
+    let task = walk.decision("religious_observance_cap");
+    assert_eq!(task.actions[0].task, Some(TaskKind::Review));
+    assert!(
+        task.reason
+            .starts_with("8 sessions coded R (R×8) this school year"),
+        "{}",
+        task.reason
+    );
+}

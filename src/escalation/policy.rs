@@ -1350,6 +1350,79 @@ actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice
     }
 
     #[test]
+    fn missing_education_part_time_and_coded_sessions_parse_with_their_defaults() {
+        let text = SMALL.replace(
+            "trigger = { consecutive_absent_days = { days = 3 } }",
+            "trigger = { any = [{ missing_education = {} }, { part_time_timetable = {} }, \
+             { part_time_review = {} }, { coded_sessions = { codes = [\"R\"], sessions = 7 } }] }",
+        );
+        let p = parse(&text, "small.toml").expect("valid");
+        let t = p.stages[1].trigger.flatten();
+        assert_eq!(t[1], &Trigger::MissingEducation { school_days: 20 });
+        assert_eq!(t[2], &Trigger::PartTimeTimetable {});
+        assert_eq!(t[3], &Trigger::PartTimeReview { school_weeks: 6 });
+        assert_eq!(
+            t[4],
+            &Trigger::CodedSessions {
+                codes: vec!["R".into()],
+                sessions: 7,
+                window: Window::YearToDate
+            }
+        );
+        let bad = text
+            .replace(
+                "missing_education = {}",
+                "missing_education = { school_days = 0 }",
+            )
+            .replace(
+                "part_time_review = {}",
+                "part_time_review = { school_weeks = 0 }",
+            )
+            .replace("codes = [\"R\"]", "codes = [\"R9\"]");
+        let errors = parse(&bad, "small.toml").expect_err("zeros and a bad code");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "trigger.school_days",
+                "trigger.school_weeks",
+                "trigger.codes"
+            ],
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_education_notice_to_the_la_needs_approval_but_the_enquiry_task_does_not() {
+        let text = SMALL.replace(
+            "trigger = { consecutive_absent_days = { days = 3 } }\nactions = [{ channel = \"letter\", to = \"parental_responsibility\", template = \"day_three\" }]",
+            "trigger = { missing_education = { school_days = 15 } }\nactions = [{ channel = \"task\", to = \"attendance_officer\", task = \"enquiry\", template = \"cme_enquiries\" }]",
+        );
+        assert!(text.contains("enquiry"), "the replacement took");
+        parse(&text, "small.toml").expect("an enquiry task needs no approval");
+        let notice = text.replace(
+            "{ channel = \"task\", to = \"attendance_officer\", task = \"enquiry\", template = \"cme_enquiries\" }",
+            "{ channel = \"email\", to = \"la\", template = \"la_cme_notice\" }",
+        );
+        let errors = parse(&notice, "small.toml").expect_err("no approval");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            (errors[0].stage.as_str(), errors[0].key.as_str()),
+            ("day_three", "approval")
+        );
+        assert!(
+            errors[0].message.contains("children-missing-education"),
+            "{}",
+            errors[0]
+        );
+        let approved = notice.replace(
+            "trigger = { missing_education = { school_days = 15 } }",
+            "trigger = { missing_education = { school_days = 15 } }\napproval = \"required\"",
+        );
+        parse(&approved, "small.toml").expect("approved");
+    }
+
+    #[test]
     fn windows_read_as_words() {
         assert_eq!(parse_window("term"), Ok(Window::Term));
         assert_eq!(parse_window("4 weeks"), Ok(Window::Weeks(4)));
