@@ -34,6 +34,8 @@ mod messages;
 mod reports;
 #[path = "backends/school_year.rs"]
 mod school_year;
+#[path = "backends/statutory.rs"]
+mod statutory;
 #[path = "backends/walk.rs"]
 mod walk;
 use delivery::{
@@ -74,6 +76,10 @@ use school_year::{
     persistent_absence_is_decided_once_a_school_year,
     sickness_returns_once_a_year_and_for_each_long_run,
     what_the_school_did_is_judged_after_the_absence_and_illness_is_never_legal,
+};
+use statutory::{
+    a_part_time_timetable_is_told_to_the_la_and_reviewed,
+    children_missing_education_are_enquired_into_then_told_to_the_la,
 };
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
@@ -137,6 +143,8 @@ fn main() {
         catching_up_climbs_at_once_with_one_letter,
         a_case_closes_only_when_the_improvement_holds,
         persistent_absence_is_decided_once_a_school_year,
+        children_missing_education_are_enquired_into_then_told_to_the_la,
+        a_part_time_timetable_is_told_to_the_la_and_reviewed,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {
