@@ -68,6 +68,18 @@ impl School {
             chrono::NaiveTime::parse_from_str(am_close, "%H:%M").expect("time");
         walk.school.pm_register_close =
             chrono::NaiveTime::parse_from_str(pm_close, "%H:%M").expect("time");
+        // Inspire's L431 asks for two sets of emergency contact details; its pupils here have
+        // them (a grandmother's mobile after the parent's), so the office's weekly list of
+        // pupils with fewer stays out of walks about absence. `inspire_emergency_contacts_*`
+        // walks a pupil without.
+        if policy == "inspire-trust" {
+            for (i, p) in walk.pupils.iter().enumerate() {
+                let mut second = parent(p.upn.as_str(), 2, "Grace Hopper", "+447700900009");
+                second.relationship = "Grandmother".into();
+                second.parental_responsibility = false;
+                walk.contacts[i].push(second);
+            }
+        }
         let plan = vec![BTreeMap::new(); walk.pupils.len()];
         School {
             walk,
@@ -289,6 +301,7 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "severe_absence_meeting",
                 "severe_absence_la",
                 "religious_observance_cap",
+                "absence_pattern",
             ],
         ),
         (
@@ -309,6 +322,8 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "part_time_review",
                 "severe_absence_meeting",
                 "severe_absence_la",
+                "absence_pattern",
+                "persistent_lateness",
             ],
         ),
         (
@@ -352,6 +367,8 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "cme_notice",
                 "part_time_timetable",
                 "part_time_review",
+                "emergency_contacts",
+                "medical_evidence",
             ],
         ),
     ];
@@ -1686,5 +1703,171 @@ fn isp_religious_observance_beyond_three_days_raises_a_task_once() {
             .starts_with("8 sessions coded R (R×8) this school year"),
         "{}",
         task.reason
+    );
+}
+
+#[test]
+fn isp_every_friday_off_is_a_pattern_before_the_95_line_and_again_when_it_starts_again() {
+    let mut s = School::new(
+        "isp-whitstable",
+        "09:30",
+        "13:45",
+        vec![young(UPN, "2025-09-03")],
+    );
+    // Off (ill) every Friday of the first half term; in every day after; then off every
+    // Monday from January.
+    let fridays: Vec<NaiveDate> = s
+        .days("2025-09-03", "2025-10-24")
+        .into_iter()
+        .filter(|d| d.weekday() == Weekday::Fri)
+        .collect();
+    let mondays: Vec<NaiveDate> = s
+        .days("2026-01-05", "2026-02-13")
+        .into_iter()
+        .filter(|d| d.weekday() == Weekday::Mon)
+        .collect();
+    s.plan(0, "2025-09-03", "2026-02-13", |d| {
+        Some(if fridays.contains(&d) || mondays.contains(&d) {
+            ["I", "I"]
+        } else {
+            PRESENT
+        })
+    });
+    s.walk("2025-09-03", "2026-02-13", "18:00");
+    // The third Friday and the third Monday: absent that weekday in 3 of the last 6 school
+    // weeks; once for each run of the pattern (the Fridays stop, the 6-week window empties).
+    assert_eq!(s.on(0, "absence_pattern"), [fridays[2], mondays[2]]);
+    // Before the 95 % line: the concern record (once the year holds 40 sessions) comes later.
+    let concern = s.on(0, "concern_record");
+    assert!(
+        concern.first().is_none_or(|c| *c > fridays[2]),
+        "{concern:?}"
+    );
+    let d = s.decision(0, "absence_pattern");
+    assert_eq!(
+        actions(d),
+        [(
+            Channel::Task,
+            Recipient::DeputyHead,
+            Some(TaskKind::Meeting)
+        )]
+    );
+    assert!(
+        d.reason
+            .starts_with("absent on 3 Fridays over the last 6 school weeks"),
+        "{}",
+        d.reason
+    );
+}
+
+#[test]
+fn james_marks_late_every_tuesday_is_persistent_lateness_on_the_sixth() {
+    let mut s = School::new(
+        "james-marks-academy",
+        "10:00",
+        "13:45",
+        vec![young(UPN, "2025-09-03")],
+    );
+    let tuesdays: Vec<NaiveDate> = s
+        .days("2025-11-03", "2025-12-19")
+        .into_iter()
+        .filter(|d| d.weekday() == Weekday::Tue)
+        .collect();
+    // Late before the register closed on odd Tuesdays, after it (U) on even ones.
+    s.plan(0, "2025-09-03", "2025-12-19", |d| {
+        Some(match tuesdays.iter().position(|t| *t == d) {
+            Some(i) if i % 2 == 0 => ["L", "\\"],
+            Some(_) => ["U", "\\"],
+            None => PRESENT,
+        })
+    });
+    s.walk("2025-09-03", "2025-12-19", "18:00");
+    // Six late arrivals (L and U together) in the last eight school weeks: the sixth Tuesday,
+    // then not again while late every week.
+    assert_eq!(s.on(0, "persistent_lateness"), [tuesdays[5]]);
+    let d = s.decision(0, "persistent_lateness");
+    assert_eq!(
+        actions(d),
+        [(
+            Channel::Task,
+            Recipient::Headteacher,
+            Some(TaskKind::Meeting)
+        )]
+    );
+    assert!(
+        d.reason.starts_with("6 late sessions (L×3, U×3)"),
+        "{}",
+        d.reason
+    );
+}
+
+#[test]
+fn inspire_emergency_contacts_a_pupil_with_one_is_on_the_office_list_each_week() {
+    let mut s = inspire(vec![young(UPN, "2025-09-03")]);
+    // This pupil has only the parent's number.
+    s.walk.contacts[0].truncate(1);
+    s.plan(0, "2025-09-03", "2025-10-03", |_| Some(PRESENT));
+    s.walk("2025-09-03", "2025-09-26", "18:00");
+    // The first school day of each school week: Wednesday 3 September, then Mondays.
+    let weeks = [
+        date("2025-09-03"),
+        date("2025-09-08"),
+        date("2025-09-15"),
+        date("2025-09-22"),
+    ];
+    assert_eq!(s.on(0, "emergency_contacts"), weeks);
+    let d = s.decision(0, "emergency_contacts");
+    assert_eq!(
+        actions(d),
+        [(
+            Channel::Task,
+            Recipient::AttendanceOfficer,
+            Some(TaskKind::Review)
+        )]
+    );
+    assert_eq!(
+        d.reason,
+        "1 contact with a phone number on file; the policy asks for 2"
+    );
+    // The next import brings a grandmother's mobile: off the list.
+    let mut second = parent(UPN, 2, "Grace Hopper", "+447700900009");
+    second.parental_responsibility = false;
+    s.walk.contacts[0].push(second);
+    s.walk("2025-09-29", "2025-10-03", "18:00");
+    assert_eq!(s.on(0, "emergency_contacts"), weeks);
+}
+
+#[test]
+fn inspire_five_days_ill_in_a_term_prepares_a_medical_evidence_letter_for_a_person() {
+    let mut s = inspire(vec![young(UPN, "2025-09-03")]);
+    // Ill every Thursday.
+    let thursdays: Vec<NaiveDate> = s
+        .days("2025-09-03", "2026-02-13")
+        .into_iter()
+        .filter(|d| d.weekday() == Weekday::Thu)
+        .collect();
+    s.plan(0, "2025-09-03", "2026-02-13", |d| {
+        Some(if thursdays.contains(&d) {
+            ["I", "I"]
+        } else {
+            PRESENT
+        })
+    });
+    s.walk("2025-09-03", "2026-02-13", "18:00");
+    // 10 sessions of I in a term: the fifth Thursday of each term, once a term.
+    let autumn: Vec<&NaiveDate> = thursdays
+        .iter()
+        .filter(|d| **d < date("2026-01-01"))
+        .collect();
+    let spring: Vec<&NaiveDate> = thursdays
+        .iter()
+        .filter(|d| **d > date("2026-01-01"))
+        .collect();
+    assert_eq!(s.on(0, "medical_evidence"), [*autumn[4], *spring[4]]);
+    let d = s.decision(0, "medical_evidence");
+    assert!(d.requires_approval, "the doubt is a person's to judge");
+    assert_eq!(
+        actions(d),
+        [(Channel::Letter, Recipient::ParentalResponsibility, None)]
     );
 }

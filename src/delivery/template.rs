@@ -113,6 +113,7 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "isp_lateness_pattern.txt",
     "isp_lateness_concern.letter",
     "isp_religious_observance.task",
+    "isp_absence_pattern_meeting.task",
     // James Marks Academy.
     "jma_daily_call.task",
     "jma_social_worker_absent.subject",
@@ -128,6 +129,8 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "jma_attendance_meeting.task",
     "jma_la_attendance_support.task",
     "jma_legal_sanctions_review.task",
+    "jma_absence_pattern_call.task",
+    "jma_persistent_lateness_meeting.task",
     // Russell Street School.
     "rss_stage_one_call.task",
     "rss_social_worker_absent.subject",
@@ -156,6 +159,8 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "inspire_four_week_monitoring.task",
     "inspire_final_written_warning.letter",
     "inspire_penalty_notice_review.task",
+    "inspire_emergency_contacts.task",
+    "inspire_medical_evidence.letter",
 ];
 
 /// The names of the shipped template files, "NAME.PART" (for tests and `check`).

@@ -383,6 +383,20 @@ pub enum Trigger {
         #[serde(default)]
         window: Window,
     },
+    /// A pattern of absence: absent (any session of the day) on the same weekday in at least
+    /// `weeks` different school weeks of the window, so "every Friday off" reaches a person
+    /// before the 10 % line does. Fires once while the pattern holds.
+    WeekdayPattern {
+        weeks: u32,
+        #[serde(default = "six_weeks")]
+        window: Window,
+    },
+    /// Fewer than `contacts` contacts the school can ring (with a phone number on file): the
+    /// office's weekly list (one episode a school week).
+    TooFewContacts {
+        #[serde(default = "two")]
+        contacts: u32,
+    },
     /// Cohort flags, as a guard inside `all`.
     Cohort(CohortFlags),
     All(Vec<Trigger>),
@@ -413,6 +427,8 @@ impl Trigger {
             Trigger::PartTimeTimetable {} => "part_time_timetable",
             Trigger::PartTimeReview { .. } => "part_time_review",
             Trigger::CodedSessions { .. } => "coded_sessions",
+            Trigger::WeekdayPattern { .. } => "weekday_pattern",
+            Trigger::TooFewContacts { .. } => "too_few_contacts",
             Trigger::Cohort(_) => "cohort",
             Trigger::All(list) | Trigger::Any(list) => list
                 .iter()
@@ -457,6 +473,12 @@ fn twenty() -> u32 {
 }
 fn six() -> u32 {
     6
+}
+fn two() -> u32 {
+    2
+}
+fn six_weeks() -> Window {
+    Window::Weeks(6)
 }
 fn unauthorised_codes() -> Vec<String> {
     ["G", "N", "O", "U"].map(String::from).to_vec()
@@ -992,7 +1014,8 @@ fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
         | Trigger::PersistentAbsence { .. }
         | Trigger::SevereAbsence { .. }
         | Trigger::PartTimeTimetable {}
-        | Trigger::PartTimeReview { .. } => true,
+        | Trigger::PartTimeReview { .. }
+        | Trigger::WeekdayPattern { .. } => true,
         Trigger::CodedSessions { codes, .. } => codes.iter().any(|c| {
             MarkCode::parse_exact(c).and_then(|m| m.category())
                 != Some(Category::UnauthorisedAbsence)
@@ -1014,6 +1037,7 @@ fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
             false
         }
         Trigger::FirstDay { .. }
+        | Trigger::TooFewContacts { .. }
         | Trigger::MissingEducation { .. }
         | Trigger::PenaltyThreshold { .. }
         | Trigger::UnresolvedN { .. }
@@ -1124,6 +1148,27 @@ fn check_trigger(
         }
         Trigger::PartTimeReview { school_weeks: 0 } => {
             err(stage, "trigger.school_weeks", "must be at least 1".into())
+        }
+        Trigger::WeekdayPattern { weeks, window } => {
+            if *weeks < 2 {
+                err(
+                    stage,
+                    "trigger.weeks",
+                    "a pattern needs at least 2 weeks (one absence is not a pattern)".into(),
+                );
+            }
+            if let Window::Weeks(n) = window
+                && n < weeks
+            {
+                err(
+                    stage,
+                    "trigger.window",
+                    format!("{n} school weeks cannot hold {weeks} different weeks"),
+                );
+            }
+        }
+        Trigger::TooFewContacts { contacts: 0 } => {
+            err(stage, "trigger.contacts", "must be at least 1".into())
         }
         Trigger::Illness { sessions: 0, .. } => {
             err(stage, "trigger.sessions", "must be at least 1".into())
@@ -1420,6 +1465,36 @@ actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice
             "trigger = { missing_education = { school_days = 15 } }\napproval = \"required\"",
         );
         parse(&approved, "small.toml").expect("approved");
+    }
+
+    #[test]
+    fn weekday_patterns_and_contacts_parse_and_a_pattern_needs_room() {
+        let text = SMALL.replace(
+            "trigger = { consecutive_absent_days = { days = 3 } }",
+            "trigger = { any = [{ weekday_pattern = { weeks = 3 } }, { too_few_contacts = {} }] }",
+        );
+        let p = parse(&text, "small.toml").expect("valid");
+        let t = p.stages[1].trigger.flatten();
+        assert_eq!(
+            t[1],
+            &Trigger::WeekdayPattern {
+                weeks: 3,
+                window: Window::Weeks(6)
+            }
+        );
+        assert_eq!(t[2], &Trigger::TooFewContacts { contacts: 2 });
+        let bad = text
+            .replace("weeks = 3 }", "weeks = 5, window = \"4 weeks\" }")
+            .replace(
+                "too_few_contacts = {}",
+                "too_few_contacts = { contacts = 0 }",
+            );
+        let errors = parse(&bad, "small.toml").expect_err("no room, no contacts");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["trigger.window", "trigger.contacts"], "{errors:?}");
+        let one = text.replace("weeks = 3 }", "weeks = 1 }");
+        let errors = parse(&one, "small.toml").expect_err("one is no pattern");
+        assert_eq!(errors[0].key, "trigger.weeks");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! every episode of the school year the register shows (see [`fires`]), because a return is
 //! due however late the register shows the episode.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 
 use crate::escalation::case::CaseState;
 use crate::escalation::policy::{CohortFlags, Counting, SessionName, Trigger, Window};
@@ -478,6 +478,62 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
                 episode,
             )
         }
+        Trigger::WeekdayPattern { weeks, window } => {
+            let from = window_start(env, *window)?.max(env.input.pupil.admission_date);
+            let days = ctx.calendar().school_days_between(from, today);
+            let table = category_table();
+            // For each weekday (Monday = 0), the days in the window the pupil missed a session.
+            let mut by_weekday: [Vec<NaiveDate>; 7] = Default::default();
+            for day in days {
+                let absent = [Session::Am, Session::Pm].into_iter().any(|s| {
+                    let byte = register.mark(*day, s).unwrap_or(0);
+                    table[usize::from(byte)].is_some_and(|c| c.is_possible() && c.is_absence())
+                });
+                if absent {
+                    by_weekday[day.weekday().num_days_from_monday() as usize].push(*day);
+                }
+            }
+            // The weekday with the most (distinct weeks: a school day is in one week).
+            let (weekday, hits) = by_weekday
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, list)| (list.len(), std::cmp::Reverse(*i)))?;
+            let n = u32::try_from(hits.len()).unwrap_or(u32::MAX);
+            if n < *weeks {
+                return None;
+            }
+            let name = WEEKDAYS.get(weekday).copied().unwrap_or("day");
+            let dates: Vec<String> = hits.iter().map(ToString::to_string).collect();
+            fire(
+                word,
+                format!(
+                    "absent on {n} {name}s {} ({}), threshold {weeks}",
+                    window_words(*window),
+                    dates.join(", ")
+                ),
+                None,
+            )
+        }
+        Trigger::TooFewContacts { contacts } => {
+            let reachable = env
+                .input
+                .contacts
+                .iter()
+                .filter(|c| c.mobile.as_deref().is_some_and(|m| !m.trim().is_empty()))
+                .count();
+            let reachable = u32::try_from(reachable).unwrap_or(u32::MAX);
+            if reachable >= *contacts {
+                return None;
+            }
+            fire(
+                word,
+                format!(
+                    "{reachable} contact{} with a phone number on file; the policy asks for {contacts}",
+                    if reachable == 1 { "" } else { "s" }
+                ),
+                Some(format!("week-{}", monday_of(today))),
+            )
+        }
         Trigger::UnresolvedN { school_days } => {
             let days = ctx.calendar().school_days_between(env.year_start, today);
             let (date, session) = oldest_unresolved_n(register, days, *school_days)?;
@@ -647,6 +703,16 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
         },
     }
 }
+
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 fn unauthorised_list() -> Vec<String> {
     ["G", "N", "O", "U"].map(String::from).to_vec()
@@ -1148,6 +1214,8 @@ fn measured_in(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Measured> {
     let word = trigger.word();
     match trigger {
         Trigger::FirstDay { .. } | Trigger::UnresolvedN { .. } | Trigger::Cohort(_) => None,
+        Trigger::TooFewContacts { .. } => None,
+        Trigger::WeekdayPattern { window, .. } => Some(plain(word, window_start(env, *window)?)),
         Trigger::MissingEducation { .. } => {
             let f = env.facts?;
             Some(Measured {
