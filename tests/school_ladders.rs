@@ -342,6 +342,8 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "cme_notice",
                 "part_time_timetable",
                 "part_time_review",
+                "severe_absence_meeting",
+                "severe_absence_la",
             ],
         ),
         (
@@ -1632,10 +1634,12 @@ fn on_days(fired: &[(usize, String)], stage: &str) -> Vec<usize> {
 }
 
 #[test]
-fn isp_and_james_marks_severe_absence_meets_the_family_and_asks_the_la_for_a_joint_approach() {
+fn isp_james_marks_and_russell_street_severe_absence_meets_the_family_and_asks_the_la_for_a_joint_approach()
+ {
     for (policy, meeting_with) in [
         ("isp-whitstable", Recipient::DeputyHead),
         ("james-marks-academy", Recipient::Headteacher),
+        ("russell-street-school", Recipient::AttendanceOfficer),
     ] {
         // Admitted in November: ten school days in school, then ill every day.
         let admitted = date("2025-11-03");

@@ -92,7 +92,7 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "la_part_time_notice.subject",
     "la_part_time_notice.txt",
     "part_time_review.task",
-    // ISP Whitstable and James Marks Academy: severe absence, the joint approach with the LA.
+    // ISP Whitstable, James Marks Academy, Russell Street: severe absence, the joint approach.
     "la_severe_absence_notice.subject",
     "la_severe_absence_notice.txt",
     "severe_absence_meeting.task",
