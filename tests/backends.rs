@@ -80,6 +80,7 @@ use school_year::{
 use statutory::{
     a_part_time_timetable_is_told_to_the_la_and_reviewed,
     children_missing_education_are_enquired_into_then_told_to_the_la,
+    roll_changes_are_told_to_the_la,
 };
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
@@ -145,6 +146,7 @@ fn main() {
         persistent_absence_is_decided_once_a_school_year,
         children_missing_education_are_enquired_into_then_told_to_the_la,
         a_part_time_timetable_is_told_to_the_la_and_reviewed,
+        roll_changes_are_told_to_the_la,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

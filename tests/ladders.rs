@@ -37,7 +37,9 @@ fn dfe_baseline_stage_ids_are_the_statutory_set() {
             "cme_enquiries",
             "cme_notice",
             "part_time_timetable",
-            "part_time_review"
+            "part_time_review",
+            "new_pupil",
+            "deletion_notice"
         ]
     );
 }
@@ -365,4 +367,98 @@ fn dfe_baseline_part_time_timetable_tells_the_la_and_is_reviewed_every_six_schoo
         [10],
         "{later:?}"
     );
+}
+
+#[test]
+fn dfe_baseline_a_new_pupil_is_told_to_the_la_on_the_first_run_that_shows_them() {
+    // Admitted on Wednesday 12 November; in school every day.
+    let admitted = date("2025-11-12");
+    let mut walk = Walk::new("dfe-baseline", pupil(UPN, "4A", admitted));
+    let days = walk.school_days(admitted, date("2025-12-19"));
+    let fired = walk.walk(admitted, days[9], "18:00", |_| Some("/"));
+    assert_eq!(fired_on(&fired, &days, "new_pupil"), [0]);
+    let d = walk.decision("new_pupil");
+    assert!(!d.requires_approval, "the school itself entered the pupil");
+    assert_eq!(d.actions.len(), 1);
+    assert_eq!(d.actions[0].to.as_str(), "la");
+    // Within 5 school days of entry: the admission day and four more.
+    assert_eq!(
+        d.reason,
+        format!(
+            "admitted on {admitted}: a new entry to the admission register; the LA must hear within 5 school days, by {}",
+            days[4]
+        )
+    );
+    assert_eq!(d.anchor, admitted.to_string());
+
+    // The year's intake (the first school week, a staggered start on Wednesday included) is
+    // the roll at the start of the year, not new entries.
+    for start in ["2025-09-01", "2025-09-03"] {
+        let mut walk = Walk::new("dfe-baseline", pupil(UPN, "R1", date(start)));
+        let fired = walk.walk(date(start), date("2025-09-30"), "18:00", |_| Some("/"));
+        assert!(
+            !fired.iter().any(|(_, s)| s == "new_pupil"),
+            "{start}: {fired:?}"
+        );
+    }
+
+    // A school starting with rollcall on 3 November: a pupil admitted on 20 October (five
+    // school days before half term, so six school days ago) is told; one admitted on 15
+    // September (more than 20 school days ago) is taken as already reported.
+    let first_run = date("2025-11-03");
+    for (admitted, told) in [("2025-10-20", true), ("2025-09-15", false)] {
+        let mut walk = Walk::new("dfe-baseline", pupil(UPN, "4A", date(admitted)));
+        let back = walk.school_days(date(admitted), first_run).len();
+        assert_eq!(back <= 20, told, "{admitted}: {back} school days");
+        present_until(&mut walk, first_run);
+        let fired = walk.run(at(first_run, "18:00"));
+        assert_eq!(fired.contains(&"new_pupil".to_owned()), told, "{admitted}");
+    }
+}
+
+#[test]
+fn dfe_baseline_a_deletion_waits_for_a_person_on_the_leaving_date_and_nothing_else_follows() {
+    let mut p = pupil(UPN, "4A", date("2025-09-01"));
+    p.social_worker = true;
+    let mut walk = Walk::new("dfe-baseline", p);
+    let d0 = date("2025-11-10");
+    present_until(&mut walk, d0);
+    let days = walk.school_days(d0, date("2025-12-19"));
+    // The MIS export of Monday 10 November records Friday 14 November as the leaving date.
+    walk.pupils[0].leaving_date = Some(days[4]);
+    let mut fired = Vec::new();
+    for day in &days[..10] {
+        if *day <= days[4] {
+            walk.mark(0, *day, Session::Am, "/");
+            walk.mark(0, *day, Session::Pm, "\\");
+        }
+        for stage in walk.run(at(*day, "09:45")) {
+            fired.push((*day, stage));
+        }
+        for stage in walk.run(at(*day, "18:00")) {
+            fired.push((*day, stage));
+        }
+    }
+    // Due on the leaving date, not before; once; nothing about the pupil after it (no
+    // first-day text for a pupil no longer on roll).
+    assert_eq!(fired, [(days[4], "deletion_notice".to_owned())]);
+    let d = walk.decision("deletion_notice");
+    assert!(d.requires_approval);
+    let to: Vec<&str> = d.actions.iter().map(|a| a.to.as_str()).collect();
+    assert_eq!(to, ["la", "social_worker"]);
+    assert_eq!(
+        d.reason,
+        format!(
+            "the register records {} as the leaving date: the name is to be deleted from the roll, and the LA must hear before it is",
+            days[4]
+        )
+    );
+
+    // A leaving date the school records late (the export of Wednesday 19 November says the
+    // pupil left on Friday 14th): the notice is due at the first run that shows it.
+    let mut walk = Walk::new("dfe-baseline", pupil(UPN, "4A", date("2025-09-01")));
+    present_until(&mut walk, days[7]);
+    walk.pupils[0].leaving_date = Some(days[4]);
+    assert_eq!(walk.run(at(days[7], "09:45")), ["deletion_notice"]);
+    assert!(walk.run(at(days[8], "09:45")).is_empty());
 }

@@ -92,6 +92,12 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "la_part_time_notice.subject",
     "la_part_time_notice.txt",
     "part_time_review.task",
+    "la_new_pupil_notice.subject",
+    "la_new_pupil_notice.txt",
+    "la_deletion_notice.subject",
+    "la_deletion_notice.txt",
+    "deletion_social_worker.subject",
+    "deletion_social_worker.txt",
     // ISP Whitstable, James Marks Academy, Russell Street: severe absence, the joint approach.
     "la_severe_absence_notice.subject",
     "la_severe_absence_notice.txt",

@@ -397,6 +397,26 @@ pub enum Trigger {
         #[serde(default = "two")]
         contacts: u32,
     },
+    /// A new entry to the admission register (DOMAIN.md: "New pupils must be reported to the LA
+    /// within 5 days of entry"): admitted after the first school week of this school year, on
+    /// or before today, and no more than `look_back_school_days` school days ago (an older
+    /// admission first seen now, as when a school starts with rollcall, is taken as already
+    /// reported). The year's intake (admitted in its first school week, staggered starts
+    /// included) is the roll at the start of the year, not new entries. One episode per
+    /// admission.
+    Admitted {
+        #[serde(default = "twenty")]
+        look_back_school_days: u32,
+    },
+    /// A deletion from the roll: the register records a leaving date that has come (the notice
+    /// is due on it, or at the import that first shows it, if later; DOMAIN.md: "before the
+    /// name is removed"), no more than `look_back_school_days` school days ago. Evaluated for
+    /// pupils who have left too: only stages with this trigger are. One episode per leaving
+    /// date. A stage with this trigger that writes to the LA needs a person's approval.
+    Leaving {
+        #[serde(default = "twenty")]
+        look_back_school_days: u32,
+    },
     /// Cohort flags, as a guard inside `all`.
     Cohort(CohortFlags),
     All(Vec<Trigger>),
@@ -429,6 +449,8 @@ impl Trigger {
             Trigger::CodedSessions { .. } => "coded_sessions",
             Trigger::WeekdayPattern { .. } => "weekday_pattern",
             Trigger::TooFewContacts { .. } => "too_few_contacts",
+            Trigger::Admitted { .. } => "admitted",
+            Trigger::Leaving { .. } => "leaving",
             Trigger::Cohort(_) => "cohort",
             Trigger::All(list) | Trigger::Any(list) => list
                 .iter()
@@ -919,20 +941,29 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
             );
         }
         // A children-missing-education notice is the first step towards deleting a pupil from
-        // the roll: the LA hears of it only when a person has approved it.
-        let cme = stage
-            .trigger
-            .flatten()
+        // the roll, a deletion notice the last: the LA hears of either only when a person has
+        // approved it.
+        let words = stage.trigger.flatten();
+        let deletion = if words
             .iter()
-            .any(|t| matches!(t, Trigger::MissingEducation { .. }));
-        if cme
+            .any(|t| matches!(t, Trigger::MissingEducation { .. }))
+        {
+            Some(
+                "a children-missing-education notice to the LA (a ground for deleting the pupil from the roll)",
+            )
+        } else if words.iter().any(|t| matches!(t, Trigger::Leaving { .. })) {
+            Some("a deletion notice to the LA (the pupil's name is to be removed from the roll)")
+        } else {
+            None
+        };
+        if let Some(what) = deletion
             && stage.actions.iter().any(|a| a.to == Recipient::La)
             && stage.approval != Approval::Required
         {
             err(
                 id,
                 "approval",
-                "a children-missing-education notice to the LA (a ground for deleting the pupil from the roll) needs a person's decision: set approval = \"required\"".into(),
+                format!("{what} needs a person's decision: set approval = \"required\""),
             );
         }
         let signer = |role: Option<Recipient>,
@@ -1038,6 +1069,8 @@ fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
         }
         Trigger::FirstDay { .. }
         | Trigger::TooFewContacts { .. }
+        | Trigger::Admitted { .. }
+        | Trigger::Leaving { .. }
         | Trigger::MissingEducation { .. }
         | Trigger::PenaltyThreshold { .. }
         | Trigger::UnresolvedN { .. }
@@ -1167,6 +1200,16 @@ fn check_trigger(
                 );
             }
         }
+        Trigger::Admitted {
+            look_back_school_days: 0,
+        }
+        | Trigger::Leaving {
+            look_back_school_days: 0,
+        } => err(
+            stage,
+            "trigger.look_back_school_days",
+            "must be at least 1".into(),
+        ),
         Trigger::TooFewContacts { contacts: 0 } => {
             err(stage, "trigger.contacts", "must be at least 1".into())
         }
@@ -1457,6 +1500,14 @@ actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice
         );
         assert!(
             errors[0].message.contains("children-missing-education"),
+            "{}",
+            errors[0]
+        );
+        let deletion = notice.replace("missing_education = { school_days = 15 }", "leaving = {}");
+        let errors = parse(&deletion, "small.toml").expect_err("no approval");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].message.contains("deletion notice"),
             "{}",
             errors[0]
         );

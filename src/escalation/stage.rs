@@ -152,8 +152,11 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
     let register_guard = RegisterGuard::new(ctx, pupils);
     out.alerts.extend(register_guard.alerts.iter().cloned());
 
+    let roll_stages = ctx.policy.stages.iter().any(is_leaving_stage);
     for input in pupils {
-        if !on_roll(input.pupil, today) {
+        // A pupil who has left is seen only by the stages that tell the LA of the deletion.
+        let left = !on_roll(input.pupil, today);
+        if left && !roll_stages {
             continue;
         }
         let facts = pupil_facts(&window, &input.register);
@@ -166,7 +169,9 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
             case: input.case,
             counted_until: None,
         };
-        recheck_waiting(&base, &mut out);
+        if !left {
+            recheck_waiting(&base, &mut out);
+        }
 
         // Stages fire in ladder order and each sees the case as the stages before it left it.
         // A school run daily moves a case at most `steps_per_day` a day (a case that moved in
@@ -186,6 +191,9 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
         };
         let first_decision = out.decisions.len();
         for (index, stage) in ctx.policy.stages.iter().enumerate() {
+            if left && !is_leaving_stage(stage) {
+                continue;
+            }
             let memory = input.memory.get(&stage.id);
             let was_active_since = memory.and_then(|m| m.active_since);
             // A stage the case has not reached is not evaluated: it cannot fire, and its
@@ -602,6 +610,15 @@ fn recipients(action: &Action, contacts: &[Contact]) -> Vec<(String, Option<Stri
         }
         role => vec![(role.as_str().to_owned(), None)],
     }
+}
+
+/// Stages about a pupil leaving the roll: evaluated for pupils who have left, too.
+pub fn is_leaving_stage(stage: &Stage) -> bool {
+    stage
+        .trigger
+        .flatten()
+        .iter()
+        .any(|t| matches!(t, Trigger::Leaving { .. }))
 }
 
 /// First-day stages are about this morning's register.

@@ -534,6 +534,55 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
                 Some(format!("week-{}", monday_of(today))),
             )
         }
+        Trigger::Admitted {
+            look_back_school_days,
+        } => {
+            let admission = env.input.pupil.admission_date;
+            // The year's intake (admitted in its first school week, staggered starts included)
+            // is the roll at the start of the year, not a new entry.
+            if admission > today || monday_of(admission) <= monday_of(env.year_start) {
+                return None;
+            }
+            let since = ctx.calendar().school_days_between(admission, today);
+            if since.len() > *look_back_school_days as usize {
+                return None;
+            }
+            let due = ctx
+                .calendar()
+                .school_days_between(admission, today + TimeDelta::days(60))
+                .get(4)
+                .copied();
+            fire(
+                word,
+                format!(
+                    "admitted on {admission}: a new entry to the admission register; the LA must hear within 5 school days{}",
+                    due.map_or_else(String::new, |d| format!(", by {d}"))
+                ),
+                Some(admission.to_string()),
+            )
+        }
+        Trigger::Leaving {
+            look_back_school_days,
+        } => {
+            let leaving = env.input.pupil.leaving_date?;
+            if leaving > today {
+                return None;
+            }
+            let after = leaving
+                .succ_opt()
+                .map(|next| ctx.calendar().school_days_between(next, today).len())
+                .unwrap_or(0);
+            if after > *look_back_school_days as usize {
+                return None;
+            }
+            fire(
+                word,
+                format!(
+                    "the register records {leaving} as the leaving date: the name is to be deleted from the roll, and the LA must hear before it is"
+                ),
+                Some(leaving.to_string()),
+            )
+        }
         Trigger::UnresolvedN { school_days } => {
             let days = ctx.calendar().school_days_between(env.year_start, today);
             let (date, session) = oldest_unresolved_n(register, days, *school_days)?;
@@ -1214,7 +1263,7 @@ fn measured_in(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Measured> {
     let word = trigger.word();
     match trigger {
         Trigger::FirstDay { .. } | Trigger::UnresolvedN { .. } | Trigger::Cohort(_) => None,
-        Trigger::TooFewContacts { .. } => None,
+        Trigger::TooFewContacts { .. } | Trigger::Admitted { .. } | Trigger::Leaving { .. } => None,
         Trigger::WeekdayPattern { window, .. } => Some(plain(word, window_start(env, *window)?)),
         Trigger::MissingEducation { .. } => {
             let f = env.facts?;

@@ -156,3 +156,73 @@ pub async fn a_part_time_timetable_is_told_to_the_la_and_reviewed(
     ensure!(w.days_of(0, "part_time_review").await? == [expected]);
     Ok(())
 }
+
+/// Roll changes: pupil 0 joins on Wednesday 12 November (the LA hears that day, no approval
+/// needed); pupil 1, who has a social worker, leaves on Friday 14 November as the MIS export
+/// records: the LA and the social worker hear that day once a person approves and writes the
+/// ground and the destination school, nothing more is decided about the pupil after, and the
+/// pupil stays in the register with the leaving date (rollcall deletes nobody).
+pub async fn roll_changes_are_told_to_the_la(store: Store, dir: &'static Path) -> Result<()> {
+    let mut joining = pupil(UPNS[3], "3A");
+    joining.admission = "2025-11-12";
+    let mut leaving = pupil(UPNS[4], "3A");
+    leaving.leaving = "2025-11-14";
+    leaving.social_worker = true;
+    let mut w = Walk::new(
+        store,
+        dir,
+        "dfe-baseline",
+        ("09:30", "13:45"),
+        &[joining, leaving],
+        d("2025-11-03"),
+    )
+    .await?;
+    let note = "Registered at another school: Oakfield Primary School, from 17 November";
+    w.note = Some(note);
+    w.walk_to(d("2025-11-21")).await?;
+
+    ensure!(w.days_of(0, "new_pupil").await? == [d("2025-11-12")]);
+    let told = w.messages(0, "new_pupil").await?;
+    ensure!(
+        told.len() == 1
+            && told[0].template == "la_new_pupil_notice"
+            && told[0].status == "delivered"
+            && told[0].decided_by.is_none(),
+        "{told:?}"
+    );
+
+    let rows = w.decisions(1).await?;
+    ensure!(
+        rows.iter().all(|r| r.at.date() <= d("2025-11-14")),
+        "nothing after the pupil left: {rows:?}"
+    );
+    ensure!(w.days_of(1, "deletion_notice").await? == [d("2025-11-14")]);
+    let sent = w.messages(1, "deletion_notice").await?;
+    let mut got: Vec<(&str, &str)> = sent
+        .iter()
+        .map(|m| (m.template.as_str(), m.status.as_str()))
+        .collect();
+    got.sort();
+    ensure!(
+        got == [
+            ("deletion_social_worker", "delivered"),
+            ("la_deletion_notice", "delivered")
+        ],
+        "{sent:?}"
+    );
+    for m in &sent {
+        let kept: Option<String> = sqlx::query("SELECT decision_note FROM outbox WHERE id = $1")
+            .bind(m.id)
+            .fetch_one(w.store.pool())
+            .await?
+            .try_get("decision_note")?;
+        ensure!(kept.as_deref() == Some(note), "{m:?}: {kept:?}");
+    }
+    let row = sqlx::query("SELECT leaving_date FROM pupils WHERE upn = $1")
+        .bind(UPNS[4])
+        .fetch_one(w.store.pool())
+        .await?;
+    let left: Option<String> = row.try_get("leaving_date")?;
+    ensure!(left.as_deref() == Some("2025-11-14"), "{left:?}");
+    Ok(())
+}
