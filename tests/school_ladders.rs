@@ -1883,3 +1883,28 @@ fn inspire_five_days_ill_in_a_term_prepares_a_medical_evidence_letter_for_a_pers
         [(Channel::Letter, Recipient::ParentalResponsibility, None)]
     );
 }
+
+#[test]
+fn isp_three_weeks_off_sick_is_a_long_absence_not_a_weekday_pattern() {
+    let mut s = School::new(
+        "isp-whitstable",
+        "09:30",
+        "13:45",
+        vec![young(UPN, "2025-09-03")],
+    );
+    // Ill for three whole school weeks in November, in every other day of the term.
+    let ill = s.days("2025-11-03", "2025-11-21");
+    assert_eq!(ill.len(), 15);
+    s.plan(0, "2025-09-03", "2025-12-19", |d| {
+        Some(if ill.contains(&d) {
+            ["I", "I"]
+        } else {
+            PRESENT
+        })
+    });
+    s.walk("2025-09-03", "2025-12-19", "18:00");
+    // Absent on three Mondays (Tuesdays, …) in six school weeks, but in no week the pupil was
+    // in school: no pattern. The 95 % line is what reaches a person.
+    assert!(s.on(0, "absence_pattern").is_empty(), "{:?}", s.fired);
+    assert!(!s.on(0, "concern_record").is_empty());
+}

@@ -384,7 +384,8 @@ pub enum Trigger {
         window: Window,
     },
     /// A pattern of absence: absent (any session of the day) on the same weekday in at least
-    /// `weeks` different school weeks of the window, so "every Friday off" reaches a person
+    /// `weeks` different school weeks of the window, each a week the pupil was in school on
+    /// another day, or this week (a long absence is not a pattern), so "every Friday off" reaches a person
     /// before the 10 % line does. Fires once while the pattern holds.
     WeekdayPattern {
         weeks: u32,

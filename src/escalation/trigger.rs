@@ -482,14 +482,29 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             let from = window_start(env, *window)?.max(env.input.pupil.admission_date);
             let days = ctx.calendar().school_days_between(from, today);
             let table = category_table();
+            let any = |day: NaiveDate, want: fn(crate::register::mark::Category) -> bool| {
+                [Session::Am, Session::Pm].into_iter().any(|s| {
+                    let byte = register.mark(day, s).unwrap_or(0);
+                    table[usize::from(byte)].is_some_and(|c| c.is_possible() && want(c))
+                })
+            };
+            // The school weeks in which the pupil attended some session: an absence counts
+            // towards a pattern only in such a week (a fortnight off sick is a long absence,
+            // not an absence on every weekday), or in this week, whose other days are still
+            // to come (so a Monday off counts on the Monday).
+            let attended_on: Vec<NaiveDate> = days
+                .iter()
+                .copied()
+                .filter(|d| any(*d, |c| !c.is_absence()))
+                .collect();
             // For each weekday (Monday = 0), the days in the window the pupil missed a session.
             let mut by_weekday: [Vec<NaiveDate>; 7] = Default::default();
             for day in days {
-                let absent = [Session::Am, Session::Pm].into_iter().any(|s| {
-                    let byte = register.mark(*day, s).unwrap_or(0);
-                    table[usize::from(byte)].is_some_and(|c| c.is_possible() && c.is_absence())
-                });
-                if absent {
+                let in_school_that_week = monday_of(*day) == monday_of(today)
+                    || attended_on
+                        .iter()
+                        .any(|d| d != day && monday_of(*d) == monday_of(*day));
+                if in_school_that_week && any(*day, |c| c.is_absence()) {
                     by_weekday[day.weekday().num_days_from_monday() as usize].push(*day);
                 }
             }
