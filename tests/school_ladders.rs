@@ -1908,3 +1908,62 @@ fn isp_three_weeks_off_sick_is_a_long_absence_not_a_weekday_pattern() {
     assert!(s.on(0, "absence_pattern").is_empty(), "{:?}", s.fired);
     assert!(!s.on(0, "concern_record").is_empty());
 }
+
+#[test]
+fn inspire_letters_from_one_run_and_an_earlier_one_go_on_different_school_days() {
+    let mut s = inspire(vec![young(UPN, "2025-09-03")]);
+    // Ill on one Monday in November, then from the next Monday for four days: on that
+    // Thursday the pupil has been absent more than three days in a row (a signed letter) and
+    // ill for 10 sessions this term (the medical-evidence letter).
+    let first = date("2025-11-03");
+    let run = s.days("2025-11-10", "2025-11-13");
+    s.plan(0, "2025-09-03", "2025-12-19", |d| {
+        Some(if d == first || run.contains(&d) {
+            ["I", "I"]
+        } else {
+            PRESENT
+        })
+    });
+    s.walk("2025-09-03", "2025-11-13", "18:00");
+    let thursday = run[3];
+    let letters: Vec<(String, NaiveDate)> = s
+        .walk
+        .fired
+        .iter()
+        .filter(|d| d.facts.as_of.date() == thursday)
+        .flat_map(|d| {
+            d.actions
+                .iter()
+                .filter(|a| a.channel == Channel::Letter)
+                .map(|a| (d.stage.clone(), a.not_before.map_or(thursday, |t| t.date())))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // The monitoring letter (the ladder's step) goes today; the signed letter the next
+    // school day; the medical-evidence letter the first school day after that with no letter
+    // home (Monday), not with the signed letter on Friday: one envelope a day.
+    let friday = s.days("2025-11-14", "2025-11-14")[0];
+    let monday = s.days("2025-11-17", "2025-11-17")[0];
+    assert_eq!(
+        letters,
+        [
+            ("signed_letter_run".to_owned(), friday),
+            ("monitoring".to_owned(), thursday),
+            ("medical_evidence".to_owned(), monday),
+        ]
+    );
+    // The concern letter found again while attendance stays below 96 % is no new letter and
+    // takes no day.
+    assert_eq!(s.on(0, "concern_letter").len(), 1);
+    // Nothing new posts a letter on Friday or Monday.
+    s.walk("2025-11-14", "2025-11-17", "18:00");
+    let later: Vec<&str> = s
+        .walk
+        .fired
+        .iter()
+        .filter(|d| d.facts.as_of.date() > thursday)
+        .filter(|d| d.actions.iter().any(|a| a.channel == Channel::Letter))
+        .map(|d| d.stage.as_str())
+        .collect();
+    assert!(later.is_empty(), "{later:?}");
+}

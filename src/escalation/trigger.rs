@@ -1244,7 +1244,7 @@ fn with_env<R>(
         case,
         memory: &memory,
         history: &[],
-        letter_today: false,
+        letter_days: &[],
     };
     let calendar = &ctx.school.calendar;
     let year_start = first_day_of_year(calendar, ctx.today());
