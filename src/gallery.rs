@@ -245,10 +245,10 @@ fn render_action(
             channel: action.channel.as_str(),
             template: &action.template,
             message: "",
-            note: if action.note.is_some() {
-                SAMPLE_NOTE
-            } else {
-                ""
+            note: match action.note.as_deref() {
+                Some(asked) if asked.contains("deletion") => SAMPLE_DELETION_NOTE,
+                Some(_) => SAMPLE_NOTE,
+                None => "",
             },
         },
         scene.as_of,
@@ -296,6 +296,10 @@ fn render_action(
         as_of: scene.as_of,
     })
 }
+
+/// What the approver of a deletion notice writes, in the sample: the ground and destination.
+pub const SAMPLE_DELETION_NOTE: &str = "Registered at another school (the family moved): \
+     Oakfield Primary School, Oak Lane, Exampleton, from 5 January 2026.";
 
 /// What the approver of a message that asks for a note writes, in the sample.
 pub const SAMPLE_NOTE: &str = "Ada will go to breakfast club on Mondays and Wednesdays, so she \

@@ -36,6 +36,8 @@ mod messages;
 mod reports;
 #[path = "backends/school_year.rs"]
 mod school_year;
+#[path = "backends/statutory.rs"]
+mod statutory;
 #[path = "backends/walk.rs"]
 mod walk;
 use console::{
@@ -81,6 +83,11 @@ use school_year::{
     persistent_absence_is_decided_once_a_school_year,
     sickness_returns_once_a_year_and_for_each_long_run,
     what_the_school_did_is_judged_after_the_absence_and_illness_is_never_legal,
+};
+use statutory::{
+    a_part_time_timetable_is_told_to_the_la_and_reviewed,
+    children_missing_education_are_enquired_into_then_told_to_the_la,
+    roll_changes_are_told_to_the_la,
 };
 
 const PG_ENV: &str = "ROLLCALL_TEST_POSTGRES_URL";
@@ -147,6 +154,9 @@ fn main() {
         the_attendance_officer_does_the_morning_in_the_console,
         the_console_refuses_what_a_role_or_a_form_may_not_do,
         a_school_account_signs_in_through_the_identity_provider,
+        children_missing_education_are_enquired_into_then_told_to_the_la,
+        a_part_time_timetable_is_told_to_the_la_and_reviewed,
+        roll_changes_are_told_to_the_la,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

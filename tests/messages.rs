@@ -254,9 +254,9 @@ fn family_messages_show_no_stage_code_letter_or_name_in_a_subject() {
         }
     }
     // Two texts (first day at the baseline and ISP), two emails home (day three, Russell
-    // Street's follow-up) and nine letters (the baseline's PA letter, ISP's lateness letter,
-    // James Marks' absence letter, Inspire's six).
-    assert_eq!(family_messages, 13);
+    // Street's follow-up) and ten letters (the baseline's PA letter, ISP's lateness letter,
+    // James Marks' absence letter, Inspire's seven with issue 14's medical-evidence letter).
+    assert_eq!(family_messages, 14);
 }
 
 /// Each shipped text's length for a short school name and one child, and for the longest name

@@ -68,6 +68,18 @@ impl School {
             chrono::NaiveTime::parse_from_str(am_close, "%H:%M").expect("time");
         walk.school.pm_register_close =
             chrono::NaiveTime::parse_from_str(pm_close, "%H:%M").expect("time");
+        // Inspire's L431 asks for two sets of emergency contact details; its pupils here have
+        // them (a grandmother's mobile after the parent's), so the office's weekly list of
+        // pupils with fewer stays out of walks about absence. `inspire_emergency_contacts_*`
+        // walks a pupil without.
+        if policy == "inspire-trust" {
+            for (i, p) in walk.pupils.iter().enumerate() {
+                let mut second = parent(p.upn.as_str(), 2, "Grace Hopper", "+447700900009");
+                second.relationship = "Grandmother".into();
+                second.parental_responsibility = false;
+                walk.contacts[i].push(second);
+            }
+        }
         let plan = vec![BTreeMap::new(); walk.pupils.len()];
         School {
             walk,
@@ -282,6 +294,16 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "la_10_day_return",
                 "sickness_15_day_return",
                 "penalty_notice_review",
+                "cme_enquiries",
+                "cme_notice",
+                "part_time_timetable",
+                "part_time_review",
+                "new_pupil",
+                "deletion_notice",
+                "severe_absence_meeting",
+                "severe_absence_la",
+                "religious_observance_cap",
+                "absence_pattern",
             ],
         ),
         (
@@ -296,6 +318,16 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "sickness_15_day_return",
                 "unresolved_n",
                 "penalty_notice_review",
+                "cme_enquiries",
+                "cme_notice",
+                "part_time_timetable",
+                "part_time_review",
+                "new_pupil",
+                "deletion_notice",
+                "severe_absence_meeting",
+                "severe_absence_la",
+                "absence_pattern",
+                "persistent_lateness",
             ],
         ),
         (
@@ -310,6 +342,14 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "la_10_day_return",
                 "sickness_15_day_return",
                 "penalty_notice_review",
+                "cme_enquiries",
+                "cme_notice",
+                "part_time_timetable",
+                "part_time_review",
+                "new_pupil",
+                "deletion_notice",
+                "severe_absence_meeting",
+                "severe_absence_la",
             ],
         ),
         (
@@ -331,6 +371,14 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "la_10_day_return",
                 "sickness_15_day_return",
                 "penalty_threshold_review",
+                "cme_enquiries",
+                "cme_notice",
+                "part_time_timetable",
+                "part_time_review",
+                "new_pupil",
+                "deletion_notice",
+                "emergency_contacts",
+                "medical_evidence",
             ],
         ),
     ];
@@ -1564,4 +1612,358 @@ fn jma_a_pupil_admitted_last_year_is_past_integration_this_september() {
     assert_eq!(s.on(0, "below_95_adjusted"), [flagged]);
     let reason = &s.decision(0, "below_95_adjusted").reason;
     assert!(reason.contains("since 2025-09-03)"), "{reason}");
+}
+
+/// (day index, stage) for each new decision of a day-by-day walk: `code(i)` for both sessions
+/// of school day `i`, the run at 18:00, approvals at the end of the day.
+fn walk_days(
+    walk: &mut Walk,
+    days: &[NaiveDate],
+    code: impl Fn(usize) -> &'static str,
+) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, day) in days.iter().enumerate() {
+        walk.mark(0, *day, Session::Am, code(i));
+        walk.mark(0, *day, Session::Pm, code(i));
+        for stage in walk.run(at(*day, "18:00")) {
+            out.push((i, stage));
+        }
+        walk.approve(*day);
+    }
+    out
+}
+
+fn on_days(fired: &[(usize, String)], stage: &str) -> Vec<usize> {
+    fired
+        .iter()
+        .filter(|(_, s)| s == stage)
+        .map(|(i, _)| *i)
+        .collect()
+}
+
+#[test]
+fn isp_james_marks_and_russell_street_severe_absence_meets_the_family_and_asks_the_la_for_a_joint_approach()
+ {
+    for (policy, meeting_with) in [
+        ("isp-whitstable", Recipient::DeputyHead),
+        ("james-marks-academy", Recipient::Headteacher),
+        ("russell-street-school", Recipient::AttendanceOfficer),
+    ] {
+        // Admitted in November: ten school days in school, then ill every day.
+        let admitted = date("2025-11-03");
+        let mut walk = Walk::new(policy, pupil(support::UPN, "4A", admitted));
+        let days = walk.school_days(admitted, date("2025-12-19"));
+        let present = 10;
+        let fired = walk_days(&mut walk, &days, |i| if i < present { "/" } else { "I" });
+        // Severe absence: absent ≥ half the possible sessions, once the year holds 40.
+        let expected = (0..days.len())
+            .find(|&i| {
+                let possible = 2 * (i + 1);
+                let absent = 2 * (i + 1).saturating_sub(present);
+                possible >= 40 && 2 * absent >= possible
+            })
+            .expect("severe absence within the term");
+        assert_eq!(
+            on_days(&fired, "severe_absence_meeting"),
+            [expected],
+            "{policy}"
+        );
+        assert_eq!(on_days(&fired, "severe_absence_la"), [expected], "{policy}");
+        let meeting = walk.decision("severe_absence_meeting");
+        assert!(
+            !meeting.requires_approval,
+            "{policy}: the meeting is arranged at once"
+        );
+        assert_eq!(meeting.actions[0].to, meeting_with, "{policy}");
+        assert_eq!(meeting.actions[0].task, Some(TaskKind::Meeting), "{policy}");
+        let la = walk.decision("severe_absence_la");
+        assert!(
+            la.requires_approval,
+            "{policy}: the LA notice waits for a person"
+        );
+        assert_eq!(
+            (la.actions[0].channel, la.actions[0].to),
+            (Channel::Email, Recipient::La),
+            "{policy}"
+        );
+        // Neither moves the school's own ladder.
+        assert!(
+            meeting.transition.is_none() && la.transition.is_none(),
+            "{policy}"
+        );
+    }
+}
+
+#[test]
+fn isp_religious_observance_beyond_three_days_raises_a_task_once() {
+    let mut walk = Walk::new(
+        "isp-whitstable",
+        pupil(support::UPN, "4A", date("2025-09-01")),
+    );
+    let days = walk.school_days(date("2025-09-01"), date("2025-12-19"));
+    // R on four separate days (a week apart), present otherwise. L180: "a maximum of three
+    // days": the fourth day's sessions go beyond six, so its run raises the task.
+    let r_days = [10, 15, 20, 25, 30];
+    let fired = walk_days(&mut walk, &days, |i| {
+        if r_days.contains(&i) { "R" } else { "/" }
+    });
+    assert_eq!(on_days(&fired, "religious_observance_cap"), [r_days[3]]);
+    let task = walk.decision("religious_observance_cap");
+    assert_eq!(task.actions[0].task, Some(TaskKind::Review));
+    assert!(
+        task.reason
+            .starts_with("8 sessions coded R (R×8) this school year"),
+        "{}",
+        task.reason
+    );
+}
+
+#[test]
+fn isp_every_friday_off_is_a_pattern_before_the_95_line_and_again_when_it_starts_again() {
+    let mut s = School::new(
+        "isp-whitstable",
+        "09:30",
+        "13:45",
+        vec![young(UPN, "2025-09-03")],
+    );
+    // Off (ill) every Friday of the first half term; in every day after; then off every
+    // Monday from January.
+    let fridays: Vec<NaiveDate> = s
+        .days("2025-09-03", "2025-10-24")
+        .into_iter()
+        .filter(|d| d.weekday() == Weekday::Fri)
+        .collect();
+    let mondays: Vec<NaiveDate> = s
+        .days("2026-01-05", "2026-02-13")
+        .into_iter()
+        .filter(|d| d.weekday() == Weekday::Mon)
+        .collect();
+    s.plan(0, "2025-09-03", "2026-02-13", |d| {
+        Some(if fridays.contains(&d) || mondays.contains(&d) {
+            ["I", "I"]
+        } else {
+            PRESENT
+        })
+    });
+    s.walk("2025-09-03", "2026-02-13", "18:00");
+    // The third Friday and the third Monday: absent that weekday in 3 of the last 6 school
+    // weeks; once for each run of the pattern (the Fridays stop, the 6-week window empties).
+    assert_eq!(s.on(0, "absence_pattern"), [fridays[2], mondays[2]]);
+    // Before the 95 % line: the concern record (once the year holds 40 sessions) comes later.
+    let concern = s.on(0, "concern_record");
+    assert!(
+        concern.first().is_none_or(|c| *c > fridays[2]),
+        "{concern:?}"
+    );
+    let d = s.decision(0, "absence_pattern");
+    assert_eq!(
+        actions(d),
+        [(
+            Channel::Task,
+            Recipient::DeputyHead,
+            Some(TaskKind::Meeting)
+        )]
+    );
+    assert!(
+        d.reason
+            .starts_with("absent on 3 Fridays over the last 6 school weeks"),
+        "{}",
+        d.reason
+    );
+}
+
+#[test]
+fn james_marks_late_every_tuesday_is_persistent_lateness_on_the_sixth() {
+    let mut s = School::new(
+        "james-marks-academy",
+        "10:00",
+        "13:45",
+        vec![young(UPN, "2025-09-03")],
+    );
+    let tuesdays: Vec<NaiveDate> = s
+        .days("2025-11-03", "2025-12-19")
+        .into_iter()
+        .filter(|d| d.weekday() == Weekday::Tue)
+        .collect();
+    // Late before the register closed on odd Tuesdays, after it (U) on even ones.
+    s.plan(0, "2025-09-03", "2025-12-19", |d| {
+        Some(match tuesdays.iter().position(|t| *t == d) {
+            Some(i) if i % 2 == 0 => ["L", "\\"],
+            Some(_) => ["U", "\\"],
+            None => PRESENT,
+        })
+    });
+    s.walk("2025-09-03", "2025-12-19", "18:00");
+    // Six late arrivals (L and U together) in the last eight school weeks: the sixth Tuesday,
+    // then not again while late every week.
+    assert_eq!(s.on(0, "persistent_lateness"), [tuesdays[5]]);
+    let d = s.decision(0, "persistent_lateness");
+    assert_eq!(
+        actions(d),
+        [(
+            Channel::Task,
+            Recipient::Headteacher,
+            Some(TaskKind::Meeting)
+        )]
+    );
+    assert!(
+        d.reason.starts_with("6 late sessions (L×3, U×3)"),
+        "{}",
+        d.reason
+    );
+}
+
+#[test]
+fn inspire_emergency_contacts_a_pupil_with_one_is_on_the_office_list_each_week() {
+    let mut s = inspire(vec![young(UPN, "2025-09-03")]);
+    // This pupil has only the parent's number.
+    s.walk.contacts[0].truncate(1);
+    s.plan(0, "2025-09-03", "2025-10-03", |_| Some(PRESENT));
+    s.walk("2025-09-03", "2025-09-26", "18:00");
+    // The first school day of each school week: Wednesday 3 September, then Mondays.
+    let weeks = [
+        date("2025-09-03"),
+        date("2025-09-08"),
+        date("2025-09-15"),
+        date("2025-09-22"),
+    ];
+    assert_eq!(s.on(0, "emergency_contacts"), weeks);
+    let d = s.decision(0, "emergency_contacts");
+    assert_eq!(
+        actions(d),
+        [(
+            Channel::Task,
+            Recipient::AttendanceOfficer,
+            Some(TaskKind::Review)
+        )]
+    );
+    assert_eq!(
+        d.reason,
+        "1 contact with a phone number on file; the policy asks for 2"
+    );
+    // The next import brings a grandmother's mobile: off the list.
+    let mut second = parent(UPN, 2, "Grace Hopper", "+447700900009");
+    second.parental_responsibility = false;
+    s.walk.contacts[0].push(second);
+    s.walk("2025-09-29", "2025-10-03", "18:00");
+    assert_eq!(s.on(0, "emergency_contacts"), weeks);
+}
+
+#[test]
+fn inspire_five_days_ill_in_a_term_prepares_a_medical_evidence_letter_for_a_person() {
+    let mut s = inspire(vec![young(UPN, "2025-09-03")]);
+    // Ill every Thursday.
+    let thursdays: Vec<NaiveDate> = s
+        .days("2025-09-03", "2026-02-13")
+        .into_iter()
+        .filter(|d| d.weekday() == Weekday::Thu)
+        .collect();
+    s.plan(0, "2025-09-03", "2026-02-13", |d| {
+        Some(if thursdays.contains(&d) {
+            ["I", "I"]
+        } else {
+            PRESENT
+        })
+    });
+    s.walk("2025-09-03", "2026-02-13", "18:00");
+    // 10 sessions of I in a term: the fifth Thursday of each term, once a term.
+    let autumn: Vec<&NaiveDate> = thursdays
+        .iter()
+        .filter(|d| **d < date("2026-01-01"))
+        .collect();
+    let spring: Vec<&NaiveDate> = thursdays
+        .iter()
+        .filter(|d| **d > date("2026-01-01"))
+        .collect();
+    assert_eq!(s.on(0, "medical_evidence"), [*autumn[4], *spring[4]]);
+    let d = s.decision(0, "medical_evidence");
+    assert!(d.requires_approval, "the doubt is a person's to judge");
+    assert_eq!(
+        actions(d),
+        [(Channel::Letter, Recipient::ParentalResponsibility, None)]
+    );
+}
+
+#[test]
+fn isp_three_weeks_off_sick_is_a_long_absence_not_a_weekday_pattern() {
+    let mut s = School::new(
+        "isp-whitstable",
+        "09:30",
+        "13:45",
+        vec![young(UPN, "2025-09-03")],
+    );
+    // Ill for three whole school weeks in November, in every other day of the term.
+    let ill = s.days("2025-11-03", "2025-11-21");
+    assert_eq!(ill.len(), 15);
+    s.plan(0, "2025-09-03", "2025-12-19", |d| {
+        Some(if ill.contains(&d) {
+            ["I", "I"]
+        } else {
+            PRESENT
+        })
+    });
+    s.walk("2025-09-03", "2025-12-19", "18:00");
+    // Absent on three Mondays (Tuesdays, …) in six school weeks, but in no week the pupil was
+    // in school: no pattern. The 95 % line is what reaches a person.
+    assert!(s.on(0, "absence_pattern").is_empty(), "{:?}", s.fired);
+    assert!(!s.on(0, "concern_record").is_empty());
+}
+
+#[test]
+fn inspire_letters_from_one_run_and_an_earlier_one_go_on_different_school_days() {
+    let mut s = inspire(vec![young(UPN, "2025-09-03")]);
+    // Ill on one Monday in November, then from the next Monday for four days: on that
+    // Thursday the pupil has been absent more than three days in a row (a signed letter) and
+    // ill for 10 sessions this term (the medical-evidence letter).
+    let first = date("2025-11-03");
+    let run = s.days("2025-11-10", "2025-11-13");
+    s.plan(0, "2025-09-03", "2025-12-19", |d| {
+        Some(if d == first || run.contains(&d) {
+            ["I", "I"]
+        } else {
+            PRESENT
+        })
+    });
+    s.walk("2025-09-03", "2025-11-13", "18:00");
+    let thursday = run[3];
+    let letters: Vec<(String, NaiveDate)> = s
+        .walk
+        .fired
+        .iter()
+        .filter(|d| d.facts.as_of.date() == thursday)
+        .flat_map(|d| {
+            d.actions
+                .iter()
+                .filter(|a| a.channel == Channel::Letter)
+                .map(|a| (d.stage.clone(), a.not_before.map_or(thursday, |t| t.date())))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // The monitoring letter (the ladder's step) goes today; the signed letter the next
+    // school day; the medical-evidence letter the first school day after that with no letter
+    // home (Monday), not with the signed letter on Friday: one envelope a day.
+    let friday = s.days("2025-11-14", "2025-11-14")[0];
+    let monday = s.days("2025-11-17", "2025-11-17")[0];
+    assert_eq!(
+        letters,
+        [
+            ("signed_letter_run".to_owned(), friday),
+            ("monitoring".to_owned(), thursday),
+            ("medical_evidence".to_owned(), monday),
+        ]
+    );
+    // The concern letter found again while attendance stays below 96 % is no new letter and
+    // takes no day.
+    assert_eq!(s.on(0, "concern_letter").len(), 1);
+    // Nothing new posts a letter on Friday or Monday.
+    s.walk("2025-11-14", "2025-11-17", "18:00");
+    let later: Vec<&str> = s
+        .walk
+        .fired
+        .iter()
+        .filter(|d| d.facts.as_of.date() > thursday)
+        .filter(|d| d.actions.iter().any(|a| a.channel == Channel::Letter))
+        .map(|d| d.stage.as_str())
+        .collect();
+    assert!(later.is_empty(), "{later:?}");
 }

@@ -92,7 +92,12 @@ fn templates_render_writes_the_gallery_for_a_sample_school_without_a_config() {
         ],
     ));
     assert!(
-        text.contains("16 messages of policy \"isp-whitstable\""),
+        // 16 for the ladder and the statutory steps, 12 for issue 14's: the CME enquiry task,
+        // the LA's CME notice and the social worker's email, the LA's part-time notice and
+        // its review task, the new-pupil notice, the deletion notice and the social worker's
+        // email, the severe-absence meeting and LA notice, religious observance, the
+        // pattern-of-absence meeting.
+        text.contains("28 messages of policy \"isp-whitstable\""),
         "{text}"
     );
     // The text's length is shown where it is written.

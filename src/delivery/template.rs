@@ -84,6 +84,24 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "severe_absence_dsl.subject",
     "severe_absence_dsl.txt",
     "severe_absence_visit.task",
+    "cme_enquiries.task",
+    "la_cme_notice.subject",
+    "la_cme_notice.txt",
+    "cme_social_worker.subject",
+    "cme_social_worker.txt",
+    "la_part_time_notice.subject",
+    "la_part_time_notice.txt",
+    "part_time_review.task",
+    "la_new_pupil_notice.subject",
+    "la_new_pupil_notice.txt",
+    "la_deletion_notice.subject",
+    "la_deletion_notice.txt",
+    "deletion_social_worker.subject",
+    "deletion_social_worker.txt",
+    // ISP Whitstable, James Marks Academy, Russell Street: severe absence, the joint approach.
+    "la_severe_absence_notice.subject",
+    "la_severe_absence_notice.txt",
+    "severe_absence_meeting.task",
     // ISP Whitstable.
     "isp_first_day_call.task",
     "isp_first_day.sms",
@@ -100,6 +118,8 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "isp_lateness_pattern.subject",
     "isp_lateness_pattern.txt",
     "isp_lateness_concern.letter",
+    "isp_religious_observance.task",
+    "isp_absence_pattern_meeting.task",
     // James Marks Academy.
     "jma_daily_call.task",
     "jma_social_worker_absent.subject",
@@ -115,6 +135,8 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "jma_attendance_meeting.task",
     "jma_la_attendance_support.task",
     "jma_legal_sanctions_review.task",
+    "jma_absence_pattern_call.task",
+    "jma_persistent_lateness_meeting.task",
     // Russell Street School.
     "rss_stage_one_call.task",
     "rss_social_worker_absent.subject",
@@ -143,6 +165,8 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "inspire_four_week_monitoring.task",
     "inspire_final_written_warning.letter",
     "inspire_penalty_notice_review.task",
+    "inspire_emergency_contacts.task",
+    "inspire_medical_evidence.letter",
 ];
 
 /// The names of the shipped template files, "NAME.PART" (for tests and `check`).

@@ -111,25 +111,27 @@ pub struct SchoolRegister {
     contacts: HashMap<i64, Vec<Contact>>,
     pub state: EscalationState,
     awaiting: Vec<AwaitingApproval>,
-    /// Pupils a letter home goes about on the day loaded.
-    letter_today: std::collections::HashSet<i64>,
+    /// For each pupil, the days from the day loaded on which a letter home goes about them.
+    letter_days: HashMap<i64, Vec<NaiveDate>>,
 }
 
-/// Pupils with a letter home going on `day` (made that day, or put off to it).
-async fn letters_on(
+/// For each pupil, the days from `day` on with a letter home going about them (made on that
+/// day, or put off to it).
+async fn letters_from(
     store: &Store,
     school: SchoolId,
     day: NaiveDate,
-) -> Result<std::collections::HashSet<i64>> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT DISTINCT d.pupil_id FROM outbox o
+) -> Result<HashMap<i64, Vec<NaiveDate>>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT d.pupil_id, SUBSTR(COALESCE(o.not_before, o.created_at), 1, 10) AS day
+         FROM outbox o
          JOIN outbox_items i ON i.outbox_id = o.id AND i.cancelled_reason IS NULL
          JOIN decisions d ON d.id = i.decision_id
          WHERE o.school_id = $1 AND o.channel = 'letter'
            AND o.recipient_role IN ('contacts', 'parental_responsibility', 'all_contacts')
            AND o.status NOT IN ('cancelled', 'expired', 'failed')
            AND o.created_at >= $3
-           AND SUBSTR(COALESCE(o.not_before, o.created_at), 1, 10) = $2",
+           AND SUBSTR(COALESCE(o.not_before, o.created_at), 1, 10) >= $2",
     )
     .bind(school.0)
     .bind(day.to_string())
@@ -137,7 +139,16 @@ async fn letters_on(
     .bind((day - chrono::Days::new(14)).to_string())
     .fetch_all(store.pool())
     .await?;
-    Ok(ids.into_iter().collect())
+    let mut out: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
+    for row in rows {
+        let pupil: i64 = row.try_get("pupil_id")?;
+        let text: String = row.try_get("day")?;
+        // A date the outbox wrote itself; one it cannot read is no letter day.
+        if let Ok(date) = text.parse::<NaiveDate>() {
+            out.entry(pupil).or_default().push(date);
+        }
+    }
+    Ok(out)
 }
 
 /// Messages waiting for a person's approval, oldest first, for reminders.
@@ -232,10 +243,10 @@ pub async fn load(
     }
     let state = case::load(store, school, as_of).await?;
     let awaiting = awaiting_approval(store, school).await?;
-    let letter_today = letters_on(store, school, as_of).await?;
+    let letter_days = letters_from(store, school, as_of).await?;
     Ok(SchoolRegister {
         awaiting,
-        letter_today,
+        letter_days,
         pupils,
         years,
         loaded_from_year,
@@ -281,7 +292,11 @@ impl SchoolRegister {
                 case: self.state.cases.get(&p.id),
                 memory: self.state.memory.get(&p.id).unwrap_or(&no_memory),
                 history: self.state.history.get(&p.id).unwrap_or(&no_history),
-                letter_today: self.letter_today.contains(&p.id),
+                letter_days: self
+                    .letter_days
+                    .get(&p.id)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
             })
             .collect();
         let ctx = Context {

@@ -350,6 +350,74 @@ pub enum Trigger {
         school_days: u32,
         trigger: Box<Trigger>,
     },
+    /// Children missing education (DOMAIN.md: "20 school days of continuous G/N/O absence,
+    /// where school and LA cannot find the child, is a ground for deletion"): the run of
+    /// school days going on now with every session G, N, O or U has reached `school_days`.
+    /// Until rollcall records call outcomes, "cannot reach the family" is read as this run.
+    /// One episode per run (its first day). An enquiry task uses a lower `school_days` (15);
+    /// the LA's notice the full 20. Nothing ever deletes a pupil: a stage with this trigger
+    /// that writes to the LA needs a person's approval (`rollcall check`).
+    MissingEducation {
+        #[serde(default = "twenty")]
+        school_days: u32,
+    },
+    /// A part-time timetable (`C2`) has begun and goes on: a C2 mark this school week or the
+    /// last. A spell is the unbroken run of school weeks each with at least one C2; a school
+    /// week with none ends it, and the next C2 starts a new one. One episode per spell (its
+    /// first C2 day): the stage that tells the LA when C2 first appears.
+    PartTimeTimetable {},
+    /// A part-time timetable still going on `school_weeks` school weeks after it began, and
+    /// again every `school_weeks` after that (DfE: reviewed at least every few weeks): the k-th
+    /// review is due in the k·`school_weeks`-th school week after the spell's first week.
+    PartTimeReview {
+        #[serde(default = "six")]
+        school_weeks: u32,
+    },
+    /// Sessions marked with any of `codes` ≥ `sessions` within a window: R beyond a policy's
+    /// cap on religious observance (`codes = ["R"], sessions = 7, window = "year"` is "more
+    /// than three days"), I sessions in a term before asking for medical evidence, U alone
+    /// for lateness after the register closed.
+    CodedSessions {
+        codes: Vec<String>,
+        sessions: u32,
+        #[serde(default)]
+        window: Window,
+    },
+    /// A pattern of absence: absent (any session of the day) on the same weekday in at least
+    /// `weeks` different school weeks of the window, each a week the pupil was in school on
+    /// another day, or this week (a long absence is not a pattern), so "every Friday off" reaches a person
+    /// before the 10 % line does. Fires once while the pattern holds.
+    WeekdayPattern {
+        weeks: u32,
+        #[serde(default = "six_weeks")]
+        window: Window,
+    },
+    /// Fewer than `contacts` contacts the school can ring (with a phone number on file): the
+    /// office's weekly list (one episode a school week).
+    TooFewContacts {
+        #[serde(default = "two")]
+        contacts: u32,
+    },
+    /// A new entry to the admission register (DOMAIN.md: "New pupils must be reported to the LA
+    /// within 5 days of entry"): admitted after the first school week of this school year, on
+    /// or before today, and no more than `look_back_school_days` school days ago (an older
+    /// admission first seen now, as when a school starts with rollcall, is taken as already
+    /// reported). The year's intake (admitted in its first school week, staggered starts
+    /// included) is the roll at the start of the year, not new entries. One episode per
+    /// admission.
+    Admitted {
+        #[serde(default = "twenty")]
+        look_back_school_days: u32,
+    },
+    /// A deletion from the roll: the register records a leaving date that has come (the notice
+    /// is due on it, or at the import that first shows it, if later; DOMAIN.md: "before the
+    /// name is removed"), no more than `look_back_school_days` school days ago. Evaluated for
+    /// pupils who have left too: only stages with this trigger are. One episode per leaving
+    /// date. A stage with this trigger that writes to the LA needs a person's approval.
+    Leaving {
+        #[serde(default = "twenty")]
+        look_back_school_days: u32,
+    },
     /// Cohort flags, as a guard inside `all`.
     Cohort(CohortFlags),
     All(Vec<Trigger>),
@@ -376,6 +444,14 @@ impl Trigger {
             Trigger::NoImprovement { .. } => "no_improvement",
             Trigger::Improved { .. } => "improved",
             Trigger::Held { .. } => "held",
+            Trigger::MissingEducation { .. } => "missing_education",
+            Trigger::PartTimeTimetable {} => "part_time_timetable",
+            Trigger::PartTimeReview { .. } => "part_time_review",
+            Trigger::CodedSessions { .. } => "coded_sessions",
+            Trigger::WeekdayPattern { .. } => "weekday_pattern",
+            Trigger::TooFewContacts { .. } => "too_few_contacts",
+            Trigger::Admitted { .. } => "admitted",
+            Trigger::Leaving { .. } => "leaving",
             Trigger::Cohort(_) => "cohort",
             Trigger::All(list) | Trigger::Any(list) => list
                 .iter()
@@ -414,6 +490,18 @@ fn status_min_sessions() -> u32 {
 }
 fn ten() -> u32 {
     10
+}
+fn twenty() -> u32 {
+    20
+}
+fn six() -> u32 {
+    6
+}
+fn two() -> u32 {
+    2
+}
+fn six_weeks() -> Window {
+    Window::Weeks(6)
 }
 fn unauthorised_codes() -> Vec<String> {
     ["G", "N", "O", "U"].map(String::from).to_vec()
@@ -634,6 +722,9 @@ pub enum TaskKind {
     PenaltyNoticeReview,
     AttendanceContract,
     Review,
+    /// Reasonable enquiries into a child's whereabouts (children missing education): every
+    /// contact, the social worker, the LA's CME officer; who was tried, how and when.
+    Enquiry,
 }
 
 /// Where a `policy = "…"` line points: a bare name is `config/policies/NAME.toml` (next to the
@@ -850,6 +941,32 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
                 "LA returns, penalty-notice reviews and attendance contracts need a person's decision: set approval = \"required\"".into(),
             );
         }
+        // A children-missing-education notice is the first step towards deleting a pupil from
+        // the roll, a deletion notice the last: the LA hears of either only when a person has
+        // approved it.
+        let words = stage.trigger.flatten();
+        let deletion = if words
+            .iter()
+            .any(|t| matches!(t, Trigger::MissingEducation { .. }))
+        {
+            Some(
+                "a children-missing-education notice to the LA (a ground for deleting the pupil from the roll)",
+            )
+        } else if words.iter().any(|t| matches!(t, Trigger::Leaving { .. })) {
+            Some("a deletion notice to the LA (the pupil's name is to be removed from the roll)")
+        } else {
+            None
+        };
+        if let Some(what) = deletion
+            && stage.actions.iter().any(|a| a.to == Recipient::La)
+            && stage.approval != Approval::Required
+        {
+            err(
+                id,
+                "approval",
+                format!("{what} needs a person's decision: set approval = \"required\""),
+            );
+        }
         let signer = |role: Option<Recipient>,
                       key: &str,
                       err: &mut dyn FnMut(&str, &str, String)| {
@@ -888,7 +1005,7 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
                 err(
                     id,
                     &format!("{key}.task"),
-                    "a task needs task = \"call\", \"meeting\", \"home_visit\", \"penalty_notice_review\", \"attendance_contract\" or \"review\"".into(),
+                    "a task needs task = \"call\", \"meeting\", \"home_visit\", \"penalty_notice_review\", \"attendance_contract\", \"review\" or \"enquiry\"".into(),
                 );
             }
             if a.channel == Channel::Sms && !a.to.is_family() {
@@ -927,7 +1044,14 @@ fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
         | Trigger::AbsentSessions { .. }
         | Trigger::Illness { .. }
         | Trigger::PersistentAbsence { .. }
-        | Trigger::SevereAbsence { .. } => true,
+        | Trigger::SevereAbsence { .. }
+        | Trigger::PartTimeTimetable {}
+        | Trigger::PartTimeReview { .. }
+        | Trigger::WeekdayPattern { .. } => true,
+        Trigger::CodedSessions { codes, .. } => codes.iter().any(|c| {
+            MarkCode::parse_exact(c).and_then(|m| m.category())
+                != Some(Category::UnauthorisedAbsence)
+        }),
         Trigger::AttendanceBelow { counting, .. }
         | Trigger::AttendanceAtLeast { counting, .. }
         | Trigger::NoImprovement { counting, .. }
@@ -945,6 +1069,10 @@ fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
             false
         }
         Trigger::FirstDay { .. }
+        | Trigger::TooFewContacts { .. }
+        | Trigger::Admitted { .. }
+        | Trigger::Leaving { .. }
+        | Trigger::MissingEducation { .. }
         | Trigger::PenaltyThreshold { .. }
         | Trigger::UnresolvedN { .. }
         | Trigger::Cohort(_)
@@ -962,6 +1090,7 @@ fn unauthorised_fix(word: &str) -> &'static str {
             "set counting = \"unauthorised\""
         }
         "lateness" => "count only U (late after the register closed)",
+        "coded_sessions" => "count only G, N, O or U",
         _ => "use penalty_threshold, or a measure with counting = \"unauthorised\"",
     }
 }
@@ -1032,6 +1161,58 @@ fn check_trigger(
         }
         Trigger::AbsentSessions { sessions: 0, .. } => {
             err(stage, "trigger.sessions", "must be at least 1".into())
+        }
+        Trigger::CodedSessions {
+            sessions, codes, ..
+        } => {
+            if *sessions == 0 {
+                err(stage, "trigger.sessions", "must be at least 1".into());
+            }
+            if codes.is_empty() {
+                err(
+                    stage,
+                    "trigger.codes",
+                    "name at least one code, e.g. [\"R\"]".into(),
+                );
+            }
+            check_codes(codes, stage, None, err);
+        }
+        Trigger::MissingEducation { school_days: 0 } => {
+            err(stage, "trigger.school_days", "must be at least 1".into())
+        }
+        Trigger::PartTimeReview { school_weeks: 0 } => {
+            err(stage, "trigger.school_weeks", "must be at least 1".into())
+        }
+        Trigger::WeekdayPattern { weeks, window } => {
+            if *weeks < 2 {
+                err(
+                    stage,
+                    "trigger.weeks",
+                    "a pattern needs at least 2 weeks (one absence is not a pattern)".into(),
+                );
+            }
+            if let Window::Weeks(n) = window
+                && n < weeks
+            {
+                err(
+                    stage,
+                    "trigger.window",
+                    format!("{n} school weeks cannot hold {weeks} different weeks"),
+                );
+            }
+        }
+        Trigger::Admitted {
+            look_back_school_days: 0,
+        }
+        | Trigger::Leaving {
+            look_back_school_days: 0,
+        } => err(
+            stage,
+            "trigger.look_back_school_days",
+            "must be at least 1".into(),
+        ),
+        Trigger::TooFewContacts { contacts: 0 } => {
+            err(stage, "trigger.contacts", "must be at least 1".into())
         }
         Trigger::Illness { sessions: 0, .. } => {
             err(stage, "trigger.sessions", "must be at least 1".into())
@@ -1255,6 +1436,117 @@ actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice
             "{errors:?}"
         );
         assert!(errors[1].message.contains("cannot sign"), "{}", errors[1]);
+    }
+
+    #[test]
+    fn missing_education_part_time_and_coded_sessions_parse_with_their_defaults() {
+        let text = SMALL.replace(
+            "trigger = { consecutive_absent_days = { days = 3 } }",
+            "trigger = { any = [{ missing_education = {} }, { part_time_timetable = {} }, \
+             { part_time_review = {} }, { coded_sessions = { codes = [\"R\"], sessions = 7 } }] }",
+        );
+        let p = parse(&text, "small.toml").expect("valid");
+        let t = p.stages[1].trigger.flatten();
+        assert_eq!(t[1], &Trigger::MissingEducation { school_days: 20 });
+        assert_eq!(t[2], &Trigger::PartTimeTimetable {});
+        assert_eq!(t[3], &Trigger::PartTimeReview { school_weeks: 6 });
+        assert_eq!(
+            t[4],
+            &Trigger::CodedSessions {
+                codes: vec!["R".into()],
+                sessions: 7,
+                window: Window::YearToDate
+            }
+        );
+        let bad = text
+            .replace(
+                "missing_education = {}",
+                "missing_education = { school_days = 0 }",
+            )
+            .replace(
+                "part_time_review = {}",
+                "part_time_review = { school_weeks = 0 }",
+            )
+            .replace("codes = [\"R\"]", "codes = [\"R9\"]");
+        let errors = parse(&bad, "small.toml").expect_err("zeros and a bad code");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "trigger.school_days",
+                "trigger.school_weeks",
+                "trigger.codes"
+            ],
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_education_notice_to_the_la_needs_approval_but_the_enquiry_task_does_not() {
+        let text = SMALL.replace(
+            "trigger = { consecutive_absent_days = { days = 3 } }\nactions = [{ channel = \"letter\", to = \"parental_responsibility\", template = \"day_three\" }]",
+            "trigger = { missing_education = { school_days = 15 } }\nactions = [{ channel = \"task\", to = \"attendance_officer\", task = \"enquiry\", template = \"cme_enquiries\" }]",
+        );
+        assert!(text.contains("enquiry"), "the replacement took");
+        parse(&text, "small.toml").expect("an enquiry task needs no approval");
+        let notice = text.replace(
+            "{ channel = \"task\", to = \"attendance_officer\", task = \"enquiry\", template = \"cme_enquiries\" }",
+            "{ channel = \"email\", to = \"la\", template = \"la_cme_notice\" }",
+        );
+        let errors = parse(&notice, "small.toml").expect_err("no approval");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            (errors[0].stage.as_str(), errors[0].key.as_str()),
+            ("day_three", "approval")
+        );
+        assert!(
+            errors[0].message.contains("children-missing-education"),
+            "{}",
+            errors[0]
+        );
+        let deletion = notice.replace("missing_education = { school_days = 15 }", "leaving = {}");
+        let errors = parse(&deletion, "small.toml").expect_err("no approval");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].message.contains("deletion notice"),
+            "{}",
+            errors[0]
+        );
+        let approved = notice.replace(
+            "trigger = { missing_education = { school_days = 15 } }",
+            "trigger = { missing_education = { school_days = 15 } }\napproval = \"required\"",
+        );
+        parse(&approved, "small.toml").expect("approved");
+    }
+
+    #[test]
+    fn weekday_patterns_and_contacts_parse_and_a_pattern_needs_room() {
+        let text = SMALL.replace(
+            "trigger = { consecutive_absent_days = { days = 3 } }",
+            "trigger = { any = [{ weekday_pattern = { weeks = 3 } }, { too_few_contacts = {} }] }",
+        );
+        let p = parse(&text, "small.toml").expect("valid");
+        let t = p.stages[1].trigger.flatten();
+        assert_eq!(
+            t[1],
+            &Trigger::WeekdayPattern {
+                weeks: 3,
+                window: Window::Weeks(6)
+            }
+        );
+        assert_eq!(t[2], &Trigger::TooFewContacts { contacts: 2 });
+        let bad = text
+            .replace("weeks = 3 }", "weeks = 5, window = \"4 weeks\" }")
+            .replace(
+                "too_few_contacts = {}",
+                "too_few_contacts = { contacts = 0 }",
+            );
+        let errors = parse(&bad, "small.toml").expect_err("no room, no contacts");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["trigger.window", "trigger.contacts"], "{errors:?}");
+        let one = text.replace("weeks = 3 }", "weeks = 1 }");
+        let errors = parse(&one, "small.toml").expect_err("one is no pattern");
+        assert_eq!(errors[0].key, "trigger.weeks");
     }
 
     #[test]

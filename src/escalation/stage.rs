@@ -31,8 +31,9 @@ pub struct PupilInput<'a> {
     pub memory: &'a HashMap<String, StageMemory>,
     /// Each stage's latest decision, and every decision whose messages still wait.
     pub history: &'a [PastDecision],
-    /// A letter home about this pupil already goes today (from an earlier run).
-    pub letter_today: bool,
+    /// The days from today on on which a letter home about this pupil already goes (made by
+    /// an earlier run, or put off to that day).
+    pub letter_days: &'a [NaiveDate],
 }
 
 /// The run being evaluated.
@@ -152,8 +153,11 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
     let register_guard = RegisterGuard::new(ctx, pupils);
     out.alerts.extend(register_guard.alerts.iter().cloned());
 
+    let roll_stages = ctx.policy.stages.iter().any(is_leaving_stage);
     for input in pupils {
-        if !on_roll(input.pupil, today) {
+        // A pupil who has left is seen only by the stages that tell the LA of the deletion.
+        let left = !on_roll(input.pupil, today);
+        if left && !roll_stages {
             continue;
         }
         let facts = pupil_facts(&window, &input.register);
@@ -166,7 +170,9 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
             case: input.case,
             counted_until: None,
         };
-        recheck_waiting(&base, &mut out);
+        if !left {
+            recheck_waiting(&base, &mut out);
+        }
 
         // Stages fire in ladder order and each sees the case as the stages before it left it.
         // A school run daily moves a case at most `steps_per_day` a day (a case that moved in
@@ -186,6 +192,9 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
         };
         let first_decision = out.decisions.len();
         for (index, stage) in ctx.policy.stages.iter().enumerate() {
+            if left && !is_leaving_stage(stage) {
+                continue;
+            }
             let memory = input.memory.get(&stage.id);
             let was_active_since = memory.and_then(|m| m.active_since);
             // A stage the case has not reached is not evaluated: it cannot fire, and its
@@ -264,7 +273,8 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
         }
         one_letter_a_day(
             ctx,
-            input.letter_today,
+            input.letter_days,
+            input.history,
             &mut out.decisions[first_decision..],
         );
     }
@@ -306,37 +316,51 @@ fn one_family_message_per_climb(decisions: &mut [Decision]) {
 }
 
 /// A family gets at most one letter a day about a pupil: when several of the pupil's decisions
-/// post a letter home, the ladder step's goes today and the others the next school day (and
-/// when an earlier run already posts one today, all of this run's wait a day). The same
-/// letters, none lost; not two envelopes on the mat at once.
-fn one_letter_a_day(ctx: &Context<'_>, letter_today: bool, decisions: &mut [Decision]) {
+/// post a letter home, the ladder step's goes today and the others on the following school
+/// days, one a day (and when an earlier run already posts one today, all of this run's wait),
+/// each on a school day no letter already goes on. The same letters, none lost; not two
+/// envelopes on the mat at once. A decision already recorded (the same stage and episode,
+/// found again while its trigger holds) posts nothing new and is left out.
+fn one_letter_a_day(
+    ctx: &Context<'_>,
+    letter_days: &[NaiveDate],
+    history: &[PastDecision],
+    decisions: &mut [Decision],
+) {
     let posts = |d: &Decision| {
         d.actions
             .iter()
             .any(|a| a.channel == Channel::Letter && a.to.is_family())
+            && !history
+                .iter()
+                .any(|p| p.stage == d.stage && p.anchor == d.anchor)
     };
     let keep = decisions
         .iter()
         .position(|d| posts(d) && d.moves_case_now())
         .or_else(|| decisions.iter().position(&posts));
     let Some(keep) = keep else { return };
-    let keep = (!letter_today).then_some(keep);
     let today = ctx.today();
+    let keep = (!letter_days.contains(&today)).then_some(keep);
     let days = ctx.calendar().school_days();
-    let Some(next) = days
-        .get(days.partition_point(|d| *d <= today))
-        .and_then(|d| d.and_hms_opt(8, 0, 0))
-    else {
-        return;
-    };
+    let ahead = &days[days.partition_point(|d| *d <= today)..];
     let kept = keep.map_or_else(
         || "an earlier one today".to_owned(),
         |k| format!("\"{}\"", decisions[k].stage_title),
     );
+    let mut taken: Vec<NaiveDate> = letter_days.to_vec();
     for (i, d) in decisions.iter_mut().enumerate() {
         if Some(i) == keep || !posts(d) {
             continue;
         }
+        // The first school day after today with no letter going yet.
+        let Some(day) = ahead.iter().find(|d| !taken.contains(d)).copied() else {
+            return;
+        };
+        let Some(next) = day.and_hms_opt(8, 0, 0) else {
+            return;
+        };
+        taken.push(day);
         for a in d
             .actions
             .iter_mut()
@@ -344,10 +368,15 @@ fn one_letter_a_day(ctx: &Context<'_>, letter_today: bool, decisions: &mut [Deci
         {
             a.not_before = a.not_before.max(Some(next));
         }
-        d.reason.push_str(&format!(
-            "; its letter goes on {}, the day after the letter for {kept}",
-            next.date()
-        ));
+        if ahead.first() == Some(&day) {
+            d.reason.push_str(&format!(
+                "; its letter goes on {day}, the day after the letter for {kept}"
+            ));
+        } else {
+            d.reason.push_str(&format!(
+                "; its letter goes on {day}, the first school day with no other letter home (after the letter for {kept})"
+            ));
+        }
     }
 }
 
@@ -602,6 +631,15 @@ fn recipients(action: &Action, contacts: &[Contact]) -> Vec<(String, Option<Stri
         }
         role => vec![(role.as_str().to_owned(), None)],
     }
+}
+
+/// Stages about a pupil leaving the roll: evaluated for pupils who have left, too.
+pub fn is_leaving_stage(stage: &Stage) -> bool {
+    stage
+        .trigger
+        .flatten()
+        .iter()
+        .any(|t| matches!(t, Trigger::Leaving { .. }))
 }
 
 /// First-day stages are about this morning's register.

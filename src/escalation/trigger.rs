@@ -5,7 +5,7 @@
 //! every episode of the school year the register shows (see [`fires`]), because a return is
 //! due however late the register shows the episode.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 
 use crate::escalation::case::CaseState;
 use crate::escalation::policy::{CohortFlags, Counting, SessionName, Trigger, Window};
@@ -401,6 +401,203 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
                 word,
             })
         }
+        Trigger::MissingEducation { school_days } => {
+            let f = env.facts?;
+            let run = f.consecutive_unauthorised_days;
+            if run < *school_days {
+                return None;
+            }
+            let since = f.unauthorised_run_since?;
+            let counts = counts_between(register, since, today);
+            fire(
+                word,
+                format!(
+                    "{run} school days in a row with every session G/N/O/U since {since} ({}): no reason from the family for {school_days} school days or more",
+                    counts.describe(&unauthorised_list())
+                ),
+                Some(since.to_string()),
+            )
+        }
+        Trigger::PartTimeTimetable {} => {
+            let spell = part_time_spell(env)?;
+            let counts = counts_between(register, spell.start, today);
+            fire(
+                word,
+                format!(
+                    "on a part-time timetable (C2) since {}: {} C2 sessions so far, the latest on {}",
+                    spell.start,
+                    counts.of(&["C2".to_owned()]),
+                    spell.last
+                ),
+                Some(spell.start.to_string()),
+            )
+        }
+        Trigger::PartTimeReview { school_weeks } => {
+            let spell = part_time_spell(env)?;
+            let review = spell.weeks_since / *school_weeks;
+            if review == 0 {
+                return None;
+            }
+            fire(
+                word,
+                format!(
+                    "on a part-time timetable (C2) since {}, {} school weeks ago (the latest C2 on {}): review {review}, due every {school_weeks} school weeks while it goes on",
+                    spell.start, spell.weeks_since, spell.last
+                ),
+                Some(format!("{}-review-{review}", spell.start)),
+            )
+        }
+        Trigger::CodedSessions {
+            codes,
+            sessions,
+            window,
+        } => {
+            let from = window_start(env, *window)?;
+            let counts = counts_between(register, from, today);
+            let n = counts.of(codes);
+            if n < *sessions {
+                return None;
+            }
+            let episode = match window {
+                Window::YearToDate => Some(format!("year-{}", academic_year(today))),
+                Window::Term => ctx
+                    .calendar()
+                    .term_containing(today)
+                    .map(|t| t.name.clone()),
+                _ => None,
+            };
+            fire(
+                word,
+                format!(
+                    "{n} sessions coded {} ({}) {} since {}, threshold {sessions}",
+                    codes.join("/"),
+                    counts.describe(codes),
+                    window_words(*window),
+                    from.max(env.input.pupil.admission_date)
+                ),
+                episode,
+            )
+        }
+        Trigger::WeekdayPattern { weeks, window } => {
+            let from = window_start(env, *window)?.max(env.input.pupil.admission_date);
+            let days = ctx.calendar().school_days_between(from, today);
+            let table = category_table();
+            let any = |day: NaiveDate, want: fn(crate::register::mark::Category) -> bool| {
+                [Session::Am, Session::Pm].into_iter().any(|s| {
+                    let byte = register.mark(day, s).unwrap_or(0);
+                    table[usize::from(byte)].is_some_and(|c| c.is_possible() && want(c))
+                })
+            };
+            // The school weeks in which the pupil attended some session: an absence counts
+            // towards a pattern only in such a week (a fortnight off sick is a long absence,
+            // not an absence on every weekday), or in this week, whose other days are still
+            // to come (so a Monday off counts on the Monday).
+            let attended_on: Vec<NaiveDate> = days
+                .iter()
+                .copied()
+                .filter(|d| any(*d, |c| !c.is_absence()))
+                .collect();
+            // For each weekday (Monday = 0), the days in the window the pupil missed a session.
+            let mut by_weekday: [Vec<NaiveDate>; 7] = Default::default();
+            for day in days {
+                let in_school_that_week = monday_of(*day) == monday_of(today)
+                    || attended_on
+                        .iter()
+                        .any(|d| d != day && monday_of(*d) == monday_of(*day));
+                if in_school_that_week && any(*day, |c| c.is_absence()) {
+                    by_weekday[day.weekday().num_days_from_monday() as usize].push(*day);
+                }
+            }
+            // The weekday with the most (distinct weeks: a school day is in one week).
+            let (weekday, hits) = by_weekday
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, list)| (list.len(), std::cmp::Reverse(*i)))?;
+            let n = u32::try_from(hits.len()).unwrap_or(u32::MAX);
+            if n < *weeks {
+                return None;
+            }
+            let name = WEEKDAYS.get(weekday).copied().unwrap_or("day");
+            let dates: Vec<String> = hits.iter().map(ToString::to_string).collect();
+            fire(
+                word,
+                format!(
+                    "absent on {n} {name}s {} ({}), threshold {weeks}",
+                    window_words(*window),
+                    dates.join(", ")
+                ),
+                None,
+            )
+        }
+        Trigger::TooFewContacts { contacts } => {
+            let reachable = env
+                .input
+                .contacts
+                .iter()
+                .filter(|c| c.mobile.as_deref().is_some_and(|m| !m.trim().is_empty()))
+                .count();
+            let reachable = u32::try_from(reachable).unwrap_or(u32::MAX);
+            if reachable >= *contacts {
+                return None;
+            }
+            fire(
+                word,
+                format!(
+                    "{reachable} contact{} with a phone number on file; the policy asks for {contacts}",
+                    if reachable == 1 { "" } else { "s" }
+                ),
+                Some(format!("week-{}", monday_of(today))),
+            )
+        }
+        Trigger::Admitted {
+            look_back_school_days,
+        } => {
+            let admission = env.input.pupil.admission_date;
+            // The year's intake (admitted in its first school week, staggered starts included)
+            // is the roll at the start of the year, not a new entry.
+            if admission > today || monday_of(admission) <= monday_of(env.year_start) {
+                return None;
+            }
+            let since = ctx.calendar().school_days_between(admission, today);
+            if since.len() > *look_back_school_days as usize {
+                return None;
+            }
+            let due = ctx
+                .calendar()
+                .school_days_between(admission, today + TimeDelta::days(60))
+                .get(4)
+                .copied();
+            fire(
+                word,
+                format!(
+                    "admitted on {admission}: a new entry to the admission register; the LA must hear within 5 school days{}",
+                    due.map_or_else(String::new, |d| format!(", by {d}"))
+                ),
+                Some(admission.to_string()),
+            )
+        }
+        Trigger::Leaving {
+            look_back_school_days,
+        } => {
+            let leaving = env.input.pupil.leaving_date?;
+            if leaving > today {
+                return None;
+            }
+            let after = leaving
+                .succ_opt()
+                .map(|next| ctx.calendar().school_days_between(next, today).len())
+                .unwrap_or(0);
+            if after > *look_back_school_days as usize {
+                return None;
+            }
+            fire(
+                word,
+                format!(
+                    "the register records {leaving} as the leaving date: the name is to be deleted from the roll, and the LA must hear before it is"
+                ),
+                Some(leaving.to_string()),
+            )
+        }
         Trigger::UnresolvedN { school_days } => {
             let days = ctx.calendar().school_days_between(env.year_start, today);
             let (date, session) = oldest_unresolved_n(register, days, *school_days)?;
@@ -569,6 +766,77 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             None => fire(word, format!("not ({})", inner.word()), None),
         },
     }
+}
+
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+fn unauthorised_list() -> Vec<String> {
+    ["G", "N", "O", "U"].map(String::from).to_vec()
+}
+
+/// A part-time timetable going on now: its first C2 day, its latest, and how many school
+/// weeks after the spell's first week today's falls.
+struct PartTimeSpell {
+    start: NaiveDate,
+    last: NaiveDate,
+    weeks_since: u32,
+}
+
+/// The pupil's C2 spell this school year, if it goes on: the unbroken run of school weeks
+/// (weeks with a school day) each holding a C2 mark, whose latest is this school week or the
+/// one before. A school week without C2 ends a spell.
+fn part_time_spell(env: &PupilEnv<'_>) -> Option<PartTimeSpell> {
+    let c2 = MarkCode::parse_exact("C2")?.byte();
+    let register = &env.input.register;
+    let today = env.ctx.today();
+    let days = env
+        .ctx
+        .calendar()
+        .school_days_between(env.year_start, today);
+    // Each school week in order, with its first C2 day if it has one.
+    let mut weeks: Vec<(NaiveDate, Option<NaiveDate>)> = Vec::new();
+    let mut last_c2 = None;
+    for day in days {
+        let week = monday_of(*day);
+        if weeks.last().is_none_or(|(w, _)| *w != week) {
+            weeks.push((week, None));
+        }
+        let has = [Session::Am, Session::Pm]
+            .into_iter()
+            .any(|s| register.mark(*day, s) == Some(c2));
+        if has {
+            last_c2 = Some(*day);
+            if let Some((_, first)) = weeks.last_mut()
+                && first.is_none()
+            {
+                *first = Some(*day);
+            }
+        }
+    }
+    let last = last_c2?;
+    let latest = weeks.len().checked_sub(1)?;
+    let last_week = weeks.iter().rposition(|(_, c)| c.is_some())?;
+    if latest - last_week > 1 {
+        return None;
+    }
+    let first_week = weeks[..=last_week]
+        .iter()
+        .rposition(|(_, c)| c.is_none())
+        .map_or(0, |gap| gap + 1);
+    let start = weeks[first_week].1?;
+    Some(PartTimeSpell {
+        start,
+        last,
+        weeks_since: u32::try_from(latest - first_week).unwrap_or(u32::MAX),
+    })
 }
 
 fn absence_codes(all: &[String]) -> Vec<String> {
@@ -976,7 +1244,7 @@ fn with_env<R>(
         case,
         memory: &memory,
         history: &[],
-        letter_today: false,
+        letter_days: &[],
     };
     let calendar = &ctx.school.calendar;
     let year_start = first_day_of_year(calendar, ctx.today());
@@ -1010,6 +1278,31 @@ fn measured_in(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Measured> {
     let word = trigger.word();
     match trigger {
         Trigger::FirstDay { .. } | Trigger::UnresolvedN { .. } | Trigger::Cohort(_) => None,
+        Trigger::TooFewContacts { .. } | Trigger::Admitted { .. } | Trigger::Leaving { .. } => None,
+        Trigger::WeekdayPattern { window, .. } => Some(plain(word, window_start(env, *window)?)),
+        Trigger::MissingEducation { .. } => {
+            let f = env.facts?;
+            Some(Measured {
+                codes: unauthorised_list(),
+                ..plain(word, f.unauthorised_run_since.unwrap_or(env.year_start))
+            })
+        }
+        Trigger::PartTimeTimetable {} | Trigger::PartTimeReview { .. } => {
+            let spell = part_time_spell(env)?;
+            Some(Measured {
+                codes: vec!["C2".to_owned()],
+                ..plain(word, spell.start)
+            })
+        }
+        Trigger::CodedSessions {
+            codes,
+            sessions,
+            window,
+        } => Some(Measured {
+            codes: codes.clone(),
+            sessions: Some(*sessions),
+            ..plain(word, window_start(env, *window)?)
+        }),
         Trigger::Not(_) => None,
         Trigger::ConsecutiveAbsentDays {
             unauthorised_only, ..

@@ -46,6 +46,8 @@ pub struct PupilSpec {
     pub upn: &'static str,
     pub reg_group: &'static str,
     pub admission: &'static str,
+    /// The leaving date the MIS export records, if any ("" for none).
+    pub leaving: &'static str,
     /// Extra columns: (social_worker, concern).
     pub social_worker: bool,
 }
@@ -55,6 +57,7 @@ pub fn pupil(upn: &'static str, reg_group: &'static str) -> PupilSpec {
         upn,
         reg_group,
         admission: "2025-09-01",
+        leaving: "",
         social_worker: false,
     }
 }
@@ -95,6 +98,9 @@ pub struct Walk {
     pub approval_time: NaiveTime,
     pub approver: Approver,
     config: Config,
+    /// What the approver writes into a message whose policy action asks for a note (the
+    /// ground for a deletion), if anything.
+    pub note: Option<&'static str>,
 }
 
 /// Approves everything that waits for a person.
@@ -180,8 +186,8 @@ outbox_dir = "{outbox}"
         for (i, p) in pupils.iter().enumerate() {
             let sw = if p.social_worker { "Y" } else { "N" };
             pupils_csv.push_str(&format!(
-                "{},Pupil{i},Family{i},2017-05-01,3,{},F,N,N,N,WBRI,N,{sw},N,N,{},\n",
-                p.upn, p.reg_group, p.admission
+                "{},Pupil{i},Family{i},2017-05-01,3,{},F,N,N,N,WBRI,N,{sw},N,N,{},{}\n",
+                p.upn, p.reg_group, p.admission, p.leaving
             ));
             contacts_csv.push_str(&format!(
                 "{},Parent{i} Family{i},Mother,1,parent{i}@family.example,07700 900{i:03},Y,{i} High Street,,Exampleton,EX1 {i}AB\n",
@@ -211,6 +217,7 @@ outbox_dir = "{outbox}"
             approval_time: t("17:30"),
             approver: approve_all(),
             config,
+            note: None,
         })
     }
 
@@ -480,13 +487,15 @@ outbox_dir = "{outbox}"
                 continue;
             }
             if let Some(verdict) = (self.approver)(&w, day) {
-                rollcall::delivery::outbox::decide(
+                let note = self.note.filter(|_| w.note_asked(&self.policy).is_some());
+                rollcall::delivery::outbox::decide_noted(
                     &self.store,
                     self.school_id,
                     &self.policy,
                     w.id,
                     "Jo Bloggs (Attendance Officer)",
                     verdict,
+                    note,
                     now,
                 )
                 .await?;

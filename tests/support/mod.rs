@@ -12,7 +12,7 @@ use std::path::Path;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use rollcall::config::{Phase, SchoolConfig};
 use rollcall::escalation::case::{CaseState, PastDecision, StageMemory};
-use rollcall::escalation::policy::{self, Policy};
+use rollcall::escalation::policy::{self, Channel, Policy};
 use rollcall::escalation::stage::{Context, Decision, Evaluation, PupilInput, evaluate};
 use rollcall::register::facts::PupilRegister;
 use rollcall::register::mark::MarkCode;
@@ -196,6 +196,33 @@ impl Walk {
                 v
             })
             .collect();
+        // The days from today on with a letter home already going about each pupil, as the
+        // outbox would say: each kept decision's family letters, on the day they were made or
+        // the day they were put off to.
+        let withdrawn: std::collections::HashSet<i64> =
+            self.withdrawn.iter().map(|(id, _)| *id).collect();
+        let letter_days: Vec<Vec<NaiveDate>> = (0..self.pupils.len())
+            .map(|i| {
+                let mut days: Vec<NaiveDate> = self
+                    .fired
+                    .iter()
+                    .enumerate()
+                    .filter(|(n, d)| {
+                        d.pupil_id == i as i64 + 1 && !withdrawn.contains(&(*n as i64 + 1))
+                    })
+                    .flat_map(|(_, d)| {
+                        d.actions
+                            .iter()
+                            .filter(|a| a.channel == Channel::Letter && a.to.is_family())
+                            .map(|a| a.not_before.unwrap_or(d.facts.as_of).date())
+                    })
+                    .filter(|day| *day >= now.date())
+                    .collect();
+                days.sort();
+                days.dedup();
+                days
+            })
+            .collect();
         let inputs: Vec<PupilInput<'_>> = (0..self.pupils.len())
             .map(|i| PupilInput {
                 pupil_id: i as i64 + 1,
@@ -210,7 +237,7 @@ impl Walk {
                 case: self.cases[i].as_ref(),
                 memory: &self.memory[i],
                 history: &self.history[i],
-                letter_today: false,
+                letter_days: &letter_days[i],
             })
             .collect();
         evaluate(
