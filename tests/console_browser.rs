@@ -1,7 +1,8 @@
 //! Issue 15: the console in a real browser (Debian's headless Chromium, driven over WebDriver
 //! by chromedriver). An attendance officer signs in, records a call, reads a letter and
-//! approves it; the office cannot approve an LA return; a form posted from another site is
-//! refused; five wrong passwords lock the account. Each page is saved as a screenshot at a
+//! approves it; the office is not offered an LA return and gets 403 posting it anyway; a form
+//! posted from another site is refused; the officer rejects the return with a reason; five
+//! wrong passwords lock the account. Each page is saved as a screenshot at a
 //! laptop's size and a phone's in `target/console-screenshots/` to be looked at.
 //!
 //! `.ci/run` installs `chromium` and `chromium-driver`; without them this test says so once
@@ -269,6 +270,26 @@ async fn morning_in_the_browser(school: &ConsoleSchool, client: &Client) -> Resu
         page.contains("your role does not decide it"),
         "and it says why"
     );
+    // Posting the approval anyway, from the page itself with its own form token: 403.
+    let status = client
+        .execute(
+            "const csrf = document.querySelector('input[name=csrf]').value;
+             return fetch(arguments[0], {method: 'POST', body: new URLSearchParams({csrf, school: arguments[1]})})
+               .then(r => r.status);",
+            vec![
+                serde_json::json!(format!("/approvals/{la}/approve")),
+                serde_json::json!(school.walk.school_id.0.to_string()),
+            ],
+        )
+        .await?;
+    ensure!(
+        status == serde_json::json!(403),
+        "office approving an LA return: {status}"
+    );
+    ensure!(
+        school.status_of(la).await?.0 == "awaiting_approval",
+        "nothing changed"
+    );
 
     // Signed in as the office, a page on another site posts an approval: refused, unchanged.
     let (evil, server) = hostile_site(format!("{base}/approvals/{la}/approve")).await?;
@@ -289,6 +310,42 @@ async fn morning_in_the_browser(school: &ConsoleSchool, client: &Client) -> Resu
         "a cross-site post changed the return to {status}"
     );
     client.goto(&format!("{base}/")).await?;
+    sign_out(client).await?;
+
+    // The attendance officer rejects the return, with a reason: cancelled, the reason kept.
+    sign_in(client, base, "jo.officer@walked.example", PASSWORD).await?;
+    wait_for_text(client, "Call list").await?;
+    client.goto(&format!("{base}/approvals/{la}")).await?;
+    wait_for_text(client, "The message as it will be sent").await?;
+    let reason = "Family moved to Wales; LA told by phone";
+    client
+        .find(Locator::Id("reason"))
+        .await?
+        .send_keys(reason)
+        .await?;
+    shoot(client, "approval-la-return").await?;
+    client
+        .find(Locator::Css(&format!(
+            "form[action='/approvals/{la}/reject'] button"
+        )))
+        .await?
+        .click()
+        .await?;
+    let gone = format!("/approvals/{la}?");
+    wait_until(client, "the list without the return", |s| {
+        s.contains("<h1>Awaiting approval") && !s.contains(&gone)
+    })
+    .await?;
+    let (status, by, note) = school.status_of(la).await?;
+    ensure!(status == "cancelled", "rejected return is {status}");
+    ensure!(
+        note.as_deref() == Some(reason),
+        "the reason is kept: {note:?}"
+    );
+    ensure!(
+        by.as_deref() == Some("Jo Officer (Attendance Officer)"),
+        "rejected by {by:?}"
+    );
     sign_out(client).await?;
 
     // Five wrong passwords, then the right one: locked.
