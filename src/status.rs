@@ -33,6 +33,9 @@ pub struct SchoolStatus {
     /// The messages those were, newest first.
     pub resent: Vec<String>,
     pub last_import: Option<String>,
+    /// The newest export of each kind the inbox took (pupils, contacts, marks): an MIS
+    /// connector that stopped sending one kind shows here.
+    pub last_imports: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -226,6 +229,28 @@ pub async fn school_status(
         ))
     })
     .transpose()?;
+    let mut last_imports = Vec::new();
+    let recent = sqlx::query(
+        "SELECT file, imported_at, outcome FROM register_polls WHERE school_id = $1 ORDER BY id DESC LIMIT 500",
+    )
+    .bind(id.0)
+    .fetch_all(store.pool())
+    .await?;
+    for kind in ["pupils", "contacts", "marks"] {
+        let newest = recent.iter().find(|r| {
+            r.try_get::<String, _>(0)
+                .is_ok_and(|f| f.to_lowercase().starts_with(kind))
+        });
+        last_imports.push(match newest {
+            Some(r) => format!(
+                "{kind}: {} at {}: {}",
+                r.try_get::<String, _>(0)?,
+                r.try_get::<String, _>(1)?,
+                r.try_get::<String, _>(2)?
+            ),
+            None => format!("{kind}: none in the last 500 exports"),
+        });
+    }
     Ok(SchoolStatus {
         school: school.id.clone(),
         daemon,
@@ -238,6 +263,7 @@ pub async fn school_status(
         resends,
         resent,
         last_import,
+        last_imports,
     })
 }
 

@@ -408,6 +408,7 @@ pub async fn status(
                 "alerts": s.alerts,
                 "resends": s.resends,
                 "last_import": s.last_import.unwrap_or_default(),
+                "last_imports": s.last_imports,
                 "replay": c.replay,
             });
             c.views.page("status", "Status", &signed, school, page)

@@ -454,6 +454,19 @@ pub async fn the_attendance_officer_does_the_morning_in_the_console(
     ensure!(csv.status == 200, "download: {}", csv.status);
     ensure!(csv.body.contains(UPNS[0]), "pupil 0's return in the CSV");
 
+    // Status: the last export of each kind the inbox took. The walk's MIS drops marks at each
+    // register close; pupils and contacts were imported by hand.
+    let status = jo.get("/status").await?;
+    let am = format!("marks: marks-{}-AM.csv", school.morning.date());
+    ensure!(
+        status.body.contains(&am),
+        "the morning's marks export: {am}"
+    );
+    ensure!(
+        status.body.contains("pupils: none in the last 500 exports"),
+        "no pupils export"
+    );
+
     // The pupil page: the register with the O marks, the messages and the call.
     let pupil0 = jo.get(&format!("/pupils/{}", UPNS[0])).await?;
     ensure!(pupil0.status == 200, "pupil page: {}", pupil0.status);
