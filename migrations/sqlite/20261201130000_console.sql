@@ -64,3 +64,13 @@ CREATE TABLE web_oidc_states (
     verifier TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+
+-- A staff task (a meeting, a home visit, an enquiry, a review) closed by a person, with what
+-- came of it: the pupil's history holds it.
+CREATE TABLE task_outcomes (
+    outbox_id INTEGER PRIMARY KEY REFERENCES outbox(id),
+    school_id INTEGER NOT NULL REFERENCES schools(id),
+    outcome TEXT NOT NULL,
+    closed_by TEXT NOT NULL,
+    closed_at TEXT NOT NULL
+);

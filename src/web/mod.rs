@@ -15,6 +15,7 @@ mod oidc;
 mod pages;
 mod pupil;
 mod reports;
+mod tasks;
 mod view;
 
 use std::net::{IpAddr, SocketAddr};
@@ -96,6 +97,7 @@ impl Console {
             .route("/login/oidc/callback", get(oidc::callback))
             .route("/logout", post(pages::logout))
             .route("/calls/{upn}/outcome", post(pages::call_outcome))
+            .route("/tasks/{id}/close", post(tasks::close))
             .route("/approvals", get(pages::approvals))
             .route("/approvals/batch", post(pages::approve_batch))
             .route("/approvals/{id}", get(pages::approval))

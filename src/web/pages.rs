@@ -258,6 +258,7 @@ async fn today_page(
     )
     .await?;
     let sent = sent_since(c, school, &format!("{today}T00:00:00")).await?;
+    let open_tasks = super::tasks::open_tasks(c, school, today).await?;
     let page = json!({
         "date": today.format("%A %-d %B %Y").to_string(),
         "calls": list,
@@ -268,6 +269,7 @@ async fn today_page(
         "failed": status.failed.iter().take(10).collect::<Vec<_>>(),
         "held": status.last_runs.iter().filter(|r| r.outcome.contains("held")).map(|r| format!("{} {}: {}", r.job, r.due, r.outcome)).collect::<Vec<_>>(),
         "sent": sent,
+        "tasks": open_tasks,
         "last_import": status.last_import,
     });
     Ok(c.views.page("today", "Today", signed, school, page))
@@ -766,7 +768,7 @@ async fn decide_one(
     .await
 }
 
-fn unprocessable(why: &str) -> Response {
+pub(super) fn unprocessable(why: &str) -> Response {
     (
         StatusCode::UNPROCESSABLE_ENTITY,
         axum::response::Html(super::view::plain_page("Not done", why)),

@@ -147,9 +147,11 @@ async fn pupil_page(
     };
     let messages = sqlx::query(
         "SELECT DISTINCT o.id, o.channel, o.template, o.recipient, o.status, o.created_at,
-                o.sent_at, o.decided_by, o.decision_note, o.last_error
+                o.sent_at, o.decided_by, o.decision_note, o.last_error,
+                t.outcome AS task_outcome, t.closed_by, t.closed_at
          FROM outbox o JOIN outbox_items i ON i.outbox_id = o.id
          JOIN decisions d ON d.id = i.decision_id
+         LEFT JOIN task_outcomes t ON t.outbox_id = o.id
          WHERE d.pupil_id = $1 ORDER BY o.id DESC",
     )
     .bind(pupil_id)
@@ -177,6 +179,9 @@ async fn pupil_page(
             "decided_by": opt("decided_by")?,
             "why": opt("decision_note")?,
             "error": opt("last_error")?,
+            "task_outcome": opt("task_outcome")?,
+            "closed_by": opt("closed_by")?,
+            "closed_at": opt("closed_at")?.replace('T', " "),
         }))
     })
     .collect::<anyhow::Result<Vec<_>>>()?;
