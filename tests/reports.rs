@@ -677,12 +677,14 @@ fn the_daemon_sent_a_newsletter_each_week_and_the_governor_report_at_term_end() 
         ]
     );
 
-    // LA returns carry the return as CSV with a PDF cover; no episode is returned twice.
+    // LA returns carry the return as CSV with a PDF cover; no episode is returned twice. The
+    // LA also gets notices (a new entry to the register, a child missing education, …) as
+    // plain emails: those are not returns and carry no files.
     let mut episodes: HashSet<(String, String, String)> = HashSet::new();
-    for (_, m) in mail
-        .iter()
-        .filter(|(_, m)| header(m, "To").contains("attendance-team@la.example"))
-    {
+    for (_, m) in mail.iter().filter(|(_, m)| {
+        header(m, "To").contains("attendance-team@la.example")
+            && header(m, "Subject").to_lowercase().contains("return")
+    }) {
         let names = attachment_names(m);
         assert!(names.iter().any(|n| n.ends_with(".pdf")), "{names:?}");
         for part in m.parts() {
