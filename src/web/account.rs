@@ -301,12 +301,12 @@ pub async fn user_count(store: &Store) -> Result<i64> {
         .try_get("n")?)
 }
 
-/// Why a sign-in was refused. The page says the same for a wrong password and an unknown
-/// address, so it cannot be used to find out who has an account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a sign-in was refused: kept in the audit for the school. The page says the same for
+/// every reason, so it cannot be used to find out who has an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
     WrongPassword,
-    Locked { until: String },
+    Locked,
 }
 
 /// Checks a password; on success opens a session and returns its cookie token.
@@ -318,41 +318,59 @@ pub async fn sign_in(
     now: NaiveDateTime,
 ) -> Result<Result<(String, i64), Refused>> {
     let email = email.trim().to_lowercase();
-    let row = sqlx::query(
-        "SELECT id, password_hash, failed_logins, locked_until FROM web_users WHERE email = $1",
-    )
-    .bind(&email)
-    .fetch_optional(store.pool())
-    .await?;
-    let Some(row) = row else {
-        // Spend the same time as a real check, so timing does not tell who has an account.
+    let now_text = now.format(TIME).to_string();
+    let limit = i64::from(web.lockout_failures.max(1));
+    let row = sqlx::query("SELECT id, password_hash FROM web_users WHERE email = $1")
+        .bind(&email)
+        .fetch_optional(store.pool())
+        .await?;
+    // Every refusal costs one password check, so timing does not tell an unknown address, a
+    // locked account or one without a password from a wrong password.
+    let refuse = |why: Refused| -> Result<Result<(String, i64), Refused>> {
         let _ = password_matches(password, DUMMY_HASH);
-        return Ok(Err(Refused::WrongPassword));
+        Ok(Err(why))
+    };
+    let Some(row) = row else {
+        return refuse(Refused::WrongPassword);
     };
     let id: i64 = row.try_get("id")?;
-    let now_text = now.format(TIME).to_string();
-    let locked_until: Option<String> = row.try_get("locked_until")?;
-    if let Some(until) = locked_until.filter(|u| u.as_str() > now_text.as_str()) {
-        return Ok(Err(Refused::Locked { until }));
+    let Some(stored) = row.try_get::<Option<String>, _>("password_hash")? else {
+        // Signs in only with the school's account: nothing to guess, nothing to lock.
+        return refuse(Refused::WrongPassword);
+    };
+    // The attempt is counted before the password is checked, in one statement, so guesses
+    // sent all at once are counted one by one and at most `lockout_failures` are ever tried
+    // before the lock.
+    let counted = sqlx::query(
+        "UPDATE web_users SET failed_logins = failed_logins + 1
+         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2)
+         RETURNING failed_logins",
+    )
+    .bind(id)
+    .bind(&now_text)
+    .fetch_optional(store.pool())
+    .await?;
+    let Some(counted) = counted else {
+        return refuse(Refused::Locked);
+    };
+    let attempt: i64 = counted.try_get("failed_logins")?;
+    if attempt > limit {
+        return refuse(Refused::Locked);
     }
-    let stored: Option<String> = row.try_get("password_hash")?;
-    if !stored.is_some_and(|h| password_matches(password, &h)) {
-        let failed: i64 = row.try_get::<i64, _>("failed_logins")? + 1;
-        let lock = (failed >= i64::from(web.lockout_failures.max(1))).then(|| {
-            (now + Duration::minutes(i64::from(web.lockout_minutes)))
-                .format(TIME)
-                .to_string()
-        });
-        sqlx::query("UPDATE web_users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-            .bind(if lock.is_some() { 0 } else { failed })
-            .bind(&lock)
-            .bind(id)
-            .execute(store.pool())
-            .await?;
-        return Ok(match lock {
-            Some(until) => Err(Refused::Locked { until }),
-            None => Err(Refused::WrongPassword),
-        });
+    if !password_matches(password, &stored) {
+        if attempt >= limit {
+            sqlx::query("UPDATE web_users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
+                .bind(
+                    (now + Duration::minutes(i64::from(web.lockout_minutes)))
+                        .format(TIME)
+                        .to_string(),
+                )
+                .bind(id)
+                .execute(store.pool())
+                .await?;
+            return Ok(Err(Refused::Locked));
+        }
+        return Ok(Err(Refused::WrongPassword));
     }
     sqlx::query("UPDATE web_users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
         .bind(id)
@@ -367,6 +385,11 @@ async fn new_session(
     user: i64,
     now: NaiveDateTime,
 ) -> Result<String> {
+    // Sessions that have run out are of no use to anyone; each sign-in sweeps them.
+    sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+        .bind(now.format(TIME).to_string())
+        .execute(store.pool())
+        .await?;
     let token = token();
     sqlx::query(
         "INSERT INTO web_sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -385,23 +408,20 @@ async fn new_session(
     Ok(token)
 }
 
-/// A session for someone the school's identity provider vouched for, if rollcall knows them
-/// (a locked account stays locked: the lock is about this account, however it signs in).
+/// A session for someone the school's identity provider vouched for, if rollcall knows them.
+/// A lock from wrong passwords does not stop it: the lock is against guessing a password, and
+/// the provider has checked who this is.
 pub async fn open_session(
     store: &Store,
     web: &WebConfig,
     email: &str,
     now: NaiveDateTime,
 ) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT id, locked_until FROM web_users WHERE email = $1")
+    let row = sqlx::query("SELECT id FROM web_users WHERE email = $1")
         .bind(email.trim().to_lowercase())
         .fetch_optional(store.pool())
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let locked: Option<String> = row.try_get("locked_until")?;
-    if locked.is_some_and(|u| u > now.format(TIME).to_string()) {
-        return Ok(None);
-    }
     Ok(Some(
         new_session(store, web, row.try_get("id")?, now).await?,
     ))

@@ -69,26 +69,28 @@ pub async fn login(
             (jar.add(session_cookie(token)), Redirect::to("/")).into_response()
         }
         Err(refused) => {
-            let (action, error) = match refused {
-                Refused::WrongPassword => (
-                    "sign-in refused",
-                    "That email address and password do not match an account here.".to_owned(),
-                ),
-                Refused::Locked { until } => (
-                    "sign-in refused: locked",
-                    format!(
-                        "Too many wrong passwords: this account is locked until {}. Ask your attendance officer if you need in sooner.",
-                        until.replace('T', " at ")
-                    ),
-                ),
+            let action = match refused {
+                Refused::WrongPassword => "sign-in refused",
+                Refused::Locked => "sign-in refused: locked",
             };
             if let Err(e) = account::audit(c.store(), &email, None, action, "", &remote, now).await
             {
                 return internal(&e);
             }
-            let mut page = c
-                .views
-                .public("login", "Sign in", json!({ "error": error }));
+            // One answer for every refusal: the page must not tell who has an account, or
+            // whose account is locked (the audit keeps the reason for the school).
+            let error = format!(
+                "That email address and password do not match an account here, or the account \
+                 is locked for {} minutes after {} wrong passwords. Ask your attendance officer \
+                 if you need in sooner.",
+                c.web().lockout_minutes,
+                c.web().lockout_failures
+            );
+            let mut page = c.views.public(
+                "login",
+                "Sign in",
+                json!({ "error": error, "oidc": oidc_label(&c) }),
+            );
             *page.status_mut() = StatusCode::UNAUTHORIZED;
             page
         }
