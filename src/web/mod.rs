@@ -75,14 +75,16 @@ impl Console {
         crate::schedule::to_local(school.config.timezone, self.daemon.clock.now())
     }
 
-    /// Local now of the first school: sign-ins and sessions, which belong to no one school.
-    fn now_any(&self) -> NaiveDateTime {
+    /// The real time now, in the first school's local time: sign-ins, sessions, lockouts and
+    /// the audit belong to no school and never to a replayed past (`--as-of` replays the
+    /// school, not the people using the console).
+    fn wall_now(&self) -> NaiveDateTime {
         let tz = self
             .daemon
             .schools
             .first()
             .map_or(chrono_tz::Europe::London, |s| s.config.timezone);
-        crate::schedule::to_local(tz, self.daemon.clock.now())
+        crate::schedule::to_local(tz, chrono::Utc::now())
     }
 
     fn school(&self, id: SchoolId) -> Option<&Arc<SchoolRuntime>> {
@@ -109,6 +111,7 @@ impl Console {
             .route("/status", get(pupil::status))
             .route("/reports", get(reports::reports))
             .route("/assets/console.css", get(view::stylesheet))
+            .layer(axum::middleware::map_response(protective_headers))
             .with_state(self)
     }
 }
@@ -206,7 +209,7 @@ impl FromRequestParts<Console> for Signed {
                 "This request came from another site and was refused.",
             ));
         }
-        match account::session_user(console.store(), &token, console.now_any()).await {
+        match account::session_user(console.store(), &token, console.wall_now()).await {
             Ok(Some((user, csrf))) => Ok(Signed {
                 user,
                 csrf,
@@ -244,6 +247,39 @@ impl FromRequestParts<Console> for Remote {
     ) -> Result<Self, std::convert::Infallible> {
         Ok(Remote(remote_of(parts, console)))
     }
+}
+
+/// Every answer holds children's data or leads to it: nothing is kept by the browser (Back on
+/// a shared staff laptop after signing out shows nothing), nothing may frame the console or
+/// load from elsewhere, and no address is passed on to another site. Reports viewed in the
+/// page have inline styles and SVG, hence `'unsafe-inline'` for styles only.
+async fn protective_headers(mut response: Response) -> Response {
+    use axum::http::HeaderValue;
+    let h = response.headers_mut();
+    // The stylesheet is the one thing worth keeping (it sets its own Cache-Control).
+    let stylesheet = h
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/css"));
+    if !stylesheet {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
 }
 
 /// A state-changing request must come from a page of ours: when the browser says where it

@@ -98,7 +98,7 @@ pub async fn start(State(c): State<Console>, headers: axum::http::HeaderMap) -> 
         let challenge = URL_SAFE_NO_PAD.encode(
             ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref(),
         );
-        let now = c.now_any();
+        let now = c.wall_now();
         sqlx::query("DELETE FROM web_oidc_states WHERE created_at < $1")
             .bind((now - Duration::minutes(10)).format(TIME).to_string())
             .execute(c.store().pool())
@@ -151,7 +151,7 @@ pub async fn callback(
     let Some(oidc) = c.web().oidc.clone() else {
         return super::not_found("Sign-in with a school account is not set up here.");
     };
-    let now = c.now_any();
+    let now = c.wall_now();
     let refuse = |why: String| {
         let mut page = c.views.public(
             "login",

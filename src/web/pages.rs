@@ -52,7 +52,7 @@ pub async fn login(
     if !super::same_origin(&headers, &c) {
         return forbidden("This sign-in came from another site and was refused.");
     }
-    let now = c.now_any();
+    let now = c.wall_now();
     let outcome = match account::sign_in(c.store(), c.web(), &form.email, &form.password, now).await
     {
         Ok(o) => o,
@@ -259,7 +259,7 @@ async fn today_page(
         c.daemon.clock.now(),
     )
     .await?;
-    let sent = sent_since(c, school, &format!("{today}T00:00:00")).await?;
+    let sent = sent_today(c, school, today, now).await?;
     let open_tasks = super::tasks::open_tasks(c, school, today).await?;
     let page = json!({
         "date": today.format("%A %-d %B %Y").to_string(),
@@ -277,19 +277,26 @@ async fn today_page(
     Ok(c.views.page("today", "Today", signed, school, page))
 }
 
-/// What went out since a time today, by channel and template (counts, no names).
-async fn sent_since(
+/// What went out today up to now, by channel and template (counts, no names). `sent_at` is
+/// an instant (UTC): the school's local day is turned into instants to compare.
+async fn sent_today(
     c: &Console,
     school: &SchoolRuntime,
-    since: &str,
+    today: NaiveDate,
+    now: chrono::NaiveDateTime,
 ) -> anyhow::Result<Vec<Value>> {
+    let tz = school.config.timezone;
+    let instant = |local: chrono::NaiveDateTime| {
+        crate::schedule::instant_text(crate::schedule::local_instant(tz, local))
+    };
     let rows = sqlx::query(
         "SELECT channel, template, COUNT(*) AS n FROM outbox
-         WHERE school_id = $1 AND status IN ('sent', 'delivered') AND sent_at >= $2
+         WHERE school_id = $1 AND status IN ('sent', 'delivered') AND sent_at >= $2 AND sent_at <= $3
          GROUP BY channel, template ORDER BY channel, template",
     )
     .bind(school.id.0)
-    .bind(since)
+    .bind(instant(today.and_time(chrono::NaiveTime::MIN)))
+    .bind(instant(now))
     .fetch_all(c.store().pool())
     .await?;
     rows.iter()
@@ -364,7 +371,7 @@ pub async fn call_outcome(
             &format!("call outcome: {}", form.outcome),
             &upn,
             &signed.remote,
-            now,
+            c.wall_now(),
         )
         .await?;
         Ok(Some(()))
@@ -396,8 +403,8 @@ pub(super) async fn pupil_id(
 }
 
 /// Who may decide a waiting message. A message the headteacher signs is theirs to approve;
-/// an LA return, a message to the LA or a penalty-notice or contract decision is not the
-/// office's; everything else any approving role may decide.
+/// the office decides only messages to families that are not part of an LA return or a
+/// penalty-notice or contract decision; the rest is the attendance officer's or the head's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reserved {
     Headteacher,
@@ -429,7 +436,11 @@ fn reserved(w: &Waiting, policy: &Policy) -> Reserved {
                 )
         })
     });
-    if legal || w.channel == Channel::LaReturn.as_str() || w.recipient_role == "la" {
+    // The office decides family messages only: anything to the LA, a social worker or other
+    // staff, any judgement about a penalty or contract, or a message whose action the policy no
+    // longer has, is for the attendance officer or the head.
+    let to_family = action.is_some_and(|(_, a)| a.to.is_family());
+    if legal || w.channel == Channel::LaReturn.as_str() || !to_family {
         Reserved::NotOffice
     } else {
         Reserved::Anyone
@@ -453,7 +464,7 @@ fn may_decide(signed: &Signed, school: &SchoolRuntime, w: &Waiting) -> Result<()
                 "This message is signed by the headteacher: only the headteacher approves it."
             }
             Reserved::NotOffice => {
-                "LA returns and penalty-notice decisions are approved by the attendance officer or the headteacher."
+                "Only messages to families are approved by the office; this one is for the attendance officer or the headteacher."
             }
             Reserved::Anyone => "Your role does not approve messages.",
         })
@@ -765,7 +776,7 @@ async fn decide_one(
         if approve { "approved" } else { "rejected" },
         &format!("message {}", w.id),
         &signed.remote,
-        now,
+        c.wall_now(),
     )
     .await
 }

@@ -161,7 +161,7 @@ pub async fn close(
             "task closed",
             &format!("message {id}"),
             &signed.remote,
-            now,
+            c.wall_now(),
         )
         .await?;
         Ok(true)

@@ -283,6 +283,31 @@ pub async fn the_attendance_officer_does_the_morning_in_the_console(
     );
     let signed = jo.sign_in("Jo.Officer@walked.example", PASSWORD).await?;
     ensure!(signed.status == 303, "signed in: {}", signed.status);
+    let headers = jo
+        .http
+        .get(format!("{}/login", school.base))
+        .send()
+        .await?
+        .headers()
+        .clone();
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        ensure!(
+            headers.get(name).is_some_and(|v| v == value),
+            "{name}: {:?}",
+            headers.get(name)
+        );
+    }
+    ensure!(
+        headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("frame-ancestors 'none'")),
+        "a content security policy"
+    );
     for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
         ensure!(
             signed.set_cookie.contains(attribute),
