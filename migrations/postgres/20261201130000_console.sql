@@ -57,11 +57,13 @@ CREATE TABLE call_outcomes (
 CREATE INDEX call_outcomes_day ON call_outcomes (school_id, day);
 
 -- Sign-ins through the school's identity provider under way: the state sent, with the nonce
--- and PKCE verifier it must come back with. Each is used once, within ten minutes.
+-- and PKCE verifier it must come back with, and the SHA-256 of a cookie given to the browser
+-- that started it (only that browser may finish it). Each is used once, within ten minutes.
 CREATE TABLE web_oidc_states (
     state TEXT PRIMARY KEY,
     nonce TEXT NOT NULL,
     verifier TEXT NOT NULL,
+    browser TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
 

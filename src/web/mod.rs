@@ -55,6 +55,12 @@ pub struct Console {
 
 impl Console {
     pub fn new(daemon: Arc<Daemon>, replay: bool) -> Result<Console> {
+        if daemon.config.web.oidc.is_some() && daemon.config.web.public_url.is_none() {
+            anyhow::bail!(
+                "[web.oidc] needs [web] public_url: the address people use, which the identity \
+                 provider sends them back to (e.g. https://attendance.example.sch.uk)"
+            );
+        }
         Ok(Console {
             daemon,
             views: Arc::new(view::Views::new()?),

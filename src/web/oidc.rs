@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
@@ -35,8 +36,6 @@ struct Discovery {
 struct Claims {
     nonce: Option<String>,
     email: Option<String>,
-    /// Microsoft puts the sign-in address here when `email` is not released.
-    preferred_username: Option<String>,
     email_verified: Option<bool>,
 }
 
@@ -73,42 +72,48 @@ async fn discover(oidc: &OidcConfig) -> Result<Discovery> {
     Ok(d)
 }
 
-fn redirect_uri(c: &Console, headers: &axum::http::HeaderMap) -> String {
-    let base = match &c.web().public_url {
-        Some(u) => u.trim_end_matches('/').to_owned(),
-        None => format!(
-            "http://{}",
-            headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("127.0.0.1:8080")
-        ),
-    };
-    format!("{base}/login/oidc/callback")
+/// Where the provider sends the person back: the address people use (`[web] public_url`,
+/// required with `[web.oidc]`), never one built from a request's Host header.
+fn redirect_uri(c: &Console) -> Result<String> {
+    let base = c
+        .web()
+        .public_url
+        .as_deref()
+        .context("[web.oidc] needs [web] public_url")?;
+    Ok(format!(
+        "{}/login/oidc/callback",
+        base.trim_end_matches('/')
+    ))
 }
 
-/// `GET /login/oidc`: off to the provider, with a fresh state, nonce and PKCE challenge.
-pub async fn start(State(c): State<Console>, headers: axum::http::HeaderMap) -> Response {
+/// The cookie that ties a sign-in to the browser that started it.
+const BROWSER_COOKIE: &str = "rollcall_oidc";
+
+/// `GET /login/oidc`: off to the provider, with a fresh state, nonce and PKCE challenge, and
+/// a cookie only this browser holds.
+pub async fn start(State(c): State<Console>, jar: CookieJar) -> Response {
     let Some(oidc) = c.web().oidc.clone() else {
         return super::not_found("Sign-in with a school account is not set up here.");
     };
+    let browser = account::token();
     let result: Result<String> = async {
         let d = discover(&oidc).await?;
         let (state, nonce, verifier) = (account::token(), account::token(), account::token());
-        let challenge = URL_SAFE_NO_PAD.encode(
-            ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref(),
-        );
+        let challenge = URL_SAFE_NO_PAD
+            .encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
         let now = c.wall_now();
         sqlx::query("DELETE FROM web_oidc_states WHERE created_at < $1")
             .bind((now - Duration::minutes(10)).format(TIME).to_string())
             .execute(c.store().pool())
             .await?;
         sqlx::query(
-            "INSERT INTO web_oidc_states (state, nonce, verifier, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO web_oidc_states (state, nonce, verifier, browser, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&state)
         .bind(&nonce)
         .bind(&verifier)
+        .bind(account::token_hash(&browser))
         .bind(now.format(TIME).to_string())
         .execute(c.store().pool())
         .await?;
@@ -117,7 +122,7 @@ pub async fn start(State(c): State<Console>, headers: axum::http::HeaderMap) -> 
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &oidc.client_id)
-            .append_pair("redirect_uri", &redirect_uri(&c, &headers))
+            .append_pair("redirect_uri", &redirect_uri(&c)?)
             .append_pair("scope", "openid email profile")
             .append_pair("state", &state)
             .append_pair("nonce", &nonce)
@@ -127,7 +132,16 @@ pub async fn start(State(c): State<Console>, headers: axum::http::HeaderMap) -> 
     }
     .await;
     match result {
-        Ok(url) => Redirect::to(&url).into_response(),
+        Ok(url) => {
+            // Lax, not Strict: the browser comes back from the provider's site with it.
+            let cookie = Cookie::build((BROWSER_COOKIE, browser))
+                .path("/login/oidc")
+                .http_only(true)
+                .secure(true)
+                .same_site(SameSite::Lax)
+                .build();
+            (jar.add(cookie), Redirect::to(&url)).into_response()
+        }
         Err(e) => internal(&e),
     }
 }
@@ -144,7 +158,6 @@ pub struct Callback {
 pub async fn callback(
     State(c): State<Console>,
     Remote(remote): Remote,
-    headers: axum::http::HeaderMap,
     jar: CookieJar,
     Query(q): Query<Callback>,
 ) -> Response {
@@ -161,13 +174,23 @@ pub async fn callback(
         *page.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
         page
     };
-    if let Some(error) = q.error {
-        return refuse(format!("The school's sign-in said no: {error}."));
+    if q.error.is_some() {
+        // The provider's own words are not shown: anyone can put words in such a link.
+        return refuse(
+            "The school's sign-in did not let you in. Try again, or sign in with a password."
+                .into(),
+        );
     }
     let (Some(code), Some(state)) = (q.code, q.state) else {
         return refuse("The sign-in came back incomplete. Try again.".into());
     };
-    let email = match verify(&c, &oidc, &headers, &code, &state, now).await {
+    let Some(browser) = jar.get(BROWSER_COOKIE).map(|k| k.value().to_owned()) else {
+        return refuse(
+            "This sign-in was not started in this browser. Start again from the sign-in page."
+                .into(),
+        );
+    };
+    let email = match verify(&c, &oidc, &browser, &code, &state, now).await {
         Ok(Ok(email)) => email,
         Ok(Err(why)) => {
             tracing::warn!("console: a school-account sign-in was refused: {why}");
@@ -207,35 +230,43 @@ pub async fn callback(
     {
         return internal(&e);
     }
-    (
-        jar.add(super::pages::session_cookie(token)),
-        Redirect::to("/"),
-    )
-        .into_response()
+    // The way here began on the provider's site, so the browser would not send a Strict
+    // cookie on a redirect: a page of ours moves on to Today instead (a same-site step).
+    let page = axum::response::Html(
+        "<!DOCTYPE html><html lang=\"en-GB\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url=/\"><title>Signed in · rollcall</title>\
+         <link rel=\"stylesheet\" href=\"/assets/console.css\"></head><body><main class=\"narrow\">\
+         <p>Signed in. <a href=\"/\">Continue to today's work</a>.</p></main></body></html>",
+    );
+    let jar = jar
+        .remove(Cookie::build(BROWSER_COOKIE).path("/login/oidc"))
+        .add(super::pages::session_cookie(token));
+    (jar, page).into_response()
 }
 
 /// The ID token's verified email, or why the sign-in is refused.
 async fn verify(
     c: &Console,
     oidc: &OidcConfig,
-    headers: &axum::http::HeaderMap,
+    browser: &str,
     code: &str,
     state: &str,
     now: chrono::NaiveDateTime,
 ) -> Result<Result<String, String>> {
-    // The state is taken once: a replayed callback finds nothing.
-    let row =
-        sqlx::query("SELECT nonce, verifier, created_at FROM web_oidc_states WHERE state = $1")
-            .bind(state)
-            .fetch_optional(c.store().pool())
-            .await?;
-    sqlx::query("DELETE FROM web_oidc_states WHERE state = $1")
-        .bind(state)
-        .execute(c.store().pool())
-        .await?;
+    // The state is taken once, in one statement: a replayed callback finds nothing.
+    let row = sqlx::query(
+        "DELETE FROM web_oidc_states WHERE state = $1
+         RETURNING nonce, verifier, browser, created_at",
+    )
+    .bind(state)
+    .fetch_optional(c.store().pool())
+    .await?;
     let Some(row) = row else {
         return Ok(Err("unknown or used state".into()));
     };
+    if row.try_get::<String, _>("browser")? != account::token_hash(browser) {
+        return Ok(Err("the sign-in was started in another browser".into()));
+    }
     let created: String = row.try_get("created_at")?;
     if created < (now - Duration::minutes(10)).format(TIME).to_string() {
         return Ok(Err("the sign-in took longer than ten minutes".into()));
@@ -246,7 +277,7 @@ async fn verify(
     let mut form = vec![
         ("grant_type", "authorization_code".to_owned()),
         ("code", code.to_owned()),
-        ("redirect_uri", redirect_uri(c, headers)),
+        ("redirect_uri", redirect_uri(c)?),
         ("client_id", oidc.client_id.clone()),
         ("code_verifier", verifier),
     ];
@@ -275,6 +306,12 @@ async fn verify(
         Ok(h) => h,
         Err(e) => return Ok(Err(format!("the ID token is malformed: {e}"))),
     };
+    // Only the public-key algorithms providers sign with: a token that names a shared-secret
+    // one (HS256) must never be checked with a public key as its "secret".
+    use jsonwebtoken::Algorithm::{ES256, ES384, PS256, PS384, PS512, RS256, RS384, RS512};
+    if ![RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384].contains(&header.alg) {
+        return Ok(Err(format!("the ID token is signed with {:?}", header.alg)));
+    }
     let keys: JwkSet = client
         .get(&d.jwks_uri)
         .send()
@@ -293,15 +330,11 @@ async fn verify(
         ));
     };
     let key = DecodingKey::from_jwk(jwk).map_err(|e| anyhow!("the provider's key: {e}"))?;
-    // Only the public-key algorithms providers sign with: a token that names a shared-secret
-    // one (HS256) must never be checked with a public key as its "secret".
-    use jsonwebtoken::Algorithm::{ES256, ES384, PS256, PS384, PS512, RS256, RS384, RS512};
-    if ![RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384].contains(&header.alg) {
-        return Ok(Err(format!("the ID token is signed with {:?}", header.alg)));
-    }
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[&oidc.client_id]);
     validation.set_issuer(&[&d.issuer]);
+    // A token without iss or aud must fail, not pass unchecked.
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     let claims = match decode::<Claims>(id_token, &key, &validation) {
         Ok(t) => t.claims,
         Err(e) => return Ok(Err(format!("the ID token does not check: {e}"))),
@@ -312,7 +345,9 @@ async fn verify(
     if claims.email_verified == Some(false) {
         return Ok(Err("the provider has not verified the email address".into()));
     }
-    match claims.email.or(claims.preferred_username) {
+    // Only `email`: Microsoft's `preferred_username` can be changed by its holder and must not
+    // decide who someone is (configure the `email` optional claim in Entra ID).
+    match claims.email {
         Some(email) if email.contains('@') => Ok(Ok(email.trim().to_lowercase())),
         _ => Ok(Err("the ID token carries no email address".into())),
     }

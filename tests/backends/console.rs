@@ -58,13 +58,13 @@ impl ConsoleSchool {
 }
 
 pub async fn console_school(store: Store, dir: &Path) -> Result<ConsoleSchool> {
-    console_school_with(store, dir, |_| {}).await
+    console_school_with(store, dir, |_, _| {}).await
 }
 
 pub async fn console_school_with(
     store: Store,
     dir: &Path,
-    change: impl FnOnce(&mut rollcall::config::Config),
+    change: impl FnOnce(&mut rollcall::config::Config, &str),
 ) -> Result<ConsoleSchool> {
     let mut pupils = [
         pupil(UPNS[0], "3A"),
@@ -144,9 +144,9 @@ pub async fn console_school_with(
             (w.id, stage)
         })
         .collect();
-    let console = walk.console_with(change).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
+    let console = walk.console_with(|config| change(config, &base)).await?;
     let stop = CancellationToken::new();
     let server = {
         let stop = stop.clone();
@@ -182,7 +182,8 @@ fn links(body: &str) -> Vec<String> {
 struct Person {
     http: reqwest::Client,
     base: String,
-    cookie: Option<String>,
+    /// The browser's cookies for the console, by name.
+    cookies: std::collections::BTreeMap<String, String>,
 }
 
 struct Page {
@@ -212,16 +213,42 @@ impl Person {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             base: base.to_owned(),
-            cookie: None,
+            cookies: Default::default(),
         })
     }
 
-    async fn page(&self, r: reqwest::RequestBuilder) -> Result<Page> {
-        let r = match &self.cookie {
-            Some(c) => r.header("cookie", c),
-            None => r,
+    fn has_session(&self) -> bool {
+        self.cookies.contains_key("rollcall_session")
+    }
+
+    /// Sends the request with the cookies, and keeps (or drops) what the answer sets.
+    async fn page(&mut self, r: reqwest::RequestBuilder) -> Result<Page> {
+        let r = if self.cookies.is_empty() {
+            r
+        } else {
+            let header: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            r.header("cookie", header.join("; "))
         };
         let resp = r.send().await?;
+        for set in resp.headers().get_all("set-cookie") {
+            let Some((name, value)) = set
+                .to_str()
+                .ok()
+                .and_then(|c| c.split(';').next())
+                .and_then(|pair| pair.split_once('='))
+            else {
+                continue;
+            };
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
         let header = |name: &str| {
             resp.headers()
                 .get(name)
@@ -238,24 +265,19 @@ impl Person {
         })
     }
 
-    async fn get(&self, path: &str) -> Result<Page> {
-        self.page(self.http.get(format!("{}{path}", self.base)))
-            .await
+    async fn get(&mut self, path: &str) -> Result<Page> {
+        let r = self.http.get(format!("{}{path}", self.base));
+        self.page(r).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Result<Page> {
-        self.page(self.http.post(format!("{}{path}", self.base)).form(form))
-            .await
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Result<Page> {
+        let r = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.page(r).await
     }
 
     async fn sign_in(&mut self, email: &str, password: &str) -> Result<Page> {
-        let page = self
-            .post("/login", &[("email", email), ("password", password)])
-            .await?;
-        if let Some(cookie) = page.set_cookie.split(';').next().filter(|c| !c.is_empty()) {
-            self.cookie = Some(cookie.to_owned());
-        }
-        Ok(page)
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
     }
 }
 
@@ -809,7 +831,7 @@ pub async fn the_console_refuses_what_a_role_or_a_form_may_not_do(
     }
     let locked = guess.sign_in("jo.officer@walked.example", PASSWORD).await?;
     ensure!(locked.status == 401, "locked: {}", locked.status);
-    ensure!(guess.cookie.is_none(), "no session while locked");
+    ensure!(!guess.has_session(), "no session while locked");
     let unknown = guess.sign_in("nobody@walked.example", PASSWORD).await?;
     ensure!(unknown.status == 401, "unknown address: {}", unknown.status);
     let words = |body: &str| {
@@ -1029,7 +1051,8 @@ pub async fn a_school_account_signs_in_through_the_identity_provider(
     dir: &'static Path,
 ) -> Result<()> {
     let (issuer, person) = provider::start().await?;
-    let school = console_school_with(store, dir, |config| {
+    let school = console_school_with(store, dir, |config, base| {
+        config.web.public_url = Some(base.to_owned());
         config.web.oidc = Some(rollcall::config::OidcConfig {
             issuer: issuer.clone(),
             client_id: provider::CLIENT_ID.into(),
@@ -1049,13 +1072,15 @@ pub async fn a_school_account_signs_in_through_the_identity_provider(
     )
     .await?;
 
-    // Follows the three redirects a browser would: console → provider → console.
-    let through = |email: &str, tamper: Option<&'static str>| {
+    // What a browser does: the console sends it to the provider, the provider (where the
+    // person is signed in) back to the console's callback. Returns the browser, with the
+    // callback still to visit.
+    let to_provider = |email: &str, tamper: Option<&'static str>| {
         if let Ok(mut p) = person.lock() {
             p.email = email.to_owned();
             p.tamper = tamper;
         }
-        let base = school.base.clone();
+        let (base, issuer) = (school.base.clone(), issuer.clone());
         async move {
             let mut browser = Person::new(&base)?;
             let login = browser.get("/login").await?;
@@ -1065,37 +1090,69 @@ pub async fn a_school_account_signs_in_through_the_identity_provider(
             );
             let start = browser.get("/login/oidc").await?;
             ensure!(start.status == 303, "off to the provider: {}", start.status);
-            let at_provider = browser.page(browser.http.get(&start.location)).await?;
+            ensure!(
+                browser.cookies.contains_key("rollcall_oidc"),
+                "a cookie for this browser"
+            );
+            // The provider is another site: it gets none of the console's cookies.
+            let mut provider = Person::new(&issuer)?;
+            let at_provider = provider.page(provider.http.get(&start.location)).await?;
             ensure!(
                 at_provider.status == 303,
                 "provider: {}",
                 at_provider.status
             );
-            let callback = at_provider.location.clone();
+            Ok::<_, anyhow::Error>((browser, at_provider.location))
+        }
+    };
+    let through = |email: &str, tamper: Option<&'static str>| {
+        let started = to_provider(email, tamper);
+        async move {
+            let (mut browser, callback) = started.await?;
             let back = browser.page(browser.http.get(&callback)).await?;
-            if let Some(cookie) = back.set_cookie.split(';').next().filter(|c| !c.is_empty()) {
-                browser.cookie = Some(cookie.to_owned());
-            }
             Ok::<_, anyhow::Error>((browser, back, callback))
         }
     };
 
-    let (sam, back, callback) = through("Sam.SSO@walked.example", None).await?;
+    let (mut sam, back, callback) = through("Sam.SSO@walked.example", None).await?;
+    // Signed in on a page of ours that moves on to Today (a Strict cookie would not be sent
+    // on a redirect from the provider's site).
     ensure!(
-        back.status == 303 && back.location == "/",
+        back.status == 200,
         "signed in: {} {}",
         back.status,
         back.body
+    );
+    ensure!(back.body.contains("url=/"), "moves on to Today");
+    ensure!(sam.has_session(), "a session");
+    ensure!(
+        !sam.cookies.contains_key("rollcall_oidc"),
+        "the sign-in cookie is spent"
     );
     let today = sam.get("/").await?;
     ensure!(
         today.status == 200 && today.body.contains("Sam Single"),
         "Sam's Today"
     );
-    // The same callback again (a replay): the state was used.
-    let replay = Person::new(&school.base)?;
-    let again = replay.page(replay.http.get(&callback)).await?;
+    // The same callback again (a replay), in the same browser: the state was used.
+    let again = sam.page(sam.http.get(&callback)).await?;
     ensure!(again.status == 401, "replayed callback: {}", again.status);
+
+    // A callback finished in another browser than the one that started it (someone sending a
+    // victim their own sign-in link): refused, and the rightful browser can still finish.
+    let (mut rightful, callback) = to_provider("sam.sso@walked.example", None).await?;
+    let mut other = Person::new(&school.base)?;
+    let stolen = other.page(other.http.get(&callback)).await?;
+    ensure!(
+        stolen.status == 401 && !other.has_session(),
+        "another browser: {}",
+        stolen.status
+    );
+    let finished = rightful.page(rightful.http.get(&callback)).await?;
+    ensure!(
+        finished.status == 200 && rightful.has_session(),
+        "the rightful browser signs in"
+    );
 
     let (_, unknown, _) = through("stranger@walked.example", None).await?;
     ensure!(unknown.status == 401, "unknown person: {}", unknown.status);
@@ -1108,7 +1165,7 @@ pub async fn a_school_account_signs_in_through_the_identity_provider(
     for tamper in ["nonce", "audience", "signature"] {
         let (browser, refused, _) = through("sam.sso@walked.example", Some(tamper)).await?;
         ensure!(refused.status == 401, "{tamper}: {}", refused.status);
-        ensure!(browser.cookie.is_none(), "{tamper}: no session");
+        ensure!(!browser.has_session(), "{tamper}: no session");
     }
     let signed_in: Vec<String> =
         sqlx::query("SELECT action, email FROM web_audit WHERE action LIKE 'sign-in%' ORDER BY id")
@@ -1126,6 +1183,7 @@ pub async fn a_school_account_signs_in_through_the_identity_provider(
     ensure!(
         signed_in
             == [
+                "sign-in (school account) sam.sso@walked.example",
                 "sign-in (school account) sam.sso@walked.example",
                 "sign-in refused: no account stranger@walked.example"
             ],
