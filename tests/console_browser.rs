@@ -25,7 +25,7 @@ use rollcall::register::store::Store;
 use sqlx::Row as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use console::{ConsoleSchool, PASSWORD, console_school};
+use console::{ConsoleSchool, PASSWORD, console_school, console_school_with, provider};
 use walk::UPNS;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -403,6 +403,67 @@ fn an_attendance_officers_morning_in_a_real_browser() -> Result<()> {
         let driver = start_driver().await?;
         let client = browser(&driver).await?;
         let result = morning_in_the_browser(&school, &client).await;
+        let _ = client.close().await;
+        school.shut().await?;
+        result
+    })
+}
+
+/// Sign-in with the school's account, in a real browser: the button, the provider on another
+/// site, back to the console — and the Strict session cookie is there on Today.
+#[test]
+fn a_school_account_signs_in_in_a_real_browser() -> Result<()> {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        ensure!(
+            std::env::var_os("ROLLCALL_TEST_REQUIRE_BROWSER").is_none(),
+            "ROLLCALL_TEST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+        );
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", dir.path().join("rollcall.db").display());
+        let store = Store::connect(&url).await?;
+        let (issuer, person) = provider::start_as("localhost").await?;
+        let school = console_school_with(store, dir.path(), |config, base| {
+            config.web.public_url = Some(base.to_owned());
+            config.web.oidc = Some(rollcall::config::OidcConfig {
+                issuer: issuer.clone(),
+                client_id: provider::CLIENT_ID.into(),
+                client_secret: Some(provider::CLIENT_SECRET.into()),
+                label: "Sign in with Walked Primary's account".into(),
+            });
+        })
+        .await?;
+        rollcall::web::account::add_person(
+            &school.walk.store,
+            "sam.sso@walked.example",
+            Some("Sam Single"),
+            rollcall::web::account::Password::SchoolAccountOnly,
+            school.walk.school_id,
+            rollcall::web::account::Role::AttendanceOfficer,
+            school.morning,
+        )
+        .await?;
+        if let Ok(mut p) = person.lock() {
+            p.email = "sam.sso@walked.example".into();
+            p.from_a_page = true;
+        }
+        let driver = start_driver().await?;
+        let client = browser(&driver).await?;
+        let result = async {
+            client.goto(&format!("{}/login", school.base)).await?;
+            client.find(Locator::Css("a.button")).await?.click().await?;
+            let today = wait_for_text(&client, "Call list").await?;
+            ensure!(today.contains("Sam Single"), "signed in as Sam");
+            Ok(())
+        }
+        .await;
         let _ = client.close().await;
         school.shut().await?;
         result

@@ -894,7 +894,7 @@ pub async fn the_console_refuses_what_a_role_or_a_form_may_not_do(
 /// goes): discovery, an authorisation endpoint where the person is already signed in as
 /// `email`, a token endpoint that checks the PKCE verifier and the client secret, and its
 /// signing key. `tamper` spoils the next ID token to see it refused.
-mod provider {
+pub mod provider {
     use std::sync::{Arc, Mutex};
 
     use axum::extract::{Form, Query, State};
@@ -909,6 +909,9 @@ mod provider {
     #[derive(Default)]
     pub struct Person {
         pub email: String,
+        /// Send the person back from a page of the provider's (as a real provider does after
+        /// its sign-in form), not with a redirect: the navigation then starts on another site.
+        pub from_a_page: bool,
         pub tamper: Option<&'static str>,
         nonce: String,
         challenge: String,
@@ -921,8 +924,14 @@ mod provider {
     }
 
     pub async fn start() -> anyhow::Result<(String, Arc<Mutex<Person>>)> {
+        start_as("127.0.0.1").await
+    }
+
+    /// The provider under another host name for the same loopback address: a browser test
+    /// names it `localhost`, another site than the console's `127.0.0.1`.
+    pub async fn start_as(host: &str) -> anyhow::Result<(String, Arc<Mutex<Person>>)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
+        let base = format!("http://{host}:{}", listener.local_addr()?.port());
         let person = Arc::new(Mutex::new(Person::default()));
         let app = axum::Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -957,16 +966,25 @@ mod provider {
         assert_eq!(field("client_id"), CLIENT_ID);
         assert_eq!(field("code_challenge_method"), "S256");
         assert!(field("scope").contains("openid"));
+        let mut from_a_page = false;
         if let Ok(mut person) = p.person.lock() {
             person.nonce = field("nonce");
             person.challenge = field("code_challenge");
+            from_a_page = person.from_a_page;
         }
-        Redirect::to(&format!(
+        let back = format!(
             "{}?code=the-code&state={}",
             field("redirect_uri"),
             field("state")
-        ))
-        .into_response()
+        );
+        if from_a_page {
+            let json = serde_json::to_string(&back).unwrap_or_default();
+            return axum::response::Html(format!(
+                "<!DOCTYPE html><html><body><script>location.assign({json})</script></body></html>"
+            ))
+            .into_response();
+        }
+        Redirect::to(&back).into_response()
     }
 
     async fn token(
