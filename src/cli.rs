@@ -321,6 +321,16 @@ pub struct WebArgs {
 pub enum UserWhat {
     /// Add a person (or give one another role): `rollcall user add EMAIL --role ROLE`
     Add(UserAddArgs),
+    /// Take a person's roles away (a leaver) and end their sessions at once
+    Remove(UserRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserRemoveArgs {
+    pub email: String,
+    /// Only their roles at this school (config id) [default: every school]
+    #[arg(long)]
+    pub school: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -628,6 +638,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             let config = load_config(cli.config.as_deref())?;
             crate::web::add_user_command(&config, &args).await
+        }
+        Command::User {
+            what: UserWhat::Remove(args),
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            crate::web::remove_user_command(&config, &args).await
         }
         Command::Deliver(args) => {
             let config = load_config(cli.config.as_deref())?;

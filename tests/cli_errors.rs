@@ -395,6 +395,18 @@ fn the_console_starts_only_once_someone_can_sign_in() {
         describe(&out)
     );
 
+    // A leaver: their roles go and their sessions end.
+    let out = school.run(&["user", "remove", "jo@example.sch.uk"], &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).contains("jo@example.sch.uk: 1 role(s) taken away"),
+        "{}",
+        describe(&out)
+    );
+    let out = school.run(&["user", "remove", "nobody@example.sch.uk"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(text(&out.stderr).contains("there is no account for nobody@example.sch.uk"));
+
     // Someone who signs in only with the school's account needs no password.
     let out = school.run(
         &[

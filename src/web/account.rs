@@ -238,14 +238,20 @@ pub async fn add_person(
     let id: i64 = match existing {
         Some(row) => {
             let id: i64 = row.try_get("id")?;
-            if let Some(hash) = &hash {
+            if hash.is_some() || only_school_account {
+                // A new password (or none: school account only) ends every session signed in
+                // with the old one, and lifts a lock.
                 sqlx::query(
                     "UPDATE web_users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2",
                 )
-                .bind(hash)
+                .bind(&hash)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             if display_name.is_some() {
                 sqlx::query("UPDATE web_users SET display_name = $1 WHERE id = $2")
@@ -294,11 +300,51 @@ pub async fn add_person(
     Ok(id)
 }
 
-pub async fn user_count(store: &Store) -> Result<i64> {
-    Ok(sqlx::query("SELECT COUNT(*) AS n FROM web_users")
-        .fetch_one(store.pool())
+/// Takes a person's roles away (at one school, or everywhere) and ends their sessions. With
+/// no role left they cannot sign in; the account stays, so the audit keeps its name.
+pub async fn remove_user(store: &Store, email: &str, school: Option<SchoolId>) -> Result<u64> {
+    let email = email.trim().to_lowercase();
+    let Some(row) = sqlx::query("SELECT id FROM web_users WHERE email = $1")
+        .bind(&email)
+        .fetch_optional(store.pool())
         .await?
-        .try_get("n")?)
+    else {
+        bail!("there is no account for {email}");
+    };
+    let id: i64 = row.try_get("id")?;
+    let mut tx = store.pool().begin().await?;
+    let removed = match school {
+        Some(school) => {
+            sqlx::query("DELETE FROM web_roles WHERE user_id = $1 AND school_id = $2")
+                .bind(id)
+                .bind(school.0)
+                .execute(&mut *tx)
+                .await?
+        }
+        None => {
+            sqlx::query("DELETE FROM web_roles WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+        }
+    }
+    .rows_affected();
+    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(removed)
+}
+
+/// People who hold a role somewhere: who could sign in.
+pub async fn user_count(store: &Store) -> Result<i64> {
+    Ok(
+        sqlx::query("SELECT COUNT(DISTINCT user_id) AS n FROM web_roles")
+            .fetch_one(store.pool())
+            .await?
+            .try_get("n")?,
+    )
 }
 
 /// Why a sign-in was refused: kept in the audit for the school. The page says the same for

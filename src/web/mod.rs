@@ -463,6 +463,24 @@ pub async fn add_user_command(
     Ok(())
 }
 
+/// `rollcall user remove`.
+pub async fn remove_user_command(
+    config: &crate::config::Config,
+    args: &crate::cli::UserRemoveArgs,
+) -> Result<()> {
+    let store = crate::register::store::Store::open_existing(&config.database_url).await?;
+    let school = match &args.school {
+        Some(id) => Some(store.ensure_school(config.school(Some(id))?).await?),
+        None => None,
+    };
+    let removed = account::remove_user(&store, &args.email, school).await?;
+    say!(
+        "{}: {removed} role(s) taken away and every session ended",
+        args.email.trim().to_lowercase()
+    )?;
+    Ok(())
+}
+
 /// The password: one line of standard input, or asked on the terminal without echo. Empty
 /// means "keep the one they have" for an existing person.
 fn read_password(from_stdin: bool) -> Result<Option<String>> {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::account::Role;
-use super::{Console, Signed, forbidden, internal, not_found};
+use super::{Console, Signed, forbidden, not_found};
 use crate::report::{self, Output, ReportContext};
 use crate::school::SchoolRuntime;
 
@@ -62,13 +62,26 @@ pub async fn reports(
             None => today,
             Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
                 Ok(d) => d,
-                Err(_) => return not_found("Give the date as YYYY-MM-DD."),
+                Err(_) => {
+                    return (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        axum::response::Html(super::view::plain_page(
+                            "Not a date",
+                            "Give the date as YYYY-MM-DD.",
+                        )),
+                    )
+                        .into_response();
+                }
             },
         };
         let outputs = match make(&c, school, kind, q.term.as_deref(), date, today).await {
             Ok(Some(o)) => o,
             Ok(None) => return not_found("There is no such report, or no such term."),
-            Err(e) => return internal(&e),
+            // What stops a report is nearly always the period asked for (a week in the
+            // holidays): say why, as the command line does.
+            Err(e) => {
+                return super::pages::unprocessable(&format!("This report cannot be made: {e:#}"));
+            }
         };
         if let Some(name) = q.file.as_deref() {
             return match outputs.into_iter().find(|o| o.name == name) {

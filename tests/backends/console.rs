@@ -813,10 +813,47 @@ pub async fn the_console_refuses_what_a_role_or_a_form_may_not_do(
         !view.body.contains("Pupil0"),
         "no child named in the governor report"
     );
+    // A week in the summer holidays has no newsletter: said, not an error page.
+    let holiday = gail
+        .get(&format!(
+            "/reports?kind=newsletter&date=2025-08-13&school={school_id}"
+        ))
+        .await?;
+    ensure!(holiday.status == 422, "a holiday week: {}", holiday.status);
+    ensure!(holiday.body.contains("cannot be made"), "says why");
+    let garbled = gail
+        .get(&format!(
+            "/reports?kind=newsletter&date=13/08/2025&school={school_id}"
+        ))
+        .await?;
+    ensure!(garbled.status == 400, "not a date: {}", garbled.status);
     let la = gail
         .get(&format!("/reports?kind=la-returns&school={school_id}"))
         .await?;
     ensure!(la.status == 403, "LA returns for a governor: {}", la.status);
+
+    // A governor who leaves: `rollcall user remove` ends their session at once.
+    rollcall::web::account::remove_user(&school.walk.store, "gail.governor@walked.example", None)
+        .await?;
+    let gone = gail.get("/reports").await?;
+    ensure!(
+        gone.status == 303 && gone.location == "/login",
+        "a removed person's session ends: {}",
+        gone.status
+    );
+    let mut gail = Person::new(&school.base)?;
+    ensure!(
+        gail.sign_in("gail.governor@walked.example", PASSWORD)
+            .await?
+            .status
+            == 303
+    );
+    let no_role = gail.get("/").await?;
+    ensure!(
+        no_role.status == 403,
+        "signed in with no role anywhere: {}",
+        no_role.status
+    );
 
     // Five wrong passwords lock the account: the right one is then refused too, with the same
     // words as a wrong password (the page does not say whose account is locked; the audit does).
