@@ -12,75 +12,21 @@
 //!
 //! `BENCH_PUPILS=N` changes the school size.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{prepare, time};
+
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use rollcall::config::Config;
 use rollcall::daemon::Daemon;
-use rollcall::generate::{GenerateOptions, generate};
-use rollcall::register::import::{MarksImport, import_contacts, import_marks, import_pupils};
 use rollcall::register::stats::school_stats;
-use rollcall::register::store::Store;
 use rollcall::schedule::{Clock, local_instant};
 use rollcall::web::account::{Role, add_user};
 
-const SEED: u64 = 2025;
-const YEAR: i32 = 2025;
 const PASSWORD: &str = "benchmark password";
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
-async fn time<F, Fut, T>(runs: usize, mut f: F) -> Result<f64>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    f().await?;
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        std::hint::black_box(f().await?);
-        samples.push(started.elapsed().as_secs_f64());
-    }
-    Ok(median(samples))
-}
-
-async fn prepare(dir: &Path, pupils: usize) -> Result<()> {
-    if dir.join("imported.ok").exists() {
-        return Ok(());
-    }
-    eprintln!(
-        "generating and importing {pupils} pupils into {} …",
-        dir.display()
-    );
-    generate(&GenerateOptions::new(pupils, SEED, YEAR), dir)?;
-    let config = Config::load(&dir.join("rollcall.toml"))?;
-    let school = config.school(None)?;
-    let store = Store::connect(&config.database_url).await?;
-    let id = store.ensure_school(school).await?;
-    import_pupils(&store, id, &dir.join("pupils.csv")).await?;
-    import_contacts(&store, id, &dir.join("contacts.csv")).await?;
-    let options = MarksImport {
-        progress: false,
-        ..MarksImport::default()
-    };
-    import_marks(
-        &store,
-        id,
-        &school.calendar,
-        &dir.join("marks.csv"),
-        &options,
-    )
-    .await?;
-    std::fs::write(dir.join("imported.ok"), "")?;
-    Ok(())
-}
 
 fn main() -> Result<()> {
     let pupils: usize = std::env::var("BENCH_PUPILS")
@@ -94,7 +40,7 @@ fn main() -> Result<()> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-console-{pupils}"));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        prepare(&dir, pupils).await?;
+        prepare(&dir, pupils, true).await?;
         let config = Config::load(&dir.join("rollcall.toml"))?;
         let school_config = config.school(None)?.clone();
         let day = NaiveDate::from_ymd_opt(2025, 10, 8).context("date")?;

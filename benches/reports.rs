@@ -13,72 +13,18 @@
 //!
 //! `BENCH_PUPILS=N` changes the school size.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+mod common;
+use common::{prepare, time};
+
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use rollcall::config::Config;
 use rollcall::delivery::template::Templates;
-use rollcall::generate::{GenerateOptions, generate};
-use rollcall::register::import::{MarksImport, import_marks, import_pupils};
 use rollcall::register::stats::school_stats;
 use rollcall::register::store::Store;
 use rollcall::report::{self, ReportContext, governors, national::NationalFigures};
-
-const SEED: u64 = 2025;
-const YEAR: i32 = 2025;
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
-async fn time<F, Fut, T>(runs: usize, mut f: F) -> Result<f64>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    // One warm-up run: the page cache and SQLite's statement cache are warm for everyone.
-    f().await?;
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        std::hint::black_box(f().await?);
-        samples.push(started.elapsed().as_secs_f64());
-    }
-    Ok(median(samples))
-}
-
-async fn prepare(dir: &Path, pupils: usize) -> Result<()> {
-    if dir.join("imported.ok").exists() {
-        return Ok(());
-    }
-    eprintln!(
-        "generating and importing {pupils} pupils into {} …",
-        dir.display()
-    );
-    generate(&GenerateOptions::new(pupils, SEED, YEAR), dir)?;
-    let config = Config::load(&dir.join("rollcall.toml"))?;
-    let school = config.school(None)?;
-    let store = Store::connect(&config.database_url).await?;
-    let id = store.ensure_school(school).await?;
-    import_pupils(&store, id, &dir.join("pupils.csv")).await?;
-    let options = MarksImport {
-        progress: false,
-        ..MarksImport::default()
-    };
-    import_marks(
-        &store,
-        id,
-        &school.calendar,
-        &dir.join("marks.csv"),
-        &options,
-    )
-    .await?;
-    std::fs::write(dir.join("imported.ok"), "")?;
-    Ok(())
-}
 
 fn main() -> Result<()> {
     let pupils: usize = std::env::var("BENCH_PUPILS")
@@ -92,7 +38,7 @@ fn main() -> Result<()> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-reports-{pupils}"));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        prepare(&dir, pupils).await?;
+        prepare(&dir, pupils, false).await?;
         let config = Config::load(&dir.join("rollcall.toml"))?;
         let school = config.school(None)?;
         let policy = rollcall::escalation::load_policy(&config, school)?;

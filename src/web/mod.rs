@@ -186,6 +186,22 @@ impl Signed {
             .ok_or_else(|| forbidden("This school is not run by this rollcall."))
     }
 
+    /// [`Signed::school`], refused with `why` unless one of the person's roles there `may`.
+    fn school_where<'c>(
+        &self,
+        console: &'c Console,
+        asked: Option<i64>,
+        may: impl Fn(Role) -> bool,
+        why: &str,
+    ) -> Result<&'c Arc<SchoolRuntime>, Response> {
+        let school = self.school(console, asked)?;
+        if self.user.has(school.id, may) {
+            Ok(school)
+        } else {
+            Err(forbidden(why))
+        }
+    }
+
     /// A form's token matches the session's: the form came from a page of ours.
     fn check_csrf(&self, sent: &str) -> Result<(), Response> {
         if !sent.is_empty() && constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {

@@ -329,13 +329,15 @@ pub async fn call_outcome(
     if let Err(r) = signed.check_csrf(&form.csrf) {
         return r;
     }
-    let school = match signed.school(&c, Some(form.school)) {
+    let school = match signed.school_where(
+        &c,
+        Some(form.school),
+        Role::works_calls,
+        "Your role does not keep the call list.",
+    ) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.user.has(school.id, Role::works_calls) {
-        return forbidden("Your role does not keep the call list.");
-    }
     if !OUTCOMES.iter().any(|(k, _)| *k == form.outcome) {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -546,13 +548,15 @@ pub async fn approvals(
     signed: Signed,
     Query(q): Query<SchoolQuery>,
 ) -> Response {
-    let school = match signed.school(&c, q.school) {
+    let school = match signed.school_where(
+        &c,
+        q.school,
+        Role::sees_pupils,
+        "Your role does not see messages about pupils.",
+    ) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.user.has(school.id, Role::sees_pupils) {
-        return forbidden("Your role does not see messages about pupils.");
-    }
     let waiting = match outbox::pending(c.store(), school.id).await {
         Ok(w) => w,
         Err(e) => return internal(&e),
@@ -591,13 +595,15 @@ pub async fn approval(
     Path(id): Path<i64>,
     Query(q): Query<SchoolQuery>,
 ) -> Response {
-    let school = match signed.school(&c, q.school) {
+    let school = match signed.school_where(
+        &c,
+        q.school,
+        Role::sees_pupils,
+        "Your role does not see messages about pupils.",
+    ) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.user.has(school.id, Role::sees_pupils) {
-        return forbidden("Your role does not see messages about pupils.");
-    }
     let result: anyhow::Result<Option<Value>> = async {
         let Some(w) = find_waiting(&c, school, id).await? else {
             return Ok(None);
@@ -647,13 +653,15 @@ pub async fn approval_letter(
     Path(id): Path<i64>,
     Query(q): Query<SchoolQuery>,
 ) -> Response {
-    let school = match signed.school(&c, q.school) {
+    let school = match signed.school_where(
+        &c,
+        q.school,
+        Role::sees_pupils,
+        "Your role does not see messages about pupils.",
+    ) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.user.has(school.id, Role::sees_pupils) {
-        return forbidden("Your role does not see messages about pupils.");
-    }
     match find_waiting(&c, school, id).await {
         Ok(Some(_)) => {}
         Ok(None) => return not_found("That message is not waiting for approval."),

@@ -83,13 +83,15 @@ pub async fn pupil(
     Path(upn): Path<String>,
     Query(q): Query<SchoolQuery>,
 ) -> Response {
-    let school = match signed.school(&c, q.school) {
+    let school = match signed.school_where(
+        &c,
+        q.school,
+        Role::sees_pupils,
+        "Your role does not see pupils.",
+    ) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.user.has(school.id, Role::sees_pupils) {
-        return forbidden("Your role does not see pupils.");
-    }
     match pupil_page(&c, school, &upn).await {
         Ok(Some((title, page))) => c.views.page("pupil", &title, &signed, school, page),
         Ok(None) => not_found("There is no pupil with that UPN at this school."),
@@ -275,13 +277,15 @@ pub async fn cases(
     signed: Signed,
     Query(q): Query<CasesQuery>,
 ) -> Response {
-    let school = match signed.school(&c, q.school) {
+    let school = match signed.school_where(
+        &c,
+        q.school,
+        Role::sees_pupils,
+        "Your role does not see pupils.",
+    ) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.user.has(school.id, Role::sees_pupils) {
-        return forbidden("Your role does not see pupils.");
-    }
     let result: anyhow::Result<Value> = async {
         let today = c.now(school).date();
         let state = crate::escalation::case::load(c.store(), school.id, today).await?;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::Row as _;
 
 use super::account::{self, Role};
-use super::{Console, Signed, forbidden, internal, not_found};
+use super::{Console, Signed, internal, not_found};
 use crate::school::SchoolRuntime;
 
 /// How far back an open task is still shown: a meeting set up last month and never closed
@@ -117,13 +117,15 @@ pub async fn close(
     if let Err(r) = signed.check_csrf(&form.csrf) {
         return r;
     }
-    let school = match signed.school(&c, Some(form.school)) {
+    let school = match signed.school_where(
+        &c,
+        Some(form.school),
+        closes_tasks,
+        "Your role does not close tasks.",
+    ) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.user.has(school.id, closes_tasks) {
-        return forbidden("Your role does not close tasks.");
-    }
     let outcome = form.outcome.trim();
     if outcome.is_empty() {
         return super::pages::unprocessable(
