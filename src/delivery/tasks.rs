@@ -190,14 +190,6 @@ pub async fn today(
             });
         }
     }
-    let title = |stage: &str| {
-        school
-            .policy
-            .stages
-            .iter()
-            .find(|s| s.id == stage)
-            .map_or_else(|| stage.to_owned(), |s| s.title.clone())
-    };
     let mut calls: Vec<CallEntry> = Vec::new();
     let mut others: Vec<[String; 10]> = Vec::new();
     for t in &tasks {
@@ -230,7 +222,7 @@ pub async fn today(
                 reg_group: t.reg_group.clone(),
                 family,
                 safeguarding: t.safeguarding,
-                stage_title: title(&t.stage),
+                stage_title: school.policy.stage_title(&t.stage),
                 reason,
                 contacts: family_contacts,
             });
@@ -241,7 +233,7 @@ pub async fn today(
                 t.name.clone(),
                 t.upn.clone(),
                 t.reg_group.clone(),
-                title(&t.stage),
+                school.policy.stage_title(&t.stage),
                 t.reason.clone(),
                 t.created_at.clone(),
                 t.outbox_id.to_string(),

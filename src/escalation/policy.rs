@@ -56,6 +56,16 @@ pub struct Policy {
     pub source: PathBuf,
 }
 
+impl Policy {
+    /// A stage's title as people read it (the id itself for a stage the policy no longer has).
+    pub fn stage_title(&self, id: &str) -> String {
+        self.stages
+            .iter()
+            .find(|s| s.id == id)
+            .map_or_else(|| id.to_owned(), |s| s.title.clone())
+    }
+}
+
 /// Policy-wide settings: the restraint that makes a school trust automated messages.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -151,7 +151,7 @@ pub const OUTCOMES: [(&str, &str); 4] = [
     ("reason_given", "Reason given"),
 ];
 
-fn outcome_words(key: &str) -> &'static str {
+pub(super) fn outcome_words(key: &str) -> &'static str {
     OUTCOMES
         .iter()
         .find(|(k, _)| *k == key)
@@ -485,33 +485,17 @@ pub(super) fn channel_words(channel: &str) -> &'static str {
     }
 }
 
-/// A staff recipient role as a person says it.
-pub(super) fn role_words(role: &str) -> String {
-    match role {
-        "la" => "the LA attendance team".to_owned(),
-        "dsl" => "the DSL".to_owned(),
-        other => format!("the {}", other.replace('_', " ")),
-    }
-}
-
 /// "3 calls", "1 call".
 pub(super) fn count_words(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn waiting_view(w: &Waiting, policy: &Policy) -> Value {
-    let title = |stage: &str| {
-        policy
-            .stages
-            .iter()
-            .find(|s| s.id == stage)
-            .map_or_else(|| stage.to_owned(), |s| s.title.clone())
-    };
     let family = w.recipient.starts_with("contact");
     let stage_title = w
         .about
         .first()
-        .map(|(_, stage, _)| title(stage))
+        .map(|(_, stage, _)| policy.stage_title(stage))
         .unwrap_or_default();
     let channel = channel_words(&w.channel);
     // "Letter: Day three: letter home", but not "LA return: LA return: …".
@@ -524,8 +508,8 @@ fn waiting_view(w: &Waiting, policy: &Policy) -> Value {
         "heading": heading,
         "id": w.id,
         "channel": channel_words(&w.channel),
-        "recipient": if family { w.recipient.clone() } else { role_words(&w.recipient_role) },
-        "title": w.about.first().map(|(_, stage, _)| title(stage)).unwrap_or_default(),
+        "recipient": if family { w.recipient.clone() } else { crate::delivery::role_words(&w.recipient_role) },
+        "title": stage_title,
         "recipient_role": w.recipient_role.replace('_', " "),
         "template": w.template.replace('_', " "),
         "created_at": w.created_at.replace('T', " "),
@@ -538,7 +522,7 @@ fn waiting_view(w: &Waiting, policy: &Policy) -> Value {
             Reserved::Anyone => "",
         },
         "about": w.about.iter().map(|(upn, stage, reason)| json!({
-            "upn": upn, "stage": title(stage), "reason": reason,
+            "upn": upn, "stage": policy.stage_title(stage), "reason": reason,
         })).collect::<Vec<_>>(),
     })
 }
@@ -630,7 +614,8 @@ pub async fn approval(
         }
         let mut registers = Vec::new();
         for (upn, _, _) in &w.about {
-            if let Some(grid) = super::pupil::recent_register(&c, school, upn, 4).await? {
+            if let Some(pupil_id) = pupil_id(&c, school, upn).await? {
+                let grid = super::pupil::recent_register(&c, school, pupil_id, 4).await?;
                 registers.push(json!({ "upn": upn, "grid": grid }));
             }
         }

@@ -29,12 +29,9 @@ fn category_class(code: MarkCode) -> &'static str {
 pub(super) async fn recent_register(
     c: &Console,
     school: &SchoolRuntime,
-    upn: &str,
+    pupil_id: i64,
     weeks: i64,
-) -> anyhow::Result<Option<Vec<Value>>> {
-    let Some(pupil_id) = super::pages::pupil_id(c, school, upn).await? else {
-        return Ok(None);
-    };
+) -> anyhow::Result<Vec<Value>> {
     let today = c.now(school).date();
     let from = today - Duration::weeks(weeks);
     let mut years = Vec::new();
@@ -74,7 +71,7 @@ pub(super) async fn recent_register(
             })
         })
         .collect();
-    Ok(Some(days))
+    Ok(days)
 }
 
 pub async fn pupil(
@@ -133,19 +130,12 @@ async fn pupil_page(
     .into_iter()
     .next()
     .map(|s| s.facts);
-    let grid = recent_register(c, school, upn, 6)
-        .await?
-        .unwrap_or_default();
+    let grid = recent_register(c, school, pupil_id, 6).await?;
     let history = crate::escalation::case::history(c.store(), school.id, pupil_id).await?;
     let title = |stage: &Option<String>| {
-        stage.as_deref().map_or_else(String::new, |id| {
-            school
-                .policy
-                .stages
-                .iter()
-                .find(|s| s.id == id)
-                .map_or_else(|| id.to_owned(), |s| s.title.clone())
-        })
+        stage
+            .as_deref()
+            .map_or_else(String::new, |id| school.policy.stage_title(id))
     };
     let messages = sqlx::query(
         "SELECT DISTINCT o.id, o.channel, o.template, o.recipient, o.status, o.created_at,
@@ -168,7 +158,7 @@ async fn pupil_page(
         let recipient = if to.starts_with("contact") {
             to
         } else {
-            super::pages::role_words(&to)
+            crate::delivery::role_words(&to)
         };
         Ok(json!({
             "id": r.try_get::<i64, _>("id")?,
@@ -200,7 +190,7 @@ async fn pupil_page(
         let outcome: String = r.try_get("outcome")?;
         Ok(json!({
             "at": r.try_get::<String, _>("recorded_at")?.replace('T', " "),
-            "outcome": super::pages::OUTCOMES.iter().find(|(k, _)| *k == outcome).map_or("Recorded", |(_, w)| *w),
+            "outcome": super::pages::outcome_words(&outcome),
             "note": r.try_get::<String, _>("note")?,
             "by": r.try_get::<String, _>("recorded_by")?,
         }))

@@ -58,14 +58,6 @@ pub(super) async fn open_tasks(
     .bind((today - Duration::days(OPEN_FOR_DAYS)).to_string())
     .fetch_all(c.store().pool())
     .await?;
-    let title = |stage: &str| {
-        school
-            .policy
-            .stages
-            .iter()
-            .find(|s| s.id == stage)
-            .map_or_else(|| stage.to_owned(), |s| s.title.clone())
-    };
     rows.iter()
         .map(|r| {
             let id: i64 = r.try_get("id")?;
@@ -86,11 +78,11 @@ pub(super) async fn open_tasks(
             Ok(json!({
                 "id": id,
                 "task": task_words(&r.try_get::<Option<String>, _>("task")?.unwrap_or_default()),
-                "for": super::pages::role_words(&r.try_get::<String, _>("recipient_role")?),
+                "for": crate::delivery::role_words(&r.try_get::<String, _>("recipient_role")?),
                 "since": created.replace('T', " "),
                 "upn": r.try_get::<String, _>("upn")?,
                 "name": format!("{} {}", r.try_get::<String, _>("forename")?, r.try_get::<String, _>("surname")?),
-                "stage": title(&r.try_get::<String, _>("stage")?),
+                "stage": school.policy.stage_title(&r.try_get::<String, _>("stage")?),
                 "reason": r.try_get::<String, _>("reason")?,
                 "what_to_do": what_to_do.trim(),
             }))

@@ -352,8 +352,19 @@ pub async fn the_attendance_officer_does_the_morning_in_the_console(
         today.body.contains("07700 900001"),
         "their parent's number to ring"
     );
+    // The call list is the part of the page between its heading and the next section's.
+    let call_list = today
+        .body
+        .split("id=\"calls-h\"")
+        .nth(1)
+        .and_then(|rest| rest.split("id=\"tasks-h\"").next())
+        .context("a call list section")?;
     ensure!(
-        !today.body.contains("Pupil0 Family0</strong></a> <span"),
+        call_list.contains("Pupil1 Family1"),
+        "pupil 1 is in the call list section"
+    );
+    ensure!(
+        !call_list.contains("Pupil0"),
         "pupil 0's absence is explained (O): not on the call list"
     );
     for id in [letter, la] {
