@@ -34,6 +34,36 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub daemon: DaemonConfig,
     pub web: WebConfig,
+    pub replies: RepliesConfig,
+}
+
+/// Parents' replies to texts (`[replies]`): read from the SMS provider, matched to absences,
+/// shown in the console for a person to confirm.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepliesConfig {
+    /// Read replies at all. With GOV.UK Notify the daemon polls its received text messages;
+    /// with Twilio the console's `/webhooks/twilio/sms` takes them (set the number's
+    /// messaging webhook to `[web] public_url` + that path).
+    pub enabled: bool,
+    /// How often the daemon asks Notify for new replies.
+    pub poll_seconds: u64,
+    /// Text a thank-you (template `reply_acknowledgement`) once per family per school day,
+    /// outside quiet hours, to a number that belongs to a contact.
+    pub acknowledge: bool,
+    /// How far back a reply looks for the absence it answers, in school days.
+    pub match_school_days: u32,
+}
+
+impl Default for RepliesConfig {
+    fn default() -> Self {
+        RepliesConfig {
+            enabled: false,
+            poll_seconds: 60,
+            acknowledge: false,
+            match_school_days: 5,
+        }
+    }
 }
 
 /// The console: where it listens and how it treats sign-ins.
@@ -368,6 +398,8 @@ struct FileConfig {
     daemon: DaemonConfig,
     #[serde(default)]
     web: WebConfig,
+    #[serde(default)]
+    replies: RepliesConfig,
     school: Option<SchoolSection>,
     calendar: Option<CalendarSection>,
     schools: Option<Vec<SchoolEntry>>,
@@ -993,6 +1025,7 @@ fn resolve(raw: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> 
         delivery,
         daemon: raw.daemon,
         web: raw.web,
+        replies: raw.replies,
     })
 }
 

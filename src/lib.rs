@@ -19,6 +19,7 @@ pub mod logging;
 mod output;
 pub mod private;
 pub mod register;
+pub mod reply;
 pub mod report;
 pub mod schedule;
 pub mod school;
