@@ -85,6 +85,29 @@ pub enum Command {
         #[command(subcommand)]
         what: TemplatesWhat,
     },
+    /// Parents' replies to texts: what arrived, what each matched, what became of it
+    Replies {
+        #[command(subcommand)]
+        what: RepliesWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepliesWhat {
+    /// The replies of the last days, with what each matched and what a person decided
+    List(RepliesListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepliesListArgs {
+    #[command(flatten)]
+    pub school: SchoolArg,
+    /// Show the replies as they stood then (school-local) [default: now]
+    #[arg(long, value_name = "DATETIME", value_parser = parse_datetime)]
+    pub as_of: Option<NaiveDateTime>,
+    /// How many days back
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -742,6 +765,24 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Templates {
             what: TemplatesWhat::Render(args),
         } => render_templates(cli.config.as_deref(), &args),
+        Command::Replies {
+            what: RepliesWhat::List(args),
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            let school = config.school(args.school.school.as_deref())?;
+            let store = Store::open_existing(&config.database_url).await?;
+            let runtimes = crate::school::SchoolRuntime::load_all(&config, &store).await?;
+            let runtime = runtimes
+                .iter()
+                .find(|r| r.config.id == school.id)
+                .ok_or_else(|| anyhow::anyhow!("school {} is not loaded", school.id))?;
+            let now = args.as_of.unwrap_or_else(|| school_now(school));
+            let replies = crate::reply::list::recent(&store, runtime, now, args.days).await?;
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            crate::reply::list::write(&mut out, &replies)?;
+            out.flush()?;
+            Ok(())
+        }
         Command::Pending(args) => {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;

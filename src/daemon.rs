@@ -138,19 +138,7 @@ impl Daemon {
 
     /// As [`Daemon::build`], on a store already open (tests run two daemons on one).
     pub async fn build_with_store(config: Config, store: Store, clock: Clock) -> Result<Daemon> {
-        let mut schools = Vec::with_capacity(config.schools.len());
-        for school in &config.schools {
-            let id = store.ensure_school(school).await?;
-            let policy = crate::escalation::load_policy(&config, school)?;
-            let templates = crate::delivery::template::Templates::load(school.templates.as_deref())
-                .with_context(|| format!("school {}: templates", school.id))?;
-            schools.push(Arc::new(SchoolRuntime {
-                id,
-                config: school.clone(),
-                policy,
-                templates,
-            }));
-        }
+        let schools = SchoolRuntime::load_all(&config, &store).await?;
         let live = match config.delivery.mode {
             DeliveryMode::File => crate::delivery::channel::Live::default(),
             DeliveryMode::Live => crate::delivery::channel::Live::build(&config.delivery.live)

@@ -14,3 +14,27 @@ pub struct SchoolRuntime {
     pub policy: Policy,
     pub templates: Templates,
 }
+
+impl SchoolRuntime {
+    /// Every school of the config, registered in the store, with its policy and templates.
+    pub async fn load_all(
+        config: &crate::config::Config,
+        store: &crate::register::store::Store,
+    ) -> anyhow::Result<Vec<std::sync::Arc<SchoolRuntime>>> {
+        use anyhow::Context as _;
+        let mut schools = Vec::with_capacity(config.schools.len());
+        for school in &config.schools {
+            let id = store.ensure_school(school).await?;
+            let policy = crate::escalation::load_policy(config, school)?;
+            let templates = Templates::load(school.templates.as_deref())
+                .with_context(|| format!("school {}: templates", school.id))?;
+            schools.push(std::sync::Arc::new(SchoolRuntime {
+                id,
+                config: school.clone(),
+                policy,
+                templates,
+            }));
+        }
+        Ok(schools)
+    }
+}

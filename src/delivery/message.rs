@@ -67,6 +67,19 @@ impl OutboxRow {
 pub const OUTBOX_COLUMNS: &str = "id, key, channel, recipient_role, recipient, address, template, \
      task, attempts, ambiguous, hold_reason, created_at";
 
+/// "Ava", "Ava and Ben", "Ava, Ben and Cal".
+pub fn join_names<S: AsRef<str>>(names: &[S]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [rest @ .., last] => format!(
+            "{} and {}",
+            rest.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", "),
+            last.as_ref()
+        ),
+    }
+}
+
 /// The people named in a recipient string: "contact 1: Anne Lovelace (Mother) and contact 2:
 /// Charles Lovelace (Father)" → "Anne Lovelace and Charles Lovelace"; a role stays a role.
 pub fn recipient_names(recipient: &str) -> String {
@@ -512,11 +525,7 @@ pub fn assemble(
     now: NaiveDateTime,
 ) -> MessageData {
     let names: Vec<&str> = pupils.iter().map(|p| p.forename.as_str()).collect();
-    let names = match names.as_slice() {
-        [] => String::new(),
-        [one] => (*one).to_owned(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    };
+    let names = join_names(&names);
     let mut school_data = school_data(school);
     let role = pupils
         .first()

@@ -382,8 +382,19 @@ async fn withdraw(
     evaluation: &Evaluation,
     now: &str,
 ) -> Result<usize> {
+    withdraw_decisions(tx, school, &evaluation.withdrawn, now).await
+}
+
+/// Withdraws each decision with its reason (see [`withdraw`]); also used when a parent's reply
+/// explains what a decision was about. Returns how many messages were cancelled whole.
+pub(crate) async fn withdraw_decisions(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    withdrawn: &[(i64, String)],
+    now: &str,
+) -> Result<usize> {
     let mut touched: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    for (decision_id, why) in &evaluation.withdrawn {
+    for (decision_id, why) in withdrawn {
         sqlx::query(
             "UPDATE decisions SET withdrawn_at = $1, withdrawn_reason = $2,
                  transition = CASE WHEN transition = 'pending' THEN 'dropped' ELSE transition END

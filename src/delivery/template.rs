@@ -61,6 +61,7 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "alert.txt",
     // An alert's text fallback (`[delivery] alerts_fallback = "sms:…"`).
     "alert.sms",
+    "reply_acknowledgement.sms",
     // DfE baseline.
     "first_day.sms",
     "first_day_call.task",

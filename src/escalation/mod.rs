@@ -113,6 +113,8 @@ pub struct SchoolRegister {
     awaiting: Vec<AwaitingApproval>,
     /// For each pupil, the days from the day loaded on which a letter home goes about them.
     letter_days: HashMap<i64, Vec<NaiveDate>>,
+    /// For each pupil, the sessions a confirmed parent's reply explains.
+    explained: HashMap<i64, Vec<(NaiveDate, Session)>>,
 }
 
 /// For each pupil, the days from `day` on with a letter home going about them (made on that
@@ -244,7 +246,9 @@ pub async fn load(
     let state = case::load(store, school, as_of).await?;
     let awaiting = awaiting_approval(store, school).await?;
     let letter_days = letters_from(store, school, as_of).await?;
+    let explained = crate::reply::confirm::explained_sessions(store, school, as_of).await?;
     Ok(SchoolRegister {
+        explained,
         awaiting,
         letter_days,
         pupils,
@@ -294,6 +298,11 @@ impl SchoolRegister {
                 history: self.state.history.get(&p.id).unwrap_or(&no_history),
                 letter_days: self
                     .letter_days
+                    .get(&p.id)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+                explained: self
+                    .explained
                     .get(&p.id)
                     .map(Vec::as_slice)
                     .unwrap_or(&[]),

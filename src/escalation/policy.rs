@@ -152,6 +152,13 @@ pub struct Stage {
     /// signatory signs.
     #[serde(default)]
     pub signatory: Option<Recipient>,
+    /// A parent's reply, confirmed by a person, answers this stage: it does not fire on a day
+    /// the reply explains, and its messages about that day still waiting (and today's call)
+    /// are withdrawn when the reply is confirmed. For contact about an unexplained absence
+    /// (first-day texts and calls, day-three contact); never for statutory returns or
+    /// enforcement, which count the register's codes, not what a parent said.
+    #[serde(default)]
+    pub answered_by_reply: bool,
 }
 
 impl Stage {
@@ -880,6 +887,28 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
     let mut seen = HashSet::new();
     for (index, stage) in policy.stages.iter().enumerate() {
         let id = stage.id.as_str();
+        if stage.answered_by_reply {
+            let contact_trigger = matches!(
+                stage.trigger,
+                Trigger::FirstDay { .. }
+                    | Trigger::ConsecutiveAbsentDays {
+                        include_ended: false,
+                        ..
+                    }
+            );
+            let statutory = stage.is_enforcement()
+                || stage.actions.iter().any(|a| a.channel == Channel::LaReturn);
+            if !contact_trigger || statutory {
+                err(
+                    id,
+                    "answered_by_reply",
+                    "a parent's reply answers contact about an unexplained absence only (a \
+                     first_day or consecutive_absent_days trigger); a statutory return or an \
+                     enforcement stage counts the register's codes, not what a parent said"
+                        .into(),
+                );
+            }
+        }
         if id.is_empty()
             || !id
                 .bytes()

@@ -12,12 +12,13 @@ use crate::config::SchoolConfig;
 use crate::escalation::case::{CaseState, PastDecision, StageMemory};
 use crate::escalation::guard::{RegisterGuard, apply_mass_send_brake, quiet_hours_end};
 use crate::escalation::policy::{
-    Action, Approval, CaseEffect, Channel, Policy, Rearm, Recheck, Recipient, Stage, Trigger,
+    Action, Approval, CaseEffect, Channel, Policy, Rearm, Recheck, Recipient, SessionName, Stage,
+    Trigger,
 };
 use crate::escalation::trigger::{Fire, PupilEnv, as_of, cohort_matches, fires, first_day_of_year};
 use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
 use crate::register::pupil::{Contact, Pupil};
-use crate::register::session::{Calendar, academic_year};
+use crate::register::session::{Calendar, Session, academic_year};
 
 /// Everything the engine needs about one pupil.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +35,9 @@ pub struct PupilInput<'a> {
     /// The days from today on on which a letter home about this pupil already goes (made by
     /// an earlier run, or put off to that day).
     pub letter_days: &'a [NaiveDate],
+    /// Sessions a parent's reply, confirmed by a person, explains (the MIS may not show the
+    /// code yet): stages marked `answered_by_reply` stay quiet about them.
+    pub explained: &'a [(NaiveDate, Session)],
 }
 
 /// The run being evaluated.
@@ -206,7 +210,7 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
                     counted_until: last_decided(input.history, &stage.id),
                     ..base
                 };
-                let fired = if allowed {
+                let fired = if allowed && !answered_today(ctx, stage, input.explained) {
                     fires(&env, &stage.trigger)
                 } else {
                     Vec::new()
@@ -280,6 +284,26 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
     }
     apply_mass_send_brake(ctx, pupils, &mut out);
     out
+}
+
+/// Whether a confirmed reply already answers what `stage` would contact the family about
+/// today: for a first-day stage, its session today; for a run of absent days, any session of
+/// today (the day the run reaches). A reply about Monday does not answer Wednesday's absence.
+fn answered_today(ctx: &Context<'_>, stage: &Stage, explained: &[(NaiveDate, Session)]) -> bool {
+    if !stage.answered_by_reply || explained.is_empty() {
+        return false;
+    }
+    let today = ctx.today();
+    match &stage.trigger {
+        Trigger::FirstDay { session } => {
+            let session = match session {
+                SessionName::Am => Session::Am,
+                SessionName::Pm => Session::Pm,
+            };
+            explained.contains(&(today, session))
+        }
+        _ => explained.iter().any(|(day, _)| *day == today),
+    }
 }
 
 /// When the stage's latest decision for this pupil was made (a penalty-notice review counts

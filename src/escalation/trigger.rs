@@ -1245,6 +1245,7 @@ fn with_env<R>(
         memory: &memory,
         history: &[],
         letter_days: &[],
+        explained: &[],
     };
     let calendar = &ctx.school.calendar;
     let year_start = first_day_of_year(calendar, ctx.today());

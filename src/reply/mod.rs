@@ -10,6 +10,7 @@
 //! the console; they never reach a log line.
 
 pub mod confirm;
+pub mod list;
 pub mod matching;
 pub mod mis;
 pub mod notify;

@@ -14,6 +14,7 @@ pub mod account;
 mod oidc;
 mod pages;
 mod pupil;
+mod replies;
 mod reports;
 mod tasks;
 mod view;
@@ -106,6 +107,8 @@ impl Console {
             .route("/logout", post(pages::logout))
             .route("/calls/{upn}/outcome", post(pages::call_outcome))
             .route("/tasks/{id}/close", post(tasks::close))
+            .route("/replies/{id}/confirm", post(replies::confirm))
+            .route("/replies/{id}/set-aside", post(replies::set_aside))
             .route("/approvals", get(pages::approvals))
             .route("/approvals/batch", post(pages::approve_batch))
             .route("/approvals/{id}", get(pages::approval))

@@ -232,6 +232,8 @@ async fn today_page(
             "pupils"
         )
     ));
+    let replies = super::replies::today_section(c, school).await?;
+    let replied = super::replies::replied_upns(&replies);
     // A call whose every child has a settled outcome moves to the end, marked done.
     if let Some(calls) = list.get_mut("calls").and_then(Value::as_array_mut) {
         for call in calls.iter_mut() {
@@ -239,9 +241,13 @@ async fn today_page(
             if let Some(pupils) = call.get_mut("pupils").and_then(Value::as_array_mut) {
                 for p in pupils.iter_mut() {
                     let upn = p.get("upn").and_then(Value::as_str).unwrap_or_default();
+                    let replied_at = replied.iter().find(|(u, _)| u == upn).map(|(_, at)| at.clone());
                     let rec = outcomes.get(upn).cloned().unwrap_or_default();
                     settled &= rec.iter().any(|o| o["settled"] == json!(true));
                     p["outcomes"] = Value::Array(rec);
+                    if let Some(at) = replied_at {
+                        p["replied"] = json!(at);
+                    }
                 }
             }
             call["done"] = json!(settled);
@@ -272,6 +278,7 @@ async fn today_page(
         "held": status.last_runs.iter().filter(|r| r.outcome.contains("held")).map(|r| format!("{} {}: {}", r.job, r.due, r.outcome)).collect::<Vec<_>>(),
         "sent": sent,
         "tasks": open_tasks,
+        "replies": replies,
         "last_import": status.last_import,
     });
     Ok(c.views.page("today", "Today", signed, school, page))

@@ -354,8 +354,17 @@ pub async fn cases(
                 v
             })
             .collect();
+        // Replies from families of those pupils reach the DSL too, whoever confirms them.
+        let safeguarding_replies: Vec<Value> =
+            crate::reply::list::recent(c.store(), school, c.now(school), 7)
+                .await?
+                .into_iter()
+                .filter(|r| r.safeguarding)
+                .map(|r| json!(r))
+                .collect();
         Ok(json!({
             "safeguarding": safeguarding,
+            "safeguarding_replies": safeguarding_replies,
             "stages": by_stage,
             "persistent": list(|f| f.persistent_absence() && !f.severe_absence()),
             "severe": list(|f| f.severe_absence()),

@@ -125,6 +125,8 @@ pub struct Walk {
     /// Approve what needs a person at the end of each run (else `approve` does it).
     pub auto_approve: bool,
     pub previous_pass: Option<NaiveDateTime>,
+    /// Per pupil: sessions a confirmed parent's reply explains.
+    pub explained: Vec<Vec<(NaiveDate, rollcall::register::session::Session)>>,
     seen: std::collections::HashSet<(i64, String, String)>,
 }
 
@@ -149,6 +151,7 @@ impl Walk {
             withdrawn: Vec::new(),
             auto_approve: true,
             previous_pass: None,
+            explained: vec![Vec::new()],
             seen: Default::default(),
         }
     }
@@ -156,6 +159,7 @@ impl Walk {
     pub fn add_pupil(&mut self, pupil: Pupil, contacts: Vec<Contact>) {
         self.pupils.push(pupil);
         self.contacts.push(contacts);
+        self.explained.push(Vec::new());
         self.marks.push(HashMap::new());
         self.cases.push(None);
         self.memory.push(HashMap::new());
@@ -238,6 +242,7 @@ impl Walk {
                 memory: &self.memory[i],
                 history: &self.history[i],
                 letter_days: &letter_days[i],
+                explained: &self.explained[i],
             })
             .collect();
         evaluate(

@@ -1,0 +1,255 @@
+//! Replies as a person sees them, for the console's Today page and `rollcall replies list`:
+//! what arrived, from whom, what it matched, the reason its words suggest, and what a person
+//! decided. A school sees the replies with a candidate pupil of its own, and the replies from
+//! numbers nobody has (a trust's schools share those: someone must read them).
+
+use anyhow::Result;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::Serialize;
+use sqlx::Row as _;
+
+use super::confirm;
+use super::matching::{self, MatchStatus};
+use crate::register::store::Store;
+use crate::school::SchoolRuntime;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateView {
+    pub pupil_id: i64,
+    pub upn: String,
+    pub name: String,
+    pub forename: String,
+    pub group: String,
+    pub contact: String,
+    pub absent_days: Vec<String>,
+    /// The first and last unexplained day, as the confirm form offers them (ISO).
+    pub from: String,
+    pub to: String,
+    /// Social worker, looked after or on the concerns list: the DSL sees this reply too.
+    pub safeguarding: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplyView {
+    pub id: i64,
+    /// School-local.
+    pub received: String,
+    pub received_day: String,
+    pub from: String,
+    pub body: String,
+    /// `one`, `several` or `none` (see [`MatchStatus`]).
+    pub status: &'static str,
+    pub status_words: String,
+    pub candidates: Vec<CandidateView>,
+    /// Candidates at other schools of the trust (not named here).
+    pub elsewhere: usize,
+    pub suggested: &'static str,
+    pub suggested_words: &'static str,
+    pub suggested_code: &'static str,
+    pub messages_sent: i64,
+    pub safeguarding: bool,
+    /// "confirmed by Jo at 09:55: illness, Mon 6 Oct" or empty while it waits.
+    pub decided: String,
+    pub waiting: bool,
+}
+
+/// The replies received in the `days` days up to `as_of` (school-local) that this school
+/// sees, newest first.
+pub async fn recent(
+    store: &Store,
+    school: &SchoolRuntime,
+    as_of: NaiveDateTime,
+    days: u32,
+) -> Result<Vec<ReplyView>> {
+    let tz = school.config.timezone;
+    let until = crate::schedule::local_instant(tz, as_of);
+    let since = crate::schedule::local_instant(tz, as_of - chrono::Days::new(u64::from(days)));
+    let rows = sqlx::query(
+        "SELECT r.id, r.from_number, r.body, r.received_at,
+                o.outcome, o.pupil_id AS decided_pupil, o.reason, o.explains_from, o.explains_to,
+                o.decided_by, o.decided_at
+         FROM replies r LEFT JOIN reply_outcomes o ON o.reply_id = r.id
+         WHERE r.received_at >= $1 AND r.received_at <= $2
+           AND (EXISTS (SELECT 1 FROM reply_candidates c WHERE c.reply_id = r.id AND c.school_id = $3)
+                OR NOT EXISTS (SELECT 1 FROM reply_candidates c WHERE c.reply_id = r.id))
+         ORDER BY r.received_at DESC, r.id DESC",
+    )
+    .bind(crate::schedule::instant_text(since))
+    .bind(crate::schedule::instant_text(until))
+    .bind(school.id.0)
+    .fetch_all(store.pool())
+    .await?;
+    let school_days = school
+        .config
+        .calendar
+        .school_days_between(as_of.date() - chrono::Days::new(45), as_of.date());
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get("id")?;
+        let received: String = r.try_get("received_at")?;
+        let Ok(at) = DateTime::parse_from_rfc3339(&received) else {
+            continue;
+        };
+        let local = crate::schedule::to_local(tz, at.with_timezone(&Utc));
+        let all = matching::stored_candidates(store, id).await?;
+        let status = matching::status(&all, school_days);
+        let mine: Vec<&matching::Candidate> =
+            all.iter().filter(|c| c.school_id == school.id.0).collect();
+        let mut candidates = Vec::with_capacity(mine.len());
+        for c in &mine {
+            let p = sqlx::query(
+                "SELECT upn, forename, surname, year_group, reg_group, social_worker, lac, concern
+                 FROM pupils WHERE id = $1",
+            )
+            .bind(c.pupil_id)
+            .fetch_one(store.pool())
+            .await?;
+            let flag = |f: &str| p.try_get::<i64, _>(f).map(|v| v != 0);
+            let forename: String = p.try_get("forename")?;
+            let surname: String = p.try_get("surname")?;
+            let day_words = |d: &NaiveDate| d.format("%a %-d %b").to_string();
+            candidates.push(CandidateView {
+                pupil_id: c.pupil_id,
+                upn: p.try_get("upn")?,
+                name: format!("{forename} {surname}"),
+                forename,
+                group: format!(
+                    "{}, {}",
+                    p.try_get::<String, _>("year_group")?,
+                    p.try_get::<String, _>("reg_group")?
+                ),
+                contact: format!("{} ({})", c.contact_name, c.relationship),
+                absent_days: c.absent_days.iter().map(day_words).collect(),
+                from: c
+                    .absent_days
+                    .first()
+                    .copied()
+                    .unwrap_or(local.date())
+                    .to_string(),
+                to: c
+                    .absent_days
+                    .last()
+                    .copied()
+                    .unwrap_or(local.date())
+                    .to_string(),
+                safeguarding: flag("social_worker")? || flag("lac")? || flag("concern")?,
+            });
+        }
+        let body: String = r.try_get("body")?;
+        let suggested = confirm::suggest(&body);
+        let (suggested_words, suggested_code) = confirm::reason(suggested).unwrap_or(("", ""));
+        let outcome: Option<String> = r.try_get("outcome")?;
+        let decided = match outcome.as_deref() {
+            None => String::new(),
+            Some(o) => {
+                let by: String = r.try_get("decided_by")?;
+                let at: String = r.try_get("decided_at")?;
+                let at = at.get(11..16).unwrap_or_default().to_owned();
+                if o == "confirmed" {
+                    let reason: String = r.try_get("reason")?;
+                    let from: Option<String> = r.try_get("explains_from")?;
+                    let to: Option<String> = r.try_get("explains_to")?;
+                    let words = confirm::reason(&reason).map_or(reason.as_str(), |(w, _)| w);
+                    let pupil: Option<i64> = r.try_get("decided_pupil")?;
+                    let who = candidates
+                        .iter()
+                        .find(|c| Some(c.pupil_id) == pupil)
+                        .map_or_else(|| "a pupil".to_owned(), |c| c.forename.clone());
+                    let span = match (from, to) {
+                        (Some(f), Some(t)) if f == t => f,
+                        (Some(f), Some(t)) => format!("{f} to {t}"),
+                        _ => String::new(),
+                    };
+                    format!("confirmed by {by} at {at}: {who}, {words}, {span}")
+                } else {
+                    format!("set aside by {by} at {at}")
+                }
+            }
+        };
+        let status_words = match &status {
+            MatchStatus::One { .. } => "matches one absence".to_owned(),
+            MatchStatus::Several => "may be about more than one absence: choose".to_owned(),
+            MatchStatus::None if all.is_empty() => "from a number no contact has".to_owned(),
+            MatchStatus::None => "from a contact, with no unexplained absence".to_owned(),
+        };
+        let safeguarding = candidates.iter().any(|c| c.safeguarding);
+        out.push(ReplyView {
+            id,
+            received: local.format("%a %-d %b %H:%M").to_string(),
+            received_day: local.date().to_string(),
+            from: crate::delivery::message::display_phone(&r.try_get::<String, _>("from_number")?),
+            body,
+            status: match status {
+                MatchStatus::One { .. } => "one",
+                MatchStatus::Several => "several",
+                MatchStatus::None => "none",
+            },
+            status_words,
+            elsewhere: all.len() - mine.len(),
+            messages_sent: mine.first().map_or(0, |c| c.messages_sent),
+            candidates,
+            suggested,
+            suggested_words,
+            suggested_code,
+            safeguarding,
+            waiting: decided.is_empty(),
+            decided,
+        });
+    }
+    Ok(out)
+}
+
+/// `rollcall replies list`: each reply, what it matched and what became of it.
+pub fn write(out: &mut impl std::io::Write, replies: &[ReplyView]) -> std::io::Result<()> {
+    if replies.is_empty() {
+        writeln!(out, "no replies in this period")?;
+    }
+    for r in replies {
+        writeln!(
+            out,
+            "#{} {} from {}: \"{}\"",
+            r.id,
+            r.received,
+            r.from,
+            r.body.replace(['\n', '\r'], " ")
+        )?;
+        writeln!(out, "    {}", r.status_words)?;
+        for c in &r.candidates {
+            let days = if c.absent_days.is_empty() {
+                "no unexplained absence".to_owned()
+            } else {
+                format!("unexplained: {}", c.absent_days.join(", "))
+            };
+            writeln!(
+                out,
+                "    {} {} ({}), contact {}; {days}{}",
+                c.upn,
+                c.name,
+                c.group,
+                c.contact,
+                if c.safeguarding {
+                    "; safeguarding: the DSL sees it"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        if r.elsewhere > 0 {
+            writeln!(
+                out,
+                "    also a contact of {} pupil(s) at another school",
+                r.elsewhere
+            )?;
+        }
+        if r.waiting {
+            writeln!(
+                out,
+                "    suggested: {} ({}); waiting for a person",
+                r.suggested_words, r.suggested_code
+            )?;
+        } else {
+            writeln!(out, "    {}", r.decided)?;
+        }
+    }
+    Ok(())
+}
