@@ -32,6 +32,8 @@ mod imports;
 mod inbox;
 #[path = "backends/messages.rs"]
 mod messages;
+#[path = "backends/replies.rs"]
+mod replies;
 #[path = "backends/reports.rs"]
 mod reports;
 #[path = "backends/school_year.rs"]
@@ -70,6 +72,7 @@ use inbox::{
     odd_names_are_neither_lost_nor_ignored, the_inbox_is_polled_every_poll_seconds_without_a_job,
 };
 use messages::a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver;
+use replies::a_confirmed_reply_withdraws_exactly_what_its_absence_caused;
 use reports::{
     la_returns_list_every_episode_of_the_year_from_a_fresh_import,
     la_returns_show_what_happened_to_each_recorded_return,
@@ -157,6 +160,7 @@ fn main() {
         children_missing_education_are_enquired_into_then_told_to_the_la,
         a_part_time_timetable_is_told_to_the_la_and_reviewed,
         roll_changes_are_told_to_the_la,
+        a_confirmed_reply_withdraws_exactly_what_its_absence_caused,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

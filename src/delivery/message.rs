@@ -74,7 +74,10 @@ pub fn join_names<S: AsRef<str>>(names: &[S]) -> String {
         [one] => one.as_ref().to_owned(),
         [rest @ .., last] => format!(
             "{} and {}",
-            rest.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", "),
+            rest.iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", "),
             last.as_ref()
         ),
     }

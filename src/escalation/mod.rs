@@ -301,11 +301,7 @@ impl SchoolRegister {
                     .get(&p.id)
                     .map(Vec::as_slice)
                     .unwrap_or(&[]),
-                explained: self
-                    .explained
-                    .get(&p.id)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]),
+                explained: self.explained.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
             })
             .collect();
         let ctx = Context {

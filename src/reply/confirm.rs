@@ -78,8 +78,16 @@ pub fn suggest(body: &str) -> &'static str {
     ]) {
         "illness"
     } else if has(&[
-        "eid", "diwali", "yom", "kippur", "vaisakhi", "religious", "festival", "mosque",
-        "synagogue", "temple",
+        "eid",
+        "diwali",
+        "yom",
+        "kippur",
+        "vaisakhi",
+        "religious",
+        "festival",
+        "mosque",
+        "synagogue",
+        "temple",
     ]) {
         "religious"
     } else if has(&["holiday", "abroad", "flight", "airport", "vacation"]) {
@@ -216,7 +224,9 @@ pub async fn confirm(
     .rows_affected();
     if inserted == 0 {
         drop(tx);
-        return Ok(Err(Refused::AlreadyDecided(decided_words(store, c.reply_id).await?)));
+        return Ok(Err(Refused::AlreadyDecided(
+            decided_words(store, c.reply_id).await?,
+        )));
     }
     let mut out = Confirmed::default();
     for day in days {
@@ -268,30 +278,41 @@ pub async fn confirm(
             withdrawn.push((row.try_get::<i64, _>("id")?, why.clone()));
         }
     }
-    // A call already on today's list has "gone" to the office: it comes off the list here.
+    // Calls not yet on the list, then the rest of what waits, are withdrawn as any decision
+    // whose cause is gone; a call already on today's list has "gone" to the office and comes
+    // off it here. Earlier days' lists are history and stay as they were.
+    let mut calls_waiting = 0;
+    for (decision, _) in &withdrawn {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
+             WHERE i.decision_id = $1 AND i.cancelled_reason IS NULL AND o.channel = 'task'
+               AND o.task = 'Call' AND o.status IN ('queued', 'awaiting_approval')",
+        )
+        .bind(*decision)
+        .fetch_one(&mut *tx)
+        .await?;
+        calls_waiting += n as usize;
+    }
+    let cancelled =
+        crate::delivery::outbox::withdraw_decisions(&mut tx, school.id, &withdrawn, &now_text)
+            .await?;
+    out.messages_cancelled = cancelled.saturating_sub(calls_waiting);
+    out.calls_removed = calls_waiting;
     for (decision, _) in &withdrawn {
         out.calls_removed += sqlx::query(
             "UPDATE outbox_items SET cancelled_reason = $1
              WHERE decision_id = $2 AND cancelled_reason IS NULL AND outbox_id IN (
                  SELECT id FROM outbox WHERE channel = 'task' AND task = 'Call'
-                   AND status IN ('delivered', 'queued', 'awaiting_approval'))",
+                   AND status = 'delivered' AND created_at >= $3)",
         )
         .bind(&why)
         .bind(*decision)
+        .bind(now.date().to_string())
         .execute(&mut *tx)
         .await?
         .rows_affected() as usize;
     }
-    out.messages_cancelled = crate::delivery::outbox::withdraw_decisions(
-        &mut tx,
-        school.id,
-        &withdrawn,
-        &now_text,
-    )
-    .await?;
     tx.commit().await?;
-    // A call task cancelled by the first step counts once, as a call, not also as a message.
-    out.messages_cancelled = out.messages_cancelled.saturating_sub(out.calls_removed);
     tracing::info!(
         school = %school.config.id,
         reply = c.reply_id,
@@ -335,7 +356,9 @@ pub async fn set_aside(
     .await?
     .rows_affected();
     if inserted == 0 {
-        return Ok(Err(Refused::AlreadyDecided(decided_words(store, reply_id).await?)));
+        return Ok(Err(Refused::AlreadyDecided(
+            decided_words(store, reply_id).await?,
+        )));
     }
     Ok(Ok(()))
 }

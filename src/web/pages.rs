@@ -241,7 +241,10 @@ async fn today_page(
             if let Some(pupils) = call.get_mut("pupils").and_then(Value::as_array_mut) {
                 for p in pupils.iter_mut() {
                     let upn = p.get("upn").and_then(Value::as_str).unwrap_or_default();
-                    let replied_at = replied.iter().find(|(u, _)| u == upn).map(|(_, at)| at.clone());
+                    let replied_at = replied
+                        .iter()
+                        .find(|(u, _)| u == upn)
+                        .map(|(_, at)| at.clone());
                     let rec = outcomes.get(upn).cloned().unwrap_or_default();
                     settled &= rec.iter().any(|o| o["settled"] == json!(true));
                     p["outcomes"] = Value::Array(rec);

@@ -221,6 +221,16 @@ outbox_dir = "{outbox}"
         })
     }
 
+    /// The schools as the walk's daemon runs them (what a reply is matched against).
+    pub fn runtimes(&self) -> &[std::sync::Arc<rollcall::school::SchoolRuntime>] {
+        &self.daemon.schools
+    }
+
+    /// The walk's simulated clock, now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     pub fn school_days(&self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
         self.school.calendar.school_days_between(from, to).to_vec()
     }
