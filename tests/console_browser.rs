@@ -180,7 +180,10 @@ async fn wait_until(client: &Client, what: &str, done: impl Fn(&str) -> bool) ->
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let url = client.current_url().await?;
-    anyhow::bail!("{what} never appeared (at {url})")
+    let shown = client.source().await.unwrap_or_default();
+    let start = shown.find("<main").unwrap_or(0);
+    let shown: String = shown[start..].chars().take(1500).collect();
+    anyhow::bail!("{what} never appeared (at {url}); the page: {shown}")
 }
 
 async fn morning_in_the_browser(school: &ConsoleSchool, client: &Client) -> Result<()> {
@@ -403,6 +406,101 @@ fn an_attendance_officers_morning_in_a_real_browser() -> Result<()> {
         let driver = start_driver().await?;
         let client = browser(&driver).await?;
         let result = morning_in_the_browser(&school, &client).await;
+        let _ = client.close().await;
+        school.shut().await?;
+        result
+    })
+}
+
+/// Issue 16: a parent's reply to this morning's text is confirmed from the Today page by the
+/// office: the reply shows with the reason its words suggest, confirming it takes the pupil
+/// off the call list and puts the code on the list to enter in the MIS.
+async fn a_reply_in_the_browser(school: &ConsoleSchool, client: &Client) -> Result<()> {
+    let base = &school.base;
+    let walk = &school.walk;
+    let reply = rollcall::reply::Incoming {
+        provider: rollcall::reply::Provider::Notify,
+        provider_id: "browser-1".into(),
+        // Pupil 1's mother, as the walk's contacts give her number.
+        from: "447700900001".into(),
+        to: "07700900000".into(),
+        body: "Sorry she has a temperature today, keeping her home".into(),
+        received_at: rollcall::schedule::local_instant(
+            walk.school.timezone,
+            school.morning - chrono::Duration::minutes(20),
+        ),
+    };
+    let settings = rollcall::config::RepliesConfig::default();
+    rollcall::reply::take(&walk.store, walk.runtimes(), &settings, &reply, walk.now()).await?;
+
+    sign_in(client, base, "ola.office@walked.example", PASSWORD).await?;
+    let today = wait_for_text(client, "Replies from parents").await?;
+    ensure!(
+        today.contains("keeping her home") && today.contains("matches one absence"),
+        "the reply and what it matched are shown"
+    );
+    ensure!(
+        today.contains("Parent replied"),
+        "the call list says the family replied"
+    );
+    ensure!(
+        !client
+            .find_all(Locator::Id(&format!("call-{}", UPNS[1])))
+            .await?
+            .is_empty(),
+        "pupil 1 is on the call list before the reply is confirmed"
+    );
+    shoot(client, "today-reply").await?;
+    client
+        .find(Locator::Css("form[action$='/confirm'] button"))
+        .await?
+        .click()
+        .await?;
+    let after = wait_for_text(client, "Decided today").await?;
+    ensure!(
+        after.contains("confirmed by Ola Office"),
+        "who confirmed it is shown"
+    );
+    ensure!(
+        client
+            .find_all(Locator::Id(&format!("call-{}", UPNS[1])))
+            .await?
+            .is_empty(),
+        "pupil 1 is off the call list"
+    );
+    let mis = client.find(Locator::Id("mis")).await?.text().await?;
+    ensure!(
+        mis.contains("Pupil1 Family1") && mis.contains("AM") && mis.contains('I'),
+        "the code to enter in the MIS: {mis}"
+    );
+    shoot(client, "today-after-reply").await?;
+    Ok(())
+}
+
+#[test]
+fn a_parents_reply_is_confirmed_from_today_in_a_real_browser() -> Result<()> {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        ensure!(
+            std::env::var_os("ROLLCALL_TEST_REQUIRE_BROWSER").is_none(),
+            "ROLLCALL_TEST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+        );
+        eprintln!("note: browser tests skipped: no {CHROMIUM} or {CHROMEDRIVER}");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", dir.path().join("rollcall.db").display());
+        let store = Store::connect(&url).await?;
+        let school = console_school(store, dir.path()).await?;
+        let driver = start_driver().await?;
+        let client = browser(&driver).await?;
+        let result = a_reply_in_the_browser(&school, &client).await;
         let _ = client.close().await;
         school.shut().await?;
         result

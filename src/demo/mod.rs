@@ -21,6 +21,8 @@ use crate::register::stats::{PupilStats, school_stats};
 use crate::register::store::{SchoolId, Store};
 use crate::schedule::{Clock, local_instant};
 
+mod parents;
+
 /// The most recent academic year that has ended (so the demo has a full year of marks).
 pub fn last_complete_year() -> i32 {
     academic_year(Local::now().date_naive()) - 1
@@ -49,6 +51,16 @@ fn register_closes(policy: &str) -> (&'static str, &'static str) {
         "inspire-trust" => ("09:30", "14:00"),
         _ => ("09:30", "13:45"),
     }
+}
+
+/// What the demo does at each stop of a simulated day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The office reads the parents' replies that have come in.
+    ReadReplies,
+    /// The attendance officer decides what waits for approval.
+    Approve,
+    Evening,
 }
 
 /// When the demo's attendance officer decides what waits for approval: at the end of the school
@@ -136,6 +148,16 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
         "Running the daemon over {period} ({from} to {to}) in simulated time, every channel to the file sink …"
     );
     let mut approved = 0;
+    let mut parents = parents::Parents::read(&dir.join("marks.csv"), &school, seed)?;
+    let runtime = daemon
+        .schools
+        .iter()
+        .find(|s| s.id == school_id)
+        .cloned()
+        .context("the demo school is loaded")?;
+    let runtime = runtime.as_ref();
+    let first_text_at = school.am_register_close
+        + chrono::Duration::minutes(i64::from(policy.settings.grace_minutes));
     let mut exports = mis.exports(&school);
     let mut total = crate::daemon::PassReport::default();
     let mut day = from;
@@ -147,9 +169,16 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
         // Served afterwards, the last day stops before its approvals: the console opens on
         // a morning's call list and what waits for the attendance officer.
         let last_served = serve.is_some() && day == to;
-        for (until, decide) in [(approvals, true), (day.and_hms_opt(23, 59, 0), false)] {
+        let school_day = school.calendar.is_school_day(day);
+        let reads = parents::READS_AT.map(|(h, m)| day.and_hms_opt(h, m, 0));
+        for (until, step) in [
+            (reads[0], Step::ReadReplies),
+            (reads[1], Step::ReadReplies),
+            (approvals, Step::Approve),
+            (day.and_hms_opt(23, 59, 0), Step::Evening),
+        ] {
             let Some(until) = until else { continue };
-            if last_served && !decide {
+            if last_served && step == Step::Evening {
                 break;
             }
             let instant = local_instant(tz, until);
@@ -165,8 +194,25 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
             total.delivery.merge(&report.delivery);
             total.imported_files += report.imported_files;
             clock.advance_to(instant);
-            if decide && !last_served && school.calendar.is_school_day(day) {
-                approved += approve_for_demo(&store, school_id, &policy, until).await?;
+            if !school_day {
+                continue;
+            }
+            match step {
+                Step::ReadReplies => {
+                    if Some(until) == reads[0] {
+                        parents
+                            .texted(&store, school_id, day, first_text_at)
+                            .await?;
+                    }
+                    parents
+                        .deliver(&store, &daemon.schools, runtime, until)
+                        .await?;
+                    parents.read_replies(&store, runtime, until).await?;
+                }
+                Step::Approve if !last_served => {
+                    approved += approve_for_demo(&store, school_id, &policy, until).await?;
+                }
+                _ => {}
             }
         }
         let Some(next) = day.succ_opt() else { break };
@@ -181,6 +227,21 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
         total.delivery.delivered + total.delivery.sent,
         approved,
         elapsed.as_secs_f64()
+    );
+
+    let not_needed = parents.contacts_not_needed(&store, runtime).await?;
+    let t = &parents.tally;
+    println!(
+        "  Parents' replies: {} replies to first-day texts ({} families never answered), {} confirmed \
+         by the demo's office: {} calls taken off the day's list, {} first-day contacts (a text and \
+         a call each) never needed on the later days of an explained absence, {} other messages \
+         withdrawn before they went",
+        t.replies,
+        t.never_replied,
+        t.confirmed,
+        t.calls_off_the_list,
+        not_needed,
+        t.messages_withdrawn
     );
 
     let stats = school_stats(&store, school_id, &school, from, to, None).await?;

@@ -1385,6 +1385,25 @@ actions = [{ channel = "task", to = "attendance_officer", task = "penalty_notice
     }
 
     #[test]
+    fn a_reply_answers_contact_about_an_absence_never_a_legal_step() {
+        let text = SMALL
+            .replace(
+                "id = \"first_day\"\n",
+                "id = \"first_day\"\nanswered_by_reply = true\n",
+            )
+            .replace(
+                "id = \"review\"\n",
+                "id = \"review\"\nanswered_by_reply = true\n",
+            );
+        let errors = parse(&text, "small.toml").expect_err("a review answered by a reply");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            (errors[0].stage.as_str(), errors[0].key.as_str()),
+            ("review", "answered_by_reply")
+        );
+    }
+
+    #[test]
     fn judgement_needs_approval() {
         let text = SMALL.replace("approval = \"required\"\n", "");
         let errors = parse(&text, "small.toml").expect_err("no approval");

@@ -42,7 +42,7 @@ pub struct ReplyView {
     pub status_words: String,
     pub candidates: Vec<CandidateView>,
     /// Candidates at other schools of the trust (not named here).
-    pub elsewhere: usize,
+    pub other_schools: usize,
     pub suggested: &'static str,
     pub suggested_words: &'static str,
     pub suggested_code: &'static str,
@@ -155,12 +155,19 @@ pub async fn recent(
                         .iter()
                         .find(|c| Some(c.pupil_id) == pupil)
                         .map_or_else(|| "a pupil".to_owned(), |c| c.forename.clone());
-                    let span = match (from, to) {
+                    let day = |d: Option<String>| {
+                        d.and_then(|d| d.parse::<NaiveDate>().ok())
+                            .map(|d| d.format("%a %-d %b").to_string())
+                    };
+                    let span = match (day(from), day(to)) {
                         (Some(f), Some(t)) if f == t => f,
                         (Some(f), Some(t)) => format!("{f} to {t}"),
                         _ => String::new(),
                     };
-                    format!("confirmed by {by} at {at}: {who}, {words}, {span}")
+                    format!(
+                        "confirmed by {by} at {at}: {who}, {}, {span}",
+                        words.to_lowercase()
+                    )
                 } else {
                     format!("set aside by {by} at {at}")
                 }
@@ -185,7 +192,7 @@ pub async fn recent(
                 MatchStatus::None => "none",
             },
             status_words,
-            elsewhere: all.len() - mine.len(),
+            other_schools: all.len() - mine.len(),
             messages_sent: mine.first().map_or(0, |c| c.messages_sent),
             candidates,
             suggested,
@@ -234,11 +241,11 @@ pub fn write(out: &mut impl std::io::Write, replies: &[ReplyView]) -> std::io::R
                 }
             )?;
         }
-        if r.elsewhere > 0 {
+        if r.other_schools > 0 {
             writeln!(
                 out,
                 "    also a contact of {} pupil(s) at another school",
-                r.elsewhere
+                r.other_schools
             )?;
         }
         if r.waiting {

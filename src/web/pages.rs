@@ -248,9 +248,7 @@ async fn today_page(
                     let rec = outcomes.get(upn).cloned().unwrap_or_default();
                     settled &= rec.iter().any(|o| o["settled"] == json!(true));
                     p["outcomes"] = Value::Array(rec);
-                    if let Some(at) = replied_at {
-                        p["replied"] = json!(at);
-                    }
+                    p["replied"] = json!(replied_at.unwrap_or_default());
                 }
             }
             call["done"] = json!(settled);

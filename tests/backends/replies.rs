@@ -71,7 +71,7 @@ pub async fn a_confirmed_reply_withdraws_exactly_what_its_absence_caused(
     ];
     let policy = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/policies/replies.toml"
+        "/tests/fixtures/policies/console.toml"
     );
     let mut walk = Walk::new(
         store,
