@@ -104,7 +104,11 @@ pub async fn take(
     .bind(normalise_number(&incoming.from))
     .bind(incoming.to.trim())
     .bind(&incoming.body)
-    .bind(incoming.received_at.to_rfc3339_opts(SecondsFormat::Secs, true))
+    .bind(
+        incoming
+            .received_at
+            .to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
     .bind(now.to_rfc3339_opts(SecondsFormat::Secs, true))
     .fetch_optional(store.pool())
     .await?;
@@ -116,7 +120,11 @@ pub async fn take(
     if settings.acknowledge {
         confirm::queue_acknowledgement(store, schools, id, now).await?;
     }
-    tracing::info!(reply = id, provider = incoming.provider.as_str(), "reply received");
+    tracing::info!(
+        reply = id,
+        provider = incoming.provider.as_str(),
+        "reply received"
+    );
     Ok(Taken::New(id))
 }
 
