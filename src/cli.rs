@@ -85,6 +85,18 @@ pub enum Command {
         #[command(subcommand)]
         what: TemplatesWhat,
     },
+    /// Parents' replies to texts (`[replies]`)
+    Replies {
+        #[command(subcommand)]
+        what: RepliesWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepliesWhat {
+    /// Read new replies from GOV.UK Notify now, once, and say how many there were (the daemon
+    /// does this every `[replies] poll_seconds`)
+    Poll,
 }
 
 #[derive(Debug, Subcommand)]
@@ -742,6 +754,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Templates {
             what: TemplatesWhat::Render(args),
         } => render_templates(cli.config.as_deref(), &args),
+        Command::Replies {
+            what: RepliesWhat::Poll,
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            crate::reply::notify::poll_command(config).await
+        }
         Command::Pending(args) => {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
