@@ -32,6 +32,8 @@ mod imports;
 mod inbox;
 #[path = "backends/messages.rs"]
 mod messages;
+#[path = "backends/replies.rs"]
+mod replies;
 #[path = "backends/reports.rs"]
 mod reports;
 #[path = "backends/school_year.rs"]
@@ -70,6 +72,13 @@ use inbox::{
     odd_names_are_neither_lost_nor_ignored, the_inbox_is_polled_every_poll_seconds_without_a_job,
 };
 use messages::a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver;
+use replies::{
+    a_refused_notify_key_is_said_plainly,
+    a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused,
+    a_walk_cut_short_is_walked_again_by_the_next_poll,
+    notify_replies_are_read_page_by_page_and_taken_once,
+    replies_older_than_notify_keeps_are_reported_lost, two_polls_at_once_store_each_reply_once,
+};
 use reports::{
     la_returns_list_every_episode_of_the_year_from_a_fresh_import,
     la_returns_show_what_happened_to_each_recorded_return,
@@ -157,6 +166,12 @@ fn main() {
         children_missing_education_are_enquired_into_then_told_to_the_la,
         a_part_time_timetable_is_told_to_the_la_and_reviewed,
         roll_changes_are_told_to_the_la,
+        notify_replies_are_read_page_by_page_and_taken_once,
+        a_walk_cut_short_is_walked_again_by_the_next_poll,
+        two_polls_at_once_store_each_reply_once,
+        replies_older_than_notify_keeps_are_reported_lost,
+        a_refused_notify_key_is_said_plainly,
+        a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {
