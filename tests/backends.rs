@@ -77,7 +77,9 @@ use replies::{
     a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused,
     a_walk_cut_short_is_walked_again_by_the_next_poll,
     notify_replies_are_read_page_by_page_and_taken_once,
-    replies_older_than_notify_keeps_are_reported_lost, two_polls_at_once_store_each_reply_once,
+    replies_older_than_notify_keeps_are_reported_lost,
+    the_daemon_reads_replies_at_start_and_every_poll_seconds,
+    two_polls_at_once_store_each_reply_once,
 };
 use reports::{
     la_returns_list_every_episode_of_the_year_from_a_fresh_import,
@@ -172,6 +174,7 @@ fn main() {
         replies_older_than_notify_keeps_are_reported_lost,
         a_refused_notify_key_is_said_plainly,
         a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused,
+        the_daemon_reads_replies_at_start_and_every_poll_seconds,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

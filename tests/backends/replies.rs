@@ -513,3 +513,38 @@ pub async fn a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused(
     stop.cancel();
     Ok(())
 }
+
+pub async fn the_daemon_reads_replies_at_start_and_every_poll_seconds(
+    store: Store,
+    _dir: &'static Path,
+) -> Result<()> {
+    let notify = StandIn::with(1);
+    let server = notify.serve().await;
+    let daemon = daemon(&store, &server).await?;
+    let stop = CancellationToken::new();
+    daemon.pass(&stop).await?;
+    assert_eq!(notify.asked(), vec![None, Some(id(1))], "read at start");
+    assert_eq!(stored(&store).await?.len(), 1);
+    // poll_seconds is 60 by default: not again 59 seconds later, again at 60.
+    daemon.clock.advance_to(now() + TimeDelta::seconds(59));
+    daemon.pass(&stop).await?;
+    assert_eq!(notify.asked(), Vec::<Option<String>>::new());
+    notify.arrive(2);
+    daemon.clock.advance_to(now() + TimeDelta::seconds(60));
+    daemon.pass(&stop).await?;
+    assert_eq!(notify.asked(), vec![None]);
+    assert_eq!(stored(&store).await?.len(), 2);
+
+    // With the file sink there is nothing to read: Notify is never asked.
+    let text = format!(
+        "{}{}",
+        super::CONFIG,
+        notify_config(&server.uri()).replace("mode = \"live\"", "mode = \"file\"")
+    );
+    let config = Config::from_toml(&text, "replies.toml")?;
+    let file = Daemon::build_with_store(config, store.clone(), Clock::simulated(now())).await?;
+    file.pass(&stop).await?;
+    assert!(file.poll_replies(&stop).await?.is_none());
+    assert_eq!(notify.asked(), Vec::<Option<String>>::new());
+    Ok(())
+}
