@@ -73,7 +73,8 @@ use inbox::{
 };
 use messages::a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver;
 use replies::{
-    a_refused_notify_key_is_said_plainly,
+    a_daemon_stopped_mid_walk_reads_on_after_its_restart,
+    a_list_that_does_not_move_on_is_not_followed_for_ever, a_refused_notify_key_is_said_plainly,
     a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused,
     a_walk_cut_short_is_walked_again_by_the_next_poll,
     notify_replies_are_read_page_by_page_and_taken_once,
@@ -175,6 +176,8 @@ fn main() {
         a_refused_notify_key_is_said_plainly,
         a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused,
         the_daemon_reads_replies_at_start_and_every_poll_seconds,
+        a_daemon_stopped_mid_walk_reads_on_after_its_restart,
+        a_list_that_does_not_move_on_is_not_followed_for_ever,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

@@ -548,3 +548,80 @@ pub async fn the_daemon_reads_replies_at_start_and_every_poll_seconds(
     assert_eq!(notify.asked(), Vec::<Option<String>>::new());
     Ok(())
 }
+
+/// Stops the daemon (cancels its token) when the walk asks for the page after `id`.
+struct StopAt {
+    inner: StandIn,
+    at: String,
+    stop: CancellationToken,
+}
+
+impl Respond for StopAt {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if request
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "older_than" && v == self.at.as_str())
+        {
+            self.stop.cancel();
+        }
+        self.inner.respond(request)
+    }
+}
+
+pub async fn a_daemon_stopped_mid_walk_reads_on_after_its_restart(
+    store: Store,
+    _dir: &'static Path,
+) -> Result<()> {
+    let notify = StandIn::with(6);
+    let stop = CancellationToken::new();
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/v2/received-text-messages"))
+        .respond_with(StopAt {
+            inner: notify.clone(),
+            at: id(5),
+            stop: stop.clone(),
+        })
+        .mount(&server)
+        .await;
+    let daemon = daemon(&store, &server).await?;
+    // SIGTERM arrives while page 2 is on its way: the walk takes none of it and stops.
+    let cut = daemon
+        .poll_replies(&stop)
+        .await?
+        .context("replies are read from Notify here")?;
+    assert_eq!((cut.pages, cut.new, cut.finished), (2, 2, false));
+    assert_eq!(marker(&store).await?, None);
+    assert_eq!(stored(&store).await?.len(), 2);
+    drop(daemon);
+    let restarted = self::daemon(&store, &server).await?;
+    let again = poll(&restarted).await?;
+    assert_eq!((again.new, again.known, again.finished), (4, 2, true));
+    assert_eq!(stored(&store).await?.len(), 6);
+    Ok(())
+}
+
+pub async fn a_list_that_does_not_move_on_is_not_followed_for_ever(
+    store: Store,
+    _dir: &'static Path,
+) -> Result<()> {
+    // A list that ignores older_than: the same page, with a next link, every time.
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "received_text_messages": [message(2), message(1)],
+            "links": {"current": "x", "next": format!("x?older_than={}", id(1))}
+        })))
+        .mount(&server)
+        .await;
+    let daemon = daemon(&store, &server).await?;
+    let e = format!(
+        "{:#}",
+        poll(&daemon).await.expect_err("the same page twice")
+    );
+    ensure!(e.contains("twice") && e.contains("page 2"), "{e}");
+    assert_eq!(stored(&store).await?.len(), 2);
+    assert_eq!(marker(&store).await?, None);
+    Ok(())
+}
