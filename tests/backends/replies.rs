@@ -504,6 +504,10 @@ pub async fn a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused(
         assert_eq!(status, 403, "{what}");
     }
     assert_eq!(stored(&store).await?, want, "nothing forged was stored");
+    // The body is limited (64 KiB): a larger one is refused before anything reads it.
+    let huge = format!("{form}&Padding={}", "x".repeat(70 * 1024));
+    let (status, _, _) = post(&base, &huge, Some(&signature)).await?;
+    assert_eq!(status, 413);
     stop.cancel();
 
     // With replies off, there is no webhook.
