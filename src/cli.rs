@@ -85,7 +85,7 @@ pub enum Command {
         #[command(subcommand)]
         what: TemplatesWhat,
     },
-    /// Parents' replies to texts: what arrived, what each matched, what became of it
+    /// Parents' replies to texts: read them, and see what arrived and what each matched
     Replies {
         #[command(subcommand)]
         what: RepliesWhat,
@@ -94,6 +94,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum RepliesWhat {
+    /// Read new replies from GOV.UK Notify now, once, and say how many there were (the daemon
+    /// does this every `[replies] poll_seconds`)
+    Poll,
     /// The replies of the last days, with what each matched and what a person decided
     List(RepliesListArgs),
 }
@@ -765,6 +768,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Templates {
             what: TemplatesWhat::Render(args),
         } => render_templates(cli.config.as_deref(), &args),
+        Command::Replies {
+            what: RepliesWhat::Poll,
+        } => {
+            let config = load_config(cli.config.as_deref())?;
+            crate::reply::notify::poll_command(config).await
+        }
         Command::Replies {
             what: RepliesWhat::List(args),
         } => {

@@ -43,6 +43,8 @@ pub struct Daemon {
     others: tokio::sync::Mutex<HashMap<SchoolId, DateTime<Utc>>>,
     /// What each school's register inbox looked like at the last look.
     inboxes: tokio::sync::Mutex<HashMap<SchoolId, crate::register::inbox::InboxState>>,
+    /// When GOV.UK Notify was last asked for replies (`[replies]`).
+    replies_polled: tokio::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 /// `rollcall deliver` sent nothing for some schools because another daemon holds them. Not a
@@ -176,6 +178,7 @@ impl Daemon {
             looked: tokio::sync::Mutex::new(HashMap::new()),
             others: tokio::sync::Mutex::new(HashMap::new()),
             inboxes: tokio::sync::Mutex::new(HashMap::new()),
+            replies_polled: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -270,6 +273,14 @@ impl Daemon {
     /// One pass: for every school this daemon holds, make what is due and deliver.
     pub async fn pass(&self, stop: &CancellationToken) -> Result<PassReport> {
         let mut report = PassReport::default();
+        if self.replies_poll_due().await {
+            // Replies first: one that explains an absence is matched before the jobs run. A
+            // Notify outage or a bad key is logged and tried again in poll_seconds; the
+            // rest of the daemon's work goes on.
+            if let Err(e) = self.poll_replies(stop).await {
+                tracing::error!("replies through GOV.UK Notify: {e:#}");
+            }
+        }
         for school in &self.schools {
             if stop.is_cancelled() {
                 break;
@@ -559,6 +570,63 @@ impl Daemon {
         Ok(polled.imported + polled.grown)
     }
 
+    /// GOV.UK Notify, when replies are read from it: `[replies] enabled` with `sms = "notify"`
+    /// in live mode (with the file sink, or with Twilio's webhook, there is nothing to poll).
+    pub fn replies_notify(&self) -> Option<&crate::delivery::channel::sms::Notify> {
+        if !self.config.replies.enabled || self.config.delivery.mode != DeliveryMode::Live {
+            return None;
+        }
+        match &self.deliverer.channels.live.sms {
+            Some(crate::delivery::channel::sms::SmsProvider::Notify(notify)) => Some(notify),
+            _ => None,
+        }
+    }
+
+    /// Reads new replies from GOV.UK Notify once (see [`crate::reply::notify::poll`]); `None`
+    /// when replies are not read from Notify.
+    pub async fn poll_replies(
+        &self,
+        stop: &CancellationToken,
+    ) -> Result<Option<crate::reply::notify::PollSummary>> {
+        let Some(notify) = self.replies_notify() else {
+            return Ok(None);
+        };
+        *self.replies_polled.lock().await = Some(self.clock.now());
+        crate::reply::notify::poll(
+            &self.store,
+            &self.schools,
+            &self.config.replies,
+            notify,
+            &self.clock,
+            stop,
+        )
+        .await
+        .map(Some)
+    }
+
+    fn replies_every(&self) -> Duration {
+        // At least a second: 0 would wake the loop without pause.
+        Duration::seconds(i64::try_from(self.config.replies.poll_seconds.max(1)).unwrap_or(60))
+    }
+
+    /// Replies are read at start and every `[replies] poll_seconds`.
+    async fn replies_poll_due(&self) -> bool {
+        if self.replies_notify().is_none() {
+            return false;
+        }
+        self.replies_polled
+            .lock()
+            .await
+            .is_none_or(|last| self.clock.now() - last >= self.replies_every())
+    }
+
+    /// When Notify is next due to be asked for replies.
+    async fn next_replies_poll(&self) -> Option<DateTime<Utc>> {
+        self.replies_notify()?;
+        let last = *self.replies_polled.lock().await;
+        Some(last.map_or_else(|| self.clock.now(), |t| t + self.replies_every()))
+    }
+
     fn poll_every(&self) -> Duration {
         Duration::seconds(i64::try_from(self.config.daemon.poll_seconds).unwrap_or(60))
     }
@@ -682,10 +750,15 @@ impl Daemon {
             // minute of a simulated term would only slow it down.)
             let now = self.clock.now();
             let renew = now + self.lease() / 3;
-            let next = match (next, self.next_inbox_poll().await) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            // And Notify's replies, every [replies] poll_seconds.
+            let next = [
+                next,
+                self.next_inbox_poll().await,
+                self.next_replies_poll().await,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let wake = next.map_or(renew, |n| n.min(renew));
             let sleep = (wake - now).to_std().unwrap_or_default();
             tokio::select! {

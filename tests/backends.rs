@@ -34,6 +34,8 @@ mod inbox;
 mod messages;
 #[path = "backends/replies.rs"]
 mod replies;
+#[path = "backends/replies_confirm.rs"]
+mod replies_confirm;
 #[path = "backends/reports.rs"]
 mod reports;
 #[path = "backends/school_year.rs"]
@@ -72,7 +74,17 @@ use inbox::{
     odd_names_are_neither_lost_nor_ignored, the_inbox_is_polled_every_poll_seconds_without_a_job,
 };
 use messages::a_delivered_letter_is_signed_by_its_stage_and_an_email_quotes_its_approver;
-use replies::a_confirmed_reply_withdraws_exactly_what_its_absence_caused;
+use replies::{
+    a_daemon_stopped_mid_walk_reads_on_after_its_restart,
+    a_list_that_does_not_move_on_is_not_followed_for_ever, a_refused_notify_key_is_said_plainly,
+    a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused,
+    a_walk_cut_short_is_walked_again_by_the_next_poll,
+    notify_replies_are_read_page_by_page_and_taken_once,
+    replies_older_than_notify_keeps_are_reported_lost,
+    the_daemon_reads_replies_at_start_and_every_poll_seconds,
+    two_polls_at_once_store_each_reply_once,
+};
+use replies_confirm::a_confirmed_reply_withdraws_exactly_what_its_absence_caused;
 use reports::{
     la_returns_list_every_episode_of_the_year_from_a_fresh_import,
     la_returns_show_what_happened_to_each_recorded_return,
@@ -161,6 +173,15 @@ fn main() {
         a_part_time_timetable_is_told_to_the_la_and_reviewed,
         roll_changes_are_told_to_the_la,
         a_confirmed_reply_withdraws_exactly_what_its_absence_caused,
+        notify_replies_are_read_page_by_page_and_taken_once,
+        a_walk_cut_short_is_walked_again_by_the_next_poll,
+        two_polls_at_once_store_each_reply_once,
+        replies_older_than_notify_keeps_are_reported_lost,
+        a_refused_notify_key_is_said_plainly,
+        a_signed_twilio_reply_is_stored_once_and_a_forged_one_refused,
+        the_daemon_reads_replies_at_start_and_every_poll_seconds,
+        a_daemon_stopped_mid_walk_reads_on_after_its_restart,
+        a_list_that_does_not_move_on_is_not_followed_for_ever,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

@@ -414,9 +414,9 @@ pub async fn explained_sessions(
 }
 
 /// Queues the thank-you text for a reply from a contact's number, once per family per school
-/// day, held to the end of quiet hours. It names the pupils whose absence it may answer by
-/// forename only (a text shows on a lock screen); a number that is no contact's gets nothing,
-/// since rollcall cannot know who it is writing to.
+/// day, held to the end of quiet hours, for a reply taken within 12 hours of arriving. It names
+/// the pupils whose absence it may answer by forename only (a text shows on a lock screen); a
+/// number that is no contact's gets nothing, since rollcall cannot know who it is writing to.
 pub async fn queue_acknowledgement(
     store: &Store,
     schools: &[Arc<SchoolRuntime>],
@@ -436,6 +436,17 @@ pub async fn queue_acknowledgement(
     let Some(first) = rows.first() else {
         return Ok(());
     };
+    // A reply found late (the first read of Notify's last week, a daemon back after days) is
+    // not thanked: a thank-you a day later reads as a mistake.
+    let received: String = sqlx::query_scalar("SELECT received_at FROM replies WHERE id = $1")
+        .bind(reply_id)
+        .fetch_one(store.pool())
+        .await?;
+    let received = DateTime::parse_from_rfc3339(&received)
+        .with_context(|| format!("reply {reply_id}: stored time \"{received}\" is not RFC 3339"))?;
+    if now.signed_duration_since(received) > chrono::Duration::hours(12) {
+        return Ok(());
+    }
     let school_id: i64 = first.try_get("school_id")?;
     let Some(school) = schools.iter().find(|s| s.id.0 == school_id) else {
         return Ok(());

@@ -24,9 +24,12 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
+use axum::body::Bytes;
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, OptionalFromRequestParts, State,
+};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
@@ -120,9 +123,25 @@ impl Console {
             .route("/status", get(pupil::status))
             .route("/reports", get(reports::reports))
             .route("/assets/console.css", get(view::stylesheet))
+            // A machine's endpoint: no sign-in or form token (Twilio signs each request
+            // instead), and a small body.
+            .route(
+                crate::reply::twilio::WEBHOOK_PATH,
+                post(twilio_sms).layer(DefaultBodyLimit::max(crate::reply::twilio::MAX_BODY)),
+            )
             .layer(axum::middleware::map_response(protective_headers))
             .with_state(self)
     }
+}
+
+/// Parents' replies by Twilio: see [`crate::reply::twilio`].
+async fn twilio_sms(
+    State(console): State<Console>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    crate::reply::twilio::webhook(&console.daemon, console.replay, &uri, &headers, &body).await
 }
 
 /// Serves the console until `stop`. Refuses to start when nobody can sign in.

@@ -421,6 +421,56 @@ impl Notify {
             ))),
         }
     }
+
+    /// One page (up to 250, newest first) of the text messages people sent to the service's
+    /// receiving number, older than the message `older_than` when given. The body is handed
+    /// back unread: it holds parents' words and numbers, which [`crate::reply::notify`] reads
+    /// and no error here repeats. Reading changes nothing, so a failure is safe to retry.
+    pub async fn received_text_messages(
+        &self,
+        older_than: Option<&str>,
+    ) -> Result<Vec<u8>, SendError> {
+        self.limiter.until_ready().await;
+        let token = self.token()?;
+        let mut request = self
+            .client
+            .get(format!("{}/v2/received-text-messages", self.base_url))
+            .bearer_auth(token);
+        if let Some(id) = older_than {
+            request = request.query(&[("older_than", id)]);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error("Notify", e, self.timeout, true))?;
+        let status = response.status();
+        let retry = retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(|e| {
+            SendError::Transient(format!(
+                "Notify's received text messages: the answer could not be read: {}",
+                error_chain(&e.without_url())
+            ))
+        })?;
+        match status.as_u16() {
+            200 => Ok(bytes.to_vec()),
+            403 => Err(SendError::Permanent(format!(
+                "Notify refused the API key (403): {}. Check [delivery.notify] api_key: it must \
+                 be a key of the service whose number receives the replies, not revoked",
+                notify_error_text(&bytes)
+            ))),
+            429 => Err(SendError::RateLimited { retry_after: retry }),
+            400..=499 => Err(SendError::Permanent(format!(
+                "Notify refused to list received text messages ({}): {}",
+                status.as_u16(),
+                notify_error_text(&bytes)
+            ))),
+            _ => Err(SendError::Transient(format!(
+                "Notify failed to list received text messages ({}): {}",
+                status.as_u16(),
+                notify_error_text(&bytes)
+            ))),
+        }
+    }
 }
 
 /// Standard base64 with padding (RFC 4648 §4), as Notify wants the PDF. Small enough to keep
