@@ -148,7 +148,7 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
         "Running the daemon over {period} ({from} to {to}) in simulated time, every channel to the file sink …"
     );
     let mut approved = 0;
-    let mut parents = parents::Parents::read(&dir.join("marks.csv"), &school, seed)?;
+    let mut parents = parents::Parents::read(dir, &school, seed)?;
     let runtime = daemon
         .schools
         .iter()
@@ -262,6 +262,9 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
     println!("  cargo run --release -- --config {cfg} case --upn UPN");
     println!(
         "  cargo run --release -- --config {cfg} preview first_day --upn UPN --as-of {from}T09:45"
+    );
+    println!(
+        "  cargo run --release -- --config {cfg} replies list --as-of {to}T16:00 --days 2   # parents' replies"
     );
     if !whole_year {
         println!(

@@ -62,14 +62,28 @@ pub struct Parents {
     arrived: Vec<(i64, Run)>,
     rng: ChaCha8Rng,
     settings: RepliesConfig,
+    calendar: crate::register::session::Calendar,
+    /// Forenames by UPN: a parent writes the child's name.
+    forenames: HashMap<String, String>,
     pub tally: Tally,
 }
 
 impl Parents {
     /// Reads the generated register's absence runs (whole days, by the morning's code).
-    pub fn read(marks: &Path, school: &SchoolConfig, seed: u64) -> Result<Parents> {
-        let text = std::fs::read_to_string(marks)
+    pub fn read(dir: &Path, school: &SchoolConfig, seed: u64) -> Result<Parents> {
+        let marks = dir.join("marks.csv");
+        let text = std::fs::read_to_string(&marks)
             .with_context(|| format!("reading {}", marks.display()))?;
+        let pupils = dir.join("pupils.csv");
+        let forenames = std::fs::read_to_string(&pupils)
+            .with_context(|| format!("reading {}", pupils.display()))?
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let mut f = line.split(',');
+                Some((f.next()?.to_owned(), f.next()?.to_owned()))
+            })
+            .collect();
         let mut am: BTreeMap<String, BTreeMap<NaiveDate, String>> = BTreeMap::new();
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
@@ -120,6 +134,8 @@ impl Parents {
                 acknowledge: true,
                 ..RepliesConfig::default()
             },
+            calendar: school.calendar.clone(),
+            forenames,
             tally: Tally::default(),
         })
     }
@@ -162,12 +178,30 @@ impl Parents {
                 continue;
             };
             let at = day.and_time(first_text_at) + chrono::Duration::minutes(minutes);
-            let back = run.to.succ_opt().unwrap_or(run.to);
-            let until = if run.from == run.to {
-                "back tomorrow".to_owned()
-            } else {
-                format!("back on {}", back.format("%A"))
+            // The parent says when the child will be back (the next school day after the run);
+            // the office takes that as the days the reply explains (at
+            // most ten school days, as the console allows).
+            let after = self.calendar.school_days_between(
+                run.to.succ_opt().unwrap_or(run.to),
+                run.to + chrono::Days::new(30),
+            );
+            let back = after.first().copied();
+            let until = match back {
+                Some(b) if b == day.succ_opt().unwrap_or(day) => "back tomorrow".to_owned(),
+                Some(b) if (b - day).num_days() > 6 => format!("back on {}", b.format("%A %-d %B")),
+                Some(b) => format!("back on {}", b.format("%A")),
+                None => "back soon".to_owned(),
             };
+            let explained = self.calendar.school_days_between(run.from, run.to);
+            let mut run = run;
+            if let Some(last) = explained.get(..10).and_then(<[NaiveDate]>::last) {
+                run.to = *last;
+            }
+            let name = self
+                .forenames
+                .get(&run.upn)
+                .cloned()
+                .unwrap_or_else(|| "my child".to_owned());
             let body = match run.code.as_str() {
                 "I" => [
                     "is poorly with a temperature,",
@@ -182,7 +216,7 @@ impl Parents {
             self.planned.push(Planned {
                 at,
                 upn: run.upn.clone(),
-                body: format!("Sorry, my child {body} {until}"),
+                body: format!("Sorry, {name} {body} {until}"),
                 run,
             });
         }
@@ -268,7 +302,7 @@ impl Parents {
                 reply_id,
                 pupil_id,
                 from: run.from,
-                to: run.to.min(run.from + chrono::Days::new(13)),
+                to: run.to,
                 reason: reason.into(),
                 by: "Demo Office (Office)".into(),
             };

@@ -56,11 +56,12 @@ pub async fn to_enter(
         let (Ok(day), Some(session)) = (day.parse::<NaiveDate>(), Session::parse(&session)) else {
             continue;
         };
-        if !years.contains_key(&pupil_id) {
-            let loaded = store
-                .pupil_register_years(pupil_id, academic_year(today))
-                .await?;
-            years.insert(pupil_id, loaded);
+        if let std::collections::hash_map::Entry::Vacant(slot) = years.entry(pupil_id) {
+            slot.insert(
+                store
+                    .pupil_register_years(pupil_id, academic_year(today))
+                    .await?,
+            );
         }
         let (year, at) = slot(day, session);
         let mark = years

@@ -267,8 +267,7 @@ pub async fn a_confirmed_reply_withdraws_exactly_what_its_absence_caused(
     let calls = walk.messages(AVA, "first_day").await?;
     let today_call = calls
         .iter()
-        .filter(|m| m.channel == "task")
-        .next_back()
+        .rfind(|m| m.channel == "task")
         .context("today's call")?;
     ensure!(
         today_call
