@@ -126,6 +126,22 @@ async fn trace_logging_never_shows_a_pupil_or_a_family() {
         })))
         .mount(&notify)
         .await;
+    // The mother's reply, read back from Notify: her words name the child, her number is hers.
+    Mock::given(method("GET"))
+        .and(path("/v2/received-text-messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "received_text_messages": [{
+                "id": "b51f638b-4295-46e0-a06e-cd41eee7c33b",
+                "created_at": chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+                "service_id": "26785a09-ab16-4eb0-8407-a37497a57506",
+                "notify_number": "07700900000",
+                "user_number": "447700900417",
+                "content": format!("{FORENAME} {SURNAME} is poorly, from {PARENT} at {ADDRESS}"),
+            }],
+            "links": {"current": format!("{}/v2/received-text-messages", notify.uri())}
+        })))
+        .mount(&notify)
+        .await;
 
     // One day absent is enough to text and email home (with the letter attached), so the
     // templates render every part: names, contacts, addresses and phone numbers.
@@ -182,6 +198,9 @@ port = {smtp_port}
 security = "none"
 from = "Oak Primary <office@oak.example>"
 timeout_seconds = 5
+[replies]
+enabled = true
+
 [delivery.notify]
 base_url = "{notify}"
 api_key = "rollcall_test-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0"
@@ -253,6 +272,9 @@ sms_template_id = "f33517ff-2a88-4f6e-b855-c550268ce08a"
         );
         step("trace", &["deliver"]);
         step("trace", &["status"]);
+        // A parent's reply: read from Notify, matched, listed.
+        step("trace", &["replies", "poll"]);
+        step("trace", &["replies", "list"]);
         logs
     })
     .await
@@ -267,8 +289,14 @@ sms_template_id = "f33517ff-2a88-4f6e-b855-c550268ce08a"
         all
     });
     assert!(text.contains(FORENAME), "the email names the child: {text}");
-    let requests = notify.received_requests().await.expect("recorded requests");
+    let all = notify.received_requests().await.expect("recorded requests");
+    let requests: Vec<_> = all.iter().filter(|r| r.method.as_str() == "POST").collect();
     assert_eq!(requests.len(), 1, "one text home");
+    assert!(
+        all.iter()
+            .any(|r| r.url.path() == "/v2/received-text-messages"),
+        "the reply was read from Notify"
+    );
     let mut body = String::new();
     requests[0]
         .body
