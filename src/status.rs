@@ -36,6 +36,9 @@ pub struct SchoolStatus {
     /// The newest export of each kind the inbox took (pupils, contacts, marks): an MIS
     /// connector that stopped sending one kind shows here.
     pub last_imports: Vec<String>,
+    /// Parents' replies: when they were last read from the provider, and how many of the
+    /// last week's wait for a person (`None` when `[replies]` is off).
+    pub replies: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -251,7 +254,35 @@ pub async fn school_status(
             None => format!("{kind}: none in the last 500 exports"),
         });
     }
+    let replies = if config.replies.enabled {
+        let read: Option<String> = sqlx::query_scalar("SELECT MAX(walked_at) FROM reply_polls")
+            .fetch_one(store.pool())
+            .await?;
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM replies r
+             WHERE r.received_at >= $1
+               AND NOT EXISTS (SELECT 1 FROM reply_outcomes o WHERE o.reply_id = r.id)
+               AND (EXISTS (SELECT 1 FROM reply_candidates c
+                            WHERE c.reply_id = r.id AND c.school_id = $2)
+                    OR NOT EXISTS (SELECT 1 FROM reply_candidates c WHERE c.reply_id = r.id))",
+        )
+        .bind(crate::schedule::instant_text(
+            now - chrono::Duration::days(7),
+        ))
+        .bind(id.0)
+        .fetch_one(store.pool())
+        .await?;
+        Some(format!(
+            "{waiting} of the last 7 days' waiting for a person; last read from the provider: {}",
+            read.as_deref().unwrap_or(
+                "never (Twilio posts them to the console; Notify is read by the daemon)"
+            )
+        ))
+    } else {
+        None
+    };
     Ok(SchoolStatus {
+        replies,
         school: school.id.clone(),
         daemon,
         last_runs,
@@ -285,6 +316,9 @@ pub fn write_text(s: &SchoolStatus, out: &mut impl std::io::Write) -> std::io::R
     )?;
     if let Some(import) = &s.last_import {
         writeln!(out, "  last register import: {import}")?;
+    }
+    if let Some(replies) = &s.replies {
+        writeln!(out, "  parents' replies: {replies}")?;
     }
     writeln!(out, "  last runs:")?;
     if s.last_runs.is_empty() {

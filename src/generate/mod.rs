@@ -174,7 +174,12 @@ fn config_text(opts: &GenerateOptions, terms: &[DateRange], holidays: &[DateRang
          la_regular_unauthorised_days = 10\n\n\
          [delivery]\n\
          mode = \"file\"\n\
-         outbox_dir = \"outbox\"\n",
+         outbox_dir = \"outbox\"\n\n\
+         # Parents' replies to texts: the demo's pretend parents answer; a live school reads\n\
+         # them from GOV.UK Notify or Twilio (README, \"Parents' replies\").\n\
+         [replies]\n\
+         enabled = true\n\
+         acknowledge = true\n",
     );
     for (table, list) in [("calendar.terms", terms), ("calendar.holidays", holidays)] {
         for r in list {
