@@ -228,6 +228,11 @@ pub enum Trigger {
     FirstDay {
         #[serde(default = "am")]
         session: SessionName,
+        /// Only on days one to `last_day` of an absence (Russell Street's Stage One, "Day One
+        /// and Two of absence"): today, and the school days before it with every possible
+        /// session an absence, are at most `last_day` days. Unset: every day.
+        #[serde(default)]
+        last_day: Option<u32>,
     },
     /// Consecutive absent school days ≥ `days` (every possible session absent; with
     /// `unauthorised_only`, every one G/N/O/U).
@@ -271,6 +276,11 @@ pub enum Trigger {
         /// "falls below 96 percent" is the default, strictly below.
         #[serde(default)]
         inclusive: bool,
+        /// "Close to" `percent`: fire below `percent + margin` (percentage points). The
+        /// policy file states the school's reading of "close" (Russell Street's Stage Three,
+        /// "close to 96.5%"). 0 (the default): below `percent` itself.
+        #[serde(default)]
+        margin: f64,
         #[serde(default)]
         counting: Counting,
     },
@@ -428,6 +438,28 @@ pub enum Trigger {
         #[serde(default = "twenty")]
         look_back_school_days: u32,
     },
+    /// Last school year's attendance below `percent` (Russell Street L208: "attendance in the
+    /// previous year was below national"), read from the register's earlier year when it is
+    /// loaded: the sessions of that year inside the pupil's enrolment, once they hold
+    /// `min_sessions` possible sessions. No earlier year in the register (a pupil new to the
+    /// school, a school that imported only this year) and the trigger does not fire: absent
+    /// data is never taken as low attendance. One episode per school year.
+    PreviousYearBelow {
+        percent: f64,
+        #[serde(default = "min_sessions")]
+        min_sessions: u32,
+    },
+    /// Illness that stays unevidenced (the summary of responsibilities; Inspire L213): at
+    /// least `sessions` `I` sessions in the window with no medical evidence recorded for
+    /// their date (`rollcall evidence add`), counting only sessions at least `school_days`
+    /// school days old, so the family has had that long to bring it. One episode per
+    /// session that made the count (a later one, after evidence for the first, is another).
+    UnevidencedIllness {
+        sessions: u32,
+        school_days: u32,
+        #[serde(default)]
+        window: Window,
+    },
     /// Cohort flags, as a guard inside `all`.
     Cohort(CohortFlags),
     All(Vec<Trigger>),
@@ -462,6 +494,8 @@ impl Trigger {
             Trigger::TooFewContacts { .. } => "too_few_contacts",
             Trigger::Admitted { .. } => "admitted",
             Trigger::Leaving { .. } => "leaving",
+            Trigger::PreviousYearBelow { .. } => "previous_year_below",
+            Trigger::UnevidencedIllness { .. } => "unevidenced_illness",
             Trigger::Cohort(_) => "cohort",
             Trigger::All(list) | Trigger::Any(list) => list
                 .iter()
@@ -1057,7 +1091,9 @@ fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
         | Trigger::SevereAbsence { .. }
         | Trigger::PartTimeTimetable {}
         | Trigger::PartTimeReview { .. }
-        | Trigger::WeekdayPattern { .. } => true,
+        | Trigger::WeekdayPattern { .. }
+        | Trigger::PreviousYearBelow { .. }
+        | Trigger::UnevidencedIllness { .. } => true,
         Trigger::CodedSessions { codes, .. } => codes.iter().any(|c| {
             MarkCode::parse_exact(c).and_then(|m| m.category())
                 != Some(Category::UnauthorisedAbsence)
@@ -1127,6 +1163,28 @@ fn check_trigger(
         {
             err(stage, "trigger.days", "must be at least 1".into());
         }
+        Trigger::AttendanceBelow { margin: m, .. } if !(0.0..10.0).contains(m) => {
+            err(
+                stage,
+                "trigger.margin",
+                format!("{m} is not a margin of 0 to under 10 percentage points"),
+            );
+        }
+        Trigger::PreviousYearBelow { percent: p, .. } => percent(*p, err),
+        Trigger::UnevidencedIllness {
+            sessions,
+            school_days,
+            ..
+        } if *sessions == 0 || *school_days == 0 => {
+            err(
+                stage,
+                "trigger",
+                "unevidenced_illness needs sessions and school_days of at least 1".into(),
+            );
+        }
+        Trigger::FirstDay {
+            last_day: Some(0), ..
+        } => err(stage, "trigger.last_day", "must be at least 1".into()),
         Trigger::AttendanceBelow {
             percent: p,
             adjusted,

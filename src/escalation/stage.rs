@@ -17,6 +17,7 @@ use crate::escalation::policy::{
 use crate::escalation::trigger::{Fire, PupilEnv, as_of, cohort_matches, fires, first_day_of_year};
 use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
 use crate::register::pupil::{Contact, Pupil};
+use crate::register::records::PupilRecords;
 use crate::register::session::{Calendar, academic_year};
 
 /// Everything the engine needs about one pupil.
@@ -34,6 +35,9 @@ pub struct PupilInput<'a> {
     /// The days from today on on which a letter home about this pupil already goes (made by
     /// an earlier run, or put off to that day).
     pub letter_days: &'a [NaiveDate],
+    /// What the school recorded beside the export: an extended integration period, medical
+    /// evidence, a full export that no longer lists the pupil.
+    pub records: &'a PupilRecords,
 }
 
 /// The run being evaluated.
