@@ -86,6 +86,7 @@ use school_year::{
 };
 use statutory::{
     a_part_time_timetable_is_told_to_the_la_and_reviewed,
+    a_pupil_gone_from_a_full_export_gets_the_deletion_notice,
     children_missing_education_are_enquired_into_then_told_to_the_la,
     roll_changes_are_told_to_the_la,
 };
@@ -157,6 +158,7 @@ fn main() {
         children_missing_education_are_enquired_into_then_told_to_the_la,
         a_part_time_timetable_is_told_to_the_la_and_reviewed,
         roll_changes_are_told_to_the_la,
+        a_pupil_gone_from_a_full_export_gets_the_deletion_notice,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

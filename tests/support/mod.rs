@@ -17,6 +17,7 @@ use rollcall::escalation::stage::{Context, Decision, Evaluation, PupilInput, eva
 use rollcall::register::facts::PupilRegister;
 use rollcall::register::mark::MarkCode;
 use rollcall::register::pupil::{Contact, Pupil, Sen, Upn};
+use rollcall::register::records::PupilRecords;
 use rollcall::register::session::{Calendar, SLOTS_PER_YEAR, Session, slot};
 
 pub const UPN: &str = "A123456789012";
@@ -125,6 +126,9 @@ pub struct Walk {
     /// Approve what needs a person at the end of each run (else `approve` does it).
     pub auto_approve: bool,
     pub previous_pass: Option<NaiveDateTime>,
+    /// Per pupil: what the school recorded beside the export (an extended integration
+    /// period, medical evidence, missing from a full export).
+    pub records: Vec<PupilRecords>,
     seen: std::collections::HashSet<(i64, String, String)>,
 }
 
@@ -149,6 +153,7 @@ impl Walk {
             withdrawn: Vec::new(),
             auto_approve: true,
             previous_pass: None,
+            records: vec![PupilRecords::default()],
             seen: Default::default(),
         }
     }
@@ -160,6 +165,7 @@ impl Walk {
         self.cases.push(None);
         self.memory.push(HashMap::new());
         self.history.push(Vec::new());
+        self.records.push(PupilRecords::default());
     }
 
     pub fn mark(&mut self, index: usize, day: NaiveDate, session: Session, code: &str) {
@@ -238,6 +244,7 @@ impl Walk {
                 memory: &self.memory[i],
                 history: &self.history[i],
                 letter_days: &letter_days[i],
+                records: &self.records[i],
             })
             .collect();
         evaluate(
