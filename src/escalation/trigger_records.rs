@@ -183,3 +183,86 @@ pub(crate) fn missing_from_export(
         word,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::escalation::policy::{Trigger, Window, parse};
+
+    fn one_stage(trigger: &str) -> String {
+        format!(
+            r#"
+name = "t"
+title = "T"
+
+[[stage]]
+id = "s"
+title = "S"
+trigger = {trigger}
+case = "none"
+actions = [{{ channel = "task", to = "attendance_officer", task = "review", template = "x" }}]
+"#
+        )
+    }
+
+    #[test]
+    fn the_issue_14_words_parse_with_their_defaults_and_are_checked() {
+        let p = parse(
+            &one_stage("{ previous_year_below = { percent = 94.5 } }"),
+            "t.toml",
+        )
+        .expect("valid");
+        assert_eq!(
+            p.stages[0].trigger,
+            Trigger::PreviousYearBelow {
+                percent: 94.5,
+                min_sessions: 20
+            }
+        );
+        assert_eq!(p.stages[0].trigger.word(), "previous_year_below");
+        let p = parse(
+            &one_stage("{ unevidenced_illness = { sessions = 10, school_days = 10 } }"),
+            "t.toml",
+        )
+        .expect("valid");
+        assert_eq!(
+            p.stages[0].trigger,
+            Trigger::UnevidencedIllness {
+                sessions: 10,
+                school_days: 10,
+                window: Window::YearToDate
+            }
+        );
+        let p = parse(&one_stage("{ first_day = { last_day = 2 } }"), "t.toml").expect("valid");
+        assert!(matches!(
+            p.stages[0].trigger,
+            Trigger::FirstDay {
+                last_day: Some(2),
+                ..
+            }
+        ));
+
+        for (trigger, key) in [
+            (
+                "{ previous_year_below = { percent = 0 } }",
+                "trigger.percent",
+            ),
+            (
+                "{ unevidenced_illness = { sessions = 0, school_days = 10 } }",
+                "trigger",
+            ),
+            ("{ first_day = { last_day = 0 } }", "trigger.last_day"),
+            (
+                "{ attendance_below = { percent = 96.5, margin = 12 } }",
+                "trigger.margin",
+            ),
+            (
+                "{ attendance_below = { percent = 96.5, margin = -1 } }",
+                "trigger.margin",
+            ),
+        ] {
+            let errors = parse(&one_stage(trigger), "t.toml").expect_err(trigger);
+            assert_eq!(errors.len(), 1, "{trigger}: {errors:?}");
+            assert_eq!(errors[0].key, key, "{trigger}");
+        }
+    }
+}
