@@ -2268,3 +2268,41 @@ fn inspire_illness_still_unevidenced_ten_school_days_on_is_reviewed() {
     assert!(s.on(1, "unevidenced_illness_review").is_empty());
     assert!(s.on(2, "unevidenced_illness_review").is_empty());
 }
+
+#[test]
+fn russell_street_a_pupil_listed_again_withdraws_the_deletion_notice_still_waiting() {
+    // The full export of Thursday 13 November left the pupil out (no leaving date): the
+    // deletion notice is decided that day and waits for a person. Friday's full export lists
+    // the pupil again: the notice, still waiting, is withdrawn with its cause gone.
+    let mut s = School::new(
+        "russell-street-school",
+        "09:00",
+        "13:45",
+        vec![young(UPN, "2025-09-03")],
+    );
+    s.walk.auto_approve = false;
+    s.plan(0, "2025-09-03", "2025-11-14", |_| Some(PRESENT));
+    s.walk("2025-09-03", "2025-11-12", "18:00");
+    s.walk.records[0].missing_from_export = Some(date("2025-11-13"));
+    s.walk("2025-11-13", "2025-11-13", "18:00");
+    assert_eq!(s.on(0, "deletion_notice"), [date("2025-11-13")]);
+    let notice = s.decision(0, "deletion_notice");
+    assert!(notice.requires_approval);
+    assert!(
+        notice
+            .reason
+            .starts_with("the full MIS export of 2025-11-13 no longer lists the pupil"),
+        "{}",
+        notice.reason
+    );
+    assert!(s.walk.withdrawn.is_empty());
+    s.walk.records[0].missing_from_export = None;
+    s.walk("2025-11-14", "2025-11-14", "18:00");
+    assert_eq!(s.walk.withdrawn.len(), 1, "{:?}", s.walk.withdrawn);
+    assert!(
+        s.walk.withdrawn[0].1.starts_with("cause gone"),
+        "{:?}",
+        s.walk.withdrawn
+    );
+    assert_eq!(s.on(0, "deletion_notice"), [date("2025-11-13")]);
+}
