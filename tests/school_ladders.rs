@@ -2306,3 +2306,68 @@ fn russell_street_a_pupil_listed_again_withdraws_the_deletion_notice_still_waiti
     );
     assert_eq!(s.on(0, "deletion_notice"), [date("2025-11-13")]);
 }
+
+#[test]
+fn roll_changes_wait_for_the_las_weekly_batch_day_when_the_policy_sets_one() {
+    // The LA agreed to hear of roll changes on Fridays (`roll_change_batch_weekday`, off by
+    // default). Pupil 0 joins on Monday 10 November, pupil 1 on Wednesday 12 November; pupil
+    // 2 leaves on Tuesday 11 November. Each notice is decided on its day, as without a batch;
+    // the LA's emails wait for Friday 14 November after the morning register (09:00), within
+    // five school days of each admission. The social worker's email is not held.
+    let joining = |upn: &str, day: &str| young(upn, day);
+    let mut leaving = young(UPN_C, "2025-09-03");
+    leaving.leaving_date = Some(date("2025-11-11"));
+    leaving.social_worker = true;
+    let mut s = School::new(
+        "russell-street-school",
+        "09:00",
+        "13:45",
+        vec![
+            joining(UPN, "2025-11-10"),
+            joining(UPN_B, "2025-11-12"),
+            leaving,
+        ],
+    );
+    s.walk.policy.settings.roll_change_batch_weekday = Some("friday".into());
+    s.plan(0, "2025-11-10", "2025-11-14", |_| Some(PRESENT));
+    s.plan(1, "2025-11-12", "2025-11-14", |_| Some(PRESENT));
+    s.plan(2, "2025-11-03", "2025-11-11", |_| Some(PRESENT));
+    s.walk("2025-11-03", "2025-11-14", "18:00");
+    let friday = at(date("2025-11-14"), "09:00");
+    assert_eq!(s.on(0, "new_pupil"), [date("2025-11-10")]);
+    assert_eq!(s.on(1, "new_pupil"), [date("2025-11-12")]);
+    assert_eq!(s.on(2, "deletion_notice"), [date("2025-11-11")]);
+    // Five school days from each admission reach Friday or beyond.
+    for admitted in ["2025-11-10", "2025-11-12"] {
+        assert!(s.school_day_after(date(admitted), 4) >= date("2025-11-14"));
+    }
+    for p in 0..2 {
+        let d = s.decision(p, "new_pupil");
+        assert_eq!(d.actions.len(), 1);
+        assert_eq!(d.actions[0].to, Recipient::La);
+        assert_eq!(d.actions[0].not_before, Some(friday), "pupil {p}");
+    }
+    let d = s.decision(2, "deletion_notice");
+    let held: Vec<(Recipient, Option<chrono::NaiveDateTime>)> =
+        d.actions.iter().map(|a| (a.to, a.not_before)).collect();
+    assert_eq!(
+        held,
+        [
+            (Recipient::La, Some(friday)),
+            (Recipient::SocialWorker, None)
+        ]
+    );
+    // The shipped policies leave the batch off: each notice goes on its own day.
+    let policy = support::load_policy("russell-street-school");
+    assert_eq!(policy.settings.roll_change_batch_weekday, None);
+    // A weekday the school is not open is refused.
+    let text = std::fs::read_to_string(policy.source)
+        .expect("policy")
+        .replace(
+            "approval_reminder_school_days = 3",
+            "approval_reminder_school_days = 3\nroll_change_batch_weekday = \"saturday\"",
+        );
+    let errors =
+        rollcall::escalation::policy::parse(&text, "rss.toml").expect_err("saturday refused");
+    assert_eq!(errors[0].key, "settings.roll_change_batch_weekday");
+}

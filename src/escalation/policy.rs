@@ -93,6 +93,13 @@ pub struct Settings {
     /// A message awaiting approval for this many school days reminds the attendance officer
     /// (and again after each further period); it is never dropped silently.
     pub approval_reminder_school_days: u32,
+    /// Roll changes in a regular batch, where the LA agrees one (issue 14): the weekday
+    /// (`"monday"` … `"friday"`) on which the LA hears of new pupils and deletions. A message
+    /// to the LA from a stage with an `admitted` or `leaving` trigger is put off to that
+    /// weekday's next school day, after the morning register closes (a new pupil's never past
+    /// the fifth school day after admission, the statutory limit). Unset, the default: each
+    /// notice goes on its own day.
+    pub roll_change_batch_weekday: Option<String>,
 }
 
 impl Default for Settings {
@@ -107,6 +114,7 @@ impl Default for Settings {
             integration_weeks: 0,
             steps_per_day: 1,
             approval_reminder_school_days: 3,
+            roll_change_batch_weekday: None,
         }
     }
 }
@@ -898,6 +906,17 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
         }
     }
 
+    if let Some(day) = &s.roll_change_batch_weekday
+        && crate::escalation::trigger_records::school_weekday(day).is_none()
+    {
+        err(
+            "",
+            "settings.roll_change_batch_weekday",
+            format!(
+                "\"{day}\" is not a school weekday; allowed: monday, tuesday, wednesday, thursday, friday"
+            ),
+        );
+    }
     for (key, n) in [
         ("settings.steps_per_day", s.steps_per_day),
         (

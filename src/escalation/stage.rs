@@ -15,6 +15,7 @@ use crate::escalation::policy::{
     Action, Approval, CaseEffect, Channel, Policy, Rearm, Recheck, Recipient, Stage, Trigger,
 };
 use crate::escalation::trigger::{Fire, PupilEnv, as_of, cohort_matches, fires, first_day_of_year};
+use crate::escalation::trigger_records;
 use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
 use crate::register::pupil::{Contact, Pupil};
 use crate::register::records::PupilRecords;
@@ -569,6 +570,11 @@ fn decide(
             }
             if action.channel == Channel::Sms {
                 planned.not_before = quiet_hours_end(ctx);
+            }
+            if action.to == Recipient::La
+                && let Some(batch) = trigger_records::roll_change_batch(env, stage)
+            {
+                planned.not_before = planned.not_before.max(Some(batch));
             }
             actions.push(planned);
         }

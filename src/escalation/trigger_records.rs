@@ -3,9 +3,9 @@
 //! pupil, the day of an absence a first-day call falls on, and an integration period extended
 //! for one pupil. [`crate::escalation::trigger`] dispatches here; pure, like it.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta, Weekday};
 
-use crate::escalation::policy::Window;
+use crate::escalation::policy::{Stage, Trigger, Window};
 use crate::escalation::trigger::{Fire, PupilEnv, absent_all_day, window_start};
 use crate::register::facts::counts_between;
 use crate::register::mark::MarkCode;
@@ -182,6 +182,55 @@ pub(crate) fn missing_from_export(
         episode: Some(format!("missing-{missing}")),
         word,
     })
+}
+
+/// `"monday"` … `"friday"` (any case).
+pub(crate) fn school_weekday(text: &str) -> Option<Weekday> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "monday" => Some(Weekday::Mon),
+        "tuesday" => Some(Weekday::Tue),
+        "wednesday" => Some(Weekday::Wed),
+        "thursday" => Some(Weekday::Thu),
+        "friday" => Some(Weekday::Fri),
+        _ => None,
+    }
+}
+
+/// When a roll-change stage's message to the LA goes under `settings.roll_change_batch_weekday`:
+/// the next school day (today included) on that weekday, after the morning register closes,
+/// and for a new pupil no later than the fifth school day after admission. `None` without the
+/// setting, for any other stage, or with no such school day in the next 60 days (then at once).
+pub(crate) fn roll_change_batch(env: &PupilEnv<'_>, stage: &Stage) -> Option<NaiveDateTime> {
+    let weekday = school_weekday(
+        env.ctx
+            .policy
+            .settings
+            .roll_change_batch_weekday
+            .as_deref()?,
+    )?;
+    let words = stage.trigger.flatten();
+    let admitted = words.iter().any(|t| matches!(t, Trigger::Admitted { .. }));
+    let leaving = words.iter().any(|t| matches!(t, Trigger::Leaving { .. }));
+    if !admitted && !leaving {
+        return None;
+    }
+    let today = env.ctx.today();
+    let calendar = env.ctx.calendar();
+    let mut day = calendar
+        .school_days_between(today, today + TimeDelta::days(60))
+        .iter()
+        .copied()
+        .find(|d| d.weekday() == weekday)?;
+    if admitted {
+        let admission = env.input.pupil.admission_date;
+        if let Some(due) = calendar
+            .school_days_between(admission, admission + TimeDelta::days(60))
+            .get(4)
+        {
+            day = day.min((*due).max(today));
+        }
+    }
+    Some(day.and_time(env.ctx.school.am_register_close))
 }
 
 #[cfg(test)]
