@@ -439,9 +439,12 @@ pub enum Trigger {
     },
     /// A deletion from the roll: the register records a leaving date that has come (the notice
     /// is due on it, or at the import that first shows it, if later; DOMAIN.md: "before the
-    /// name is removed"), no more than `look_back_school_days` school days ago. Evaluated for
-    /// pupils who have left too: only stages with this trigger are. One episode per leaving
-    /// date. A stage with this trigger that writes to the LA needs a person's approval.
+    /// name is removed"), no more than `look_back_school_days` school days ago; or, for a pupil
+    /// with no leaving date, the first full MIS export that no longer lists them (`rollcall
+    /// import pupils FILE --full`, `pupils-full*.csv` in the inbox; never a partial export),
+    /// due at that import. Evaluated for pupils who have left too: only stages with this
+    /// trigger are. One episode per leaving date (or per full export that first left the
+    /// pupil out). A stage with this trigger that writes to the LA needs a person's approval.
     Leaving {
         #[serde(default = "twenty")]
         look_back_school_days: u32,
