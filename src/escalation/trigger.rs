@@ -1246,10 +1246,13 @@ pub(crate) fn measured(
     ctx: &Context<'_>,
     pupil: &crate::register::pupil::Pupil,
     register: PupilRegister<'_>,
+    records: &crate::register::records::PupilRecords,
     case: Option<&CaseState>,
     trigger: &Trigger,
 ) -> Option<Measured> {
-    with_env(ctx, pupil, register, case, |env| measured_in(env, trigger))
+    with_env(ctx, pupil, register, records, case, |env| {
+        measured_in(env, trigger)
+    })
 }
 
 /// Why `trigger` fires for one pupil at `ctx.now`, if it does: the engine's reason.
@@ -1260,7 +1263,8 @@ pub(crate) fn explain(
     case: Option<&CaseState>,
     trigger: &Trigger,
 ) -> Option<String> {
-    with_env(ctx, pupil, register, case, |env| {
+    let records = &crate::register::records::NO_RECORDS;
+    with_env(ctx, pupil, register, records, case, |env| {
         fires(env, trigger).pop().map(|f| f.reason)
     })
 }
@@ -1270,6 +1274,7 @@ fn with_env<R>(
     ctx: &Context<'_>,
     pupil: &crate::register::pupil::Pupil,
     register: PupilRegister<'_>,
+    records: &crate::register::records::PupilRecords,
     case: Option<&CaseState>,
     f: impl FnOnce(&PupilEnv<'_>) -> R,
 ) -> R {
@@ -1283,7 +1288,7 @@ fn with_env<R>(
         memory: &memory,
         history: &[],
         letter_days: &[],
-        records: &crate::register::records::NO_RECORDS,
+        records,
     };
     let calendar = &ctx.school.calendar;
     let year_start = first_day_of_year(calendar, ctx.today());

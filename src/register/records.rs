@@ -156,6 +156,16 @@ pub async fn for_pupil(store: &Store, school: SchoolId, pupil_id: i64) -> Result
         .unwrap_or_default())
 }
 
+/// One pupil's records, by pupil row id alone (a message being rendered knows no school row).
+pub async fn for_pupil_id(store: &Store, pupil_id: i64) -> Result<PupilRecords> {
+    let school: i64 = sqlx::query("SELECT school_id FROM pupils WHERE id = $1")
+        .bind(pupil_id)
+        .fetch_one(store.pool())
+        .await?
+        .try_get("school_id")?;
+    for_pupil(store, SchoolId(school), pupil_id).await
+}
+
 /// A name or reason as typed: trimmed, not empty, one line, at most [`MAX_TEXT`] characters.
 pub fn checked_text(flag: &str, text: &str) -> Result<String> {
     let text = text.trim();
