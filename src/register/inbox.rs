@@ -679,6 +679,16 @@ mod tests {
     }
 
     #[test]
+    fn only_a_pupils_export_named_full_is_a_full_export() {
+        assert_eq!(Kind::of("pupils-full-2025-11-13.csv"), Some(Kind::Pupils));
+        assert!(is_full_export("pupils-full-2025-11-13.csv"));
+        assert!(is_full_export("PUPILS_FULL.CSV"));
+        assert!(!is_full_export("pupils.csv"));
+        assert!(!is_full_export("pupils-2025-11-13.csv"));
+        assert!(!is_full_export("full-pupils.csv"));
+    }
+
+    #[test]
     fn files_being_handed_over_are_left_alone() {
         for name in [
             "marks.csv.tmp",

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Result, ensure};
 use chrono::{Datelike, NaiveDate};
 use rollcall::delivery::outbox::Verdict;
-use rollcall::register::import::{import_full_pupils, import_pupils};
+use rollcall::register::import::import_full_pupils;
 use rollcall::register::store::Store;
 use sqlx::Row;
 
@@ -230,9 +230,9 @@ pub async fn roll_changes_are_told_to_the_la(store: Store, dir: &'static Path) -
 
 /// A pupil who drops out of a full MIS export with no leaving date (issue 14): the MIS stops
 /// listing pupil 1 (who has a social worker). A partial export on Monday 10 November that lists
-/// only pupil 0 changes nothing; the full export imported before school on Thursday
-/// 13 November lists pupils 0 and 2: pupil 1's deletion notice is decided that day and waits
-/// for a person, who writes the ground and the destination; nothing deletes the pupil or sets
+/// only pupil 0 changes nothing; the full export (`pupils-full*.csv` in the inbox) taken late
+/// on Wednesday 12 November lists pupils 0 and 2: pupil 1's deletion notice is decided at the
+/// first run on Thursday 13 November and waits for a person, who writes the ground and the destination; nothing deletes the pupil or sets
 /// a leaving date. A later full export that lists pupil 1 again clears the record.
 pub async fn a_pupil_gone_from_a_full_export_gets_the_deletion_notice(
     store: Store,
@@ -270,13 +270,39 @@ pub async fn a_pupil_gone_from_a_full_export_gets_the_deletion_notice(
     let full = export("pupils-full-1.csv", &[0, 2])?;
     let again = export("pupils-full-2.csv", &[0, 1, 2])?;
 
+    // Both exports reach rollcall through the inbox, as an MIS connector hands them over
+    // (written, then a `.done` marker): the name says which is full.
+    let inbox = w.dir.join("inbox");
+    let drop = |from: &Path, name: &str| -> Result<()> {
+        std::fs::copy(from, inbox.join(name))?;
+        std::fs::write(inbox.join(format!("{name}.done")), "")?;
+        Ok(())
+    };
+    let missing = |store: Store| async move {
+        let rows = sqlx::query("SELECT first_missing_on FROM export_missing")
+            .fetch_all(store.pool())
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("first_missing_on"))
+            .collect::<std::result::Result<Vec<String>, _>>()
+    };
     w.walk_to(d("2025-11-09")).await?;
-    let summary = import_pupils(&w.store, w.school_id, &partial).await?;
-    ensure!(summary.missing_from_export == 0, "{summary:?}");
+    drop(&partial, "pupils-2025-11-10.csv")?;
     w.walk_to(d("2025-11-12")).await?;
-    let summary = import_full_pupils(&w.store, w.school_id, &full, d("2025-11-13")).await?;
-    ensure!(summary.missing_from_export == 1, "{summary:?}");
+    ensure!(
+        inbox.join("done").join("pupils-2025-11-10.csv").exists()
+            || !inbox.join("pupils-2025-11-10.csv").exists(),
+        "the partial export was taken"
+    );
+    ensure!(
+        missing(w.store.clone()).await?.is_empty(),
+        "a partial export marks nobody"
+    );
+    // Dropped just before midnight on the 12th: the daemon takes it at its next look, still
+    // the 12th at the school, and the deletion notice comes at the first run on the 13th.
+    drop(&full, "pupils-full-2025-11-12.csv")?;
     w.walk_to(d("2025-11-21")).await?;
+    ensure!(missing(w.store.clone()).await? == ["2025-11-12"]);
 
     ensure!(w.days_of(1, "deletion_notice").await? == [d("2025-11-13")]);
     ensure!(w.days_of(0, "deletion_notice").await?.is_empty());
@@ -291,7 +317,7 @@ pub async fn a_pupil_gone_from_a_full_export_gets_the_deletion_notice(
         rows.len() == 1
             && rows[0]
                 .reason
-                .starts_with("the full MIS export of 2025-11-13 no longer lists the pupil"),
+                .starts_with("the full MIS export of 2025-11-12 no longer lists the pupil"),
         "{rows:?}"
     );
     let sent = w.messages(1, "deletion_notice").await?;
