@@ -232,8 +232,9 @@ pub async fn roll_changes_are_told_to_the_la(store: Store, dir: &'static Path) -
 /// listing pupil 1 (who has a social worker). A partial export on Monday 10 November that lists
 /// only pupil 0 changes nothing; the full export (`pupils-full*.csv` in the inbox) taken late
 /// on Wednesday 12 November lists pupils 0 and 2: pupil 1's deletion notice is decided at the
-/// first run on Thursday 13 November and waits for a person, who writes the ground and the destination; nothing deletes the pupil or sets
-/// a leaving date. A later full export that lists pupil 1 again clears the record.
+/// first run on Thursday 13 November and waits for a person, who writes the ground and the
+/// destination; nothing deletes the pupil or sets a leaving date. A later full export that
+/// lists pupil 1 again clears the record.
 pub async fn a_pupil_gone_from_a_full_export_gets_the_deletion_notice(
     store: Store,
     dir: &'static Path,
