@@ -85,6 +85,16 @@ pub enum Command {
         #[command(subcommand)]
         what: TemplatesWhat,
     },
+    /// What the school records about one pupil beside the MIS export
+    Pupil {
+        #[command(subcommand)]
+        what: crate::cli_records::PupilWhat,
+    },
+    /// Medical evidence seen for a pupil's illness (I marks)
+    Evidence {
+        #[command(subcommand)]
+        what: crate::cli_records::EvidenceWhat,
+    },
     /// Parents' replies to texts: read them, and see what arrived and what each matched
     Replies {
         #[command(subcommand)]
@@ -396,7 +406,7 @@ pub struct GenerateArgs {
 #[derive(Debug, Subcommand)]
 pub enum ImportWhat {
     /// upn,forename,surname,date_of_birth,year_group,reg_group,gender,fsm,sen,eal,ethnicity,lac,social_worker,young_carer,concern,admission_date,leaving_date
-    Pupils(ImportArgs),
+    Pupils(PupilsArgs),
     /// upn,name,relationship,priority,email,mobile,parental_responsibility,address_line_1,address_line_2,town,postcode
     Contacts(ImportArgs),
     /// upn,date,session,mark
@@ -409,6 +419,17 @@ pub struct ImportArgs {
     /// School id or URN, where the config has several
     #[arg(long)]
     pub school: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PupilsArgs {
+    #[command(flatten)]
+    pub common: ImportArgs,
+    /// The file is a full export of the roll: a pupil on the roll with no leaving date that it
+    /// does not list gets the deletion notice, for a person's approval (nothing is deleted).
+    /// Without it the file is partial and says nothing about pupils it leaves out.
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -483,7 +504,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Import { what } => {
             let config = load_config(cli.config.as_deref())?;
             let (kind, args) = match &what {
-                ImportWhat::Pupils(a) => ("pupils", a),
+                ImportWhat::Pupils(a) => ("pupils", &a.common),
                 ImportWhat::Contacts(a) => ("contacts", a),
                 ImportWhat::Marks(m) => ("marks", &m.common),
             };
@@ -493,8 +514,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             let store = Store::connect(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
             let summary = match &what {
+                ImportWhat::Pupils(a) if a.full => {
+                    crate::register::import::import_full_pupils(
+                        &store,
+                        school_id,
+                        &a.common.file,
+                        school_now(school).date(),
+                    )
+                    .await?
+                }
                 ImportWhat::Pupils(a) => {
-                    crate::register::import::import_pupils(&store, school_id, &a.file).await?
+                    crate::register::import::import_pupils(&store, school_id, &a.common.file)
+                        .await?
                 }
                 ImportWhat::Contacts(a) => {
                     crate::register::import::import_contacts(&store, school_id, &a.file).await?
@@ -901,6 +932,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             )?;
             Ok(())
         }
+        Command::Pupil { what } => {
+            crate::cli_records::pupil(&load_config(cli.config.as_deref())?, what).await
+        }
+        Command::Evidence { what } => {
+            crate::cli_records::evidence(&load_config(cli.config.as_deref())?, what).await
+        }
         Command::Case(args) => {
             let config = load_config(cli.config.as_deref())?;
             let school = config.school(args.school.as_deref())?;
@@ -912,6 +949,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 anyhow::bail!("no pupil with UPN {} at school \"{}\"", args.upn, school.id);
             };
             let history = crate::escalation::case::history(&store, school_id, pupil.id).await?;
+            let records = crate::register::records::for_pupil(&store, school_id, pupil.id).await?;
+            for line in records.describe() {
+                say!("{line}")?;
+            }
             if history.is_empty() {
                 say!("{} has no case", args.upn)?;
             }
@@ -1256,7 +1297,7 @@ fn unnamed_signatories(
 
 /// A `--upn` as typed: a valid UPN, or an error saying what is wrong with it (a mistyped
 /// UPN would otherwise just find nobody and exit 0).
-fn checked_upn(text: &str) -> Result<String> {
+pub(crate) fn checked_upn(text: &str) -> Result<String> {
     let text = text.trim();
     crate::register::pupil::Upn::parse(text)
         .map(|upn| upn.as_str().to_owned())
@@ -1282,7 +1323,7 @@ fn replay_time(
     Ok(Some(as_of))
 }
 
-fn school_now(school: &crate::config::SchoolConfig) -> NaiveDateTime {
+pub(crate) fn school_now(school: &crate::config::SchoolConfig) -> NaiveDateTime {
     chrono::Utc::now()
         .with_timezone(&school.timezone)
         .naive_local()

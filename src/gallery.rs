@@ -220,6 +220,7 @@ fn render_action(
         register,
         contacts: sample.contacts.clone(),
         history: scene.history.clone(),
+        records: Default::default(),
     };
     let pupil = message::pupil_data(school, policy, &decision, &source, scene.as_of)?;
     let first = &sample.contacts[0];

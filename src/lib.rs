@@ -8,6 +8,7 @@
 //! channels) and [`report`]. The daemon, its schedule and the command line sit on top.
 
 pub mod cli;
+pub mod cli_records;
 pub mod config;
 pub mod daemon;
 pub mod delivery;

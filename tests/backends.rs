@@ -101,6 +101,7 @@ use school_year::{
 };
 use statutory::{
     a_part_time_timetable_is_told_to_the_la_and_reviewed,
+    a_pupil_gone_from_a_full_export_gets_the_deletion_notice,
     children_missing_education_are_enquired_into_then_told_to_the_la,
     roll_changes_are_told_to_the_la,
 };
@@ -182,6 +183,7 @@ fn main() {
         the_daemon_reads_replies_at_start_and_every_poll_seconds,
         a_daemon_stopped_mid_walk_reads_on_after_its_restart,
         a_list_that_does_not_move_on_is_not_followed_for_ever,
+        a_pupil_gone_from_a_full_export_gets_the_deletion_notice,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

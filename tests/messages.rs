@@ -482,6 +482,7 @@ fn message_for(
         },
         contacts,
         history: Vec::new(),
+        records: walk.records[0].clone(),
     };
     let now = decision.facts.as_of;
     let pupil =
@@ -1137,4 +1138,54 @@ fn la_notices_carry_what_the_la_needs() {
     // The 10-day return in all five (James Marks' day-10 notice is theirs), the sickness
     // return in all five.
     assert_eq!(notices, 10);
+}
+
+#[test]
+fn james_marks_call_task_quotes_adjusted_attendance_from_the_end_of_an_extended_integration() {
+    // Admitted on 15 September: six school weeks of integration end on 31 October. The SLT
+    // extended it to Friday 7 November (L44), so adjusted attendance starts on Monday
+    // 10 November. Off every Monday and Tuesday from then (C2): the call task says "since"
+    // the 10th, not the 3rd, and the engine's reason names the extension.
+    let mut p = Plan::new(
+        "james-marks-academy",
+        support::pupil(support::UPN, "7B", date("2025-09-15")),
+    );
+    p.walk.school.am_register_close = chrono::NaiveTime::from_hms_opt(10, 0, 0).expect("time");
+    p.walk.records[0].integration = Some(rollcall::register::records::IntegrationExtension {
+        until: date("2025-11-07"),
+        by: "Scott Martin".into(),
+        reason: "building up to full days".into(),
+        recorded_at: "2025-10-20 16:00".into(),
+    });
+    p.plan("2025-09-15", "2025-12-19", |d| {
+        if d >= date("2025-11-10") && weekday(d, &[chrono::Weekday::Mon, chrono::Weekday::Tue]) {
+            ["C2", "C2"]
+        } else {
+            ["/", "\\"]
+        }
+    });
+    let decision = p
+        .walk_until("2025-09-15", "2025-12-19", "18:00", "below_95_adjusted")
+        .clone();
+    let from = date("2025-11-10");
+    // 40 sessions since the 10th first on the 20th school day from it.
+    assert_eq!(decision.facts.as_of.date(), p.after(from, 19));
+    assert!(
+        decision.reason.contains(
+            "integration period extended to 2025-11-07 by Scott Martin (building up to full days)"
+        ),
+        "{}",
+        decision.reason
+    );
+    let (data, rendered, _) =
+        message_for(&p, &decision, Channel::Task, "jma_below_target_call", "");
+    assert_eq!(data.pupil.measured.from, long(from));
+    assert!(
+        rendered.text.contains(&format!(
+            "since {} (after the integration period)",
+            long(from)
+        )),
+        "{}",
+        rendered.text
+    );
 }

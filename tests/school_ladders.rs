@@ -334,10 +334,12 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
             "russell-street-school",
             &[
                 "stage_one",
+                "social_worker_absent",
                 "stage_two",
                 "stage_three",
                 "stage_four",
                 "persistent_absence",
+                "unevidenced_illness_review",
                 "unresolved_n",
                 "la_10_day_return",
                 "sickness_15_day_return",
@@ -379,6 +381,7 @@ fn each_policy_checks_clean_and_climbs_in_this_order() {
                 "deletion_notice",
                 "emergency_contacts",
                 "medical_evidence",
+                "unevidenced_illness_review",
             ],
         ),
     ];
@@ -410,15 +413,25 @@ fn first_day_contact_waits_for_each_schools_time_and_tells_the_social_worker() {
             "{name}: nothing before {due}"
         );
         let fired = s.run(day, due);
-        assert_eq!(
-            fired,
-            [(0, stage.to_owned()), (1, stage.to_owned())],
-            "{name} at {due}"
-        );
+        // Russell Street tells the social worker in a stage of its own, on every day of an
+        // unexplained absence: its Stage One is days one and two only (L196).
+        let social_worker_stage = if name == "russell-street-school" {
+            "social_worker_absent"
+        } else {
+            stage
+        };
+        let mut expected = vec![(0, stage.to_owned())];
+        if social_worker_stage != stage {
+            expected.push((0, social_worker_stage.to_owned()));
+        }
+        expected.push((1, stage.to_owned()));
+        assert_eq!(fired, expected, "{name} at {due}");
         let told = |p: usize| {
-            s.decision(p, stage)
-                .actions
+            s.walk
+                .fired
                 .iter()
+                .filter(|d| d.pupil_id as usize == p + 1 && d.stage == social_worker_stage)
+                .flat_map(|d| &d.actions)
                 .any(|a| a.to == Recipient::SocialWorker)
         };
         assert!(told(0), "{name}: the social worker hears of the N");
@@ -990,8 +1003,9 @@ fn russell_street_an_absence_climbs_stages_one_to_four() {
     };
     let absent_sessions =
         |d: NaiveDate| s.codes(0, start, d).iter().filter(|c| !attended(c)).count();
-    // Stage One: the office rings every day no reason is in by 9:00, every contact.
-    assert_eq!(s.on(0, "stage_one"), days);
+    // Stage One: the office rings every contact on days one and two of the absence (L196),
+    // when no reason is in by 9:00; from day three the absence is Stage Two's and Three's.
+    assert_eq!(s.on(0, "stage_one"), days[..2]);
     let calls: Vec<&str> = s
         .decision(0, "stage_one")
         .actions
@@ -1007,8 +1021,17 @@ fn russell_street_an_absence_climbs_stages_one_to_four() {
     );
     // Stage Two: day three.
     assert_eq!(s.on(0, "stage_two"), [days[2]]);
-    // Stage Three: week two (the 6th day), or below 96.5 %, whichever first.
-    let three = ytd_below(965).map_or(days[5], |d| d.min(days[5]));
+    // Stage Three: week two (the 6th day), or "close to 96.5 %" (below 96.5 % from 60
+    // possible sessions, below 97 % from 70), whichever first. No earlier year is loaded, so
+    // last year's attendance plays no part.
+    let close = s.first_day("2026-06-08", "2026-06-23", |d| {
+        let (a, p) = s.tally(0, start, d);
+        p >= 70 && below(a, p, 970)
+    });
+    let three = [ytd_below(965), close]
+        .into_iter()
+        .flatten()
+        .fold(days[5], NaiveDate::min);
     // Stage Four's own thresholds are met during the absence (more than 10 days, 21 sessions,
     // this year, or below 95 %), but the contract waits for the meeting's strategies to have
     // had two weeks, counted from the day the pupil came back, and they worked.
@@ -1966,4 +1989,385 @@ fn inspire_letters_from_one_run_and_an_earlier_one_go_on_different_school_days()
         .map(|d| d.stage.as_str())
         .collect();
     assert!(later.is_empty(), "{later:?}");
+}
+
+// ------------------------------------------------------------------------------------------
+// Issue 14: last year's attendance, Stage One's two days, "close to", an extended
+// integration period, illness that stays unevidenced
+// ------------------------------------------------------------------------------------------
+
+/// Marks every weekday of the 2024/25 school year (2 September 2024 to 18 July 2025) for
+/// `pupil`: `absent(i)` says whether the i-th of those days was an illness (`I`). Returns
+/// (attended, possible) sessions, the test's own tally of last year.
+fn last_year(s: &mut School, pupil: usize, absent: impl Fn(usize) -> bool) -> (u32, u32) {
+    let mut day = date("2024-09-02");
+    let (mut attended, mut possible) = (0, 0);
+    let mut i = 0;
+    while day <= date("2025-07-18") {
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            let code = if absent(i) { "I" } else { "/" };
+            s.walk.mark(pupil, day, Session::Am, code);
+            s.walk.mark(pupil, day, Session::Pm, code);
+            possible += 2;
+            if code == "/" {
+                attended += 2;
+            }
+            i += 1;
+        }
+        day = day.succ_opt().expect("date");
+    }
+    (attended, possible)
+}
+
+#[test]
+fn russell_street_last_years_attendance_below_national_brings_the_meeting_from_day_three() {
+    // Three infants present every day of this year until an unexplained absence on 8 June.
+    // Pupil 0 was ill one day in ten last year (90 %, below the national primary 94.5 %);
+    // pupil 1 one day in forty (97.5 %); pupil 2 joined this September: no earlier year, so
+    // the trigger says nothing (absent data is never low attendance).
+    let pupils = vec![
+        young(UPN, "2024-09-02"),
+        young(UPN_B, "2024-09-02"),
+        young(UPN_C, "2025-09-03"),
+    ];
+    let mut s = School::new("russell-street-school", "09:00", "13:45", pupils);
+    let (a0, p0) = last_year(&mut s, 0, |i| i % 10 == 0);
+    let (a1, p1) = last_year(&mut s, 1, |i| i % 40 == 0);
+    assert!(below(a0, p0, 945), "{}", pct(a0, p0));
+    assert!(!below(a1, p1, 945), "{}", pct(a1, p1));
+    // The national figure the policy states is the shipped primary one.
+    let national = rollcall::report::national::NationalFigures::load(None).expect("figures");
+    let primary = national
+        .primary
+        .as_ref()
+        .and_then(|p| p.attendance())
+        .expect("primary");
+    assert!((primary - 94.5).abs() < 1e-9, "{primary}");
+
+    for p in 0..3 {
+        s.plan(p, "2025-09-03", "2026-06-05", |_| Some(PRESENT));
+        s.plan(p, "2026-06-08", "2026-06-19", |_| Some(["N", "N"]));
+    }
+    // The year marked without runs, then one run the evening before the absence (so the
+    // mornings after are a school run daily, not a catch-up).
+    for day in s.days("2025-09-03", "2026-06-05") {
+        s.mark_day(day);
+    }
+    assert!(s.run(date("2026-06-05"), "18:00").is_empty());
+    let days = s.days("2026-06-08", "2026-06-19");
+    assert_eq!(days.len(), 10);
+    for day in &days {
+        s.mark_day(*day);
+        s.run(*day, "09:00");
+    }
+    let start = date("2025-09-03");
+    // This year's own ways into Stage Three: week two, below 96.5 % (60 sessions), below 97 %
+    // (70 sessions), whichever first.
+    let this_year = |s: &School, p: usize| {
+        let close = s.first_day("2026-06-08", "2026-06-19", |d| {
+            let (a, n) = s.tally(p, start, d);
+            (n >= 60 && below(a, n, 965)) || (n >= 70 && below(a, n, 970))
+        });
+        close.map_or(days[5], |d| d.min(days[5]))
+    };
+    // Stage Two on day three for everyone.
+    for p in 0..3 {
+        assert_eq!(s.on(p, "stage_two"), [days[2]], "pupil {p}");
+    }
+    // Pupil 0: last year below national, absent three days: the meeting is proposed on day
+    // three with Stage Two. It waits for a person's approval, and a decision waiting for one
+    // does not use the day's step (the case moves when it is approved).
+    let expected0 = this_year(&s, 0).min(days[2]);
+    assert_eq!(s.on(0, "stage_three"), [expected0]);
+    assert_eq!(expected0, days[2], "earlier than this year's own reasons");
+    let reason = &s.decision(0, "stage_three").reason;
+    assert!(
+        reason.contains(&format!(
+            "attendance last school year (2024/25) was {:.1}% ({a0} of {p0} sessions attended), below 94.5%",
+            pct(a0, p0)
+        )),
+        "{reason}"
+    );
+    // Pupils 1 and 2: only this year's reasons.
+    assert_eq!(s.on(1, "stage_three"), [this_year(&s, 1)]);
+    assert_eq!(s.on(2, "stage_three"), [this_year(&s, 2)]);
+    assert!(days[2] < this_year(&s, 1));
+}
+
+#[test]
+fn russell_street_stage_one_rings_on_days_one_and_two_of_each_absence_only() {
+    // Off Monday to Wednesday with no word, in on Thursday, off again Friday and the Monday
+    // after: the office rings on the first two days of each absence (L196), and the social
+    // worker hears of every unexplained day (DOMAIN.md).
+    let mut with_sw = young(UPN, "2025-09-03");
+    with_sw.social_worker = true;
+    let mut s = School::new("russell-street-school", "09:00", "13:45", vec![with_sw]);
+    let off = [
+        "2025-11-03",
+        "2025-11-04",
+        "2025-11-05",
+        "2025-11-07",
+        "2025-11-10",
+    ]
+    .map(date);
+    s.plan(0, "2025-09-03", "2025-11-14", |d| {
+        Some(if off.contains(&d) {
+            ["N", "N"]
+        } else {
+            PRESENT
+        })
+    });
+    s.walk("2025-09-03", "2025-11-14", "09:00");
+    // Worked out from the plan: the day of each absence each unexplained day is.
+    let all = s.days("2025-09-03", "2025-11-14");
+    let mut run = 0;
+    let mut expected = Vec::new();
+    for d in &all {
+        if off.contains(d) {
+            run += 1;
+            if run <= 2 {
+                expected.push(*d);
+            }
+        } else {
+            run = 0;
+        }
+    }
+    assert_eq!(
+        expected,
+        ["2025-11-03", "2025-11-04", "2025-11-07", "2025-11-10"].map(date)
+    );
+    assert_eq!(s.on(0, "stage_one"), expected);
+    assert_eq!(s.on(0, "social_worker_absent"), off);
+    assert!(
+        s.decision(0, "stage_one")
+            .reason
+            .ends_with("day 1 of the absence"),
+        "{}",
+        s.decision(0, "stage_one").reason
+    );
+}
+
+#[test]
+fn jma_an_extended_integration_period_is_left_out_of_adjusted_attendance() {
+    // Two pupils with the same marks, both admitted on 15 September: their six school weeks
+    // of integration end on 24 October. A bad fortnight (C2 three days a week) from
+    // 10 November. The senior leadership team extended pupil 1's integration to 21 November
+    // (L44 "This can be extended"): that fortnight is inside it, so pupil 1's adjusted
+    // attendance does not see it; pupil 0's does.
+    let pupils = vec![young(UPN, "2025-09-15"), young(UPN_B, "2025-09-15")];
+    let mut s = School::new("james-marks-academy", "10:00", "13:45", pupils);
+    s.walk.records[1].integration = Some(rollcall::register::records::IntegrationExtension {
+        until: date("2025-11-21"),
+        by: "Scott Martin".into(),
+        reason: "still building up to full days with the family".into(),
+        recorded_at: "2025-10-20 16:00".into(),
+    });
+    let marks = |d: NaiveDate| {
+        let bad = d >= date("2025-11-10")
+            && d <= date("2025-11-21")
+            && weekday(d, &[Weekday::Mon, Weekday::Tue, Weekday::Wed]);
+        Some(if bad { ["C2", "C2"] } else { PRESENT })
+    };
+    s.plan(0, "2025-09-15", "2025-12-19", marks);
+    s.plan(1, "2025-09-15", "2025-12-19", marks);
+    s.walk("2025-09-15", "2025-12-19", "18:00");
+
+    let natural_from = s.school_week_start(date("2025-09-15"), 6);
+    assert_eq!(natural_from, date("2025-11-03"));
+    let flagged = s
+        .first_day("2025-11-03", "2025-12-19", |d| {
+            let (a, p) = s.tally(0, natural_from, d);
+            p >= 40 && below(a, p, 950)
+        })
+        .expect("the bad fortnight counts after the natural period");
+    assert_eq!(s.on(0, "below_95_adjusted"), [flagged]);
+    // Pupil 1's adjusted figure starts on the first school day after 21 November, and the
+    // rest of the term is all present.
+    let extended_from = s.days("2025-11-22", "2025-12-19")[0];
+    let (a, p) = s.tally(1, extended_from, date("2025-12-19"));
+    assert_eq!(a, p);
+    assert!(s.on(1, "below_95_adjusted").is_empty());
+    // The same pupil without the extension would have been flagged that day.
+    let (a, p) = s.tally(1, natural_from, flagged);
+    assert!(below(a, p, 950));
+}
+
+#[test]
+fn inspire_illness_still_unevidenced_ten_school_days_on_is_reviewed() {
+    // Three pupils ill all week from 3 November (10 I sessions, the medical-evidence letter's
+    // threshold). Pupil 1's GP letter covers the whole week, pupil 2's only the Monday.
+    let pupils = vec![
+        young(UPN, "2025-09-03"),
+        young(UPN_B, "2025-09-03"),
+        young(UPN_C, "2025-09-03"),
+    ];
+    let mut s = inspire(pupils);
+    let evidence = |from: &str, to: &str| rollcall::register::records::Evidence {
+        from: date(from),
+        to: date(to),
+        by: "Jo Bloggs".into(),
+        note: "GP letter".into(),
+        recorded_at: "2025-11-10 09:00".into(),
+    };
+    s.walk.records[1]
+        .evidence
+        .push(evidence("2025-11-03", "2025-11-07"));
+    s.walk.records[2]
+        .evidence
+        .push(evidence("2025-11-03", "2025-11-03"));
+    for p in 0..3 {
+        s.plan(p, "2025-09-03", "2025-12-19", |d| {
+            let ill = d >= date("2025-11-03") && d <= date("2025-11-07");
+            Some(if ill { ["I", "I"] } else { PRESENT })
+        });
+    }
+    s.walk("2025-09-03", "2025-12-19", "18:00");
+    // The test's own count: on day d, the I sessions of the term with no evidence, on school
+    // days before the last ten school days up to d.
+    let term_start = date("2025-09-03");
+    let covered: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("2025-11-03", "2025-11-07")],
+        &[("2025-11-03", "2025-11-03")],
+    ];
+    let due = |p: usize| {
+        s.first_day("2025-09-03", "2025-12-19", |d| {
+            let days = s.days("2025-09-03", &d.to_string());
+            let old = &days[..days.len().saturating_sub(10)];
+            let count: usize = old
+                .iter()
+                .filter(|day| **day >= term_start)
+                .map(|day| {
+                    let evidenced = covered[p]
+                        .iter()
+                        .any(|(f, t)| date(f) <= *day && *day <= date(t));
+                    let ill = s.plan[p]
+                        .get(day)
+                        .map_or(0, |c| c.iter().filter(|code| **code == "I").count());
+                    if evidenced { 0 } else { ill }
+                })
+                .sum();
+            count >= 10
+        })
+    };
+    let expected = due(0).expect("pupil 0 reaches ten unevidenced sessions");
+    assert_eq!(expected, s.school_day_after(date("2025-11-07"), 10));
+    assert_eq!(s.on(0, "unevidenced_illness_review"), [expected]);
+    assert_eq!(
+        actions(s.decision(0, "unevidenced_illness_review")),
+        [(
+            Channel::Task,
+            Recipient::AttendanceOfficer,
+            Some(TaskKind::Review)
+        )]
+    );
+    // The letter asking for evidence came first, at ten I sessions this term.
+    assert_eq!(s.on(0, "medical_evidence"), [date("2025-11-07")]);
+    assert_eq!(due(1), None);
+    assert_eq!(due(2), None);
+    assert!(s.on(1, "unevidenced_illness_review").is_empty());
+    assert!(s.on(2, "unevidenced_illness_review").is_empty());
+}
+
+#[test]
+fn russell_street_a_pupil_listed_again_withdraws_the_deletion_notice_still_waiting() {
+    // The full export of Thursday 13 November left the pupil out (no leaving date): the
+    // deletion notice is decided that day and waits for a person. Friday's full export lists
+    // the pupil again: the notice, still waiting, is withdrawn with its cause gone.
+    let mut s = School::new(
+        "russell-street-school",
+        "09:00",
+        "13:45",
+        vec![young(UPN, "2025-09-03")],
+    );
+    s.walk.auto_approve = false;
+    s.plan(0, "2025-09-03", "2025-11-14", |_| Some(PRESENT));
+    s.walk("2025-09-03", "2025-11-12", "18:00");
+    s.walk.records[0].missing_from_export = Some(date("2025-11-13"));
+    s.walk("2025-11-13", "2025-11-13", "18:00");
+    assert_eq!(s.on(0, "deletion_notice"), [date("2025-11-13")]);
+    let notice = s.decision(0, "deletion_notice");
+    assert!(notice.requires_approval);
+    assert!(
+        notice
+            .reason
+            .starts_with("the full MIS export of 2025-11-13 no longer lists the pupil"),
+        "{}",
+        notice.reason
+    );
+    assert!(s.walk.withdrawn.is_empty());
+    s.walk.records[0].missing_from_export = None;
+    s.walk("2025-11-14", "2025-11-14", "18:00");
+    assert_eq!(s.walk.withdrawn.len(), 1, "{:?}", s.walk.withdrawn);
+    assert!(
+        s.walk.withdrawn[0].1.starts_with("cause gone"),
+        "{:?}",
+        s.walk.withdrawn
+    );
+    assert_eq!(s.on(0, "deletion_notice"), [date("2025-11-13")]);
+}
+
+#[test]
+fn roll_changes_wait_for_the_las_weekly_batch_day_when_the_policy_sets_one() {
+    // The LA agreed to hear of roll changes on Fridays (`roll_change_batch_weekday`, off by
+    // default). Pupil 0 joins on Monday 10 November, pupil 1 on Wednesday 12 November; pupil
+    // 2 leaves on Tuesday 11 November. Each notice is decided on its day, as without a batch;
+    // the LA's emails wait for Friday 14 November after the morning register (09:00), within
+    // five school days of each admission. The social worker's email is not held.
+    let joining = |upn: &str, day: &str| young(upn, day);
+    let mut leaving = young(UPN_C, "2025-09-03");
+    leaving.leaving_date = Some(date("2025-11-11"));
+    leaving.social_worker = true;
+    let mut s = School::new(
+        "russell-street-school",
+        "09:00",
+        "13:45",
+        vec![
+            joining(UPN, "2025-11-10"),
+            joining(UPN_B, "2025-11-12"),
+            leaving,
+        ],
+    );
+    s.walk.policy.settings.roll_change_batch_weekday = Some("friday".into());
+    s.plan(0, "2025-11-10", "2025-11-14", |_| Some(PRESENT));
+    s.plan(1, "2025-11-12", "2025-11-14", |_| Some(PRESENT));
+    s.plan(2, "2025-11-03", "2025-11-11", |_| Some(PRESENT));
+    s.walk("2025-11-03", "2025-11-14", "18:00");
+    let friday = at(date("2025-11-14"), "09:00");
+    assert_eq!(s.on(0, "new_pupil"), [date("2025-11-10")]);
+    assert_eq!(s.on(1, "new_pupil"), [date("2025-11-12")]);
+    assert_eq!(s.on(2, "deletion_notice"), [date("2025-11-11")]);
+    // Five school days from each admission reach Friday or beyond.
+    for admitted in ["2025-11-10", "2025-11-12"] {
+        assert!(s.school_day_after(date(admitted), 4) >= date("2025-11-14"));
+    }
+    for p in 0..2 {
+        let d = s.decision(p, "new_pupil");
+        assert_eq!(d.actions.len(), 1);
+        assert_eq!(d.actions[0].to, Recipient::La);
+        assert_eq!(d.actions[0].not_before, Some(friday), "pupil {p}");
+    }
+    let d = s.decision(2, "deletion_notice");
+    let held: Vec<(Recipient, Option<chrono::NaiveDateTime>)> =
+        d.actions.iter().map(|a| (a.to, a.not_before)).collect();
+    assert_eq!(
+        held,
+        [
+            (Recipient::La, Some(friday)),
+            (Recipient::SocialWorker, None)
+        ]
+    );
+    // The shipped policies leave the batch off: each notice goes on its own day.
+    let policy = support::load_policy("russell-street-school");
+    assert_eq!(policy.settings.roll_change_batch_weekday, None);
+    // A weekday the school is not open is refused.
+    let text = std::fs::read_to_string(policy.source)
+        .expect("policy")
+        .replace(
+            "approval_reminder_school_days = 3",
+            "approval_reminder_school_days = 3\nroll_change_batch_weekday = \"saturday\"",
+        );
+    let errors =
+        rollcall::escalation::policy::parse(&text, "rss.toml").expect_err("saturday refused");
+    assert_eq!(errors[0].key, "settings.roll_change_batch_weekday");
 }

@@ -335,6 +335,7 @@ pub async fn build(
             },
             contacts,
             history,
+            records: crate::register::records::for_pupil_id(store, d.pupil_id).await?,
         };
         pupils.push(pupil_data(school, policy, d, &source, now)?);
     }
@@ -361,6 +362,9 @@ pub struct PupilSource<'a> {
     pub contacts: Vec<ContactData>,
     /// The case so far, for staff.
     pub history: Vec<String>,
+    /// What the school recorded beside the export (an extended integration period moves the
+    /// window adjusted attendance is quoted over).
+    pub records: crate::register::records::PupilRecords,
 }
 
 /// The data about one pupil for a decision: what happened, the figures over their windows,
@@ -394,6 +398,7 @@ pub fn pupil_data(
             &ctx,
             source.pupil,
             *register,
+            &source.records,
             d.case_before.as_ref(),
             &s.trigger,
         )

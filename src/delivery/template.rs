@@ -99,6 +99,8 @@ const SHIPPED: &[(&str, &str)] = shipped![
     "la_deletion_notice.txt",
     "deletion_social_worker.subject",
     "deletion_social_worker.txt",
+    // Inspire, Russell Street: illness still without medical evidence, reviewed.
+    "unevidenced_illness_review.task",
     // ISP Whitstable, James Marks Academy, Russell Street: severe absence, the joint approach.
     "la_severe_absence_notice.subject",
     "la_severe_absence_notice.txt",

@@ -10,6 +10,7 @@ pub mod policy;
 pub mod preview;
 pub mod stage;
 pub mod trigger;
+pub(crate) mod trigger_records;
 
 use std::collections::HashMap;
 
@@ -115,6 +116,8 @@ pub struct SchoolRegister {
     letter_days: HashMap<i64, Vec<NaiveDate>>,
     /// For each pupil, the sessions a confirmed parent's reply explains.
     explained: HashMap<i64, Vec<(NaiveDate, Session)>>,
+    /// What the school recorded beside the export, by pupil.
+    records: HashMap<i64, crate::register::records::PupilRecords>,
 }
 
 /// For each pupil, the days from `day` on with a letter home going about them (made on that
@@ -197,7 +200,9 @@ pub async fn load(
     let year = academic_year(as_of);
     let year_start = academic_year_start(year);
     let window = FactsWindow::new(&config.calendar, year_start, as_of);
-    let first_year = window.first_year_needed().min(year);
+    // Last school year too, for every pupil: its attendance is a fact a policy may use
+    // (`previous_year_below`).
+    let first_year = window.first_year_needed().min(year - 1);
     let pupils = store.pupils(school).await?;
     let mut years = PupilYears::default();
     years.add(store.register_years(school, first_year, year).await?);
@@ -247,8 +252,10 @@ pub async fn load(
     let awaiting = awaiting_approval(store, school).await?;
     let letter_days = letters_from(store, school, as_of).await?;
     let explained = crate::reply::confirm::explained_sessions(store, school, as_of).await?;
+    let records = crate::register::records::load(store, school).await?;
     Ok(SchoolRegister {
         explained,
+        records,
         awaiting,
         letter_days,
         pupils,
@@ -302,6 +309,10 @@ impl SchoolRegister {
                     .map(Vec::as_slice)
                     .unwrap_or(&[]),
                 explained: self.explained.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
+                records: self
+                    .records
+                    .get(&p.id)
+                    .unwrap_or(&crate::register::records::NO_RECORDS),
             })
             .collect();
         let ctx = Context {

@@ -93,6 +93,13 @@ pub struct Settings {
     /// A message awaiting approval for this many school days reminds the attendance officer
     /// (and again after each further period); it is never dropped silently.
     pub approval_reminder_school_days: u32,
+    /// Roll changes in a regular batch, where the LA agrees one (issue 14): the weekday
+    /// (`"monday"` … `"friday"`) on which the LA hears of new pupils and deletions. A message
+    /// to the LA from a stage with an `admitted` or `leaving` trigger is put off to that
+    /// weekday's next school day, after the morning register closes (a new pupil's never past
+    /// the fifth school day after admission, the statutory limit). Unset, the default: each
+    /// notice goes on its own day.
+    pub roll_change_batch_weekday: Option<String>,
 }
 
 impl Default for Settings {
@@ -107,6 +114,7 @@ impl Default for Settings {
             integration_weeks: 0,
             steps_per_day: 1,
             approval_reminder_school_days: 3,
+            roll_change_batch_weekday: None,
         }
     }
 }
@@ -235,6 +243,11 @@ pub enum Trigger {
     FirstDay {
         #[serde(default = "am")]
         session: SessionName,
+        /// Only on days one to `last_day` of an absence (Russell Street's Stage One, "Day One
+        /// and Two of absence"): today, and the school days before it with every possible
+        /// session an absence, are at most `last_day` days. Unset: every day.
+        #[serde(default)]
+        last_day: Option<u32>,
     },
     /// Consecutive absent school days ≥ `days` (every possible session absent; with
     /// `unauthorised_only`, every one G/N/O/U).
@@ -278,6 +291,11 @@ pub enum Trigger {
         /// "falls below 96 percent" is the default, strictly below.
         #[serde(default)]
         inclusive: bool,
+        /// "Close to" `percent`: fire below `percent + margin` (percentage points). The
+        /// policy file states the school's reading of "close" (Russell Street's Stage Three,
+        /// "close to 96.5%"). 0 (the default): below `percent` itself.
+        #[serde(default)]
+        margin: f64,
         #[serde(default)]
         counting: Counting,
     },
@@ -428,12 +446,37 @@ pub enum Trigger {
     },
     /// A deletion from the roll: the register records a leaving date that has come (the notice
     /// is due on it, or at the import that first shows it, if later; DOMAIN.md: "before the
-    /// name is removed"), no more than `look_back_school_days` school days ago. Evaluated for
-    /// pupils who have left too: only stages with this trigger are. One episode per leaving
-    /// date. A stage with this trigger that writes to the LA needs a person's approval.
+    /// name is removed"), no more than `look_back_school_days` school days ago; or, for a pupil
+    /// with no leaving date, the first full MIS export that no longer lists them (`rollcall
+    /// import pupils FILE --full`, `pupils-full*.csv` in the inbox; never a partial export),
+    /// due at that import. Evaluated for pupils who have left too: only stages with this
+    /// trigger are. One episode per leaving date (or per full export that first left the
+    /// pupil out). A stage with this trigger that writes to the LA needs a person's approval.
     Leaving {
         #[serde(default = "twenty")]
         look_back_school_days: u32,
+    },
+    /// Last school year's attendance below `percent` (Russell Street L208: "attendance in the
+    /// previous year was below national"), read from the register's earlier year when it is
+    /// loaded: the sessions of that year inside the pupil's enrolment, once they hold
+    /// `min_sessions` possible sessions. No earlier year in the register (a pupil new to the
+    /// school, a school that imported only this year) and the trigger does not fire: absent
+    /// data is never taken as low attendance. One episode per school year.
+    PreviousYearBelow {
+        percent: f64,
+        #[serde(default = "min_sessions")]
+        min_sessions: u32,
+    },
+    /// Illness that stays unevidenced (the summary of responsibilities; Inspire L213): at
+    /// least `sessions` `I` sessions in the window with no medical evidence recorded for
+    /// their date (`rollcall evidence add`), counting only sessions at least `school_days`
+    /// school days old, so the family has had that long to bring it. One episode per
+    /// session that made the count (a later one, after evidence for the first, is another).
+    UnevidencedIllness {
+        sessions: u32,
+        school_days: u32,
+        #[serde(default)]
+        window: Window,
     },
     /// Cohort flags, as a guard inside `all`.
     Cohort(CohortFlags),
@@ -469,6 +512,8 @@ impl Trigger {
             Trigger::TooFewContacts { .. } => "too_few_contacts",
             Trigger::Admitted { .. } => "admitted",
             Trigger::Leaving { .. } => "leaving",
+            Trigger::PreviousYearBelow { .. } => "previous_year_below",
+            Trigger::UnevidencedIllness { .. } => "unevidenced_illness",
             Trigger::Cohort(_) => "cohort",
             Trigger::All(list) | Trigger::Any(list) => list
                 .iter()
@@ -871,6 +916,17 @@ pub fn check(policy: &Policy, file: &str) -> Vec<PolicyError> {
         }
     }
 
+    if let Some(day) = &s.roll_change_batch_weekday
+        && crate::escalation::trigger_records::school_weekday(day).is_none()
+    {
+        err(
+            "",
+            "settings.roll_change_batch_weekday",
+            format!(
+                "\"{day}\" is not a school weekday; allowed: monday, tuesday, wednesday, thursday, friday"
+            ),
+        );
+    }
     for (key, n) in [
         ("settings.steps_per_day", s.steps_per_day),
         (
@@ -1086,7 +1142,9 @@ fn authorised_absence_counted(t: &Trigger, out: &mut Vec<&'static str>) {
         | Trigger::SevereAbsence { .. }
         | Trigger::PartTimeTimetable {}
         | Trigger::PartTimeReview { .. }
-        | Trigger::WeekdayPattern { .. } => true,
+        | Trigger::WeekdayPattern { .. }
+        | Trigger::PreviousYearBelow { .. }
+        | Trigger::UnevidencedIllness { .. } => true,
         Trigger::CodedSessions { codes, .. } => codes.iter().any(|c| {
             MarkCode::parse_exact(c).and_then(|m| m.category())
                 != Some(Category::UnauthorisedAbsence)
@@ -1156,6 +1214,28 @@ fn check_trigger(
         {
             err(stage, "trigger.days", "must be at least 1".into());
         }
+        Trigger::AttendanceBelow { margin: m, .. } if !(0.0..10.0).contains(m) => {
+            err(
+                stage,
+                "trigger.margin",
+                format!("{m} is not a margin of 0 to under 10 percentage points"),
+            );
+        }
+        Trigger::PreviousYearBelow { percent: p, .. } => percent(*p, err),
+        Trigger::UnevidencedIllness {
+            sessions,
+            school_days,
+            ..
+        } if *sessions == 0 || *school_days == 0 => {
+            err(
+                stage,
+                "trigger",
+                "unevidenced_illness needs sessions and school_days of at least 1".into(),
+            );
+        }
+        Trigger::FirstDay {
+            last_day: Some(0), ..
+        } => err(stage, "trigger.last_day", "must be at least 1".into()),
         Trigger::AttendanceBelow {
             percent: p,
             adjusted,

@@ -16,8 +16,10 @@ use crate::escalation::policy::{
     Trigger,
 };
 use crate::escalation::trigger::{Fire, PupilEnv, as_of, cohort_matches, fires, first_day_of_year};
+use crate::escalation::trigger_records;
 use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
 use crate::register::pupil::{Contact, Pupil};
+use crate::register::records::PupilRecords;
 use crate::register::session::{Calendar, Session, academic_year};
 
 /// Everything the engine needs about one pupil.
@@ -38,6 +40,9 @@ pub struct PupilInput<'a> {
     /// Sessions a parent's reply, confirmed by a person, explains (the MIS may not show the
     /// code yet): stages marked `answered_by_reply` stay quiet about them.
     pub explained: &'a [(NaiveDate, Session)],
+    /// What the school recorded beside the export: an extended integration period, medical
+    /// evidence, a full export that no longer lists the pupil.
+    pub records: &'a PupilRecords,
 }
 
 /// The run being evaluated.
@@ -295,7 +300,7 @@ fn answered_today(ctx: &Context<'_>, stage: &Stage, explained: &[(NaiveDate, Ses
     }
     let today = ctx.today();
     match &stage.trigger {
-        Trigger::FirstDay { session } => {
+        Trigger::FirstDay { session, .. } => {
             let session = match session {
                 SessionName::Am => Session::Am,
                 SessionName::Pm => Session::Pm,
@@ -589,6 +594,11 @@ fn decide(
             }
             if action.channel == Channel::Sms {
                 planned.not_before = quiet_hours_end(ctx);
+            }
+            if action.to == Recipient::La
+                && let Some(batch) = trigger_records::roll_change_batch(env, stage)
+            {
+                planned.not_before = planned.not_before.max(Some(batch));
             }
             actions.push(planned);
         }

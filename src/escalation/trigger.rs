@@ -10,6 +10,7 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 use crate::escalation::case::CaseState;
 use crate::escalation::policy::{CohortFlags, Counting, SessionName, Trigger, Window};
 use crate::escalation::stage::{Context, PupilInput};
+use crate::escalation::trigger_records;
 use crate::register::facts::{
     Counts, FactsWindow, PupilFacts, PupilRegister, absence_runs, absent_days, counts_between,
     oldest_unresolved_n, pupil_facts, sickness_episodes, status_spell_start,
@@ -157,10 +158,11 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
     let register = &env.input.register;
     let word = trigger.word();
     match trigger {
-        Trigger::FirstDay { session } => {
+        Trigger::FirstDay { session, last_day } => {
             if !ctx.calendar().is_school_day(today) {
                 return None;
             }
+            let day_number = last_day.map(|last| trigger_records::absence_day_number(env, last));
             let (session, close) = match session {
                 SessionName::Am => (Session::Am, ctx.school.am_register_close),
                 SessionName::Pm => (Session::Pm, ctx.school.pm_register_close),
@@ -172,16 +174,23 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             }
             let byte = register.mark(today, session).unwrap_or(0);
             let mark = MarkCode::from_byte(byte).unwrap_or(MarkCode::NONE);
+            if let (Some(n), Some(last)) = (day_number, last_day)
+                && n > *last
+            {
+                return None;
+            }
             if mark.is_none() || mark.as_str() == "N" {
                 let what = if mark.is_none() {
                     "no mark"
                 } else {
                     "N (no reason yet)"
                 };
+                let which =
+                    day_number.map_or_else(String::new, |n| format!(", day {n} of the absence"));
                 fire(
                     word,
                     format!(
-                        "{what} for the {} session on {today} at {} (register closed {})",
+                        "{what} for the {} session on {today} at {} (register closed {}){which}",
                         session.as_str(),
                         ctx.now.format("%H:%M"),
                         close.format("%H:%M")
@@ -298,6 +307,11 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             }
             let pct = rate(&counts, *counting)?;
             let below = matches!(trigger, Trigger::AttendanceBelow { .. });
+            let margin = match trigger {
+                Trigger::AttendanceBelow { margin, .. } => *margin,
+                _ => 0.0,
+            };
+            let line = percent + margin;
             let inclusive = matches!(
                 trigger,
                 Trigger::AttendanceBelow {
@@ -306,22 +320,30 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
                 }
             );
             let (hit, words) = match (below, inclusive) {
-                (true, false) => (pct < *percent, "below"),
-                (true, true) => (pct <= *percent, "at or below"),
+                (true, false) => (pct < line, "below"),
+                (true, true) => (pct <= line, "at or below"),
                 (false, _) => (pct >= *percent, "at or above"),
+            };
+            let compared = if margin > 0.0 {
+                format!(
+                    "{line:.1}% (within {margin} points of {percent}%, the policy's \"close to\")"
+                )
+            } else {
+                format!("{percent}%")
             };
             let measure = if *adjusted {
                 format!(
-                    "adjusted {} {pct:.1}% (actual {:.1}%; the integration period before {counted_from} left out)",
+                    "adjusted {} {pct:.1}% (actual {:.1}%; the integration period before {counted_from} left out{})",
                     measure_name(*counting),
-                    rate(&actual, *counting).unwrap_or(0.0)
+                    rate(&actual, *counting).unwrap_or(0.0),
+                    trigger_records::extension_words(env)
                 )
             } else {
                 format!("{} {pct:.1}%", measure_name(*counting))
             };
             hit.then(|| Fire {
                 reason: format!(
-                    "{measure} {words} {percent}% {} ({} since {counted_from})",
+                    "{measure} {words} {compared} {} ({} since {counted_from})",
                     window_words(*window),
                     tally_words(&counts, *counting)
                 ),
@@ -576,10 +598,21 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
                 Some(admission.to_string()),
             )
         }
+        Trigger::PreviousYearBelow {
+            percent,
+            min_sessions,
+        } => trigger_records::previous_year_below(env, word, *percent, *min_sessions),
+        Trigger::UnevidencedIllness {
+            sessions,
+            school_days,
+            window,
+        } => trigger_records::unevidenced_illness(env, word, *sessions, *school_days, *window),
         Trigger::Leaving {
             look_back_school_days,
         } => {
-            let leaving = env.input.pupil.leaving_date?;
+            let Some(leaving) = env.input.pupil.leaving_date else {
+                return trigger_records::missing_from_export(env, word, *look_back_school_days);
+            };
             if leaving > today {
                 return None;
             }
@@ -878,6 +911,11 @@ fn window_words(window: Window) -> String {
 /// weeks from admission, counting only weeks with school days (a half term does not use it
 /// up). `None` while the pupil is still inside it.
 fn integration_end(env: &PupilEnv<'_>) -> Option<NaiveDate> {
+    trigger_records::extended_integration_end(env, natural_integration_end(env))
+}
+
+/// [`integration_end`] before any extension recorded for the pupil.
+fn natural_integration_end(env: &PupilEnv<'_>) -> Option<NaiveDate> {
     let weeks = env.ctx.policy.settings.integration_weeks as usize;
     let calendar = env.ctx.calendar();
     let admission = env.input.pupil.admission_date;
@@ -994,7 +1032,7 @@ fn tally_words(counts: &Counts, counting: Counting) -> String {
 }
 
 /// Whether every possible session of `day` was an absence; `None` when none was possible.
-fn absent_all_day(env: &PupilEnv<'_>, day: NaiveDate) -> Option<bool> {
+pub(crate) fn absent_all_day(env: &PupilEnv<'_>, day: NaiveDate) -> Option<bool> {
     let table = category_table();
     let mut possible = 0;
     let mut absent = 0;
@@ -1208,10 +1246,13 @@ pub(crate) fn measured(
     ctx: &Context<'_>,
     pupil: &crate::register::pupil::Pupil,
     register: PupilRegister<'_>,
+    records: &crate::register::records::PupilRecords,
     case: Option<&CaseState>,
     trigger: &Trigger,
 ) -> Option<Measured> {
-    with_env(ctx, pupil, register, case, |env| measured_in(env, trigger))
+    with_env(ctx, pupil, register, records, case, |env| {
+        measured_in(env, trigger)
+    })
 }
 
 /// Why `trigger` fires for one pupil at `ctx.now`, if it does: the engine's reason.
@@ -1222,7 +1263,8 @@ pub(crate) fn explain(
     case: Option<&CaseState>,
     trigger: &Trigger,
 ) -> Option<String> {
-    with_env(ctx, pupil, register, case, |env| {
+    let records = &crate::register::records::NO_RECORDS;
+    with_env(ctx, pupil, register, records, case, |env| {
         fires(env, trigger).pop().map(|f| f.reason)
     })
 }
@@ -1232,6 +1274,7 @@ fn with_env<R>(
     ctx: &Context<'_>,
     pupil: &crate::register::pupil::Pupil,
     register: PupilRegister<'_>,
+    records: &crate::register::records::PupilRecords,
     case: Option<&CaseState>,
     f: impl FnOnce(&PupilEnv<'_>) -> R,
 ) -> R {
@@ -1246,6 +1289,7 @@ fn with_env<R>(
         history: &[],
         letter_days: &[],
         explained: &[],
+        records,
     };
     let calendar = &ctx.school.calendar;
     let year_start = first_day_of_year(calendar, ctx.today());
@@ -1280,6 +1324,11 @@ fn measured_in(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Measured> {
     match trigger {
         Trigger::FirstDay { .. } | Trigger::UnresolvedN { .. } | Trigger::Cohort(_) => None,
         Trigger::TooFewContacts { .. } | Trigger::Admitted { .. } | Trigger::Leaving { .. } => None,
+        Trigger::PreviousYearBelow { .. } => None,
+        Trigger::UnevidencedIllness { window, .. } => Some(Measured {
+            codes: vec!["I".to_owned()],
+            ..plain(word, window_start(env, *window)?)
+        }),
         Trigger::WeekdayPattern { window, .. } => Some(plain(word, window_start(env, *window)?)),
         Trigger::MissingEducation { .. } => {
             let f = env.facts?;

@@ -223,11 +223,17 @@ pub struct ImportSummary {
     /// Marks dated before the pupil's admission or after their leaving date: kept, but no
     /// statistic counts them.
     pub outside_enrolment: u64,
+    /// A full pupils export: pupils on the roll, with no leaving date, that it no longer
+    /// lists (newly; their deletion notice waits for a person).
+    pub missing_from_export: u64,
 }
 
 impl ImportSummary {
     pub fn changed_nothing(&self) -> bool {
-        self.inserted == 0 && self.amended == 0 && self.removed == 0
+        self.inserted == 0
+            && self.amended == 0
+            && self.removed == 0
+            && self.missing_from_export == 0
     }
 }
 
@@ -406,11 +412,36 @@ pub async fn import_pupils(store: &Store, school: SchoolId, path: &Path) -> Resu
     import_pupils_from(store, school, Export::open(path)?).await
 }
 
+/// A full MIS export of the roll (`rollcall import pupils FILE --full`): as
+/// [`import_pupils`], then every pupil on the roll with no leaving date whom the file does not
+/// list is recorded as missing from the export on `on` (the school-local date), which the
+/// deletion notice reads; nothing is deleted. Never for a partial export: a file listing some
+/// pupils says nothing about the others.
+pub async fn import_full_pupils(
+    store: &Store,
+    school: SchoolId,
+    path: &Path,
+    on: NaiveDate,
+) -> Result<ImportSummary> {
+    import_pupils_export(store, school, Export::open(path)?, Some(on)).await
+}
+
 /// [`import_pupils`] from an export already open.
 pub async fn import_pupils_from(
     store: &Store,
     school: SchoolId,
     export: Export,
+) -> Result<ImportSummary> {
+    import_pupils_export(store, school, export, None).await
+}
+
+/// [`import_pupils`] from an export already open; with `full`, a full export seen on that date
+/// (see [`import_full_pupils`]).
+pub async fn import_pupils_export(
+    store: &Store,
+    school: SchoolId,
+    export: Export,
+    full: Option<NaiveDate>,
 ) -> Result<ImportSummary> {
     let file = export.display;
     let mut reader = csv_reader(export.file);
@@ -479,6 +510,13 @@ pub async fn import_pupils_from(
     }
     if !changed.is_empty() {
         store.upsert_pupils(school, &changed).await?;
+    }
+    if let Some(on) = full {
+        let listed: std::collections::HashSet<String> =
+            pupils.iter().map(|p| p.upn.as_str().to_owned()).collect();
+        summary.missing_from_export =
+            crate::register::records::full_export_seen(store, school, &listed, on, &summary.file)
+                .await?;
     }
     Ok(summary)
 }
@@ -1282,6 +1320,13 @@ pub fn summary_line(kind: &str, s: &ImportSummary) -> String {
             "; {} mark{} before the pupil's admission or after their leaving date (kept, not counted)",
             s.outside_enrolment,
             plural(s.outside_enrolment)
+        ));
+    }
+    if s.missing_from_export > 0 {
+        line.push_str(&format!(
+            "; {} pupil{} on the roll with no leaving date not in this full export (a deletion notice waits for approval; nothing deleted)",
+            s.missing_from_export,
+            plural(s.missing_from_export)
         ));
     }
     if s.changed_nothing() {

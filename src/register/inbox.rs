@@ -1,7 +1,10 @@
 //! The register inbox: the folder an MIS connector drops `pupils*.csv`, `contacts*.csv` and
 //! `marks*.csv` exports into (any case: `MARKS.CSV` is a marks export). The daemon looks every
 //! `[daemon] poll_seconds` and before every job that decides anything, and imports each
-//! export once: pupils, then contacts, then marks.
+//! export once: pupils, then contacts, then marks. A pupils export named `pupils-full*.csv`
+//! is a full export of the roll: a pupil on the roll with no leaving date that it no longer
+//! lists gets the deletion notice, for a person's approval (nothing is deleted); any other
+//! `pupils*.csv` is taken as partial and says nothing about the pupils it leaves out.
 //!
 //! # Handing a file over safely
 //!
@@ -42,7 +45,7 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::register::import::{
-    Export, MarksImport, import_contacts_from, import_marks_from, import_pupils_from,
+    Export, MarksImport, import_contacts_from, import_marks_from, import_pupils_export,
 };
 use crate::register::store::Store;
 use crate::schedule::{instant_text, to_local};
@@ -261,11 +264,30 @@ fn bounded(text: &str, max: usize, rest_in: &str) -> String {
     format!("{} … (cut; the whole error is in {rest_in})", &text[..end])
 }
 
-async fn import(store: &Store, school: &SchoolRuntime, kind: Kind, export: Export) -> Result<()> {
+/// A pupils export named `pupils-full*.csv` (or `pupils_full*.csv`, any case) is a full
+/// export of the roll: pupils it no longer lists, with no leaving date, get the deletion
+/// notice (see [`crate::register::import::import_full_pupils`]). Any other pupils export is
+/// taken as partial.
+pub fn is_full_export(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    lower.starts_with("pupils-full") || lower.starts_with("pupils_full")
+}
+
+async fn import(
+    store: &Store,
+    school: &SchoolRuntime,
+    kind: Kind,
+    export: Export,
+    now: DateTime<Utc>,
+) -> Result<()> {
     match kind {
-        Kind::Pupils => import_pupils_from(store, school.id, export)
-            .await
-            .map(|_| ()),
+        Kind::Pupils => {
+            let full =
+                is_full_export(&export.name).then(|| to_local(school.config.timezone, now).date());
+            import_pupils_export(store, school.id, export, full)
+                .await
+                .map(|_| ())
+        }
         Kind::Contacts => import_contacts_from(store, school.id, export)
             .await
             .map(|_| ()),
@@ -433,7 +455,7 @@ pub async fn poll(
             display: lossy.clone(),
             name: lossy.clone(),
         };
-        let result = import(store, school, kind, export).await;
+        let result = import(store, school, kind, export, now).await;
         // Still being written (the marker came early, or the writer paused past the settle
         // time and went on): leave it, and read it again once it settles. Whatever was
         // imported stays; a later import adds only what is new.
@@ -597,7 +619,7 @@ async fn watch_moved(
                     display: moved.path.display().to_string(),
                     name: moved.name.clone(),
                 };
-                import(store, school, moved.kind, export)
+                import(store, school, moved.kind, export, now)
                     .await
                     .map_err(|e| format!("{e:#}"))
             }
@@ -654,6 +676,16 @@ mod tests {
         assert_eq!(Kind::of("contacts_all.CSV"), Some(Kind::Contacts));
         assert_eq!(Kind::of("marks.xlsx"), None);
         assert_eq!(Kind::of("register.csv"), None);
+    }
+
+    #[test]
+    fn only_a_pupils_export_named_full_is_a_full_export() {
+        assert_eq!(Kind::of("pupils-full-2025-11-13.csv"), Some(Kind::Pupils));
+        assert!(is_full_export("pupils-full-2025-11-13.csv"));
+        assert!(is_full_export("PUPILS_FULL.CSV"));
+        assert!(!is_full_export("pupils.csv"));
+        assert!(!is_full_export("pupils-2025-11-13.csv"));
+        assert!(!is_full_export("full-pupils.csv"));
     }
 
     #[test]

@@ -132,6 +132,10 @@ async fn pupil_page(
     .map(|s| s.facts);
     let grid = recent_register(c, school, pupil_id, 6).await?;
     let history = crate::escalation::case::history(c.store(), school.id, pupil_id).await?;
+    // An extended integration period, medical evidence, a full export that left the pupil out.
+    let records = crate::register::records::for_pupil(c.store(), school.id, pupil_id)
+        .await?
+        .describe();
     let title = |stage: &Option<String>| {
         stage
             .as_deref()
@@ -250,6 +254,7 @@ async fn pupil_page(
         })).collect::<Vec<_>>(),
         "messages": messages,
         "calls": calls,
+        "records": records,
         "contacts": contacts,
     });
     Ok(Some((name, page)))

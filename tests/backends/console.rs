@@ -602,6 +602,34 @@ pub async fn the_attendance_officer_does_the_morning_in_the_console(
         pupil1.body.contains("Dentist, back at 11"),
         "the call on the pupil page"
     );
+    ensure!(
+        !pupil1.body.contains("Recorded beside the MIS export"),
+        "nothing recorded yet"
+    );
+    // Medical evidence recorded for the pupil (`rollcall evidence add`) is on the page.
+    let store = &school.walk.store;
+    let stored =
+        rollcall::register::records::find_pupil(store, school.walk.school_id, "console", UPNS[1])
+            .await?;
+    let day = school.morning.date();
+    rollcall::register::records::add_evidence(
+        store,
+        school.walk.school_id,
+        &stored,
+        day,
+        day,
+        "Jo Bloggs",
+        "appointment card",
+        school.morning,
+    )
+    .await?;
+    let pupil1 = jo.get(&format!("/pupils/{}", UPNS[1])).await?;
+    let line =
+        format!("medical evidence for {day} to {day} recorded by Jo Bloggs: appointment card");
+    ensure!(
+        pupil1.body.contains("Recorded beside the MIS export") && pupil1.body.contains(&line),
+        "the evidence on the pupil page"
+    );
     school.shut().await
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Result, ensure};
 use chrono::{Datelike, NaiveDate};
 use rollcall::delivery::outbox::Verdict;
+use rollcall::register::import::import_full_pupils;
 use rollcall::register::store::Store;
 use sqlx::Row;
 
@@ -224,5 +225,135 @@ pub async fn roll_changes_are_told_to_the_la(store: Store, dir: &'static Path) -
         .await?;
     let left: Option<String> = row.try_get("leaving_date")?;
     ensure!(left.as_deref() == Some("2025-11-14"), "{left:?}");
+    Ok(())
+}
+
+/// A pupil who drops out of a full MIS export with no leaving date (issue 14): the MIS stops
+/// listing pupil 1 (who has a social worker). A partial export on Monday 10 November that lists
+/// only pupil 0 changes nothing; the full export (`pupils-full*.csv` in the inbox) taken late
+/// on Wednesday 12 November lists pupils 0 and 2: pupil 1's deletion notice is decided at the
+/// first run on Thursday 13 November and waits for a person, who writes the ground and the
+/// destination; nothing deletes the pupil or sets a leaving date. A later full export that
+/// lists pupil 1 again clears the record.
+pub async fn a_pupil_gone_from_a_full_export_gets_the_deletion_notice(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let mut gone = pupil(UPNS[6], "3A");
+    gone.social_worker = true;
+    let pupils = [pupil(UPNS[5], "3A"), gone, pupil(UPNS[7], "3A")];
+    let mut w = Walk::new(
+        store,
+        dir,
+        "dfe-baseline",
+        ("09:30", "13:45"),
+        &pupils,
+        d("2025-11-03"),
+    )
+    .await?;
+    let note = "Moved away: Oakfield Primary School, from 12 November";
+    w.note = Some(note);
+    // The walk's own pupils file, line by line (header, then one line per pupil in order).
+    let all = std::fs::read_to_string(w.dir.join("pupils.csv"))?;
+    let lines: Vec<&str> = all.lines().collect();
+    ensure!(lines.len() == 4, "{lines:?}");
+    let export = |name: &str, keep: &[usize]| -> Result<std::path::PathBuf> {
+        let mut text = format!("{}\n", lines[0]);
+        for i in keep {
+            text.push_str(lines[i + 1]);
+            text.push('\n');
+        }
+        let path = w.dir.join(name);
+        std::fs::write(&path, text)?;
+        Ok(path)
+    };
+    let partial = export("pupils-partial.csv", &[0])?;
+    let full = export("pupils-full-1.csv", &[0, 2])?;
+    let again = export("pupils-full-2.csv", &[0, 1, 2])?;
+
+    // Both exports reach rollcall through the inbox, as an MIS connector hands them over
+    // (written, then a `.done` marker): the name says which is full.
+    let inbox = w.dir.join("inbox");
+    let drop = |from: &Path, name: &str| -> Result<()> {
+        std::fs::copy(from, inbox.join(name))?;
+        std::fs::write(inbox.join(format!("{name}.done")), "")?;
+        Ok(())
+    };
+    let missing = |store: Store| async move {
+        let rows = sqlx::query("SELECT first_missing_on FROM export_missing")
+            .fetch_all(store.pool())
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("first_missing_on"))
+            .collect::<std::result::Result<Vec<String>, _>>()
+    };
+    w.walk_to(d("2025-11-09")).await?;
+    drop(&partial, "pupils-2025-11-10.csv")?;
+    w.walk_to(d("2025-11-12")).await?;
+    ensure!(
+        inbox.join("done").join("pupils-2025-11-10.csv").exists()
+            || !inbox.join("pupils-2025-11-10.csv").exists(),
+        "the partial export was taken"
+    );
+    ensure!(
+        missing(w.store.clone()).await?.is_empty(),
+        "a partial export marks nobody"
+    );
+    // Dropped just before midnight on the 12th: the daemon takes it at its next look, still
+    // the 12th at the school, and the deletion notice comes at the first run on the 13th.
+    drop(&full, "pupils-full-2025-11-12.csv")?;
+    w.walk_to(d("2025-11-21")).await?;
+    ensure!(missing(w.store.clone()).await? == ["2025-11-12"]);
+
+    ensure!(w.days_of(1, "deletion_notice").await? == [d("2025-11-13")]);
+    ensure!(w.days_of(0, "deletion_notice").await?.is_empty());
+    ensure!(w.days_of(2, "deletion_notice").await?.is_empty());
+    let rows: Vec<_> = w
+        .decisions(1)
+        .await?
+        .into_iter()
+        .filter(|r| r.stage == "deletion_notice")
+        .collect();
+    ensure!(
+        rows.len() == 1
+            && rows[0]
+                .reason
+                .starts_with("the full MIS export of 2025-11-12 no longer lists the pupil"),
+        "{rows:?}"
+    );
+    let sent = w.messages(1, "deletion_notice").await?;
+    let mut got: Vec<(&str, &str, bool)> = sent
+        .iter()
+        .map(|m| {
+            (
+                m.template.as_str(),
+                m.status.as_str(),
+                m.decided_by.is_some(),
+            )
+        })
+        .collect();
+    got.sort();
+    ensure!(
+        got == [
+            ("deletion_social_worker", "delivered", true),
+            ("la_deletion_notice", "delivered", true)
+        ],
+        "{sent:?}"
+    );
+    // Nothing deleted, no leaving date made up.
+    let row = sqlx::query("SELECT leaving_date FROM pupils WHERE upn = $1")
+        .bind(UPNS[6])
+        .fetch_one(w.store.pool())
+        .await?;
+    let left: Option<String> = row.try_get("leaving_date")?;
+    ensure!(left.is_none(), "{left:?}");
+
+    let summary = import_full_pupils(&w.store, w.school_id, &again, d("2025-11-24")).await?;
+    ensure!(summary.missing_from_export == 0, "{summary:?}");
+    let missing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM export_missing")
+        .fetch_one(w.store.pool())
+        .await?
+        .try_get("n")?;
+    ensure!(missing == 0, "{missing}");
     Ok(())
 }

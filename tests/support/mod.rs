@@ -17,6 +17,7 @@ use rollcall::escalation::stage::{Context, Decision, Evaluation, PupilInput, eva
 use rollcall::register::facts::PupilRegister;
 use rollcall::register::mark::MarkCode;
 use rollcall::register::pupil::{Contact, Pupil, Sen, Upn};
+use rollcall::register::records::PupilRecords;
 use rollcall::register::session::{Calendar, SLOTS_PER_YEAR, Session, slot};
 
 pub const UPN: &str = "A123456789012";
@@ -127,6 +128,9 @@ pub struct Walk {
     pub previous_pass: Option<NaiveDateTime>,
     /// Per pupil: sessions a confirmed parent's reply explains.
     pub explained: Vec<Vec<(NaiveDate, rollcall::register::session::Session)>>,
+    /// Per pupil: what the school recorded beside the export (an extended integration
+    /// period, medical evidence, missing from a full export).
+    pub records: Vec<PupilRecords>,
     seen: std::collections::HashSet<(i64, String, String)>,
 }
 
@@ -152,6 +156,7 @@ impl Walk {
             auto_approve: true,
             previous_pass: None,
             explained: vec![Vec::new()],
+            records: vec![PupilRecords::default()],
             seen: Default::default(),
         }
     }
@@ -164,6 +169,7 @@ impl Walk {
         self.cases.push(None);
         self.memory.push(HashMap::new());
         self.history.push(Vec::new());
+        self.records.push(PupilRecords::default());
     }
 
     pub fn mark(&mut self, index: usize, day: NaiveDate, session: Session, code: &str) {
@@ -243,6 +249,7 @@ impl Walk {
                 history: &self.history[i],
                 letter_days: &letter_days[i],
                 explained: &self.explained[i],
+                records: &self.records[i],
             })
             .collect();
         evaluate(
