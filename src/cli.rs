@@ -1187,6 +1187,9 @@ async fn check(config_file: Option<&Path>) -> Result<()> {
         problems += 1;
         say!("{problem}")?;
     }
+    for note in replies_notes(&config) {
+        say!("note: {note}")?;
+    }
     if problems > 0 {
         anyhow::bail!(
             "{problems} problem(s) found in {}; nothing was changed",
@@ -1195,6 +1198,39 @@ async fn check(config_file: Option<&Path>) -> Result<()> {
     }
     say!("{} checks clean", path.display())?;
     Ok(())
+}
+
+/// `[replies]` settings that would read nothing: said by `rollcall check`, since a school
+/// that turned replies on expects them to arrive.
+fn replies_notes(config: &Config) -> Vec<String> {
+    use crate::delivery::channel::live::SmsChoice;
+    if !config.replies.enabled {
+        return Vec::new();
+    }
+    let mut notes = Vec::new();
+    match (config.delivery.mode, config.delivery.live.sms) {
+        (crate::config::DeliveryMode::File, _) => notes.push(
+            "[replies] is on with mode = \"file\": no texts go out, so no replies come back \
+             (only the demo's pretend parents answer)"
+                .to_owned(),
+        ),
+        (_, None) => notes.push(
+            "[replies] is on but [delivery] sms is not set: there is no provider to read replies from"
+                .to_owned(),
+        ),
+        (_, Some(SmsChoice::Twilio)) if config.web.public_url.is_none() => notes.push(
+            "[replies] with Twilio needs [web] public_url: Twilio posts replies to \
+             PUBLIC_URL/webhooks/twilio/sms, and the signature is checked against that address"
+                .to_owned(),
+        ),
+        (_, Some(SmsChoice::Twilio)) if config.web.listen.is_none() => notes.push(
+            "[replies] with Twilio needs the console listening ([web] listen): replies arrive \
+             at its /webhooks/twilio/sms"
+                .to_owned(),
+        ),
+        _ => {}
+    }
+    notes
 }
 
 /// `rollcall templates render`: the gallery of a policy's messages for a sample pupil.
