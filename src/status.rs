@@ -261,7 +261,8 @@ pub async fn school_status(
         let waiting: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM replies r
              WHERE r.received_at >= $1
-               AND NOT EXISTS (SELECT 1 FROM reply_outcomes o WHERE o.reply_id = r.id)
+               AND NOT EXISTS (SELECT 1 FROM reply_outcomes o
+                               WHERE o.reply_id = r.id AND o.school_id = $2)
                AND (EXISTS (SELECT 1 FROM reply_candidates c
                             WHERE c.reply_id = r.id AND c.school_id = $2)
                     OR NOT EXISTS (SELECT 1 FROM reply_candidates c WHERE c.reply_id = r.id))",

@@ -462,3 +462,41 @@ fn dfe_baseline_a_deletion_waits_for_a_person_on_the_leaving_date_and_nothing_el
     assert_eq!(walk.run(at(days[7], "09:45")), ["deletion_notice"]);
     assert!(walk.run(at(days[8], "09:45")).is_empty());
 }
+
+/// Issue 16: a parent's reply, confirmed before the register closes, answers the first-day and
+/// day-three contact with the family for the days it explains, never what a stage tells staff:
+/// a pupil with a social worker is still reported to the social worker. A reply about Monday
+/// does not answer a run that goes on to Wednesday.
+#[test]
+fn dfe_baseline_a_confirmed_reply_stops_the_family_contact_and_never_the_social_worker() {
+    let mut p = pupil(UPN, "4A", date("2025-09-01"));
+    p.social_worker = true;
+    let mut walk = Walk::new("dfe-baseline", p);
+    let monday = date("2025-11-03");
+    present_until(&mut walk, monday);
+    // The mother texted at 07:50 that he is ill today; the office confirmed it at 08:30.
+    walk.explained[0] = vec![(monday, Session::Am), (monday, Session::Pm)];
+    walk.mark(0, monday, Session::Am, "N");
+    assert_eq!(walk.run(at(monday, "09:45")), ["first_day"]);
+    let first_day = walk.decision("first_day");
+    let to: Vec<&str> = first_day
+        .actions
+        .iter()
+        .map(|a| a.recipient.as_str())
+        .collect();
+    assert_eq!(to, ["social_worker"], "no text or call to the family");
+    // Tuesday and Wednesday unexplained: the family is contacted each day, and on Wednesday
+    // the run that began on Monday reaches day three: Monday's reply does not answer it.
+    let tuesday = date("2025-11-04");
+    let wednesday = date("2025-11-05");
+    walk.mark(0, monday, Session::Pm, "N");
+    walk.mark_days(tuesday, wednesday, "N");
+    assert_eq!(walk.run(at(tuesday, "09:45")), ["first_day"]);
+    assert_eq!(walk.run(at(wednesday, "09:45")), ["first_day", "day_three"]);
+    let day_three = walk.decision("day_three");
+    assert!(
+        day_three.actions.iter().any(|a| a.to.is_family()),
+        "the day-three contact goes: {:?}",
+        day_three.actions
+    );
+}

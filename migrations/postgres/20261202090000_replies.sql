@@ -35,19 +35,21 @@ CREATE TABLE reply_candidates (
 );
 CREATE INDEX reply_candidates_school ON reply_candidates (school_id, reply_id);
 
--- What a person made of a reply: confirmed as the reason for a pupil's absence, or set aside
--- (not about an absence, or about a pupil of another school). One decision per reply.
+-- What a person made of a reply at a school: confirmed as the reason for a pupil's absence
+-- (one row per pupil: a reply about two siblings is confirmed for each), or set aside there
+-- (not about an absence; pupil_id 0). A trust's other schools decide their part themselves.
 CREATE TABLE reply_outcomes (
-    reply_id BIGINT PRIMARY KEY REFERENCES replies(id),
+    reply_id BIGINT NOT NULL REFERENCES replies(id),
     school_id BIGINT NOT NULL REFERENCES schools(id),
-    pupil_id BIGINT REFERENCES pupils(id),
+    pupil_id BIGINT NOT NULL DEFAULT 0,
     outcome TEXT NOT NULL,
     reason TEXT NOT NULL DEFAULT '',
     code TEXT NOT NULL DEFAULT '',
     explains_from TEXT,
     explains_to TEXT,
     decided_by TEXT NOT NULL,
-    decided_at TEXT NOT NULL
+    decided_at TEXT NOT NULL,
+    PRIMARY KEY (reply_id, school_id, pupil_id)
 );
 
 -- Each session a confirmed reply explains: the engine leaves stages marked

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, bail};
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
@@ -458,6 +458,91 @@ pub(crate) async fn withdraw_decisions(
     }
     Ok(cancelled)
 }
+
+/// What a parent's confirmed reply answers of one decision: its messages to the family still
+/// waiting to go, and its call to the family (still waiting, or on `today`'s list), are
+/// cancelled with `why`; what it tells staff (a social worker, the DSL) stands. A decision left
+/// with nothing live is withdrawn, as one whose cause is gone. Returns (calls, other messages).
+pub(crate) async fn answer_decision(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    decision_id: i64,
+    why: &str,
+    now: &str,
+    today: NaiveDate,
+) -> Result<(usize, usize)> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT o.id, o.status, o.channel, o.task FROM outbox_items i
+         JOIN outbox o ON o.id = i.outbox_id
+         WHERE i.decision_id = $1 AND o.school_id = $2 AND i.cancelled_reason IS NULL AND (
+             (o.status IN {UNSENT} AND (o.recipient_role IN ({FAMILY})
+                                        OR (o.channel = 'task' AND o.task = 'Call')))
+             OR (o.status = 'delivered' AND o.channel = 'task' AND o.task = 'Call'
+                 AND o.created_at >= $3))"
+    )))
+    .bind(decision_id)
+    .bind(school.0)
+    .bind(today.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    let (mut calls, mut messages) = (0, 0);
+    for row in rows {
+        let outbox_id: i64 = row.try_get("id")?;
+        let status: String = row.try_get("status")?;
+        let task: Option<String> = row.try_get("task")?;
+        sqlx::query(
+            "UPDATE outbox_items SET cancelled_reason = $1 WHERE outbox_id = $2 AND decision_id = $3",
+        )
+        .bind(why)
+        .bind(outbox_id)
+        .bind(decision_id)
+        .execute(&mut **tx)
+        .await?;
+        if task.as_deref() == Some("Call") {
+            calls += 1;
+        } else {
+            messages += 1;
+        }
+        if status == "delivered" {
+            // A call already on the list: the list leaves out a cancelled item.
+            continue;
+        }
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox_items WHERE outbox_id = $1 AND cancelled_reason IS NULL",
+        )
+        .bind(outbox_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if live == 0 {
+            set_status(tx, outbox_id, "cancelled", now, "rollcall", why).await?;
+        } else {
+            event(tx, outbox_id, now, "narrowed", "rollcall", why).await?;
+        }
+    }
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox_items WHERE decision_id = $1 AND cancelled_reason IS NULL",
+    )
+    .bind(decision_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if live == 0 {
+        sqlx::query(
+            "UPDATE decisions SET withdrawn_at = $1, withdrawn_reason = $2,
+                 transition = CASE WHEN transition = 'pending' THEN 'dropped' ELSE transition END
+             WHERE id = $3 AND school_id = $4 AND withdrawn_at IS NULL",
+        )
+        .bind(now)
+        .bind(why)
+        .bind(decision_id)
+        .bind(school.0)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok((calls, messages))
+}
+
+/// The recipient roles that are the family, as the outbox stores them.
+const FAMILY: &str = "'contacts', 'parental_responsibility', 'all_contacts'";
 
 /// One outbox row to write: an action and the decisions it carries.
 struct Message {

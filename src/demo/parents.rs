@@ -332,7 +332,7 @@ impl Parents {
             .collect();
         let rows = sqlx::query(
             "SELECT e.pupil_id, e.day FROM reply_explanations e
-             JOIN reply_outcomes o ON o.reply_id = e.reply_id
+             JOIN reply_outcomes o ON o.reply_id = e.reply_id AND o.pupil_id = e.pupil_id
              WHERE e.school_id = $1 AND e.session = 'AM' AND SUBSTR(o.decided_at, 1, 10) < e.day",
         )
         .bind(school.id.0)

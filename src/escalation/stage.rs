@@ -215,14 +215,14 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
                     counted_until: last_decided(input.history, &stage.id),
                     ..base
                 };
-                let fired = if allowed && !answered_today(ctx, stage, input.explained) {
+                let fired = if allowed {
                     fires(&env, &stage.trigger)
                 } else {
                     Vec::new()
                 };
                 fired
                     .into_iter()
-                    .map(|fire| {
+                    .filter_map(|fire| {
                         let anchor = anchor_for(
                             stage,
                             &fire,
@@ -230,7 +230,18 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
                             today,
                             case.as_ref(),
                         );
-                        decide(&env, stage, index, fire, anchor, &register_guard)
+                        let answered = answered_by_reply(ctx, stage, &fire, input.explained);
+                        let mut decision =
+                            decide(&env, stage, index, fire, anchor, &register_guard);
+                        if answered {
+                            // The family has told the school: no text, letter or call to them.
+                            // Staff the stage tells (a social worker, the DSL) still hear.
+                            decision.actions.retain(|a| !reply_answers(a));
+                            if decision.actions.is_empty() {
+                                return None;
+                            }
+                        }
+                        Some(decision)
                     })
                     .collect()
             };
@@ -291,10 +302,16 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
     out
 }
 
-/// Whether a confirmed reply already answers what `stage` would contact the family about
-/// today: for a first-day stage, its session today; for a run of absent days, any session of
-/// today (the day the run reaches). A reply about Monday does not answer Wednesday's absence.
-fn answered_today(ctx: &Context<'_>, stage: &Stage, explained: &[(NaiveDate, Session)]) -> bool {
+/// Whether a confirmed reply explains every day `fire` is about, for a stage a reply answers:
+/// for a first-day stage, its session today; for a run of absent days, each school day of the
+/// run from its first to today. A reply about Monday does not answer Wednesday's absence, and
+/// one about Wednesday does not answer a run that began on Monday.
+fn answered_by_reply(
+    ctx: &Context<'_>,
+    stage: &Stage,
+    fire: &Fire,
+    explained: &[(NaiveDate, Session)],
+) -> bool {
     if !stage.answered_by_reply || explained.is_empty() {
         return false;
     }
@@ -307,8 +324,26 @@ fn answered_today(ctx: &Context<'_>, stage: &Stage, explained: &[(NaiveDate, Ses
             };
             explained.contains(&(today, session))
         }
-        _ => explained.iter().any(|(day, _)| *day == today),
+        _ => {
+            let from = fire
+                .episode
+                .as_deref()
+                .and_then(|e| e.parse::<NaiveDate>().ok())
+                .unwrap_or(today);
+            ctx.calendar()
+                .school_days_between(from, today)
+                .iter()
+                .all(|day| explained.iter().any(|(d, _)| d == day))
+        }
     }
+}
+
+/// The actions a parent's reply makes unnecessary: what goes to the family, and the office's
+/// call to them.
+pub fn reply_answers(action: &PlannedAction) -> bool {
+    action.to.is_family()
+        || (action.channel == Channel::Task
+            && action.task == Some(crate::escalation::policy::TaskKind::Call))
 }
 
 /// When the stage's latest decision for this pupil was made (a penalty-notice review counts

@@ -184,16 +184,33 @@ pub async fn confirm(
                 .into(),
         )));
     }
-    let candidate: Option<i64> = sqlx::query_scalar(
-        "SELECT pupil_id FROM reply_candidates WHERE reply_id = $1 AND pupil_id = $2 AND school_id = $3",
+    let candidate: Option<String> = sqlx::query_scalar(
+        "SELECT absent_days FROM reply_candidates
+         WHERE reply_id = $1 AND pupil_id = $2 AND school_id = $3",
     )
     .bind(c.reply_id)
     .bind(c.pupil_id)
     .bind(school.id.0)
     .fetch_optional(store.pool())
     .await?;
-    if candidate.is_none() {
+    let Some(absent_days) = candidate else {
         return Ok(Err(Refused::NotACandidate));
+    };
+    // Days that miss every unexplained day of the chosen pupil are another child's (the form's
+    // dates start from the first candidate's): said, not stored.
+    let absent: Vec<NaiveDate> = absent_days
+        .split(',')
+        .filter_map(|d| d.parse().ok())
+        .collect();
+    if !absent.is_empty() && !absent.iter().any(|d| days.contains(d)) {
+        return Ok(Err(Refused::BadDays(format!(
+            "none of the days chosen is one this pupil was away without a reason ({}): check the dates",
+            absent
+                .iter()
+                .map(|d| d.format("%a %-d %b").to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))));
     }
     let replied = received_local(store, school, c.reply_id).await?;
     let why = format!(
@@ -208,7 +225,7 @@ pub async fn confirm(
         "INSERT INTO reply_outcomes (reply_id, school_id, pupil_id, outcome, reason, code,
                                      explains_from, explains_to, decided_by, decided_at)
          VALUES ($1, $2, $3, 'confirmed', $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (reply_id) DO NOTHING",
+         ON CONFLICT (reply_id, school_id, pupil_id) DO NOTHING",
     )
     .bind(c.reply_id)
     .bind(school.id.0)
@@ -225,7 +242,7 @@ pub async fn confirm(
     if inserted == 0 {
         drop(tx);
         return Ok(Err(Refused::AlreadyDecided(
-            decided_words(store, c.reply_id).await?,
+            decided_words(store, c.reply_id, school.id, c.pupil_id).await?,
         )));
     }
     let mut out = Confirmed::default();
@@ -252,16 +269,18 @@ pub async fn confirm(
         }
     }
 
-    // The decisions the reply answers: those of stages a reply answers, made on a day it explains.
-    let answered: Vec<String> = school
+    // The decisions the reply answers: those of stages a reply answers whose every day (from
+    // the episode's first to the day decided) it explains. What they tell the family, and the
+    // office's call, come off; what they tell staff stands.
+    let answered: Vec<&str> = school
         .policy
         .stages
         .iter()
         .filter(|s| s.answered_by_reply)
-        .map(|s| s.id.clone())
+        .map(|s| s.id.as_str())
         .collect();
     let rows = sqlx::query(
-        "SELECT id, stage FROM decisions
+        "SELECT id, stage, anchor, decided_at FROM decisions
          WHERE school_id = $1 AND pupil_id = $2 AND withdrawn_at IS NULL
            AND SUBSTR(decided_at, 1, 10) >= $3 AND SUBSTR(decided_at, 1, 10) <= $4",
     )
@@ -271,46 +290,32 @@ pub async fn confirm(
     .bind(c.to.to_string())
     .fetch_all(&mut *tx)
     .await?;
-    let mut withdrawn = Vec::new();
     for row in rows {
         let stage: String = row.try_get("stage")?;
-        if answered.contains(&stage) {
-            withdrawn.push((row.try_get::<i64, _>("id")?, why.clone()));
+        if !answered.contains(&stage.as_str()) {
+            continue;
         }
-    }
-    // Calls not yet on the list, then the rest of what waits, are withdrawn as any decision
-    // whose cause is gone; a call already on today's list has "gone" to the office and comes
-    // off it here. Earlier days' lists are history and stay as they were.
-    let mut calls_waiting = 0;
-    for (decision, _) in &withdrawn {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
-             WHERE i.decision_id = $1 AND i.cancelled_reason IS NULL AND o.channel = 'task'
-               AND o.task = 'Call' AND o.status IN ('queued', 'awaiting_approval')",
+        let decided: String = row.try_get("decided_at")?;
+        let Ok(decided) = decided.get(..10).unwrap_or_default().parse::<NaiveDate>() else {
+            continue;
+        };
+        let anchor: String = row.try_get("anchor")?;
+        let first = anchor.parse::<NaiveDate>().unwrap_or(decided).min(decided);
+        let about = school.config.calendar.school_days_between(first, decided);
+        if !about.iter().all(|d| days.contains(d)) {
+            continue;
+        }
+        let (calls, messages) = crate::delivery::outbox::answer_decision(
+            &mut tx,
+            school.id,
+            row.try_get("id")?,
+            &why,
+            &now_text,
+            now.date(),
         )
-        .bind(*decision)
-        .fetch_one(&mut *tx)
         .await?;
-        calls_waiting += n as usize;
-    }
-    let cancelled =
-        crate::delivery::outbox::withdraw_decisions(&mut tx, school.id, &withdrawn, &now_text)
-            .await?;
-    out.messages_cancelled = cancelled.saturating_sub(calls_waiting);
-    out.calls_removed = calls_waiting;
-    for (decision, _) in &withdrawn {
-        out.calls_removed += sqlx::query(
-            "UPDATE outbox_items SET cancelled_reason = $1
-             WHERE decision_id = $2 AND cancelled_reason IS NULL AND outbox_id IN (
-                 SELECT id FROM outbox WHERE channel = 'task' AND task = 'Call'
-                   AND status = 'delivered' AND created_at >= $3)",
-        )
-        .bind(&why)
-        .bind(*decision)
-        .bind(now.date().to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected() as usize;
+        out.calls_removed += calls;
+        out.messages_cancelled += messages;
     }
     tx.commit().await?;
     tracing::info!(
@@ -345,8 +350,8 @@ pub async fn set_aside(
         return Ok(Err(Refused::NotACandidate));
     }
     let inserted = sqlx::query(
-        "INSERT INTO reply_outcomes (reply_id, school_id, outcome, decided_by, decided_at)
-         VALUES ($1, $2, 'set_aside', $3, $4) ON CONFLICT (reply_id) DO NOTHING",
+        "INSERT INTO reply_outcomes (reply_id, school_id, pupil_id, outcome, decided_by, decided_at)
+         VALUES ($1, $2, 0, 'set_aside', $3, $4) ON CONFLICT (reply_id, school_id, pupil_id) DO NOTHING",
     )
     .bind(reply_id)
     .bind(school.id.0)
@@ -357,18 +362,27 @@ pub async fn set_aside(
     .rows_affected();
     if inserted == 0 {
         return Ok(Err(Refused::AlreadyDecided(
-            decided_words(store, reply_id).await?,
+            decided_words(store, reply_id, school.id, 0).await?,
         )));
     }
     Ok(Ok(()))
 }
 
-/// "confirmed by Jo Bloggs at 09:52" for a reply someone already decided.
-async fn decided_words(store: &Store, reply_id: i64) -> Result<String> {
+/// "confirmed by Jo Bloggs at 09:52" for a reply someone already decided, for this pupil (or,
+/// with pupil 0, set aside) at this school.
+async fn decided_words(
+    store: &Store,
+    reply_id: i64,
+    school: SchoolId,
+    pupil_id: i64,
+) -> Result<String> {
     let row = sqlx::query(
-        "SELECT outcome, decided_by, decided_at FROM reply_outcomes WHERE reply_id = $1",
+        "SELECT outcome, decided_by, decided_at FROM reply_outcomes
+         WHERE reply_id = $1 AND school_id = $2 AND pupil_id = $3",
     )
     .bind(reply_id)
+    .bind(school.0)
+    .bind(pupil_id)
     .fetch_one(store.pool())
     .await?;
     let outcome: String = row.try_get("outcome")?;
@@ -377,7 +391,7 @@ async fn decided_words(store: &Store, reply_id: i64) -> Result<String> {
     Ok(format!(
         "{} by {by} at {}",
         if outcome == "confirmed" {
-            "confirmed"
+            "confirmed for this pupil"
         } else {
             "set aside"
         },

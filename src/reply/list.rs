@@ -65,10 +65,8 @@ pub async fn recent(
     let until = crate::schedule::local_instant(tz, as_of);
     let since = crate::schedule::local_instant(tz, as_of - chrono::Days::new(u64::from(days)));
     let rows = sqlx::query(
-        "SELECT r.id, r.from_number, r.body, r.received_at,
-                o.outcome, o.pupil_id AS decided_pupil, o.reason, o.explains_from, o.explains_to,
-                o.decided_by, o.decided_at
-         FROM replies r LEFT JOIN reply_outcomes o ON o.reply_id = r.id
+        "SELECT r.id, r.from_number, r.body, r.received_at
+         FROM replies r
          WHERE r.received_at >= $1 AND r.received_at <= $2
            AND (EXISTS (SELECT 1 FROM reply_candidates c WHERE c.reply_id = r.id AND c.school_id = $3)
                 OR NOT EXISTS (SELECT 1 FROM reply_candidates c WHERE c.reply_id = r.id))
@@ -93,8 +91,11 @@ pub async fn recent(
         let local = crate::schedule::to_local(tz, at.with_timezone(&Utc));
         let all = matching::stored_candidates(store, id).await?;
         let status = matching::status(&all, school_days);
-        let mine: Vec<&matching::Candidate> =
+        // Those with an unexplained absence first: the confirm form's dates start from the
+        // first.
+        let mut mine: Vec<&matching::Candidate> =
             all.iter().filter(|c| c.school_id == school.id.0).collect();
+        mine.sort_by_key(|c| c.absent_days.is_empty());
         let mut candidates = Vec::with_capacity(mine.len());
         for c in &mine {
             let p = sqlx::query(
@@ -138,41 +139,60 @@ pub async fn recent(
         let body: String = r.try_get("body")?;
         let suggested = confirm::suggest(&body);
         let (suggested_words, suggested_code) = confirm::reason(suggested).unwrap_or(("", ""));
-        let outcome: Option<String> = r.try_get("outcome")?;
-        let decided = match outcome.as_deref() {
-            None => String::new(),
-            Some(o) => {
-                let by: String = r.try_get("decided_by")?;
-                let at: String = r.try_get("decided_at")?;
-                let at = at.get(11..16).unwrap_or_default().to_owned();
-                if o == "confirmed" {
-                    let reason: String = r.try_get("reason")?;
-                    let from: Option<String> = r.try_get("explains_from")?;
-                    let to: Option<String> = r.try_get("explains_to")?;
-                    let words = confirm::reason(&reason).map_or(reason.as_str(), |(w, _)| w);
-                    let pupil: Option<i64> = r.try_get("decided_pupil")?;
-                    let who = candidates
-                        .iter()
-                        .find(|c| Some(c.pupil_id) == pupil)
-                        .map_or_else(|| "a pupil".to_owned(), |c| c.forename.clone());
-                    let day = |d: Option<String>| {
-                        d.and_then(|d| d.parse::<NaiveDate>().ok())
-                            .map(|d| d.format("%a %-d %b").to_string())
-                    };
-                    let span = match (day(from), day(to)) {
-                        (Some(f), Some(t)) if f == t => f,
-                        (Some(f), Some(t)) => format!("{f} to {t}"),
-                        _ => String::new(),
-                    };
-                    format!(
-                        "confirmed by {by} at {at}: {who}, {}, {span}",
-                        words.to_lowercase()
-                    )
-                } else {
-                    format!("set aside by {by} at {at}")
-                }
+        // What people at this school decided: a confirmation per pupil, or a set-aside.
+        let outcomes = sqlx::query(
+            "SELECT outcome, pupil_id, reason, explains_from, explains_to, decided_by, decided_at
+             FROM reply_outcomes WHERE reply_id = $1 AND school_id = $2 ORDER BY decided_at",
+        )
+        .bind(id)
+        .bind(school.id.0)
+        .fetch_all(store.pool())
+        .await?;
+        let mut decided_lines = Vec::new();
+        let mut confirmed_pupils = Vec::new();
+        let mut set_aside = false;
+        for o in &outcomes {
+            let outcome: String = o.try_get("outcome")?;
+            let by: String = o.try_get("decided_by")?;
+            let at: String = o.try_get("decided_at")?;
+            let at = at.get(11..16).unwrap_or_default().to_owned();
+            if outcome == "confirmed" {
+                let reason: String = o.try_get("reason")?;
+                let from: Option<String> = o.try_get("explains_from")?;
+                let to: Option<String> = o.try_get("explains_to")?;
+                let words = confirm::reason(&reason).map_or(reason.as_str(), |(w, _)| w);
+                let pupil: i64 = o.try_get("pupil_id")?;
+                confirmed_pupils.push(pupil);
+                let who = candidates
+                    .iter()
+                    .find(|c| c.pupil_id == pupil)
+                    .map_or_else(|| "a pupil".to_owned(), |c| c.forename.clone());
+                let day = |d: Option<String>| {
+                    d.and_then(|d| d.parse::<NaiveDate>().ok())
+                        .map(|d| d.format("%a %-d %b").to_string())
+                };
+                let span = match (day(from), day(to)) {
+                    (Some(f), Some(t)) if f == t => f,
+                    (Some(f), Some(t)) => format!("{f} to {t}"),
+                    _ => String::new(),
+                };
+                decided_lines.push(format!(
+                    "confirmed by {by} at {at}: {who}, {}, {span}",
+                    words.to_lowercase()
+                ));
+            } else {
+                set_aside = true;
+                decided_lines.push(format!("set aside by {by} at {at}"));
             }
-        };
+        }
+        // A reply about siblings waits until each child with an unexplained absence is
+        // confirmed (or the reply is set aside).
+        let waiting = !set_aside
+            && (outcomes.is_empty()
+                || mine
+                    .iter()
+                    .any(|c| !c.absent_days.is_empty() && !confirmed_pupils.contains(&c.pupil_id)));
+        let decided = decided_lines.join("; ");
         let status_words = match &status {
             MatchStatus::One { .. } => "matches one absence".to_owned(),
             MatchStatus::Several => "may be about more than one absence: choose".to_owned(),
@@ -199,7 +219,7 @@ pub async fn recent(
             suggested_words,
             suggested_code,
             safeguarding,
-            waiting: decided.is_empty(),
+            waiting,
             decided,
         });
     }

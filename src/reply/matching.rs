@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sqlx::Row as _;
 
@@ -76,46 +76,51 @@ pub fn status(candidates: &[Candidate], school_days: &[NaiveDate]) -> MatchStatu
     }
 }
 
-/// Finds and stores the pupils a stored reply may be about, at every school of the daemon.
-pub async fn match_reply(
+/// The pupils a reply from `number`, received at `received`, may be about, at every school of
+/// the daemon.
+pub async fn find(
     store: &Store,
     schools: &[Arc<SchoolRuntime>],
     settings: &RepliesConfig,
-    reply: i64,
-) -> Result<()> {
-    let row = sqlx::query("SELECT from_number, received_at FROM replies WHERE id = $1")
-        .bind(reply)
-        .fetch_one(store.pool())
-        .await?;
-    let number: String = row.try_get("from_number")?;
-    let received: String = row.try_get("received_at")?;
-    let received = DateTime::parse_from_rfc3339(&received)
-        .with_context(|| format!("reply {reply}: stored time \"{received}\" is not RFC 3339"))?
-        .with_timezone(&Utc);
+    number: &str,
+    received: DateTime<Utc>,
+) -> Result<Vec<Candidate>> {
+    let mut out = Vec::new();
     for school in schools {
-        for c in candidates(store, school, settings, &number, received).await? {
-            sqlx::query(
-                "INSERT INTO reply_candidates (reply_id, school_id, pupil_id, contact_name,
-                                               relationship, absent_days, messages_sent)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (reply_id, pupil_id) DO NOTHING",
-            )
-            .bind(reply)
-            .bind(c.school_id)
-            .bind(c.pupil_id)
-            .bind(&c.contact_name)
-            .bind(&c.relationship)
-            .bind(
-                c.absent_days
-                    .iter()
-                    .map(NaiveDate::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )
-            .bind(c.messages_sent)
-            .execute(store.pool())
-            .await?;
-        }
+        out.extend(candidates(store, school, settings, number, received).await?);
+    }
+    Ok(out)
+}
+
+/// Stores what a reply matched, in the transaction that stores the reply: a reply is never
+/// kept without its candidates.
+pub async fn store_candidates(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    reply: i64,
+    found: &[Candidate],
+) -> Result<()> {
+    for c in found {
+        sqlx::query(
+            "INSERT INTO reply_candidates (reply_id, school_id, pupil_id, contact_name,
+                                           relationship, absent_days, messages_sent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (reply_id, pupil_id) DO NOTHING",
+        )
+        .bind(reply)
+        .bind(c.school_id)
+        .bind(c.pupil_id)
+        .bind(&c.contact_name)
+        .bind(&c.relationship)
+        .bind(
+            c.absent_days
+                .iter()
+                .map(NaiveDate::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .bind(c.messages_sent)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -207,9 +212,15 @@ async fn candidates(
             .filter(|d| on_roll(*d))
             .filter(|d| {
                 if *d == today {
-                    // Today's afternoon has no mark yet for a pupil who is in: only an N
-                    // there, or the morning's N or missing mark, is an absence to answer.
-                    unexplained(*d, Session::Am) || mark(*d, Session::Pm).as_str() == "N"
+                    // Today's afternoon has no mark yet for a pupil who is in, and before the
+                    // morning register closes nor has the morning: only an N, or a morning
+                    // still unmarked after its close, is an absence to answer.
+                    let am = if local.time() >= school.config.am_register_close {
+                        unexplained(*d, Session::Am)
+                    } else {
+                        mark(*d, Session::Am).as_str() == "N"
+                    };
+                    am || mark(*d, Session::Pm).as_str() == "N"
                 } else {
                     unexplained(*d, Session::Am) || unexplained(*d, Session::Pm)
                 }

@@ -71,7 +71,8 @@ pub enum Taken {
 /// The sender's number in the E.164 form contacts are stored in, when it reads as a UK mobile;
 /// otherwise as given, so a reply from abroad is still kept (and matches no one).
 pub fn normalise_number(from: &str) -> String {
-    let trimmed = from.trim();
+    let cleaned = from.replace('\0', "");
+    let trimmed = cleaned.trim();
     let digits: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
     // Notify gives `447700900123`, without the plus.
     let candidate = if digits.starts_with("44") && !digits.starts_with('+') {
@@ -94,6 +95,14 @@ pub async fn take(
     incoming: &Incoming,
     now: DateTime<Utc>,
 ) -> Result<Taken> {
+    // A NUL cannot be stored in PostgreSQL text: one in a reply would stop every later read.
+    let body = incoming.body.replace('\0', "");
+    let number = normalise_number(&incoming.from);
+    // What it matched is worked out first and stored with the reply in one transaction, so a
+    // reply is never kept without its candidates (a restart in between would leave it
+    // unmatched for good, since the next read finds it already stored).
+    let found = matching::find(store, schools, settings, &number, incoming.received_at).await?;
+    let mut tx = store.pool().begin().await?;
     let row = sqlx::query(
         "INSERT INTO replies (provider, provider_id, from_number, to_number, body, received_at,
                               stored_at)
@@ -101,23 +110,24 @@ pub async fn take(
          ON CONFLICT (provider, provider_id) DO NOTHING RETURNING id",
     )
     .bind(incoming.provider.as_str())
-    .bind(&incoming.provider_id)
-    .bind(normalise_number(&incoming.from))
-    .bind(incoming.to.trim())
-    .bind(&incoming.body)
+    .bind(incoming.provider_id.replace('\0', ""))
+    .bind(&number)
+    .bind(incoming.to.trim().replace('\0', ""))
+    .bind(&body)
     .bind(
         incoming
             .received_at
             .to_rfc3339_opts(SecondsFormat::Secs, true),
     )
     .bind(now.to_rfc3339_opts(SecondsFormat::Secs, true))
-    .fetch_optional(store.pool())
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
         return Ok(Taken::Known);
     };
     let id: i64 = row.try_get("id")?;
-    matching::match_reply(store, schools, settings, id).await?;
+    matching::store_candidates(&mut tx, id, &found).await?;
+    tx.commit().await?;
     if settings.acknowledge {
         confirm::queue_acknowledgement(store, schools, id, now).await?;
     }
