@@ -127,6 +127,7 @@ fn main() {
     }
     let list: Vec<(&str, TestFn)> = tests![
         import_then_stats_agree_with_hand_counts,
+        stats_over_two_years_read_back_in_any_order_agree_pupil_by_pupil,
         reimporting_changes_nothing,
         a_changed_mark_becomes_an_amendment_with_who_and_why,
         a_bad_row_imports_nothing,
@@ -372,6 +373,92 @@ async fn import_then_stats_agree_with_hand_counts(store: Store, dir: &'static Pa
     assert_eq!(alan.facts.consecutive_unauthorised_days, 2);
     assert_eq!(alan.facts.unauthorised_run_since, Some(d("2025-09-01")));
     assert_eq!(alan.facts.unauthorised_sessions_rolling_10_weeks, 4);
+    Ok(())
+}
+
+// Summer 2025 (academic year 2024) and autumn 2025 (2025) in one calendar.
+const TWO_YEARS: &str = r#"
+[school]
+id = "north"
+name = "North Primary"
+urn = "100002"
+la_code = "886"
+[[calendar.terms]]
+name = "Summer 2025"
+start = "2025-06-02"
+end = "2025-07-18"
+[[calendar.terms]]
+name = "Autumn 2025"
+start = "2025-09-01"
+end = "2025-12-19"
+[[calendar.holidays]]
+name = "Autumn half term"
+start = "2025-10-27"
+end = "2025-10-31"
+"#;
+
+// The last summer days, imported after the autumn file so each pupil's older year is stored
+// after everyone's newer one: the rows come back neither grouped nor in year order unless the
+// query orders them. Alan is absent (N) from Wed 16 Jul, so his run crosses the summer.
+const SUMMER_MARKS: &str = "\
+upn,date,session,mark
+B801200005001,2025-07-16,AM,/
+B801200005001,2025-07-16,PM,/
+B801200005001,2025-07-17,AM,I
+B801200005001,2025-07-17,PM,I
+B801200005001,2025-07-18,AM,N
+B801200005001,2025-07-18,PM,/
+P207000016049,2025-07-16,AM,N
+P207000016049,2025-07-16,PM,N
+P207000016049,2025-07-17,AM,N
+P207000016049,2025-07-17,PM,N
+P207000016049,2025-07-18,AM,N
+P207000016049,2025-07-18,PM,N
+";
+
+/// `school_stats` streams register years pupil by pupil; with a window over two academic
+/// years whose rows were written newest year first, every pupil's facts must still equal
+/// those computed from that pupil's years read alone.
+async fn stats_over_two_years_read_back_in_any_order_agree_pupil_by_pupil(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    use rollcall::register::facts::{FactsWindow, PupilRegister, pupil_facts};
+    let (config, school) = setup(&store, dir, TWO_YEARS).await?;
+    let cal = &config.school(None)?.calendar;
+    std::fs::write(dir.join("summer.csv"), SUMMER_MARKS)?;
+    let options = MarksImport {
+        progress: false,
+        ..MarksImport::default()
+    };
+    import_marks(&store, school, cal, &dir.join("summer.csv"), &options).await?;
+    let (from, as_of) = (d("2025-07-14"), d("2025-09-03"));
+    let stats = school_stats(&store, school, config.school(None)?, from, as_of, None).await?;
+    assert_eq!(stats.len(), 2);
+    let window = FactsWindow::new(cal, from, as_of);
+    for s in &stats {
+        let rows = store.pupil_register_years(s.pupil.id, 2025).await?;
+        let years: Vec<(i32, &[u8])> = rows.iter().map(|r| (r.year, r.marks.as_slice())).collect();
+        let register = PupilRegister {
+            admission: s.pupil.pupil.admission_date,
+            leaving: s.pupil.pupil.leaving_date,
+            years: &years,
+            loaded_from_year: i32::MIN,
+        };
+        let alone = pupil_facts(&window, &register).context("facts of a pupil read alone")?;
+        assert_eq!(s.facts, alone, "{}", s.pupil.pupil.upn.as_str());
+    }
+    let (ada, alan) = (&stats[0], &stats[1]);
+    // Ada: 6 summer sessions (3 present, 2 I, 1 N) and 6 autumn (4 attended, 2 I).
+    assert_eq!(ada.facts.possible_sessions, 12);
+    assert_eq!(ada.facts.attended_sessions, 7);
+    assert_eq!(ada.facts.illness_sessions, 4);
+    assert_eq!(ada.facts.unauthorised_absence_sessions, 1);
+    // Alan: N from 16 Jul, then 1–2 Sep unauthorised, 3 Sep a closure: five whole days.
+    assert_eq!(alan.facts.possible_sessions, 10);
+    assert_eq!(alan.facts.unauthorised_absence_sessions, 10);
+    assert_eq!(alan.facts.consecutive_unauthorised_days, 5);
+    assert_eq!(alan.facts.unauthorised_run_since, Some(d("2025-07-16")));
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `rollcall stats`: loads a school's register and computes every pupil's facts.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::Result;
@@ -34,28 +35,24 @@ pub async fn school_stats(
     if let Some(upn) = upn {
         pupils.retain(|p| p.pupil.upn.as_str() == upn);
     }
-    let mut years = PupilYears::default();
-    years.add(
-        store
-            .register_years(school, first_year, academic_year(as_of))
-            .await?,
-    );
-
-    let compute = |p: &StoredPupil, years: &PupilYears, loaded_from_year: i32| {
-        let slices = years.slices(p.id);
-        let register = PupilRegister {
-            admission: p.pupil.admission_date,
-            leaving: p.pupil.leaving_date,
-            years: &slices,
-            loaded_from_year,
-        };
-        pupil_facts(&window, &register)
-    };
+    // Each pupil's facts are computed as their rows arrive, from marks borrowed from the
+    // rows, so the school's register is never held whole (nor copied) in memory.
+    let position: HashMap<i64, usize> = pupils.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+    let mut computed: Vec<Option<PupilFacts>> = vec![None; pupils.len()];
+    store
+        .each_pupil_years(school, first_year, academic_year(as_of), |id, years| {
+            // A pupil not asked for (another UPN) is passed over.
+            if let Some(&i) = position.get(&id) {
+                computed[i] = facts_of(&window, &pupils[i], years, first_year);
+            }
+            Ok(())
+        })
+        .await?;
 
     let mut out = Vec::with_capacity(pupils.len());
     let mut incomplete = Vec::new();
-    for (i, p) in pupils.iter().enumerate() {
-        if let Some(facts) = compute(p, &years, first_year) {
+    for (i, facts) in computed.into_iter().enumerate() {
+        if let Some(facts) = facts {
             if facts.runs_incomplete {
                 incomplete.push(i);
             }
@@ -63,17 +60,20 @@ pub async fn school_stats(
         }
     }
     // A run of absence still going at the start of the loaded years: fetch those pupils'
-    // earlier years and count again (rare: a run that spans a whole summer and more).
+    // years from their first (everything up to as-of's year) and count again (rare: a run
+    // that spans a whole summer and more).
     if !incomplete.is_empty() {
         let ids: Vec<i64> = incomplete.iter().map(|&i| pupils[i].id).collect();
+        let mut years = PupilYears::default();
         years.add(
             store
-                .earlier_register_years(school, &ids, first_year)
+                .earlier_register_years(school, &ids, academic_year(as_of) + 1)
                 .await?,
         );
         for (i, facts) in &mut out {
             if facts.runs_incomplete
-                && let Some(again) = compute(&pupils[*i], &years, i32::MIN)
+                && let Some(again) =
+                    facts_of(&window, &pupils[*i], &years.slices(pupils[*i].id), i32::MIN)
             {
                 *facts = again;
             }
@@ -84,6 +84,22 @@ pub async fn school_stats(
         .into_iter()
         .filter_map(|(i, facts)| pupils[i].take().map(|pupil| PupilStats { pupil, facts }))
         .collect())
+}
+
+/// One pupil's facts from their loaded years (`loaded_from_year` and later).
+fn facts_of(
+    window: &FactsWindow,
+    pupil: &StoredPupil,
+    years: &[(i32, &[u8])],
+    loaded_from_year: i32,
+) -> Option<PupilFacts> {
+    let register = PupilRegister {
+        admission: pupil.pupil.admission_date,
+        leaving: pupil.pupil.leaving_date,
+        years,
+        loaded_from_year,
+    };
+    pupil_facts(window, &register)
 }
 
 /// The JSON-lines contract of `rollcall stats --format json`.
