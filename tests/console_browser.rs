@@ -380,17 +380,30 @@ async fn morning_in_the_browser(school: &ConsoleSchool, client: &Client) -> Resu
     Ok(())
 }
 
-#[test]
-fn an_attendance_officers_morning_in_a_real_browser() -> Result<()> {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        // CI installs the browser and sets this: there, a missing one is a failure.
-        ensure!(
-            std::env::var_os("ROLLCALL_TEST_REQUIRE_BROWSER").is_none(),
-            "ROLLCALL_TEST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
-        );
-        eprintln!(
-            "note: browser tests skipped: no {CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver; .ci/run does)"
-        );
+/// Whether the browser is missing: then the test says so once and passes, except in CI, which
+/// installs it and sets `ROLLCALL_TEST_REQUIRE_BROWSER` (there a missing one is a failure).
+fn browser_missing() -> Result<bool> {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return Ok(false);
+    }
+    ensure!(
+        std::env::var_os("ROLLCALL_TEST_REQUIRE_BROWSER").is_none(),
+        "ROLLCALL_TEST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+    );
+    eprintln!(
+        "note: browser tests skipped: no {CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver; .ci/run does)"
+    );
+    Ok(true)
+}
+
+type Visit = for<'a> fn(
+    &'a ConsoleSchool,
+    &'a Client,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + 'a>>;
+
+/// The walked school served on loopback, a browser on it, `visit` run, everything shut.
+fn in_a_browser(visit: Visit) -> Result<()> {
+    if browser_missing()? {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
@@ -405,11 +418,16 @@ fn an_attendance_officers_morning_in_a_real_browser() -> Result<()> {
         let school = console_school(store, dir.path()).await?;
         let driver = start_driver().await?;
         let client = browser(&driver).await?;
-        let result = morning_in_the_browser(&school, &client).await;
+        let result = visit(&school, &client).await;
         let _ = client.close().await;
         school.shut().await?;
         result
     })
+}
+
+#[test]
+fn an_attendance_officers_morning_in_a_real_browser() -> Result<()> {
+    in_a_browser(|school, client| Box::pin(morning_in_the_browser(school, client)))
 }
 
 /// Issue 16: a parent's reply to this morning's text is confirmed from the Today page by the
@@ -479,43 +497,14 @@ async fn a_reply_in_the_browser(school: &ConsoleSchool, client: &Client) -> Resu
 
 #[test]
 fn a_parents_reply_is_confirmed_from_today_in_a_real_browser() -> Result<()> {
-    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        ensure!(
-            std::env::var_os("ROLLCALL_TEST_REQUIRE_BROWSER").is_none(),
-            "ROLLCALL_TEST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
-        );
-        eprintln!("note: browser tests skipped: no {CHROMIUM} or {CHROMEDRIVER}");
-        return Ok(());
-    }
-    let dir = tempfile::tempdir()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        sqlx::any::install_default_drivers();
-        let url = format!("sqlite://{}", dir.path().join("rollcall.db").display());
-        let store = Store::connect(&url).await?;
-        let school = console_school(store, dir.path()).await?;
-        let driver = start_driver().await?;
-        let client = browser(&driver).await?;
-        let result = a_reply_in_the_browser(&school, &client).await;
-        let _ = client.close().await;
-        school.shut().await?;
-        result
-    })
+    in_a_browser(|school, client| Box::pin(a_reply_in_the_browser(school, client)))
 }
 
 /// Sign-in with the school's account, in a real browser: the button, the provider on another
 /// site, back to the console — and the Strict session cookie is there on Today.
 #[test]
 fn a_school_account_signs_in_in_a_real_browser() -> Result<()> {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        ensure!(
-            std::env::var_os("ROLLCALL_TEST_REQUIRE_BROWSER").is_none(),
-            "ROLLCALL_TEST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
-        );
+    if browser_missing()? {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
