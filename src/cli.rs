@@ -548,6 +548,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .await?
                 }
             };
+            store.close().await;
             say!("{}", summary_line(kind, &summary))?;
             Ok(())
         }

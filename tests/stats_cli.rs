@@ -444,6 +444,28 @@ fn names_line(stderr: &str, file: &str, line: u64) -> bool {
 // (1) a simple week
 // ---------------------------------------------------------------------------------------------
 
+/// An import ends with its write-ahead log folded into the database: a school's disk does not
+/// keep a second copy of every mark imported (500 MB at 100,000 pupils), and the first
+/// `stats` after an import does not read through one.
+#[test]
+fn an_import_leaves_no_write_ahead_log_behind() {
+    let cal = Calendar::autumn();
+    let school = School::new(&cal);
+    let a = upn(1);
+    school.import_pupils(&[pupil(&a)]);
+    let mut marks = Marks::default();
+    marks.fill(&cal, &a, "2025-09-03", "2025-12-19", "/", "\\");
+    school.import_marks(&marks);
+    let wal = school.path("rollcall.db-wal");
+    let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(
+        left,
+        0,
+        "{} is {left} bytes after the import",
+        wal.display()
+    );
+}
+
 #[test]
 fn simple_week_with_an_illness_day_and_a_late_mark() {
     let cal = Calendar::autumn();

@@ -334,6 +334,14 @@ impl Store {
         self.backend
     }
 
+    /// Ends every connection and waits for them. SQLite folds its write-ahead log into the
+    /// database when its last connection closes: a command that wrote much (an import) closes
+    /// its store, so the log does not stay on disk beside the database, to be read through by
+    /// the next command.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
