@@ -382,30 +382,9 @@ async fn withdraw(
     evaluation: &Evaluation,
     now: &str,
 ) -> Result<usize> {
-    withdraw_decisions(tx, school, &evaluation.withdrawn, now).await
-}
-
-/// Withdraws each decision with its reason (see [`withdraw`]); also used when a parent's reply
-/// explains what a decision was about. Returns how many messages were cancelled whole.
-pub(crate) async fn withdraw_decisions(
-    tx: &mut Transaction<'_, Any>,
-    school: SchoolId,
-    withdrawn: &[(i64, String)],
-    now: &str,
-) -> Result<usize> {
     let mut touched: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    for (decision_id, why) in withdrawn {
-        sqlx::query(
-            "UPDATE decisions SET withdrawn_at = $1, withdrawn_reason = $2,
-                 transition = CASE WHEN transition = 'pending' THEN 'dropped' ELSE transition END
-             WHERE id = $3 AND school_id = $4 AND withdrawn_at IS NULL",
-        )
-        .bind(now)
-        .bind(why)
-        .bind(*decision_id)
-        .bind(school.0)
-        .execute(&mut **tx)
-        .await?;
+    for (decision_id, why) in &evaluation.withdrawn {
+        mark_withdrawn(tx, school, *decision_id, why, now).await?;
         let outbox_ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT i.outbox_id FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id
              WHERE i.decision_id = $1 AND i.cancelled_reason IS NULL AND o.status IN {UNSENT}"
@@ -427,36 +406,55 @@ pub(crate) async fn withdraw_decisions(
     }
     let mut cancelled = 0;
     for (outbox_id, reasons) in touched {
-        let live: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox_items WHERE outbox_id = $1 AND cancelled_reason IS NULL",
-        )
-        .bind(outbox_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        if live == 0 {
-            set_status(
-                tx,
-                outbox_id,
-                "cancelled",
-                now,
-                "rollcall",
-                &reasons.join("; "),
-            )
-            .await?;
+        if settle_struck_off(tx, outbox_id, &reasons.join("; "), now).await? {
             cancelled += 1;
-        } else {
-            event(
-                tx,
-                outbox_id,
-                now,
-                "narrowed",
-                "rollcall",
-                &reasons.join("; "),
-            )
-            .await?;
         }
     }
     Ok(cancelled)
+}
+
+/// Marks a decision withdrawn with the reason; a case move waiting for its approval is dropped.
+async fn mark_withdrawn(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    decision_id: i64,
+    why: &str,
+    now: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE decisions SET withdrawn_at = $1, withdrawn_reason = $2,
+             transition = CASE WHEN transition = 'pending' THEN 'dropped' ELSE transition END
+         WHERE id = $3 AND school_id = $4 AND withdrawn_at IS NULL",
+    )
+    .bind(now)
+    .bind(why)
+    .bind(decision_id)
+    .bind(school.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A waiting message some of whose decisions were struck off: cancelled when none is left,
+/// else it goes on for the rest ("narrowed"). Returns whether it was cancelled.
+async fn settle_struck_off(
+    tx: &mut Transaction<'_, Any>,
+    outbox_id: i64,
+    why: &str,
+    now: &str,
+) -> Result<bool> {
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox_items WHERE outbox_id = $1 AND cancelled_reason IS NULL",
+    )
+    .bind(outbox_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if live == 0 {
+        set_status(tx, outbox_id, "cancelled", now, "rollcall", why).await?;
+    } else {
+        event(tx, outbox_id, now, "narrowed", "rollcall", why).await?;
+    }
+    Ok(live == 0)
 }
 
 /// What a parent's confirmed reply answers of one decision: its messages to the family still
@@ -503,20 +501,9 @@ pub(crate) async fn answer_decision(
         } else {
             messages += 1;
         }
-        if status == "delivered" {
-            // A call already on the list: the list leaves out a cancelled item.
-            continue;
-        }
-        let live: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox_items WHERE outbox_id = $1 AND cancelled_reason IS NULL",
-        )
-        .bind(outbox_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        if live == 0 {
-            set_status(tx, outbox_id, "cancelled", now, "rollcall", why).await?;
-        } else {
-            event(tx, outbox_id, now, "narrowed", "rollcall", why).await?;
+        if status != "delivered" {
+            // (A call already on the list stays delivered: the list leaves out a cancelled item.)
+            settle_struck_off(tx, outbox_id, why, now).await?;
         }
     }
     let live: i64 = sqlx::query_scalar(
@@ -526,17 +513,7 @@ pub(crate) async fn answer_decision(
     .fetch_one(&mut **tx)
     .await?;
     if live == 0 {
-        sqlx::query(
-            "UPDATE decisions SET withdrawn_at = $1, withdrawn_reason = $2,
-                 transition = CASE WHEN transition = 'pending' THEN 'dropped' ELSE transition END
-             WHERE id = $3 AND school_id = $4 AND withdrawn_at IS NULL",
-        )
-        .bind(now)
-        .bind(why)
-        .bind(decision_id)
-        .bind(school.0)
-        .execute(&mut **tx)
-        .await?;
+        mark_withdrawn(tx, school, decision_id, why, now).await?;
     }
     Ok((calls, messages))
 }
