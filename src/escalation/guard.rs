@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{NaiveDateTime, NaiveTime};
 
 use crate::escalation::policy::{Recipient, Trigger};
-use crate::escalation::stage::{Alert, Context, Evaluation, PupilInput, on_roll};
+use crate::escalation::stage::{Alert, Context, Evaluation, LeftOut, PupilInput, on_roll};
 use crate::register::session::Session;
 
 /// When quiet hours end, if `ctx.now` is inside them (texts wait until then).
@@ -39,7 +39,11 @@ pub(crate) struct RegisterGuard {
 }
 
 impl RegisterGuard {
-    pub(crate) fn new(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> RegisterGuard {
+    pub(crate) fn new(
+        ctx: &Context<'_>,
+        pupils: &[PupilInput<'_>],
+        left_out: &LeftOut,
+    ) -> RegisterGuard {
         let mut guard = RegisterGuard {
             held_groups: BTreeMap::new(),
             alerts: Vec::new(),
@@ -61,6 +65,18 @@ impl RegisterGuard {
             entry.1 += 1;
             if p.register.mark(today, Session::Am).unwrap_or(0) != 0 {
                 entry.0 += 1;
+            }
+        }
+        // Pupils left out of an incremental run are on roll and have a mark for every register
+        // closed so far: this morning's, once it has closed.
+        let am_closed = ctx.now
+            >= today.and_time(ctx.school.am_register_close)
+                + chrono::TimeDelta::minutes(i64::from(ctx.policy.settings.grace_minutes));
+        for (group, n) in &left_out.by_group {
+            let entry = groups.entry(group.as_str()).or_default();
+            entry.1 += n;
+            if am_closed {
+                entry.0 += n;
             }
         }
         let stale = |m: u32, r: u32| r > 0 && f64::from(m) < share * f64::from(r);
@@ -111,10 +127,12 @@ impl RegisterGuard {
 pub(crate) fn apply_mass_send_brake(
     ctx: &Context<'_>,
     pupils: &[PupilInput<'_>],
+    left_out: &LeftOut,
     out: &mut Evaluation,
 ) {
     let today = ctx.today();
-    let roll = pupils.iter().filter(|p| on_roll(p.pupil, today)).count();
+    let roll =
+        pupils.iter().filter(|p| on_roll(p.pupil, today)).count() + left_out.pupils() as usize;
     // Only what this run would newly send counts: every run finds again the decisions earlier
     // runs made (a pupil in persistent absence all year), and those send nothing new.
     let recorded: HashSet<(i64, &str, &str)> = pupils

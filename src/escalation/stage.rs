@@ -15,12 +15,13 @@ use crate::escalation::policy::{
     Action, Approval, CaseEffect, Channel, Policy, Rearm, Recheck, Recipient, SessionName, Stage,
     Trigger,
 };
+use crate::escalation::quiet::{self, Certificate};
 use crate::escalation::trigger::{Fire, PupilEnv, as_of, cohort_matches, fires, first_day_of_year};
 use crate::escalation::trigger_records;
 use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
 use crate::register::pupil::{Contact, Pupil};
 use crate::register::records::PupilRecords;
-use crate::register::session::{Calendar, Session, academic_year};
+use crate::register::session::{Calendar, Session, academic_year, academic_year_start};
 
 /// Everything the engine needs about one pupil.
 #[derive(Debug, Clone, Copy)]
@@ -149,17 +150,47 @@ pub struct Evaluation {
     /// shows, with the reason: their messages are withdrawn.
     pub withdrawn: Vec<(i64, String)>,
     pub alerts: Vec<Alert>,
+    /// The pupils this run decided nothing for, with how long they stay that way if only
+    /// present marks arrive (see [`crate::escalation::quiet`]).
+    #[serde(skip)]
+    pub quiet: Vec<(i64, Certificate)>,
+}
+
+/// The pupils an incremental run leaves out (their certificates stand), by registration
+/// group: the guards that weigh the whole roll still count them. Each has a mark for every
+/// register closed so far and no other.
+#[derive(Debug, Clone, Default)]
+pub struct LeftOut {
+    pub by_group: std::collections::BTreeMap<String, u32>,
+}
+
+impl LeftOut {
+    pub fn pupils(&self) -> u32 {
+        self.by_group.values().sum()
+    }
 }
 
 /// Evaluates every stage of the policy for every pupil.
 pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
+    evaluate_some(ctx, pupils, &LeftOut::default())
+}
+
+/// Evaluates every stage of the policy for `pupils`, the rest of the roll (`left_out`) being
+/// pupils whose certificates say no run decides anything for them now.
+pub fn evaluate_some(
+    ctx: &Context<'_>,
+    pupils: &[PupilInput<'_>],
+    left_out: &LeftOut,
+) -> Evaluation {
     let today = ctx.today();
     let calendar = ctx.calendar();
     let year_start = first_day_of_year(calendar, today);
     let window = FactsWindow::new(calendar, year_start, today);
     let catching_up = ctx.catching_up();
     let mut out = Evaluation::default();
-    let register_guard = RegisterGuard::new(ctx, pupils);
+    let register_guard = RegisterGuard::new(ctx, pupils, left_out);
+    let closed = quiet::closed_sessions(ctx);
+    let next_year = academic_year_start(academic_year(today) + 1);
     out.alerts.extend(register_guard.alerts.iter().cloned());
 
     let roll_stages = ctx.policy.stages.iter().any(is_leaving_stage);
@@ -179,9 +210,14 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
             case: input.case,
             counted_until: None,
         };
+        let before = (out.decisions.len(), out.memory.len(), out.withdrawn.len());
         if !left {
             recheck_waiting(&base, &mut out);
         }
+        // Until when nothing can fire for the pupil (see `quiet`): narrowed stage by stage,
+        // `None` once one stage may fire at the next run.
+        let mut quiet_until =
+            (!left && input.history.iter().all(|d| !d.waiting)).then_some(next_year);
 
         // Stages fire in ladder order and each sees the case as the stages before it left it.
         // A school run daily moves a case at most `steps_per_day` a day (a case that moved in
@@ -220,6 +256,13 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
                 } else {
                     Vec::new()
                 };
+                if allowed && let Some(until) = quiet_until {
+                    quiet_until = if fired.is_empty() {
+                        quiet::silent_until(&env, &stage.trigger).map(|u| u.min(until))
+                    } else {
+                        None
+                    };
+                }
                 fired
                     .into_iter()
                     .filter_map(|fire| {
@@ -288,6 +331,21 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
                 out.decisions.push(decision);
             }
         }
+        if let Some(until) = quiet_until
+            && until > today
+            && before == (out.decisions.len(), out.memory.len(), out.withdrawn.len())
+            && let Some((credit, last_slot)) = quiet::register_credit(ctx, &input.register, closed)
+        {
+            out.quiet.push((
+                input.pupil_id,
+                Certificate {
+                    until,
+                    year: academic_year(today),
+                    credit,
+                    last_slot,
+                },
+            ));
+        }
         if catching_up {
             one_family_message_per_climb(&mut out.decisions[first_decision..]);
         }
@@ -298,7 +356,7 @@ pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
             &mut out.decisions[first_decision..],
         );
     }
-    apply_mass_send_brake(ctx, pupils, &mut out);
+    apply_mass_send_brake(ctx, pupils, left_out, &mut out);
     out
 }
 

@@ -1,0 +1,265 @@
+//! Quiet pupils: how long a pupil for whom a run decided nothing stays that way, so the next
+//! runs can leave them out (issue 17's incremental pass). Pure, like the rest of the engine.
+//!
+//! The promise a [`Certificate`] makes is narrow on purpose: *if nothing about the pupil
+//! changes except that the register gains plain present marks (`/` and `\`), and every register
+//! that has closed by then has its mark, then no run before `until` decides anything for this
+//! pupil.* Anything else (an absence or late mark, a recode, a new contact, a case moving, a
+//! reply confirmed, a record) forgets the certificate in the database, and the pupil is
+//! evaluated again. Each trigger answers for itself in [`silent_until`]: triggers that count
+//! absence can only be woken by an absence mark; triggers that age (an `N` waiting five school
+//! days, a monitoring period, a review due) are asked again at every run.
+
+use chrono::NaiveDate;
+
+use crate::escalation::policy::{Trigger, Window};
+use crate::escalation::stage::Context;
+use crate::escalation::trigger::{PupilEnv, fires};
+use crate::register::facts::{PupilRegister, counts_between};
+use crate::register::mark::MarkCode;
+use crate::register::session::{Session, academic_year, academic_year_start, slot};
+
+/// What a run found out about a pupil it decided nothing for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Certificate {
+    /// The first day a run must look at the pupil again (a later run the same day, before it,
+    /// may leave them out).
+    pub until: NaiveDate,
+    /// The academic year of the register the certificate read.
+    pub year: i32,
+    /// The register's sessions counted as accounted for: every school session of the year up
+    /// to the last closed one (sessions before admission included), plus marks already
+    /// recorded after it. The register writer adds each plain present mark it records after
+    /// `last_slot`; a run may leave the pupil out only while this reaches the number of the
+    /// year's closed sessions, so a register left untaken never hides behind a certificate.
+    pub credit: i64,
+    /// The last slot of the year counted in `credit`.
+    pub last_slot: i64,
+}
+
+/// The marks that keep a certificate: plain present, AM and PM (`mark` as the register
+/// stores it, a [`MarkCode`] byte).
+pub fn keeps_certificate(mark: u8) -> bool {
+    MarkCode::from_byte(mark).is_some_and(|c| matches!(c.as_str(), "/" | "\\"))
+}
+
+/// The school sessions of `now`'s academic year whose register has closed (the close time and
+/// the policy's grace, as the first-day trigger counts it): how many, and the last one's slot.
+pub fn closed_sessions(ctx: &Context<'_>) -> (i64, i64) {
+    let today = ctx.today();
+    let year = academic_year(today);
+    let calendar = ctx.calendar();
+    let grace = chrono::TimeDelta::minutes(i64::from(ctx.policy.settings.grace_minutes));
+    let mut count = 0_i64;
+    let mut last = -1_i64;
+    for &day in calendar.school_days_between(academic_year_start(year), today) {
+        for (session, close) in [
+            (Session::Am, ctx.school.am_register_close),
+            (Session::Pm, ctx.school.pm_register_close),
+        ] {
+            if day == today && ctx.now < today.and_time(close) + grace {
+                continue;
+            }
+            count += 1;
+            last = slot(day, session).1 as i64;
+        }
+    }
+    (count, last)
+}
+
+/// The credit and last slot of a register whose closed sessions all have a mark, or `None`
+/// when one (on roll) is still empty: such a pupil is not left out of any run.
+pub(crate) fn register_credit(
+    ctx: &Context<'_>,
+    register: &PupilRegister<'_>,
+    (closed, last_closed): (i64, i64),
+) -> Option<(i64, i64)> {
+    let today = ctx.today();
+    let year = academic_year(today);
+    let mut credit = closed;
+    let mut last_slot = last_closed;
+    let year_end = academic_year_start(year + 1).pred_opt().unwrap_or(today);
+    for &day in ctx
+        .calendar()
+        .school_days_between(academic_year_start(year), year_end)
+    {
+        for session in [Session::Am, Session::Pm] {
+            let at = slot(day, session).1 as i64;
+            let marked = register.mark(day, session).unwrap_or(0) != 0;
+            if at <= last_closed {
+                if !marked && day >= register.admission {
+                    return None;
+                }
+            } else if marked {
+                credit += 1;
+                last_slot = last_slot.max(at);
+            }
+        }
+    }
+    Some((credit, last_slot))
+}
+
+/// The first day `trigger`, not firing now, could fire if the register gains only plain
+/// present marks and nothing else changes; `None` when it could at the very next run
+/// (`NaiveDate::MAX`: not while those inputs stand).
+pub(crate) fn silent_until(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<NaiveDate> {
+    let today = env.ctx.today();
+    let never = Some(NaiveDate::MAX);
+    let tomorrow = today.succ_opt();
+    let register = &env.input.register;
+    // A present mark never adds to these codes' count unless it is one of them.
+    let counts_present = |codes: &[String]| codes.iter().any(|c| c == "/" || c == "\\");
+    let silent_without = |relaxed: Trigger| fires(env, &relaxed).is_empty();
+    match trigger {
+        // Each needs an absence (or no mark at all, which a certificate never allows) to grow;
+        // their windows only drop sessions as they roll.
+        Trigger::FirstDay { .. }
+        | Trigger::ConsecutiveAbsentDays { .. }
+        | Trigger::AbsentDaysInTerm { .. }
+        | Trigger::AbsentSessions { .. }
+        | Trigger::Illness { .. }
+        | Trigger::MissingEducation { .. }
+        | Trigger::WeekdayPattern { .. }
+        | Trigger::PartTimeTimetable {}
+        | Trigger::TooFewContacts { .. }
+        | Trigger::Cohort(_)
+        | Trigger::PreviousYearBelow { .. }
+        | Trigger::Admitted { .. } => never,
+        Trigger::Lateness { codes, .. } | Trigger::CodedSessions { codes, .. } => {
+            if counts_present(codes) { None } else { never }
+        }
+        // A later review may count what this one may not yet (`rest_school_weeks`): silent
+        // for good only if the count is short without that wait too.
+        Trigger::PenaltyThreshold {
+            sessions,
+            weeks,
+            codes,
+            ..
+        } => silent_without(Trigger::PenaltyThreshold {
+            sessions: *sessions,
+            weeks: *weeks,
+            codes: codes.clone(),
+            rest_school_weeks: 0,
+        })
+        .then_some(NaiveDate::MAX),
+        // Present marks only raise a rate; short of `min_sessions`, the rate may already be
+        // below and fire once enough sessions are counted.
+        Trigger::AttendanceBelow {
+            percent,
+            window,
+            adjusted,
+            inclusive,
+            margin,
+            counting,
+            ..
+        } => {
+            let short = !silent_without(Trigger::AttendanceBelow {
+                percent: *percent,
+                window: *window,
+                min_sessions: 0,
+                adjusted: *adjusted,
+                inclusive: *inclusive,
+                margin: *margin,
+                counting: *counting,
+            });
+            if short {
+                None
+            } else if *adjusted || matches!(window, Window::Weeks(_)) {
+                // A rolling window drops old present sessions as the days go, and an
+                // integration period ends on a date: both only within today.
+                tomorrow
+            } else {
+                never
+            }
+        }
+        Trigger::PersistentAbsence {
+            out_for_school_days,
+            ..
+        } => silent_without(Trigger::PersistentAbsence {
+            min_sessions: 0,
+            out_for_school_days: *out_for_school_days,
+        })
+        .then_some(NaiveDate::MAX),
+        Trigger::SevereAbsence {
+            out_for_school_days,
+            ..
+        } => silent_without(Trigger::SevereAbsence {
+            min_sessions: 0,
+            out_for_school_days: *out_for_school_days,
+        })
+        .then_some(NaiveDate::MAX),
+        // Ages: an `N` already in the register comes due after so many school days.
+        Trigger::UnresolvedN { .. } => {
+            let year_start = academic_year_start(academic_year(today));
+            let n = counts_between(register, year_start, today).of(&["N".to_owned()]);
+            (n == 0).then_some(NaiveDate::MAX)
+        }
+        Trigger::UnevidencedIllness { .. } => {
+            let year_start = academic_year_start(academic_year(today));
+            let n = counts_between(register, year_start, today).of(&["I".to_owned()]);
+            (n == 0).then_some(NaiveDate::MAX)
+        }
+        Trigger::Leaving { .. } => match env.input.pupil.leaving_date {
+            // The record of a full export that left the pupil out is an input of its own.
+            None => never,
+            Some(leaving) if leaving > today => Some(leaving),
+            Some(_) => never,
+        },
+        // A review falls due as the weeks of a part-time timetable pass.
+        Trigger::PartTimeReview { .. } => {
+            silent_without(Trigger::PartTimeTimetable {}).then_some(NaiveDate::MAX)
+        }
+        // Only for a case at that stage, and the case is an input.
+        Trigger::NoImprovement { stage, .. } | Trigger::Improved { stage, .. } => match env.case {
+            Some(case) if &case.stage == stage => None,
+            _ => never,
+        },
+        Trigger::Held { trigger, .. } => {
+            if fires(env, trigger).is_empty() {
+                silent_until(env, trigger)
+            } else {
+                None
+            }
+        }
+        Trigger::AttendanceAtLeast { .. } => None,
+        // Fires only when every part does: silent until the latest part could fire.
+        Trigger::All(parts) => {
+            let mut until = today;
+            for part in parts {
+                if fires(env, part).is_empty() {
+                    until = until.max(silent_until(env, part).unwrap_or(today));
+                }
+            }
+            (until > today).then_some(until)
+        }
+        Trigger::Any(parts) => {
+            let mut until = NaiveDate::MAX;
+            for part in parts {
+                until = until.min(silent_until(env, part)?);
+            }
+            Some(until)
+        }
+        // Fires when the part stops firing: only inputs stop the pupil's cohort or contacts.
+        Trigger::Not(part) => match part.as_ref() {
+            Trigger::Cohort(_) | Trigger::TooFewContacts { .. } => never,
+            _ => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_present_marks_keep_a_certificate() {
+        let byte = |code: &str| MarkCode::parse_exact(code).map(MarkCode::byte);
+        for code in ["/", "\\"] {
+            assert_eq!(byte(code).map(keeps_certificate), Some(true), "{code}");
+        }
+        for code in ["L", "N", "I", "O", "U", "B", "#", "C2"] {
+            assert_eq!(byte(code).map(keeps_certificate), Some(false), "{code}");
+        }
+        assert!(!keeps_certificate(0), "no mark");
+    }
+}
