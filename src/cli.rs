@@ -254,6 +254,10 @@ pub struct EscalateArgs {
     pub as_of: Option<NaiveDateTime>,
     #[arg(long)]
     pub school: Option<String>,
+    /// Evaluate every pupil, not only those something can have changed for since the last
+    /// pass (what the daemon's runs do, with `[daemon] incremental`, the default)
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -340,6 +344,9 @@ pub struct DemoArgs {
     /// Where `--serve` listens
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// Evaluate every pupil at every run, as before the incremental pass: to compare the two
+    #[arg(long)]
+    pub full_passes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -482,6 +489,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 policy: args.policy,
                 whole_year: args.year,
                 serve: args.serve.then_some(args.listen),
+                full_passes: args.full_passes,
             })
             .await
         }
@@ -660,12 +668,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             let now = args.as_of.unwrap_or_else(|| school_now(school));
             let store = Store::open_existing(&config.database_url).await?;
             let school_id = store.ensure_school(school).await?;
-            let register = crate::escalation::load(&store, school_id, school, now.date()).await?;
-            let evaluation = register.evaluate(&policy, school, now);
-            let s = crate::delivery::outbox::record(&store, school_id, &evaluation, now).await?;
+            let pass = if args.full || !config.daemon.incremental {
+                crate::escalation::incremental::Pass::Full
+            } else {
+                crate::escalation::incremental::Pass::Incremental
+            };
+            let (s, shape) =
+                crate::daemon::escalate_school(&store, school_id, school, &policy, now, pass)
+                    .await?;
             say!(
                 "{}: {} new decisions ({} already recorded); cases {} opened, {} moved, {} closed; \
-                 {} messages queued, {} awaiting approval; {} cancelled (cause gone), {} expired; {} alerts",
+                 {} messages queued, {} awaiting approval; {} cancelled (cause gone), {} expired; {} alerts; {shape}",
                 now.format("%Y-%m-%d %H:%M"),
                 s.decisions,
                 s.already_decided,

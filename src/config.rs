@@ -247,6 +247,11 @@ pub struct DaemonConfig {
     /// systemd, none (each process is new, and waits for the lease like any other daemon).
     /// Two daemons on one host must not share a name.
     pub name: Option<String>,
+    /// Each run evaluates only the pupils something can have changed for (a mark other than
+    /// present, a contact, a case, a reply, a record, a trigger coming due), and leaves out
+    /// the rest (issue 17; `rollcall escalate --full` evaluates everyone). `false` evaluates
+    /// every pupil at every run.
+    pub incremental: bool,
 }
 
 impl Default for DaemonConfig {
@@ -260,6 +265,7 @@ impl Default for DaemonConfig {
             reports: "17:00".into(),
             school_lease_seconds: 90,
             name: None,
+            incremental: true,
         }
     }
 }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, DeliveryMode};
 use crate::delivery::channel::file::FileSink;
 use crate::delivery::{Channels, Deliverer, DeliverySummary};
+use crate::escalation::incremental::Pass;
 use crate::register::store::{SchoolId, Store};
 use crate::schedule::{self, Clock, DueRun, Job, Plan, instant_text, to_local};
 use crate::school::SchoolRuntime;
@@ -45,6 +46,9 @@ pub struct Daemon {
     inboxes: tokio::sync::Mutex<HashMap<SchoolId, crate::register::inbox::InboxState>>,
     /// When GOV.UK Notify was last asked for replies (`[replies]`).
     replies_polled: tokio::sync::Mutex<Option<DateTime<Utc>>>,
+    /// Pupils evaluated and left out by this daemon's escalation runs so far.
+    pub evaluated: std::sync::atomic::AtomicU64,
+    pub left_out: std::sync::atomic::AtomicU64,
 }
 
 /// `rollcall deliver` sent nothing for some schools because another daemon holds them. Not a
@@ -179,6 +183,8 @@ impl Daemon {
             others: tokio::sync::Mutex::new(HashMap::new()),
             inboxes: tokio::sync::Mutex::new(HashMap::new()),
             replies_polled: tokio::sync::Mutex::new(None),
+            evaluated: std::sync::atomic::AtomicU64::new(0),
+            left_out: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -542,13 +548,29 @@ impl Daemon {
 
     /// Evaluates the policy at `now` and records the result.
     pub async fn escalate(&self, school: &SchoolRuntime, now: NaiveDateTime) -> Result<String> {
-        let register =
-            crate::escalation::load(&self.store, school.id, &school.config, now.date()).await?;
-        let evaluation = register.evaluate(&school.policy, &school.config, now);
-        let s = crate::delivery::outbox::record(&self.store, school.id, &evaluation, now).await?;
+        let pass = if self.config.daemon.incremental {
+            Pass::Incremental
+        } else {
+            Pass::Full
+        };
+        let (s, shape) = escalate_school(
+            &self.store,
+            school.id,
+            &school.config,
+            &school.policy,
+            now,
+            pass,
+        )
+        .await?;
+        self.evaluated
+            .fetch_add(shape.evaluated as u64, std::sync::atomic::Ordering::Relaxed);
+        self.left_out.fetch_add(
+            u64::from(shape.left_out),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(format!(
-            "{} new decisions; {} queued, {} awaiting approval, {} cancelled, {} expired, {} alerts",
-            s.decisions, s.queued, s.awaiting_approval, s.cancelled, s.expired, s.alerts
+            "{} new decisions; {} queued, {} awaiting approval, {} cancelled, {} expired, {} alerts; {}",
+            s.decisions, s.queued, s.awaiting_approval, s.cancelled, s.expired, s.alerts, shape
         ))
     }
 
@@ -781,6 +803,51 @@ pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// How one pass went: the pupils it evaluated, those it left out, and those now certified quiet.
+#[derive(Debug, Clone, Copy)]
+pub struct PassShape {
+    pub evaluated: usize,
+    pub left_out: u32,
+    pub quiet: usize,
+}
+
+impl std::fmt::Display for PassShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} pupils evaluated, {} left out (nothing can fire for them), {} now quiet",
+            self.evaluated, self.left_out, self.quiet
+        )
+    }
+}
+
+/// One escalation pass for a school at `now` (school-local): load what the pass evaluates,
+/// evaluate (pure), record the decisions through the outbox, then the quiet pupils'
+/// certificates for the next pass (see [`crate::escalation::incremental`]).
+pub async fn escalate_school(
+    store: &Store,
+    school: SchoolId,
+    config: &crate::config::SchoolConfig,
+    policy: &crate::escalation::policy::Policy,
+    now: NaiveDateTime,
+    pass: Pass,
+) -> Result<(crate::delivery::outbox::RecordSummary, PassShape)> {
+    let loaded =
+        crate::escalation::incremental::load(store, school, config, policy, now, pass).await?;
+    let evaluation = loaded.register.evaluate(policy, config, now);
+    let summary = crate::delivery::outbox::record(store, school, &evaluation, now).await?;
+    let quiet = crate::escalation::incremental::remember(store, &loaded, &evaluation).await?;
+    let (evaluated, left_out) = loaded.shape();
+    Ok((
+        summary,
+        PassShape {
+            evaluated,
+            left_out,
+            quiet,
+        },
+    ))
 }
 
 /// `rollcall run`: the daemon on the system clock until SIGTERM or Ctrl-C. In-flight sends

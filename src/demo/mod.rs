@@ -40,6 +40,9 @@ pub struct DemoOptions {
     pub whole_year: bool,
     /// Serve the console here afterwards, over the last day before its approvals.
     pub serve: Option<std::net::SocketAddr>,
+    /// Every run evaluates every pupil (`[daemon] incremental = false`), to compare with the
+    /// incremental pass the daemon runs by default.
+    pub full_passes: bool,
 }
 
 /// The register closes each shipped policy's text names (see the comments at the top of each
@@ -75,6 +78,7 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
         policy: policy_name,
         whole_year,
         serve,
+        full_passes,
     } = options;
     let (dir, pupils, seed) = (dir.as_path(), *pupils, *seed);
     let started = std::time::Instant::now();
@@ -99,7 +103,10 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
     generate_options.register_closes = Some((am.to_owned(), pm.to_owned()));
     let generated = generate(&generate_options, dir)?;
     let config_file = dir.join("rollcall.toml");
-    let config = Config::load(&config_file)?;
+    let mut config = Config::load(&config_file)?;
+    if *full_passes {
+        config.daemon.incremental = false;
+    }
     let school = config.school(None)?.clone();
     let store = Store::connect(&config.database_url).await?;
     let school_id = store.ensure_school(&school).await?;
@@ -227,6 +234,18 @@ pub async fn run(options: &DemoOptions) -> Result<()> {
         total.delivery.delivered + total.delivery.sent,
         approved,
         elapsed.as_secs_f64()
+    );
+
+    let evaluated = daemon.evaluated.load(std::sync::atomic::Ordering::Relaxed);
+    let left_out = daemon.left_out.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "  Escalation runs: {evaluated} pupils evaluated, {left_out} left out as nothing could fire \
+         for them ({})",
+        if daemon.config.daemon.incremental {
+            "incremental runs; `--full-passes` evaluates everyone"
+        } else {
+            "full passes"
+        }
     );
 
     let not_needed = parents.contacts_not_needed(&store, runtime).await?;

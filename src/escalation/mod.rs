@@ -6,8 +6,10 @@
 
 pub mod case;
 pub mod guard;
+pub mod incremental;
 pub mod policy;
 pub mod preview;
+pub mod quiet;
 pub mod stage;
 pub mod trigger;
 pub(crate) mod trigger_records;
@@ -22,13 +24,13 @@ use crate::config::{Config, SchoolConfig};
 use crate::escalation::case::{EscalationState, PastDecision, StageMemory};
 use crate::escalation::policy::{DEFAULT_POLICY, Policy};
 use crate::escalation::stage::{
-    AwaitingApproval, Context, Evaluation, PupilInput, approval_reminders, evaluate,
+    AwaitingApproval, Context, Evaluation, LeftOut, PupilInput, approval_reminders, evaluate_some,
 };
 use crate::register::facts::{FactsWindow, PupilRegister};
 use crate::register::mark::MarkCode;
 use crate::register::pupil::Contact;
 use crate::register::session::{Session, academic_year, academic_year_start};
-use crate::register::store::{PupilYears, SchoolId, Store, StoredPupil};
+use crate::register::store::{LeaveOut, PupilYears, SchoolId, Store, StoredPupil};
 
 /// The policy file a school runs.
 pub fn policy_file(config: &Config, school: &SchoolConfig) -> std::path::PathBuf {
@@ -118,6 +120,8 @@ pub struct SchoolRegister {
     explained: HashMap<i64, Vec<(NaiveDate, Session)>>,
     /// What the school recorded beside the export, by pupil.
     records: HashMap<i64, crate::register::records::PupilRecords>,
+    /// The pupils an incremental pass did not load (their certificates stand).
+    pub left_out: LeftOut,
 }
 
 /// For each pupil, the days from `day` on with a letter home going about them (made on that
@@ -197,15 +201,30 @@ pub async fn load(
     config: &SchoolConfig,
     as_of: NaiveDate,
 ) -> Result<SchoolRegister> {
+    load_except(store, school, config, as_of, None).await
+}
+
+/// [`load`], less the pupils `quiet` leaves out (an incremental pass: see [`incremental`]).
+pub async fn load_except(
+    store: &Store,
+    school: SchoolId,
+    config: &SchoolConfig,
+    as_of: NaiveDate,
+    quiet: Option<&LeaveOut>,
+) -> Result<SchoolRegister> {
     let year = academic_year(as_of);
     let year_start = academic_year_start(year);
     let window = FactsWindow::new(&config.calendar, year_start, as_of);
     // Last school year too, for every pupil: its attendance is a fact a policy may use
     // (`previous_year_below`).
     let first_year = window.first_year_needed().min(year - 1);
-    let pupils = store.pupils(school).await?;
+    let pupils = store.pupils_except(school, quiet).await?;
     let mut years = PupilYears::default();
-    years.add(store.register_years(school, first_year, year).await?);
+    years.add(
+        store
+            .register_years_except(school, first_year, year, quiet)
+            .await?,
+    );
     // An absence run still going on the first school day of the loaded years may reach back
     // further: fetch those pupils' earlier years so runs are counted whole.
     let mut loaded_from_year = HashMap::new();
@@ -245,7 +264,7 @@ pub async fn load(
         }
     }
     let mut contacts: HashMap<i64, Vec<Contact>> = HashMap::new();
-    for (pupil_id, contact) in store.contacts(school).await? {
+    for (pupil_id, contact) in store.contacts_except(school, quiet).await? {
         contacts.entry(pupil_id).or_default().push(contact);
     }
     let state = case::load(store, school, as_of).await?;
@@ -254,6 +273,7 @@ pub async fn load(
     let explained = crate::reply::confirm::explained_sessions(store, school, as_of).await?;
     let records = crate::register::records::load(store, school).await?;
     Ok(SchoolRegister {
+        left_out: LeftOut::default(),
         explained,
         records,
         awaiting,
@@ -321,7 +341,7 @@ impl SchoolRegister {
             now,
             previous_pass: self.state.previous_pass,
         };
-        let mut evaluation = evaluate(&ctx, &inputs);
+        let mut evaluation = evaluate_some(&ctx, &inputs, &self.left_out);
         evaluation
             .alerts
             .extend(approval_reminders(&ctx, &self.awaiting));

@@ -365,15 +365,24 @@ impl Store {
     }
 
     pub async fn pupils(&self, school: SchoolId) -> Result<Vec<StoredPupil>> {
-        let rows = sqlx::query(
+        self.pupils_except(school, None).await
+    }
+
+    /// The school's pupils, less those `quiet` leaves out.
+    pub async fn pupils_except(
+        &self,
+        school: SchoolId,
+        quiet: Option<&LeaveOut>,
+    ) -> Result<Vec<StoredPupil>> {
+        let sql = format!(
             "SELECT id, upn, forename, surname, date_of_birth, year_group, reg_group, gender,
                     fsm, sen, eal, ethnicity, lac, social_worker, young_carer, concern,
                     admission_date, leaving_date
-             FROM pupils WHERE school_id = $1 ORDER BY upn",
-        )
-        .bind(school.0)
-        .fetch_all(&self.pool)
-        .await?;
+             FROM pupils WHERE school_id = $1{} ORDER BY upn",
+            LeaveOut::condition(quiet, "id", 2)
+        );
+        let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+        let rows = LeaveOut::bind(quiet, query).fetch_all(&self.pool).await?;
         rows.iter().map(pupil_from_row).collect()
     }
 
@@ -456,16 +465,25 @@ impl Store {
     }
 
     pub async fn contacts(&self, school: SchoolId) -> Result<Vec<(i64, Contact)>> {
-        let rows = sqlx::query(
+        self.contacts_except(school, None).await
+    }
+
+    /// The contacts of the school's pupils, less those of pupils `quiet` leaves out.
+    pub async fn contacts_except(
+        &self,
+        school: SchoolId,
+        quiet: Option<&LeaveOut>,
+    ) -> Result<Vec<(i64, Contact)>> {
+        let sql = format!(
             "SELECT c.pupil_id, p.upn, c.priority, c.name, c.relationship, c.email, c.mobile,
                     c.parental_responsibility, c.address_line_1, c.address_line_2, c.town,
                     c.postcode
              FROM contacts c JOIN pupils p ON p.id = c.pupil_id
-             WHERE c.school_id = $1 ORDER BY p.upn, c.priority",
-        )
-        .bind(school.0)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE c.school_id = $1{} ORDER BY p.upn, c.priority",
+            LeaveOut::condition(quiet, "c.pupil_id", 2)
+        );
+        let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+        let rows = LeaveOut::bind(quiet, query).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let upn: String = r.try_get(1)?;
@@ -547,15 +565,29 @@ impl Store {
         first_year: i32,
         last_year: i32,
     ) -> Result<Vec<RegisterYear>> {
-        let rows = sqlx::query(
+        self.register_years_except(school, first_year, last_year, None)
+            .await
+    }
+
+    /// The school's register years in `[first_year, last_year]`, less those of pupils `quiet`
+    /// leaves out.
+    pub async fn register_years_except(
+        &self,
+        school: SchoolId,
+        first_year: i32,
+        last_year: i32,
+        quiet: Option<&LeaveOut>,
+    ) -> Result<Vec<RegisterYear>> {
+        let sql = format!(
             "SELECT pupil_id, year, marks, version FROM register_years
-             WHERE school_id = $1 AND year >= $2 AND year <= $3",
-        )
-        .bind(school.0)
-        .bind(i64::from(first_year))
-        .bind(i64::from(last_year))
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE school_id = $1 AND year >= $2 AND year <= $3{}",
+            LeaveOut::condition(quiet, "register_years.pupil_id", 4)
+        );
+        let query = sqlx::query(AssertSqlSafe(sql))
+            .bind(school.0)
+            .bind(i64::from(first_year))
+            .bind(i64::from(last_year));
+        let rows = LeaveOut::bind(quiet, query).fetch_all(&self.pool).await?;
         rows.iter().map(register_year_from_row).collect()
     }
 
@@ -864,6 +896,7 @@ impl Store {
                 .bind(*version);
         }
         query.execute(&mut **tx).await?;
+        carry_quiet(tx, chunk).await?;
 
         // Provenance: read what exists for these rows, stamp the recorded slots. The
         // register_years rows are locked, so nobody else is stamping them now.
@@ -1227,6 +1260,141 @@ fn sqlite_url_creating(url: &str) -> String {
 }
 
 /// `($2, $3), ($4, $5), …` for `rows` (pupil, year) pairs, numbered from `$first`.
+/// Which pupils an incremental escalation run leaves out: those whose certificate (see
+/// [`crate::escalation::quiet`]) was made under the same policy and calendar, still runs
+/// today, and whose register has a mark for every session closed by now.
+#[derive(Debug, Clone)]
+pub struct LeaveOut {
+    pub basis: String,
+    pub today: String,
+    pub year: i64,
+    /// The year's closed sessions, and the last one's slot.
+    pub closed: i64,
+    pub last_closed: i64,
+}
+
+impl LeaveOut {
+    /// `AND NOT EXISTS (…)` for rows whose pupil id is `column`, with placeholders from
+    /// `$first`; nothing without a `LeaveOut`.
+    pub fn condition(quiet: Option<&LeaveOut>, column: &str, first: usize) -> String {
+        if quiet.is_none() {
+            return String::new();
+        }
+        format!(
+            " AND NOT EXISTS (SELECT 1 FROM pupil_quiet q WHERE q.pupil_id = {column}
+                AND q.basis = ${} AND q.until > ${} AND q.year = ${}
+                AND q.credit >= ${} AND q.last_slot <= ${})",
+            first,
+            first + 1,
+            first + 2,
+            first + 3,
+            first + 4
+        )
+    }
+
+    pub fn bind<'q>(
+        quiet: Option<&'q LeaveOut>,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        match quiet {
+            None => query,
+            Some(q) => query
+                .bind(q.basis.as_str())
+                .bind(q.today.as_str())
+                .bind(q.year)
+                .bind(q.closed)
+                .bind(q.last_closed),
+        }
+    }
+}
+
+/// What a register write does to the certificates of quiet pupils (see
+/// [`crate::escalation::quiet`]): plain present marks recorded after the slots a certificate
+/// counted are credited to it; any other change (an absence, a late mark, a recode, a mark in
+/// a session it had already counted, another year) forgets it. Every write moves the stamp of
+/// a pupil it does not credit, so a run that read the pupil before this write cannot leave a
+/// certificate after it.
+async fn carry_quiet(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    chunk: &[(&YearWrite<'_>, Merge, i64)],
+) -> Result<()> {
+    let mut forget: Vec<i64> = Vec::new();
+    // (pupil, year, marks, first slot, last slot)
+    let mut present: Vec<(i64, i64, i64, i64, i64)> = Vec::new();
+    for (w, merge, _) in chunk {
+        let (Some(&first), Some(&last)) =
+            (merge.recorded.iter().min(), merge.recorded.iter().max())
+        else {
+            continue;
+        };
+        let plain = merge.amended.is_empty()
+            && merge.recorded.iter().all(|&at| {
+                merge
+                    .marks
+                    .get(usize::from(at))
+                    .is_some_and(|&m| crate::escalation::quiet::keeps_certificate(m))
+            });
+        if plain {
+            present.push((
+                w.pupil_id,
+                i64::from(w.year),
+                merge.recorded.len() as i64,
+                i64::from(first),
+                i64::from(last),
+            ));
+        } else {
+            forget.push(w.pupil_id);
+        }
+    }
+    if !forget.is_empty() {
+        let sql = format!(
+            "UPDATE pupil_quiet SET stamp = stamp + 1, until = NULL WHERE pupil_id IN ({})",
+            (1..=forget.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in &forget {
+            query = query.bind(*id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    if present.is_empty() {
+        return Ok(());
+    }
+    let values = multi_row_sql("(VALUES ", 5, present.len(), ") AS v");
+    let bind_all = |sql: String| {
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (pupil, year, marks, first, last) in &present {
+            query = query
+                .bind(*pupil)
+                .bind(*year)
+                .bind(*marks)
+                .bind(*first)
+                .bind(*last);
+        }
+        query
+    };
+    bind_all(format!(
+        "UPDATE pupil_quiet SET stamp = stamp + 1, until = NULL FROM {values}
+         WHERE pupil_quiet.pupil_id = v.column1
+           AND (pupil_quiet.year IS NULL OR pupil_quiet.year <> v.column2
+                OR pupil_quiet.last_slot IS NULL OR pupil_quiet.last_slot >= v.column4)"
+    ))
+    .execute(&mut **tx)
+    .await?;
+    bind_all(format!(
+        "UPDATE pupil_quiet SET credit = pupil_quiet.credit + v.column3, last_slot = v.column5
+         FROM {values}
+         WHERE pupil_quiet.pupil_id = v.column1 AND pupil_quiet.year = v.column2
+           AND pupil_quiet.last_slot < v.column4"
+    ))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn pair_placeholders(rows: usize, first: usize) -> String {
     (0..rows)
         .map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1))

@@ -1,0 +1,210 @@
+//! The incremental pass (issue 17): a run evaluates only the pupils something can have changed
+//! for, and leaves out the rest.
+//!
+//! Every pass, full or incremental, ends by writing each evaluated pupil's certificate (see
+//! [`super::quiet`]) to `pupil_quiet`: until when nothing can fire for them while the register
+//! gains only plain present marks. The next incremental pass leaves a pupil out while that
+//! certificate was made under the same policy, calendar and rollcall ([`basis`]), still runs,
+//! and the register has a mark for every session closed by then. Everything else that changes a
+//! pupil's inputs forgets the certificate in the database itself (triggers in the migration
+//! `quiet_pupils`, and the register writer), so a restarted daemon, or a second one on the same
+//! database, leaves out exactly the same pupils. `rollcall escalate --full` evaluates everyone.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use chrono::NaiveDateTime;
+use sqlx::{AssertSqlSafe, Row as _};
+
+use crate::config::SchoolConfig;
+use crate::escalation::policy::Policy;
+use crate::escalation::quiet::closed_sessions;
+use crate::escalation::stage::{Context, Evaluation, LeftOut};
+use crate::escalation::{SchoolRegister, load_except};
+use crate::register::session::academic_year;
+use crate::register::store::{BATCH_ROWS, LeaveOut, SchoolId, Store, multi_row_sql};
+
+/// Raise when the engine changes what it decides, so certificates made by an older rollcall
+/// are not trusted by a newer one (the crate version does the same at each release).
+const QUIET_RULES: u32 = 1;
+
+/// What a certificate was made under: the policy, the school's calendar and settings, and the
+/// engine's version. A certificate of another basis is not trusted.
+pub fn basis(policy: &Policy, school: &SchoolConfig) -> String {
+    let text = format!(
+        "{QUIET_RULES}|{}|{policy:?}|{school:?}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a pass evaluates everyone or leaves out the pupils whose certificates stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Full,
+    Incremental,
+}
+
+/// A school's register loaded for one pass, with what is needed to write the certificates
+/// afterwards.
+pub struct Loaded {
+    pub register: SchoolRegister,
+    basis: String,
+    /// The certificate stamp of each evaluated pupil, read before their inputs were.
+    stamps: HashMap<i64, i64>,
+}
+
+impl Loaded {
+    /// How many pupils the pass evaluates, and how many it leaves out.
+    pub fn shape(&self) -> (usize, u32) {
+        (self.register.pupils.len(), self.register.left_out.pupils())
+    }
+}
+
+/// Loads what a pass at `now` evaluates.
+pub async fn load(
+    store: &Store,
+    school: SchoolId,
+    config: &SchoolConfig,
+    policy: &Policy,
+    now: NaiveDateTime,
+    pass: Pass,
+) -> Result<Loaded> {
+    // Every pupil has a row, so a change made while this pass reads moves a stamp it compares.
+    sqlx::query(
+        "INSERT INTO pupil_quiet (pupil_id, school_id)
+         SELECT p.id, p.school_id FROM pupils p
+         WHERE p.school_id = $1
+           AND NOT EXISTS (SELECT 1 FROM pupil_quiet q WHERE q.pupil_id = p.id)",
+    )
+    .bind(school.0)
+    .execute(store.pool())
+    .await?;
+    let basis = basis(policy, config);
+    let ctx = Context {
+        policy,
+        school: config,
+        now,
+        previous_pass: None,
+    };
+    let (closed, last_closed) = closed_sessions(&ctx);
+    let leave = (pass == Pass::Incremental).then(|| LeaveOut {
+        basis: basis.clone(),
+        today: now.date().to_string(),
+        year: i64::from(academic_year(now.date())),
+        closed,
+        last_closed,
+    });
+    let sql = format!(
+        "SELECT pupil_id, stamp FROM pupil_quiet WHERE school_id = $1{}",
+        LeaveOut::condition(leave.as_ref(), "pupil_quiet.pupil_id", 2)
+    );
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+    let mut stamps = HashMap::new();
+    for row in LeaveOut::bind(leave.as_ref(), query)
+        .fetch_all(store.pool())
+        .await?
+    {
+        stamps.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
+    }
+    let mut left_out = LeftOut::default();
+    if let Some(leave) = &leave {
+        let sql = format!(
+            "SELECT p.reg_group, COUNT(*) FROM pupils p WHERE p.school_id = $1{} GROUP BY p.reg_group",
+            LeaveOut::condition(Some(leave), "p.id", 2).replacen(
+                " AND NOT EXISTS",
+                " AND EXISTS",
+                1
+            )
+        );
+        let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+        for row in LeaveOut::bind(Some(leave), query)
+            .fetch_all(store.pool())
+            .await?
+        {
+            let n: i64 = row.try_get(1)?;
+            left_out
+                .by_group
+                .insert(row.try_get(0)?, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+    }
+    let mut register = load_except(store, school, config, now.date(), leave.as_ref()).await?;
+    register.left_out = left_out;
+    Ok(Loaded {
+        register,
+        basis,
+        stamps,
+    })
+}
+
+/// Writes the certificates of the pupils `evaluation` evaluated, after its decisions are
+/// recorded: a pupil changed since the pass read them (their stamp moved) gets none. Returns
+/// how many pupils are now certified quiet.
+pub async fn remember(store: &Store, loaded: &Loaded, evaluation: &Evaluation) -> Result<usize> {
+    let quiet: HashMap<i64, _> = evaluation.quiet.iter().copied().collect();
+    let mut certified: Vec<(i64, i64, String, i64, i64, i64)> = Vec::new();
+    let mut cleared: Vec<i64> = Vec::new();
+    for pupil in &loaded.register.pupils {
+        let Some(&stamp) = loaded.stamps.get(&pupil.id) else {
+            continue;
+        };
+        match quiet.get(&pupil.id) {
+            Some(c) => certified.push((
+                pupil.id,
+                stamp,
+                c.until.to_string(),
+                i64::from(c.year),
+                c.credit,
+                c.last_slot,
+            )),
+            None => cleared.push(pupil.id),
+        }
+    }
+    let mut tx = store.pool().begin().await?;
+    for chunk in cleared.chunks(BATCH_ROWS) {
+        let sql = format!(
+            "UPDATE pupil_quiet SET until = NULL WHERE pupil_id IN ({})",
+            (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    let mut written = 0;
+    for chunk in certified.chunks(BATCH_ROWS) {
+        let values = multi_row_sql("(VALUES ", 6, chunk.len(), ") AS v");
+        let basis_at = chunk.len() * 6 + 1;
+        let sql = format!(
+            "UPDATE pupil_quiet SET basis = ${basis_at}, until = v.column3, year = v.column4,
+                credit = v.column5, last_slot = v.column6
+             FROM {values}
+             WHERE pupil_quiet.pupil_id = v.column1 AND pupil_quiet.stamp = v.column2"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (pupil, stamp, until, year, credit, last_slot) in chunk {
+            query = query
+                .bind(*pupil)
+                .bind(*stamp)
+                .bind(until.as_str())
+                .bind(*year)
+                .bind(*credit)
+                .bind(*last_slot);
+        }
+        written += query
+            .bind(loaded.basis.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    tx.commit().await?;
+    Ok(usize::try_from(written).unwrap_or(usize::MAX))
+}
