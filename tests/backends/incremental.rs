@@ -1,0 +1,173 @@
+//! Issue 17: which pupils an incremental pass leaves out, on both backends. A pupil is left out
+//! only while their certificate stands: nothing about them changed but plain present marks, and
+//! every register closed by now has their mark. An absence mark, a new contact or a register
+//! the MIS never sent brings them back.
+
+use std::path::Path;
+
+use anyhow::Result;
+use rollcall::config::Config;
+use rollcall::daemon::{PassShape, escalate_school};
+use rollcall::escalation::incremental::Pass;
+use rollcall::register::import::{MarksImport, import_contacts, import_marks, import_pupils};
+use rollcall::register::store::{SchoolId, Store};
+
+use crate::{CONFIG, FAMILY_CONTACTS, FAMILY_PUPILS, baseline};
+
+const ADA: &str = "B801200005001";
+const ALAN: &str = "P207000016049";
+const GRACE: &str = "A886200024062";
+
+async fn marks(
+    store: &Store,
+    config: &Config,
+    school: SchoolId,
+    dir: &Path,
+    rows: &str,
+) -> Result<()> {
+    let path = dir.join("marks-today.csv");
+    std::fs::write(&path, format!("upn,date,session,mark\n{rows}"))?;
+    let options = MarksImport {
+        progress: false,
+        ..MarksImport::default()
+    };
+    import_marks(
+        store,
+        school,
+        &config.school(None)?.calendar,
+        &path,
+        &options,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn pass(
+    store: &Store,
+    config: &Config,
+    school: SchoolId,
+    policy: &rollcall::escalation::policy::Policy,
+    now: &str,
+    pass: Pass,
+) -> Result<(usize, PassShape)> {
+    let now = rollcall::cli::parse_datetime(now).map_err(anyhow::Error::msg)?;
+    let (summary, shape) =
+        escalate_school(store, school, config.school(None)?, policy, now, pass).await?;
+    Ok((summary.decisions, shape))
+}
+
+pub async fn a_pupil_is_left_out_only_while_nothing_about_them_changed(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let config = Config::from_toml(CONFIG, "test.toml")?;
+    let school = store.ensure_school(config.school(None)?).await?;
+    std::fs::write(dir.join("pupils.csv"), FAMILY_PUPILS)?;
+    std::fs::write(dir.join("contacts.csv"), FAMILY_CONTACTS)?;
+    import_pupils(&store, school, &dir.join("pupils.csv")).await?;
+    import_contacts(&store, school, &dir.join("contacts.csv")).await?;
+    let mut week = String::new();
+    for day in 1..=5 {
+        for upn in [ADA, ALAN, GRACE] {
+            week.push_str(&format!(
+                "{upn},2025-09-0{day},AM,/\n{upn},2025-09-0{day},PM,\\\n"
+            ));
+        }
+    }
+    marks(&store, &config, school, dir, &week).await?;
+    let policy = baseline(1.0)?;
+
+    // Friday after school, a full pass: a week at school, nothing to do; all three quiet.
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-05T16:30",
+        Pass::Full,
+    )
+    .await?;
+    assert_eq!(
+        (decided, shape.evaluated, shape.left_out, shape.quiet),
+        (0, 3, 0, 3)
+    );
+
+    // Monday before the register closes: no register has closed since, everyone is left out.
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-08T07:30",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 0, 3));
+
+    // The morning register: Alan is away (N), the girls are in. After the close and its
+    // grace, only Alan is evaluated, and his first-day contact is decided.
+    marks(
+        &store,
+        &config,
+        school,
+        dir,
+        &format!("{ADA},2025-09-08,AM,/\n{ALAN},2025-09-08,AM,N\n{GRACE},2025-09-08,AM,/\n"),
+    )
+    .await?;
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-08T09:45",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (1, 1, 2));
+    // A full pass at the same moment finds nothing the incremental one missed.
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-08T09:45",
+        Pass::Full,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 3, 0));
+
+    // Grace's family gives a new mobile: her certificate is forgotten by the database itself,
+    // so the 11:00 run evaluates her (and Alan, whose absence keeps him in every run).
+    std::fs::write(
+        dir.join("contacts-grace.csv"),
+        "upn,name,relationship,priority,email,mobile,parental_responsibility,address_line_1,address_line_2,town,postcode\n\
+         A886200024062,Mary Hopper,Mother,1,,07700900099,Y,3 Test Street,,Testtown,TT1 1AC\n",
+    )?;
+    import_contacts(&store, school, &dir.join("contacts-grace.csv")).await?;
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-08T11:00",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 2, 1));
+
+    // Monday afternoon and Tuesday's registers never come from the MIS. By Tuesday's close
+    // every pupil has closed sessions without a mark: nobody is left out, and the first-day
+    // trigger sees all three unmarked.
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-09T09:45",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((shape.evaluated, shape.left_out), (3, 0));
+    assert_eq!(decided, 3, "a first-day decision for each unmarked pupil");
+    Ok(())
+}
