@@ -811,6 +811,8 @@ pub struct PassShape {
     pub evaluated: usize,
     pub left_out: u32,
     pub quiet: usize,
+    /// Time spent loading, evaluating, recording the decisions and writing the certificates.
+    pub took: [std::time::Duration; 4],
 }
 
 impl std::fmt::Display for PassShape {
@@ -834,10 +836,14 @@ pub async fn escalate_school(
     now: NaiveDateTime,
     pass: Pass,
 ) -> Result<(crate::delivery::outbox::RecordSummary, PassShape)> {
+    let started = std::time::Instant::now();
     let loaded =
         crate::escalation::incremental::load(store, school, config, policy, now, pass).await?;
+    let loaded_at = started.elapsed();
     let evaluation = loaded.register.evaluate(policy, config, now);
+    let evaluated_at = started.elapsed();
     let summary = crate::delivery::outbox::record(store, school, &evaluation, now).await?;
+    let recorded_at = started.elapsed();
     let quiet = crate::escalation::incremental::remember(store, &loaded, &evaluation).await?;
     let (evaluated, left_out) = loaded.shape();
     Ok((
@@ -846,6 +852,12 @@ pub async fn escalate_school(
             evaluated,
             left_out,
             quiet,
+            took: [
+                loaded_at,
+                evaluated_at - loaded_at,
+                recorded_at - evaluated_at,
+                started.elapsed() - recorded_at,
+            ],
         },
     ))
 }
