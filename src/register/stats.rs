@@ -44,9 +44,18 @@ pub async fn school_stats(
                 let snapshot = reader.snapshot(&mut conn)?;
                 let mut pupils = reader.pupils(&snapshot, school)?;
                 keep_asked(&mut pupils, upn.as_deref());
-                let computed = facts_alongside(&window, &pupils, first_year, |each| {
-                    reader.each_pupil_years(&snapshot, school, first_year, last_year, each)
-                })?;
+                let mut collect = Collect::new(&window, &pupils, first_year);
+                reader.each_pupil_years(
+                    &snapshot,
+                    school,
+                    first_year,
+                    last_year,
+                    |id, years| {
+                        collect.pupil(id, years);
+                        Ok(())
+                    },
+                )?;
+                let computed = collect.computed;
                 Ok::<_, anyhow::Error>((pupils, computed))
             })
             .await
@@ -99,93 +108,6 @@ pub async fn school_stats(
         }
     }
     Ok(out)
-}
-
-/// Pupils' years on their way from the thread that reads them to the one that computes their
-/// facts, copied once (SQLite lends a row's marks only until its next step).
-#[derive(Default)]
-struct Batch {
-    /// Pupil id, and where their years start in `years` and how many there are.
-    pupils: Vec<(i64, usize, usize)>,
-    /// A year, and where its marks are in `marks`.
-    years: Vec<(i32, std::ops::Range<usize>)>,
-    marks: Vec<u8>,
-}
-
-/// Pupils per batch: few enough that a batch of marks stays in the cache (half a megabyte).
-const BATCH_PUPILS: usize = 512;
-
-impl Batch {
-    fn push(&mut self, id: i64, years: &[(i32, &[u8])]) {
-        self.pupils.push((id, self.years.len(), years.len()));
-        for &(year, marks) in years {
-            let start = self.marks.len();
-            self.marks.extend_from_slice(marks);
-            self.years.push((year, start..self.marks.len()));
-        }
-    }
-
-    fn clear(&mut self) {
-        self.pupils.clear();
-        self.years.clear();
-        self.marks.clear();
-    }
-}
-
-/// Computes the pupils' facts on a second thread while `read` steps SQLite on this one: at
-/// 100,000 pupils each is about a fifth of `stats`, and on two cores they overlap. Batches go
-/// back and forth so their buffers are reused.
-fn facts_alongside<R>(
-    window: &FactsWindow,
-    pupils: &[StoredPupil],
-    first_year: i32,
-    read: R,
-) -> Result<Vec<Option<PupilFacts>>>
-where
-    R: FnOnce(&mut dyn FnMut(i64, &[(i32, &[u8])]) -> Result<()>) -> Result<()>,
-{
-    let (full, full_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
-    let (empty, empty_rx) = std::sync::mpsc::channel::<Batch>();
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(move || {
-            let mut collect = Collect::new(window, pupils, first_year);
-            for batch in full_rx {
-                let mut years: Vec<(i32, &[u8])> = Vec::new();
-                for &(id, first, n) in &batch.pupils {
-                    years.clear();
-                    years.extend(
-                        batch.years[first..first + n]
-                            .iter()
-                            .map(|(year, at)| (*year, &batch.marks[at.clone()])),
-                    );
-                    collect.pupil(id, &years);
-                }
-                drop(years);
-                // Once the reader is done it takes no more batches back: this one is dropped.
-                let _ = empty.send(batch);
-            }
-            collect.computed
-        });
-        let mut batch = Batch::default();
-        let read = read(&mut |id, years| {
-            batch.push(id, years);
-            if batch.pupils.len() == BATCH_PUPILS {
-                let mut next = empty_rx.try_recv().unwrap_or_default();
-                next.clear();
-                full.send(std::mem::replace(&mut batch, next))
-                    .map_err(|_| anyhow::anyhow!("the thread computing the facts stopped"))?;
-            }
-            Ok(())
-        });
-        // A failed send means the worker stopped; its join says why.
-        let _ = full.send(batch);
-        drop(full);
-        let computed = worker
-            .join()
-            .map_err(|_| anyhow::anyhow!("computing the facts failed"))?;
-        read?;
-        Ok(computed)
-    })
 }
 
 /// With a UPN, only that pupil.
