@@ -43,6 +43,8 @@ mod replies_confirm;
 mod reports;
 #[path = "backends/school_year.rs"]
 mod school_year;
+#[path = "backends/stats_direct.rs"]
+mod stats_direct;
 #[path = "backends/statutory.rs"]
 mod statutory;
 #[path = "backends/walk.rs"]
@@ -102,6 +104,7 @@ use school_year::{
     sickness_returns_once_a_year_and_for_each_long_run,
     what_the_school_did_is_judged_after_the_absence_and_illness_is_never_legal,
 };
+use stats_direct::stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil;
 use statutory::{
     a_part_time_timetable_is_told_to_the_la_and_reviewed,
     a_pupil_gone_from_a_full_export_gets_the_deletion_notice,
@@ -131,6 +134,7 @@ fn main() {
     let list: Vec<(&str, TestFn)> = tests![
         import_then_stats_agree_with_hand_counts,
         stats_over_two_years_read_back_in_any_order_agree_pupil_by_pupil,
+        stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil,
         reimporting_changes_nothing,
         a_changed_mark_becomes_an_amendment_with_who_and_why,
         a_bad_row_imports_nothing,

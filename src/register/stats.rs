@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -31,59 +31,162 @@ pub async fn school_stats(
 ) -> Result<Vec<PupilStats>> {
     let window = FactsWindow::new(&config.calendar, from, as_of);
     let first_year = window.first_year_needed();
-    let mut pupils = store.pupils(school).await?;
-    if let Some(upn) = upn {
-        pupils.retain(|p| p.pupil.upn.as_str() == upn);
-    }
+    let last_year = academic_year(as_of);
     // Each pupil's facts are computed as their rows arrive, from marks borrowed from the
     // rows, so the school's register is never held whole (nor copied) in memory.
-    let position: HashMap<i64, usize> = pupils.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-    let mut computed: Vec<Option<PupilFacts>> = vec![None; pupils.len()];
-    store
-        .each_pupil_years(school, first_year, academic_year(as_of), |id, years| {
-            // A pupil not asked for (another UPN) is passed over.
-            if let Some(&i) = position.get(&id) {
-                computed[i] = facts_of(&window, &pupils[i], years, first_year);
-            }
-            Ok(())
-        })
-        .await?;
-
-    let mut out = Vec::with_capacity(pupils.len());
-    let mut incomplete = Vec::new();
-    for (i, facts) in computed.into_iter().enumerate() {
-        if let Some(facts) = facts {
-            if facts.runs_incomplete {
-                incomplete.push(i);
-            }
-            out.push((i, facts));
+    let (pupils, computed) = match store.direct_reader() {
+        // SQLite steps on a thread of its own: the read is one long blocking call.
+        Some(reader) => {
+            let window = window.clone();
+            let upn = upn.map(str::to_owned);
+            tokio::task::spawn_blocking(move || {
+                let mut conn = reader.open()?;
+                let snapshot = reader.snapshot(&mut conn)?;
+                let mut pupils = reader.pupils(&snapshot, school)?;
+                keep_asked(&mut pupils, upn.as_deref());
+                let mut collect = Collect::new(&window, &pupils, first_year);
+                reader.each_pupil_years(
+                    &snapshot,
+                    school,
+                    first_year,
+                    last_year,
+                    |id, years| {
+                        collect.pupil(id, years);
+                        Ok(())
+                    },
+                )?;
+                let computed = collect.computed;
+                Ok::<_, anyhow::Error>((pupils, computed))
+            })
+            .await
+            .context("the read of the register stopped")??
         }
-    }
+        None => {
+            let mut pupils = store.pupils(school).await?;
+            keep_asked(&mut pupils, upn);
+            let mut collect = Collect::new(&window, &pupils, first_year);
+            store
+                .each_pupil_years(school, first_year, last_year, |id, years| {
+                    collect.pupil(id, years);
+                    Ok(())
+                })
+                .await?;
+            let computed = collect.computed;
+            (pupils, computed)
+        }
+    };
+
+    // Pupils and facts are paired in place: at 100,000 pupils every intermediate list is tens
+    // of megabytes of fresh pages.
+    let mut out: Vec<PupilStats> = pupils
+        .into_iter()
+        .zip(computed)
+        .filter_map(|(pupil, facts)| facts.map(|facts| PupilStats { pupil, facts }))
+        .collect();
     // A run of absence still going at the start of the loaded years: fetch those pupils'
     // years from their first (everything up to as-of's year) and count again (rare: a run
     // that spans a whole summer and more).
+    let incomplete: Vec<i64> = out
+        .iter()
+        .filter(|s| s.facts.runs_incomplete)
+        .map(|s| s.pupil.id)
+        .collect();
     if !incomplete.is_empty() {
-        let ids: Vec<i64> = incomplete.iter().map(|&i| pupils[i].id).collect();
         let mut years = PupilYears::default();
         years.add(
             store
-                .earlier_register_years(school, &ids, academic_year(as_of) + 1)
+                .earlier_register_years(school, &incomplete, last_year + 1)
                 .await?,
         );
-        for (i, facts) in &mut out {
-            if facts.runs_incomplete
+        for s in &mut out {
+            if s.facts.runs_incomplete
                 && let Some(again) =
-                    facts_of(&window, &pupils[*i], &years.slices(pupils[*i].id), i32::MIN)
+                    facts_of(&window, &s.pupil, &years.slices(s.pupil.id), i32::MIN)
             {
-                *facts = again;
+                s.facts = again;
             }
         }
     }
-    let mut pupils: Vec<Option<StoredPupil>> = pupils.into_iter().map(Some).collect();
-    Ok(out
-        .into_iter()
-        .filter_map(|(i, facts)| pupils[i].take().map(|pupil| PupilStats { pupil, facts }))
-        .collect())
+    Ok(out)
+}
+
+/// With a UPN, only that pupil.
+fn keep_asked(pupils: &mut Vec<StoredPupil>, upn: Option<&str>) {
+    if let Some(upn) = upn {
+        pupils.retain(|p| p.pupil.upn.as_str() == upn);
+    }
+}
+
+/// The facts of the pupils asked for, by their place in the pupil list, filled in as each
+/// pupil's years arrive (whichever way they are read).
+struct Collect<'a> {
+    window: &'a FactsWindow,
+    pupils: &'a [StoredPupil],
+    first_year: i32,
+    position: Position,
+    computed: Vec<Option<PupilFacts>>,
+}
+
+/// Where a pupil id is in the pupil list. A school's ids are nearly always one dense range
+/// (they are given out in order as pupils are imported), so a table indexed by id is the
+/// common case, and a map the fallback when the ids are scattered (several schools imported
+/// in turns into one database).
+enum Position {
+    Dense { first: i64, at: Vec<u32> },
+    Map(HashMap<i64, usize>),
+}
+
+impl Position {
+    fn new(pupils: &[StoredPupil]) -> Position {
+        let first = pupils.iter().map(|p| p.id).min().unwrap_or(0);
+        let last = pupils.iter().map(|p| p.id).max().unwrap_or(-1);
+        let span = usize::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(0);
+        if pupils.len() < u32::MAX as usize && span <= pupils.len().saturating_mul(4) {
+            let mut at = vec![u32::MAX; span];
+            for (i, p) in pupils.iter().enumerate() {
+                // In range by construction of `first` and `span`.
+                if let Some(slot) = usize::try_from(p.id - first)
+                    .ok()
+                    .and_then(|o| at.get_mut(o))
+                {
+                    *slot = i as u32;
+                }
+            }
+            Position::Dense { first, at }
+        } else {
+            Position::Map(pupils.iter().enumerate().map(|(i, p)| (p.id, i)).collect())
+        }
+    }
+
+    fn of(&self, id: i64) -> Option<usize> {
+        match self {
+            Position::Dense { first, at } => usize::try_from(id.checked_sub(*first)?)
+                .ok()
+                .and_then(|o| at.get(o))
+                .filter(|&&i| i != u32::MAX)
+                .map(|&i| i as usize),
+            Position::Map(map) => map.get(&id).copied(),
+        }
+    }
+}
+
+impl<'a> Collect<'a> {
+    fn new(window: &'a FactsWindow, pupils: &'a [StoredPupil], first_year: i32) -> Collect<'a> {
+        Collect {
+            window,
+            pupils,
+            first_year,
+            position: Position::new(pupils),
+            computed: vec![None; pupils.len()],
+        }
+    }
+
+    fn pupil(&mut self, id: i64, years: &[(i32, &[u8])]) {
+        // A pupil not asked for (another UPN) is passed over.
+        if let Some(i) = self.position.of(id) {
+            self.computed[i] = facts_of(self.window, &self.pupils[i], years, self.first_year);
+        }
+    }
 }
 
 /// One pupil's facts from their loaded years (`loaded_from_year` and later).

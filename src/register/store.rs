@@ -19,6 +19,9 @@ use crate::register::mark::MarkCode;
 use crate::register::pupil::{Contact, Pupil, Sen, Upn};
 use crate::register::session::{SLOTS_PER_YEAR, Session, slot_date};
 
+mod direct;
+pub use direct::DirectReader;
+
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
 pub(crate) const BATCH_ROWS: usize = 500;
 
@@ -33,7 +36,37 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     display: String,
+    /// The SQLite file, for reads that bypass sqlx ([`DirectReader`]); `None` on PostgreSQL
+    /// and for an in-memory database.
+    sqlite_file: Option<std::path::PathBuf>,
 }
+
+/// The columns [`pupil_from_row`] reads, in its order.
+macro_rules! pupil_columns {
+    () => {
+        "id, upn, forename, surname, date_of_birth, year_group, reg_group, gender, fsm, sen, eal,
+         ethnicity, lac, social_worker, young_carer, concern, admission_date, leaving_date"
+    };
+}
+
+/// A school's pupils in the table's own order, for [`DirectReader`], which sorts them by UPN
+/// itself. Through the (school, UPN) index SQLite looks every pupil up in the table, in UPN
+/// order, not the order the rows lie in: 0.52–0.69 s at 100,000 pupils in the `sqlite3` shell,
+/// against 0.07 s for reading the table straight through (which also passes over the pupils
+/// of any other school in the database: cheap next to looking each up).
+const PUPILS_SCAN_SQL: &str = concat!(
+    "SELECT ",
+    pupil_columns!(),
+    " FROM pupils NOT INDEXED WHERE school_id = $1"
+);
+
+/// A school's register years for one academic year (see [`Store::each_pupil_years`]).
+const YEARS_ONE_YEAR_SQL: &str = "SELECT pupil_id, year, marks FROM register_years
+     WHERE school_id = $1 AND year >= $2 AND year <= $3";
+
+/// A school's register years over several academic years, a pupil's rows together.
+const YEARS_SEVERAL_SQL: &str = "SELECT pupil_id, year, marks FROM register_years
+     WHERE school_id = $1 AND year >= $2 AND year <= $3 ORDER BY pupil_id, year";
 
 /// A school's row id in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -248,10 +281,24 @@ impl Store {
         migrated.with_context(|| {
             format!("cannot bring the schema of the database {display} up to date")
         })?;
+        // SQLite's own word for the file it opened (absolute, after whatever the URL said);
+        // empty for a database in memory.
+        let sqlite_file = match backend {
+            Backend::Sqlite => {
+                let file: String =
+                    sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                        .fetch_one(&pool)
+                        .await
+                        .with_context(|| format!("cannot read the database {display}"))?;
+                (!file.is_empty()).then(|| std::path::PathBuf::from(file))
+            }
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
             display,
+            sqlite_file,
         })
     }
 
@@ -346,6 +393,25 @@ impl Store {
         &self.pool
     }
 
+    /// A way to read the SQLite file without sqlx's copies, for the statistics; `None` on
+    /// PostgreSQL and for a database in memory.
+    pub fn direct_reader(&self) -> Option<DirectReader> {
+        self.sqlite_file.as_ref().map(|path| DirectReader {
+            path: path.clone(),
+            display: self.display.clone(),
+        })
+    }
+
+    /// The same store, reading everything through sqlx: for tests that hold the direct
+    /// reads up against it.
+    #[doc(hidden)]
+    pub fn without_direct_reads(&self) -> Store {
+        Store {
+            sqlite_file: None,
+            ..self.clone()
+        }
+    }
+
     /// Records the configured school (by its id) and returns its row id.
     pub async fn ensure_school(&self, school: &SchoolConfig) -> Result<SchoolId> {
         let row = sqlx::query(
@@ -375,10 +441,8 @@ impl Store {
         quiet: Option<&LeaveOut>,
     ) -> Result<Vec<StoredPupil>> {
         let sql = format!(
-            "SELECT id, upn, forename, surname, date_of_birth, year_group, reg_group, gender,
-                    fsm, sen, eal, ethnicity, lac, social_worker, young_carer, concern,
-                    admission_date, leaving_date
-             FROM pupils WHERE school_id = $1{} ORDER BY upn",
+            "SELECT {} FROM pupils WHERE school_id = $1{} ORDER BY upn",
+            pupil_columns!(),
             LeaveOut::condition(quiet, "id", 2)
         );
         let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
@@ -616,11 +680,9 @@ impl Store {
         use futures_util::TryStreamExt as _;
 
         let sql = if first_year == last_year {
-            "SELECT pupil_id, year, marks FROM register_years
-             WHERE school_id = $1 AND year >= $2 AND year <= $3"
+            YEARS_ONE_YEAR_SQL
         } else {
-            "SELECT pupil_id, year, marks FROM register_years
-             WHERE school_id = $1 AND year >= $2 AND year <= $3 ORDER BY pupil_id, year"
+            YEARS_SEVERAL_SQL
         };
         let mut rows = sqlx::query(sql)
             .bind(school.0)
@@ -1129,37 +1191,55 @@ fn register_year_from_row(row: &AnyRow) -> Result<RegisterYear> {
     })
 }
 
-fn pupil_from_row(r: &AnyRow) -> Result<StoredPupil> {
-    let date = |i: usize| -> Result<NaiveDate> {
-        let text: String = r.try_get(i)?;
-        NaiveDate::from_str(&text).with_context(|| format!("stored date \"{text}\""))
-    };
-    let flag = |i: usize| -> Result<bool> { Ok(r.try_get::<i64, _>(i)? != 0) };
-    let upn: String = r.try_get(1)?;
-    let sen: String = r.try_get(9)?;
-    let leaving: Option<String> = r.try_get(17)?;
+/// A pupils row, however it was read (sqlx, or [`DirectReader`]), so that one function
+/// turns both into a pupil.
+trait PupilRow {
+    fn int(&self, i: usize) -> Result<i64>;
+    fn text(&self, i: usize) -> Result<&str>;
+    fn optional_text(&self, i: usize) -> Result<Option<&str>>;
+}
+
+impl PupilRow for AnyRow {
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn text(&self, i: usize) -> Result<&str> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn optional_text(&self, i: usize) -> Result<Option<&str>> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+/// A pupil from a row of [`pupil_columns`]'s columns.
+fn pupil_from_row<R: PupilRow + ?Sized>(r: &R) -> Result<StoredPupil> {
+    let parse_date =
+        |text: &str| NaiveDate::from_str(text).with_context(|| format!("stored date \"{text}\""));
+    let date = |i: usize| -> Result<NaiveDate> { parse_date(r.text(i)?) };
+    let flag = |i: usize| -> Result<bool> { Ok(r.int(i)? != 0) };
+    let upn = r.text(1)?;
     Ok(StoredPupil {
-        id: r.try_get(0)?,
+        id: r.int(0)?,
         pupil: Pupil {
-            upn: Upn::parse(&upn).with_context(|| format!("stored UPN {upn}"))?,
-            forename: r.try_get(2)?,
-            surname: r.try_get(3)?,
+            upn: Upn::parse(upn).with_context(|| format!("stored UPN {upn}"))?,
+            forename: r.text(2)?.to_owned(),
+            surname: r.text(3)?.to_owned(),
             date_of_birth: date(4)?,
-            year_group: r.try_get(5)?,
-            reg_group: r.try_get(6)?,
-            gender: r.try_get(7)?,
+            year_group: r.text(5)?.to_owned(),
+            reg_group: r.text(6)?.to_owned(),
+            gender: r.text(7)?.to_owned(),
             fsm: flag(8)?,
-            sen: Sen::parse(&sen).unwrap_or(Sen::None),
+            sen: Sen::parse(r.text(9)?).unwrap_or(Sen::None),
             eal: flag(10)?,
-            ethnicity: r.try_get(11)?,
+            ethnicity: r.text(11)?.to_owned(),
             lac: flag(12)?,
             social_worker: flag(13)?,
             young_carer: flag(14)?,
             concern: flag(15)?,
             admission_date: date(16)?,
-            leaving_date: leaving
-                .map(|t| NaiveDate::from_str(&t).with_context(|| format!("stored date \"{t}\"")))
-                .transpose()?,
+            leaving_date: r.optional_text(17)?.map(parse_date).transpose()?,
         },
     })
 }

@@ -1,0 +1,149 @@
+//! On SQLite `school_stats` reads the register straight from the file (issue 17), not through
+//! sqlx; the two ways of reading must give the same pupils and the same facts. On PostgreSQL
+//! there is only the sqlx way, and the test checks that it is the one taken.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::{Datelike, NaiveDate, Weekday};
+use rollcall::config::Config;
+use rollcall::generate::{GenerateOptions, generate};
+use rollcall::register::import::{MarksImport, import_marks, import_pupils};
+use rollcall::register::stats::{PupilStats, school_stats, write_json};
+use rollcall::register::store::{Backend, Store};
+
+/// A generated school, with the summer before its year for some pupils (so that windows
+/// reaching back read two years, some pupils with one row and some with two), asked for
+/// several windows, read directly and through sqlx: pupil by pupil the same, and the same
+/// `stats --format json` bytes.
+pub async fn stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    assert_eq!(
+        store.direct_reader().is_some(),
+        store.backend() == Backend::Sqlite,
+        "SQLite files are read directly, PostgreSQL through sqlx"
+    );
+    let through_sqlx = store.without_direct_reads();
+    assert!(through_sqlx.direct_reader().is_none());
+
+    let generated = dir.join("generated");
+    generate(&GenerateOptions::new(240, 17, 2025), &generated)?;
+    // The summer term of the year before, so its marks are on school days.
+    let mut text = std::fs::read_to_string(generated.join("rollcall.toml"))?;
+    text.push_str(
+        "\n[[calendar.terms]]\nname = \"Summer 2025\"\nstart = \"2025-06-30\"\nend = \"2025-07-18\"\n",
+    );
+    let config = Config::from_toml(&text, "rollcall.toml")?;
+    let school_config = config.school(None)?;
+    let school = store.ensure_school(school_config).await?;
+    // Every third pupil was on roll that summer (admitted in June), so its marks count.
+    let mut reader = csv::Reader::from_path(generated.join("pupils.csv"))?;
+    let mut writer = csv::Writer::from_path(dir.join("pupils.csv"))?;
+    let headers = reader.headers()?.clone();
+    let admission = headers
+        .iter()
+        .position(|h| h == "admission_date")
+        .context("admission_date column")?;
+    writer.write_record(&headers)?;
+    let mut summer_upns = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        let record = record?;
+        let mut fields: Vec<String> = record.iter().map(str::to_owned).collect();
+        if n % 3 == 0 {
+            fields[admission] = "2025-06-02".to_owned();
+            summer_upns.push(fields[0].clone());
+        }
+        writer.write_record(&fields)?;
+    }
+    writer.flush()?;
+    drop(writer);
+    import_pupils(&store, school, &dir.join("pupils.csv")).await?;
+    let options = MarksImport {
+        progress: false,
+        ..MarksImport::default()
+    };
+    let cal = &school_config.calendar;
+    import_marks(&store, school, cal, &generated.join("marks.csv"), &options).await?;
+
+    // Those pupils have marks in the last fortnight of the summer before, in a mix of codes,
+    // and for some a run of unauthorised absence reaching into September.
+    let codes = ["/", "\\", "N", "I", "L", "U", "O", "M"];
+    let mut summer = String::from("upn,date,session,mark\n");
+    let pupils = store.pupils(school).await?;
+    let mut day = NaiveDate::from_ymd_opt(2025, 7, 7).context("date")?;
+    let last = NaiveDate::from_ymd_opt(2025, 7, 18).context("date")?;
+    while day <= last {
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            for (n, upn) in summer_upns.iter().enumerate() {
+                for session in ["AM", "PM"] {
+                    let code = if n % 3 == 0 {
+                        "O"
+                    } else {
+                        codes[(n + day.day() as usize) % codes.len()]
+                    };
+                    writeln!(summer, "{upn},{day},{session},{code}")?;
+                }
+            }
+        }
+        day = day.succ_opt().context("date")?;
+    }
+    std::fs::write(dir.join("summer.csv"), summer)?;
+    import_marks(&store, school, cal, &dir.join("summer.csv"), &options).await?;
+
+    let days = cal.school_days();
+    let last = days[days.len() - 1];
+    let first = days
+        .iter()
+        .copied()
+        .find(|day| day.year() == 2025 && day.month() >= 9)
+        .context("the autumn term")?;
+    let some_upn = pupils[pupils.len() / 2].pupil.upn.as_str().to_owned();
+    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").context("date");
+    let windows: Vec<(NaiveDate, NaiveDate, Option<&str>)> = vec![
+        // One academic year: one row per pupil, lent straight from SQLite.
+        (first, last, None),
+        (days[0], last, None),
+        (d("2025-11-03")?, d("2025-11-07")?, None),
+        (first, last, Some(some_upn.as_str())),
+        // The rolling ten weeks and the runs reach back into the summer: two years.
+        (first, d("2025-09-12")?, None),
+        (first, d("2025-09-19")?, None),
+        (d("2025-07-07")?, d("2025-09-19")?, None),
+        (d("2025-07-07")?, d("2025-09-19")?, Some(some_upn.as_str())),
+    ];
+    let mut possible = Vec::new();
+    for (from, as_of, upn) in windows {
+        let direct = school_stats(&store, school, school_config, from, as_of, upn).await?;
+        let sqlx = school_stats(&through_sqlx, school, school_config, from, as_of, upn).await?;
+        let what = format!("{from} to {as_of}, {upn:?}");
+        assert!(!direct.is_empty(), "{what}: no pupils");
+        assert_eq!(direct.len(), sqlx.len(), "{what}: how many pupils");
+        for (a, b) in direct.iter().zip(&sqlx) {
+            let upn = b.pupil.pupil.upn.as_str();
+            assert_eq!(a.pupil.id, b.pupil.id, "{what}: {upn}");
+            assert_eq!(a.pupil.pupil, b.pupil.pupil, "{what}: {upn}");
+            assert_eq!(a.facts, b.facts, "{what}: {upn}");
+        }
+        assert_eq!(json(&direct)?, json(&sqlx)?, "{what}: stats --format json");
+        possible.push(
+            direct
+                .iter()
+                .map(|s| s.facts.possible_sessions)
+                .sum::<u32>(),
+        );
+    }
+    assert!(
+        possible[6] > possible[5],
+        "the window from July counts the summer's sessions: {possible:?}"
+    );
+    Ok(())
+}
+
+fn json(stats: &[PupilStats]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_json(&mut out, stats)?;
+    Ok(out)
+}
