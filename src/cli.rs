@@ -674,7 +674,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 crate::escalation::incremental::Pass::Incremental
             };
             let (s, shape) =
-                crate::daemon::escalate_school(&store, school_id, school, &policy, now, pass)
+                crate::daemon::escalate_school(&store, school_id, school, &policy, now, pass, true)
                     .await?;
             say!(
                 "{}: {} new decisions ({} already recorded); cases {} opened, {} moved, {} closed; \

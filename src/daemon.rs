@@ -560,6 +560,7 @@ impl Daemon {
             &school.policy,
             now,
             pass,
+            self.config.daemon.incremental,
         )
         .await?;
         self.evaluated
@@ -835,6 +836,7 @@ pub async fn escalate_school(
     policy: &crate::escalation::policy::Policy,
     now: NaiveDateTime,
     pass: Pass,
+    remember: bool,
 ) -> Result<(crate::delivery::outbox::RecordSummary, PassShape)> {
     let started = std::time::Instant::now();
     let loaded =
@@ -844,7 +846,13 @@ pub async fn escalate_school(
     let evaluated_at = started.elapsed();
     let summary = crate::delivery::outbox::record(store, school, &evaluation, now).await?;
     let recorded_at = started.elapsed();
-    let quiet = crate::escalation::incremental::remember(store, &loaded, &evaluation).await?;
+    // Certificates are only worth their writing for incremental runs to come; a daemon set
+    // to evaluate everyone every run (`[daemon] incremental = false`) skips them.
+    let quiet = if remember {
+        crate::escalation::incremental::remember(store, &loaded, &evaluation).await?
+    } else {
+        0
+    };
     let (evaluated, left_out) = loaded.shape();
     Ok((
         summary,

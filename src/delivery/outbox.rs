@@ -60,6 +60,10 @@ pub async fn record(
 
     let mut new_decisions: Vec<(i64, &Decision)> = Vec::new();
     for decision in &evaluation.decisions {
+        if decision.already_recorded {
+            summary.already_decided += 1;
+            continue;
+        }
         let facts = serde_json::to_string(&decision.facts)?;
         let case_before = decision
             .case_before

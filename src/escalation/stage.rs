@@ -97,6 +97,10 @@ pub struct Decision {
     pub case_before: Option<CaseState>,
     pub actions: Vec<PlannedAction>,
     pub facts: FactsSnapshot,
+    /// An earlier run recorded this stage and episode for the pupil (a trigger that still
+    /// holds is found again at every run): recording it again changes nothing.
+    #[serde(skip)]
+    pub already_recorded: bool,
 }
 
 impl Decision {
@@ -702,12 +706,16 @@ fn decide(
         stage: stage.id.clone(),
         stage_title: stage.title.clone(),
         trigger: fire.word,
-        anchor,
         reason: fire.reason,
         requires_approval,
         transition,
         case_before: env.case.cloned(),
         actions,
+        already_recorded: input
+            .history
+            .iter()
+            .any(|h| h.stage == stage.id && h.anchor == anchor),
+        anchor,
         facts: FactsSnapshot {
             as_of: ctx.now,
             year_to_date: env.facts.cloned(),

@@ -52,7 +52,7 @@ async fn pass(
 ) -> Result<(usize, PassShape)> {
     let now = rollcall::cli::parse_datetime(now).map_err(anyhow::Error::msg)?;
     let (summary, shape) =
-        escalate_school(store, school, config.school(None)?, policy, now, pass).await?;
+        escalate_school(store, school, config.school(None)?, policy, now, pass, true).await?;
     Ok((summary.decisions, shape))
 }
 
