@@ -839,8 +839,9 @@ pub async fn escalate_school(
     remember: bool,
 ) -> Result<(crate::delivery::outbox::RecordSummary, PassShape)> {
     let started = std::time::Instant::now();
-    let loaded =
+    let mut loaded =
         crate::escalation::incremental::load(store, school, config, policy, now, pass).await?;
+    loaded.register.certify = remember;
     let loaded_at = started.elapsed();
     let evaluation = loaded.register.evaluate(policy, config, now);
     let evaluated_at = started.elapsed();

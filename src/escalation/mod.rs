@@ -122,6 +122,9 @@ pub struct SchoolRegister {
     records: HashMap<i64, crate::register::records::PupilRecords>,
     /// The pupils an incremental pass did not load (their certificates stand).
     pub left_out: LeftOut,
+    /// Whether [`SchoolRegister::evaluate`] works out certificates for the pupils it decides
+    /// nothing for (a pass that keeps them; see [`incremental`]).
+    pub certify: bool,
 }
 
 /// For each pupil, the days from `day` on with a letter home going about them (made on that
@@ -274,6 +277,7 @@ pub async fn load_except(
     let records = crate::register::records::load(store, school).await?;
     Ok(SchoolRegister {
         left_out: LeftOut::default(),
+        certify: false,
         explained,
         records,
         awaiting,
@@ -341,7 +345,7 @@ impl SchoolRegister {
             now,
             previous_pass: self.state.previous_pass,
         };
-        let mut evaluation = evaluate_some(&ctx, &inputs, &self.left_out);
+        let mut evaluation = evaluate_some(&ctx, &inputs, &self.left_out, self.certify);
         evaluation
             .alerts
             .extend(approval_reminders(&ctx, &self.awaiting));

@@ -176,15 +176,18 @@ impl LeftOut {
 
 /// Evaluates every stage of the policy for every pupil.
 pub fn evaluate(ctx: &Context<'_>, pupils: &[PupilInput<'_>]) -> Evaluation {
-    evaluate_some(ctx, pupils, &LeftOut::default())
+    evaluate_some(ctx, pupils, &LeftOut::default(), false)
 }
 
 /// Evaluates every stage of the policy for `pupils`, the rest of the roll (`left_out`) being
-/// pupils whose certificates say no run decides anything for them now.
+/// pupils whose certificates say no run decides anything for them now. With `certify`, also
+/// says for each pupil it decides nothing for how long that holds (`Evaluation::quiet`): only
+/// worth its cost when the certificates are kept for incremental runs.
 pub fn evaluate_some(
     ctx: &Context<'_>,
     pupils: &[PupilInput<'_>],
     left_out: &LeftOut,
+    certify: bool,
 ) -> Evaluation {
     let today = ctx.today();
     let calendar = ctx.calendar();
@@ -221,7 +224,7 @@ pub fn evaluate_some(
         // Until when nothing can fire for the pupil (see `quiet`): narrowed stage by stage,
         // `None` once one stage may fire at the next run.
         let mut quiet_until =
-            (!left && input.history.iter().all(|d| !d.waiting)).then_some(next_year);
+            (certify && !left && input.history.iter().all(|d| !d.waiting)).then_some(next_year);
 
         // Stages fire in ladder order and each sees the case as the stages before it left it.
         // A school run daily moves a case at most `steps_per_day` a day (a case that moved in
