@@ -3,10 +3,10 @@
 //!
 //! `cargo bench --bench postgres_scale` uses the register benchmark's generated school
 //! (`BENCH_PUPILS`, 1,000,000 by default; generated once, a whole year, and cached under
-//! target/tmp) and imports its first `BENCH_DAYS` school days (50 by default: the autumn
-//! half-term, a realistic register for the first stats and passes of a year, and about 100M
-//! marks at 1M pupils rather than the year's 380M, which would not fit a benchmark run on a
-//! small machine) into a fresh PostgreSQL database (`BENCH_POSTGRES_URL`, by default
+//! target/tmp) and imports its first `BENCH_DAYS` school days (50 by default: 3
+//! September to 18 November, most of the autumn term, a realistic register for the first
+//! stats and passes of a year, and about 100M marks at 1M pupils rather than the year's 376M,
+//! which would not fit a benchmark run on a small machine) into a fresh PostgreSQL database (`BENCH_POSTGRES_URL`, by default
 //! `postgres://postgres@127.0.0.1:5432/rollcall_scale`; created and dropped here, together
 //! with a `_run` copy, unless `BENCH_KEEP=1`). Each phase runs in a child process so its peak
 //! memory (VmHWM, the benchmark's own, not the server's) is its own:
