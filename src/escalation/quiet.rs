@@ -12,7 +12,7 @@
 
 use chrono::NaiveDate;
 
-use crate::escalation::policy::{Trigger, Window};
+use crate::escalation::policy::{Rearm, Stage, Trigger, Window};
 use crate::escalation::stage::Context;
 use crate::escalation::trigger::{PupilEnv, fires};
 use crate::register::facts::{PupilRegister, counts_between};
@@ -188,12 +188,9 @@ pub(crate) fn silent_until(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Naiv
             out_for_school_days: *out_for_school_days,
         })
         .then_some(NaiveDate::MAX),
-        // Ages: an `N` already in the register comes due after so many school days.
-        Trigger::UnresolvedN { .. } => {
-            let year_start = academic_year_start(academic_year(today));
-            let n = counts_between(register, year_start, today).of(&["N".to_owned()]);
-            (n == 0).then_some(NaiveDate::MAX)
-        }
+        // Ages: the oldest `N` in the register comes due so many school days after its own,
+        // and the trigger names the oldest first.
+        Trigger::UnresolvedN { school_days } => Some(first_n_due(env, *school_days)),
         Trigger::UnevidencedIllness { .. } => {
             let year_start = academic_year_start(academic_year(today));
             let n = counts_between(register, year_start, today).of(&["I".to_owned()]);
@@ -242,6 +239,101 @@ pub(crate) fn silent_until(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Naiv
         // Fires when the part stops firing: only inputs stop the pupil's cohort or contacts.
         Trigger::Not(part) => match part.as_ref() {
             Trigger::Cohort(_) | Trigger::TooFewContacts { .. } => never,
+            _ => None,
+        },
+    }
+}
+
+/// The school day the oldest `N` of the pupil's year comes due (`NaiveDate::MAX` with none):
+/// the trigger fires once `school_days` school days have followed the `N`'s own.
+fn first_n_due(env: &PupilEnv<'_>, school_days: u32) -> NaiveDate {
+    let Some(n) = MarkCode::parse_exact("N").map(MarkCode::byte) else {
+        return NaiveDate::MAX;
+    };
+    let days = env.ctx.calendar().school_days();
+    let from = days.partition_point(|d| *d < env.year_start);
+    let next_year = academic_year_start(academic_year(env.ctx.today()) + 1);
+    let register = &env.input.register;
+    days[from..]
+        .iter()
+        .take_while(|d| **d < next_year)
+        .position(|&d| {
+            [Session::Am, Session::Pm]
+                .iter()
+                .any(|&s| register.mark(d, s) == Some(n))
+        })
+        .and_then(|i| days.get(from + i + school_days as usize).copied())
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// Whether the stage's episodes are dated by the day its trigger began to hold, which the
+/// engine must then remember between runs: only for `rearm = "episode"` stages whose trigger
+/// does not name its own episode (an absence run's first day, the school year, an `N`'s
+/// session, ...). Compound triggers are assumed to need it.
+pub(crate) fn anchored_by_memory(stage: &Stage) -> bool {
+    stage.rearm == Rearm::Episode && !names_its_episode(&stage.trigger)
+}
+
+/// Triggers that name the episode of everything they fire for.
+fn names_its_episode(trigger: &Trigger) -> bool {
+    matches!(
+        trigger,
+        Trigger::FirstDay { .. }
+            | Trigger::ConsecutiveAbsentDays { .. }
+            | Trigger::AbsentDaysInTerm { .. }
+            | Trigger::PenaltyThreshold { .. }
+            | Trigger::Illness { .. }
+            | Trigger::MissingEducation { .. }
+            | Trigger::UnresolvedN { .. }
+            | Trigger::PersistentAbsence { .. }
+            | Trigger::SevereAbsence { .. }
+            | Trigger::Leaving { .. }
+            | Trigger::Admitted { .. }
+            | Trigger::PartTimeTimetable {}
+    )
+}
+
+/// For a stage that fires now only for episodes earlier runs recorded: the first day it could
+/// fire for an episode not yet recorded, if the register gains only plain present marks and
+/// nothing else changes (`None`: at the very next run). Present marks end absence runs and
+/// never start one, add no illness, no `N` and no `C2`, move no admission date, and leave the
+/// school year's persistent-absence episode where it is; a stage re-armed daily names a new
+/// episode each day.
+pub(crate) fn keeps_recorded_until(env: &PupilEnv<'_>, stage: &Stage) -> Option<NaiveDate> {
+    let never = Some(NaiveDate::MAX);
+    let tomorrow = env.ctx.today().succ_opt();
+    match stage.rearm {
+        Rearm::Yearly => never,
+        // "case-<opened>": without a case yet, the episode is today's.
+        Rearm::Once => {
+            if env.case.is_some() {
+                never
+            } else {
+                tomorrow
+            }
+        }
+        Rearm::Daily => match stage.trigger {
+            Trigger::FirstDay { .. } => never,
+            _ => tomorrow,
+        },
+        Rearm::Episode => match &stage.trigger {
+            Trigger::FirstDay { .. }
+            | Trigger::ConsecutiveAbsentDays { .. }
+            | Trigger::AbsentDaysInTerm { .. }
+            | Trigger::Illness { .. }
+            | Trigger::MissingEducation { .. }
+            | Trigger::UnresolvedN { .. }
+            | Trigger::Leaving { .. }
+            | Trigger::Admitted { .. }
+            | Trigger::PartTimeTimetable {} => never,
+            Trigger::PersistentAbsence {
+                out_for_school_days: None,
+                ..
+            }
+            | Trigger::SevereAbsence {
+                out_for_school_days: None,
+                ..
+            } => never,
             _ => None,
         },
     }

@@ -223,9 +223,11 @@ pub fn evaluate_some(
         }
         // Until when nothing can fire for the pupil (see `quiet`): narrowed stage by stage,
         // `None` once one stage may fire at the next run.
-        let mut quiet_until =
-            (certify && !left && input.history.iter().all(|d| !d.waiting)).then_some(next_year);
-
+        // A decision still waiting (for its person, or to be sent) keeps the pupil quiet while
+        // it is re-checked without being withdrawn: the re-check reads the register as it stood
+        // when the decision was made, which later present marks do not change, and approving,
+        // sending or expiring its messages forgets the certificate.
+        let mut quiet_until = (certify && !left).then_some(next_year);
         // Stages fire in ladder order and each sees the case as the stages before it left it.
         // A school run daily moves a case at most `steps_per_day` a day (a case that moved in
         // an earlier run today has used one); a pass catching up climbs as far as the register
@@ -263,14 +265,8 @@ pub fn evaluate_some(
                 } else {
                     Vec::new()
                 };
-                if allowed && let Some(until) = quiet_until {
-                    quiet_until = if fired.is_empty() {
-                        quiet::silent_until(&env, &stage.trigger).map(|u| u.min(until))
-                    } else {
-                        None
-                    };
-                }
-                fired
+                let fired_count = fired.len();
+                let made: Vec<Decision> = fired
                     .into_iter()
                     .filter_map(|fire| {
                         let anchor = anchor_for(
@@ -293,25 +289,31 @@ pub fn evaluate_some(
                         }
                         Some(decision)
                     })
-                    .collect()
-            };
-            if made.is_empty() {
-                // No memory means inactive, so only a change is worth storing.
-                if was_active_since.is_some() {
-                    out.memory.push((
-                        input.pupil_id,
-                        stage.id.clone(),
-                        StageMemory { active_since: None },
-                    ));
+                    .collect();
+                if allowed && let Some(until) = quiet_until {
+                    // A stage that fires only for what earlier runs recorded stays quiet while
+                    // it keeps finding just that (see `quiet::keeps_recorded_until`).
+                    let stays = if fired_count == 0 {
+                        quiet::silent_until(&env, &stage.trigger)
+                    } else if made.len() == fired_count && made.iter().all(|d| d.already_recorded) {
+                        quiet::keeps_recorded_until(&env, stage)
+                    } else {
+                        None
+                    };
+                    quiet_until = stays.map(|u| u.min(until));
                 }
-                continue;
-            }
-            if was_active_since.is_none() {
+                made
+            };
+            // Only a stage whose episode is the day its trigger began to hold needs to remember
+            // that day (see `anchor_for`); a memory such a stage does not read is cleared. No
+            // memory means inactive, so only a change is worth storing.
+            let active = !made.is_empty() && quiet::anchored_by_memory(stage);
+            if active != was_active_since.is_some() {
                 out.memory.push((
                     input.pupil_id,
                     stage.id.clone(),
                     StageMemory {
-                        active_since: Some(today),
+                        active_since: active.then_some(today),
                     },
                 ));
             }
@@ -340,7 +342,9 @@ pub fn evaluate_some(
         }
         if let Some(until) = quiet_until
             && until > today
-            && before == (out.decisions.len(), out.memory.len(), out.withdrawn.len())
+            && before.1 == out.memory.len()
+            && before.2 == out.withdrawn.len()
+            && out.decisions[before.0..].iter().all(|d| d.already_recorded)
             && let Some((credit, last_slot)) = quiet::register_credit(ctx, &input.register, closed)
         {
             out.quiet.push((

@@ -124,7 +124,9 @@ pub async fn a_pupil_is_left_out_only_while_nothing_about_them_changed(
     )
     .await?;
     assert_eq!((decided, shape.evaluated, shape.left_out), (1, 1, 2));
-    // A full pass at the same moment finds nothing the incremental one missed.
+    // A full pass at the same moment finds nothing the incremental one missed. It finds
+    // Alan's first-day contact on record, and nothing else can come of his N before it has
+    // waited five school days: he is quiet now, his text still waiting to be sent.
     let (decided, shape) = pass(
         &store,
         &config,
@@ -137,7 +139,7 @@ pub async fn a_pupil_is_left_out_only_while_nothing_about_them_changed(
     assert_eq!((decided, shape.evaluated, shape.left_out), (0, 3, 0));
 
     // Grace's family gives a new mobile: her certificate is forgotten by the database itself,
-    // so the 11:00 run evaluates her (and Alan, whose absence keeps him in every run).
+    // so the 11:00 run evaluates her alone.
     std::fs::write(
         dir.join("contacts-grace.csv"),
         "upn,name,relationship,priority,email,mobile,parental_responsibility,address_line_1,address_line_2,town,postcode\n\
@@ -153,7 +155,35 @@ pub async fn a_pupil_is_left_out_only_while_nothing_about_them_changed(
         Pass::Incremental,
     )
     .await?;
-    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 2, 1));
+    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 1, 2));
+
+    // The daemon sends Alan's text: a message sent forgets his certificate, so the next run
+    // evaluates him (and finds nothing new), and the one after leaves all three out.
+    let sent = sqlx::query("UPDATE outbox SET status = 'sent' WHERE status = 'queued'")
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    assert!(sent > 0, "Alan's first-day messages were queued");
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-08T11:15",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 1, 2));
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-08T11:30",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 0, 3));
 
     // Monday afternoon and Tuesday's registers never come from the MIS. By Tuesday's close
     // every pupil has closed sessions without a mark: nobody is left out, and the first-day
@@ -169,5 +199,67 @@ pub async fn a_pupil_is_left_out_only_while_nothing_about_them_changed(
     .await?;
     assert_eq!((shape.evaluated, shape.left_out), (3, 0));
     assert_eq!(decided, 3, "a first-day decision for each unmarked pupil");
+
+    // The MIS catches up: everyone in from Monday afternoon to Friday, Alan's Monday-morning N
+    // never resolved. Once Friday's runs have settled, nobody is evaluated: Alan's N comes due
+    // only after five school days, on the next Monday.
+    let mut rest = String::new();
+    for (day, sessions) in [
+        ("2025-09-08", &["PM"][..]),
+        ("2025-09-09", &["AM", "PM"][..]),
+        ("2025-09-10", &["AM", "PM"][..]),
+        ("2025-09-11", &["AM", "PM"][..]),
+        ("2025-09-12", &["AM", "PM"][..]),
+    ] {
+        for upn in [ADA, ALAN, GRACE] {
+            for session in sessions {
+                let mark = if *session == "AM" { "/" } else { "\\" };
+                rest.push_str(&format!("{upn},{day},{session},{mark}\n"));
+            }
+        }
+    }
+    marks(&store, &config, school, dir, &rest).await?;
+    for time in ["2025-09-12T16:00", "2025-09-12T16:30"] {
+        pass(&store, &config, school, &policy, time, Pass::Incremental).await?;
+    }
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-12T17:00",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 0, 3));
+
+    // Monday morning, all three in: Alan's N has waited five school days. Only he is
+    // evaluated, and the office is asked to resolve it.
+    marks(
+        &store,
+        &config,
+        school,
+        dir,
+        &format!("{ADA},2025-09-15,AM,/\n{ALAN},2025-09-15,AM,/\n{GRACE},2025-09-15,AM,/\n"),
+    )
+    .await?;
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-15T09:45",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (1, 1, 2));
+    let stage: String = sqlx::query_scalar(
+        "SELECT d.stage FROM decisions d JOIN pupils p ON p.id = d.pupil_id
+         WHERE p.upn = $1 AND d.decided_at >= '2025-09-15'",
+    )
+    .bind(ALAN)
+    .fetch_one(store.pool())
+    .await?;
+    assert_eq!(stage, "unresolved_n");
     Ok(())
 }
