@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use anyhow::{Context as _, Result};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
-use crate::register::store::{SchoolId, Store};
+use crate::register::store::{LeaveOut, SchoolId, Store};
 
 /// A pupil's open case.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -68,14 +68,26 @@ pub(crate) fn parse_date(text: &str, what: &str) -> Result<NaiveDate> {
 }
 
 pub async fn load(store: &Store, school: SchoolId, as_of: NaiveDate) -> Result<EscalationState> {
+    load_except(store, school, as_of, None).await
+}
+
+/// The escalation state of the pupils an incremental pass evaluates: every pupil but those
+/// `quiet` leaves out (all of them without it).
+pub async fn load_except(
+    store: &Store,
+    school: SchoolId,
+    as_of: NaiveDate,
+    quiet: Option<&LeaveOut>,
+) -> Result<EscalationState> {
     let mut state = EscalationState::default();
-    let rows = sqlx::query(
+    let sql = format!(
         "SELECT pupil_id, opened_on, stage, stage_entered FROM cases
-         WHERE school_id = $1 AND closed_on IS NULL",
-    )
-    .bind(school.0)
-    .fetch_all(store.pool())
-    .await?;
+         WHERE school_id = $1 AND closed_on IS NULL{}",
+        LeaveOut::condition(quiet, "cases.pupil_id", 2)
+    );
+    let rows = LeaveOut::bind(quiet, sqlx::query(AssertSqlSafe(sql)).bind(school.0))
+        .fetch_all(store.pool())
+        .await?;
     for row in rows {
         let opened_on: String = row.try_get("opened_on")?;
         let entered: String = row.try_get("stage_entered")?;
@@ -88,13 +100,14 @@ pub async fn load(store: &Store, school: SchoolId, as_of: NaiveDate) -> Result<E
             },
         );
     }
-    let rows = sqlx::query(
+    let sql = format!(
         "SELECT pupil_id, stage, active_since FROM stage_memory
-         WHERE school_id = $1 AND active_since IS NOT NULL",
-    )
-    .bind(school.0)
-    .fetch_all(store.pool())
-    .await?;
+         WHERE school_id = $1 AND active_since IS NOT NULL{}",
+        LeaveOut::condition(quiet, "stage_memory.pupil_id", 2)
+    );
+    let rows = LeaveOut::bind(quiet, sqlx::query(AssertSqlSafe(sql)).bind(school.0))
+        .fetch_all(store.pool())
+        .await?;
     for row in rows {
         let since: String = row.try_get("active_since")?;
         state
@@ -112,19 +125,20 @@ pub async fn load(store: &Store, school: SchoolId, as_of: NaiveDate) -> Result<E
     // what a penalty-notice review counted, whether a yearly step was taken. Then every
     // decision whose messages still wait, to be re-checked.
     let horizon = (as_of - chrono::Days::new(400)).to_string();
-    let latest = sqlx::query(
+    let sql = format!(
         "SELECT d.id, d.pupil_id, d.stage, d.anchor, d.decided_at, d.reason, d.case_before
          FROM decisions d
          JOIN (SELECT MAX(id) AS id FROM decisions
-               WHERE school_id = $1 AND withdrawn_at IS NULL AND decided_at >= $2
+               WHERE school_id = $1 AND withdrawn_at IS NULL AND decided_at >= $2{}
                GROUP BY pupil_id, stage) m ON m.id = d.id
          ORDER BY d.id",
-    )
-    .bind(school.0)
-    .bind(&horizon)
-    .fetch_all(store.pool())
-    .await?;
-    let waiting = sqlx::query(
+        LeaveOut::condition(quiet, "decisions.pupil_id", 3)
+    );
+    let query = sqlx::query(AssertSqlSafe(sql))
+        .bind(school.0)
+        .bind(&horizon);
+    let latest = LeaveOut::bind(quiet, query).fetch_all(store.pool()).await?;
+    let sql = format!(
         "SELECT DISTINCT d.id, d.pupil_id, d.stage, d.anchor, d.decided_at, d.reason, d.case_before,
                 (SELECT MAX(p.decided_at) FROM decisions p
                  WHERE p.school_id = d.school_id AND p.pupil_id = d.pupil_id AND p.stage = d.stage
@@ -132,12 +146,13 @@ pub async fn load(store: &Store, school: SchoolId, as_of: NaiveDate) -> Result<E
          FROM outbox o
          JOIN outbox_items i ON i.outbox_id = o.id AND i.cancelled_reason IS NULL
          JOIN decisions d ON d.id = i.decision_id AND d.withdrawn_at IS NULL
-         WHERE o.school_id = $1 AND o.status IN ('awaiting_approval', 'queued')
+         WHERE o.school_id = $1 AND o.status IN ('awaiting_approval', 'queued'){}
          ORDER BY d.id",
-    )
-    .bind(school.0)
-    .fetch_all(store.pool())
-    .await?;
+        LeaveOut::condition(quiet, "d.pupil_id", 2)
+    );
+    let waiting = LeaveOut::bind(quiet, sqlx::query(AssertSqlSafe(sql)).bind(school.0))
+        .fetch_all(store.pool())
+        .await?;
     let parse = |row: &sqlx::any::AnyRow, waiting: bool| -> Result<(i64, PastDecision)> {
         let decided: String = row.try_get("decided_at")?;
         let case_before: Option<String> = row.try_get("case_before")?;

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::config::SchoolConfig;
@@ -22,11 +22,13 @@ use crate::escalation::quiet::closed_sessions;
 use crate::escalation::stage::{Context, Evaluation, LeftOut};
 use crate::escalation::{SchoolRegister, load_except};
 use crate::register::session::academic_year;
-use crate::register::store::{BATCH_ROWS, LeaveOut, SchoolId, Store, multi_row_sql};
+use crate::register::store::{
+    LITERAL_ROWS, LeaveOut, MAX_EVALUATED_IDS, SchoolId, Store, integer_list,
+};
 
 /// Raise when the engine changes what it decides, so certificates made by an older rollcall
 /// are not trusted by a newer one (the crate version does the same at each release).
-const QUIET_RULES: u32 = 1;
+const QUIET_RULES: u32 = 2;
 
 /// What a certificate was made under: the policy, the school's calendar and settings, and the
 /// engine's version. A certificate of another basis is not trusted.
@@ -75,15 +77,27 @@ pub async fn load(
     pass: Pass,
 ) -> Result<Loaded> {
     // Every pupil has a row, so a change made while this pass reads moves a stamp it compares.
-    sqlx::query(
-        "INSERT INTO pupil_quiet (pupil_id, school_id)
-         SELECT p.id, p.school_id FROM pupils p
-         WHERE p.school_id = $1
-           AND NOT EXISTS (SELECT 1 FROM pupil_quiet q WHERE q.pupil_id = p.id)",
+    // Rows are never deleted but with their pupils, so equal counts mean none is missing: two
+    // index counts, where the insert reads every pupil. The insert leaves it to the primary
+    // key to skip pupils who have a row (a `NOT EXISTS` on the table being written became a
+    // nested loop over it on PostgreSQL once the empty table had statistics).
+    let (pupils, rows): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM pupils WHERE school_id = $1),
+                (SELECT COUNT(*) FROM pupil_quiet WHERE school_id = $1)",
     )
     .bind(school.0)
-    .execute(store.pool())
+    .fetch_one(store.pool())
     .await?;
+    if pupils != rows {
+        sqlx::query(
+            "INSERT INTO pupil_quiet (pupil_id, school_id)
+             SELECT p.id, p.school_id FROM pupils p WHERE p.school_id = $1
+             ON CONFLICT (pupil_id) DO NOTHING",
+        )
+        .bind(school.0)
+        .execute(store.pool())
+        .await?;
+    }
     let basis = basis(policy, config);
     let ctx = Context {
         policy,
@@ -92,44 +106,50 @@ pub async fn load(
         previous_pass: None,
     };
     let (closed, last_closed) = closed_sessions(&ctx);
-    let leave = (pass == Pass::Incremental).then(|| LeaveOut {
+    let mut leave = (pass == Pass::Incremental).then(|| LeaveOut {
         basis: basis.clone(),
         today: now.date().to_string(),
         year: i64::from(academic_year(now.date())),
         closed,
         last_closed,
+        evaluated: None,
     });
     let sql = format!(
         "SELECT pupil_id, stamp FROM pupil_quiet WHERE school_id = $1{}",
-        LeaveOut::condition(leave.as_ref(), "pupil_quiet.pupil_id", 2)
+        if leave.is_some() {
+            LeaveOut::uncertified_here(2)
+        } else {
+            String::new()
+        }
     );
-    let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+    if let Some(leave) = &leave {
+        query = leave.bind_certificate(query);
+    }
     let mut stamps = HashMap::new();
-    for row in LeaveOut::bind(leave.as_ref(), query)
-        .fetch_all(store.pool())
-        .await?
-    {
+    for row in query.fetch_all(store.pool()).await? {
         stamps.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
     }
     let mut left_out = LeftOut::default();
-    if let Some(leave) = &leave {
+    if let Some(leave) = &mut leave {
         let sql = format!(
             "SELECT p.reg_group, COUNT(*) FROM pupils p WHERE p.school_id = $1{} GROUP BY p.reg_group",
-            LeaveOut::condition(Some(leave), "p.id", 2).replacen(
-                " AND NOT EXISTS",
-                " AND EXISTS",
-                1
-            )
+            LeaveOut::uncertified("p.id", 2).replacen(" AND NOT EXISTS", " AND EXISTS", 1)
         );
-        let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
-        for row in LeaveOut::bind(Some(leave), query)
-            .fetch_all(store.pool())
-            .await?
-        {
+        let query = leave.bind_certificate(sqlx::query(AssertSqlSafe(sql)).bind(school.0));
+        for row in query.fetch_all(store.pool()).await? {
             let n: i64 = row.try_get(1)?;
             left_out
                 .by_group
                 .insert(row.try_get(0)?, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        // The rest of the pass reads the pupils just found uncertified. A pupil whose
+        // certificate is forgotten from now on waits for the next run, as if this one had
+        // started a moment earlier.
+        if stamps.len() <= MAX_EVALUATED_IDS {
+            let mut ids: Vec<i64> = stamps.keys().copied().collect();
+            ids.sort_unstable();
+            leave.evaluated = Some(ids);
         }
     }
     let mut register = load_except(store, school, config, now.date(), leave.as_ref()).await?;
@@ -146,7 +166,7 @@ pub async fn load(
 /// how many pupils are now certified quiet.
 pub async fn remember(store: &Store, loaded: &Loaded, evaluation: &Evaluation) -> Result<usize> {
     let quiet: HashMap<i64, _> = evaluation.quiet.iter().copied().collect();
-    let mut certified: Vec<(i64, i64, String, i64, i64, i64)> = Vec::new();
+    let mut certified: Vec<(i64, i64, NaiveDate, i64, i64, i64)> = Vec::new();
     let mut cleared: Vec<i64> = Vec::new();
     for pupil in &loaded.register.pupils {
         let Some(&stamp) = loaded.stamps.get(&pupil.id) else {
@@ -156,7 +176,7 @@ pub async fn remember(store: &Store, loaded: &Loaded, evaluation: &Evaluation) -
             Some(c) => certified.push((
                 pupil.id,
                 stamp,
-                c.until.to_string(),
+                c.until,
                 i64::from(c.year),
                 c.credit,
                 c.last_slot,
@@ -164,42 +184,33 @@ pub async fn remember(store: &Store, loaded: &Loaded, evaluation: &Evaluation) -
             None => cleared.push(pupil.id),
         }
     }
+    // The values are written into the SQL as literals: integers, and dates this function
+    // formats. SQLite looks up each `$n` placeholder of a statement among the ones before it,
+    // so thousands of them cost more than the statement's work (see `integer_list`).
     let mut tx = store.pool().begin().await?;
-    for chunk in cleared.chunks(BATCH_ROWS) {
+    for chunk in cleared.chunks(LITERAL_ROWS) {
         let sql = format!(
             "UPDATE pupil_quiet SET until = NULL WHERE pupil_id IN ({})",
-            (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            integer_list(chunk)
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        query.execute(&mut *tx).await?;
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
     }
     let mut written = 0;
-    for chunk in certified.chunks(BATCH_ROWS) {
-        let values = multi_row_sql("(VALUES ", 6, chunk.len(), ") AS v");
-        let basis_at = chunk.len() * 6 + 1;
+    for chunk in certified.chunks(LITERAL_ROWS) {
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|(pupil, stamp, until, year, credit, last_slot)| {
+                format!("({pupil}, {stamp}, '{until}', {year}, {credit}, {last_slot})")
+            })
+            .collect();
         let sql = format!(
-            "UPDATE pupil_quiet SET basis = ${basis_at}, until = v.column3, year = v.column4,
+            "UPDATE pupil_quiet SET basis = $1, until = v.column3, year = v.column4,
                 credit = v.column5, last_slot = v.column6
-             FROM {values}
-             WHERE pupil_quiet.pupil_id = v.column1 AND pupil_quiet.stamp = v.column2"
+             FROM (VALUES {}) AS v
+             WHERE pupil_quiet.pupil_id = v.column1 AND pupil_quiet.stamp = v.column2",
+            rows.join(", ")
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (pupil, stamp, until, year, credit, last_slot) in chunk {
-            query = query
-                .bind(*pupil)
-                .bind(*stamp)
-                .bind(until.as_str())
-                .bind(*year)
-                .bind(*credit)
-                .bind(*last_slot);
-        }
-        written += query
+        written += sqlx::query(AssertSqlSafe(sql))
             .bind(loaded.basis.as_str())
             .execute(&mut *tx)
             .await?

@@ -270,7 +270,7 @@ pub async fn load_except(
     for (pupil_id, contact) in store.contacts_except(school, quiet).await? {
         contacts.entry(pupil_id).or_default().push(contact);
     }
-    let state = case::load(store, school, as_of).await?;
+    let state = case::load_except(store, school, as_of, quiet).await?;
     let awaiting = awaiting_approval(store, school).await?;
     let letter_days = letters_from(store, school, as_of).await?;
     let explained = crate::reply::confirm::explained_sessions(store, school, as_of).await?;
