@@ -67,17 +67,21 @@ pub fn closed_sessions(ctx: &Context<'_>) -> (i64, i64) {
     (count, last)
 }
 
-/// The credit and last slot of a register whose closed sessions all have a mark, or `None`
-/// when one (on roll) is still empty: such a pupil is not left out of any run.
+/// The credit and last slot of a register whose closed sessions all have a mark, and the
+/// first day with a mark already entered ahead that is not plain present (a planned absence,
+/// `NaiveDate::MAX` with none): the certificate ends that day, since its promise covers only
+/// present marks and the triggers will count that one when its day comes. `None` when a
+/// closed session (on roll) is still empty: such a pupil is not left out of any run.
 pub(crate) fn register_credit(
     ctx: &Context<'_>,
     register: &PupilRegister<'_>,
     (closed, last_closed): (i64, i64),
-) -> Option<(i64, i64)> {
+) -> Option<(i64, i64, NaiveDate)> {
     let today = ctx.today();
     let year = academic_year(today);
     let mut credit = closed;
     let mut last_slot = last_closed;
+    let mut other_ahead = NaiveDate::MAX;
     let year_end = academic_year_start(year + 1).pred_opt().unwrap_or(today);
     for &day in ctx
         .calendar()
@@ -85,7 +89,8 @@ pub(crate) fn register_credit(
     {
         for session in [Session::Am, Session::Pm] {
             let at = slot(day, session).1 as i64;
-            let marked = register.mark(day, session).unwrap_or(0) != 0;
+            let mark = register.mark(day, session).unwrap_or(0);
+            let marked = mark != 0;
             if at <= last_closed {
                 if !marked && day >= register.admission {
                     return None;
@@ -93,10 +98,13 @@ pub(crate) fn register_credit(
             } else if marked {
                 credit += 1;
                 last_slot = last_slot.max(at);
+                if !keeps_certificate(mark) {
+                    other_ahead = other_ahead.min(day);
+                }
             }
         }
     }
-    Some((credit, last_slot))
+    Some((credit, last_slot, other_ahead))
 }
 
 /// The first day `trigger`, not firing now, could fire if the register gains only plain

@@ -345,7 +345,10 @@ pub fn evaluate_some(
             && before.1 == out.memory.len()
             && before.2 == out.withdrawn.len()
             && out.decisions[before.0..].iter().all(|d| d.already_recorded)
-            && let Some((credit, last_slot)) = quiet::register_credit(ctx, &input.register, closed)
+            && let Some((credit, last_slot, other_ahead)) =
+                quiet::register_credit(ctx, &input.register, closed)
+            && let until = until.min(other_ahead)
+            && until > today
         {
             out.quiet.push((
                 input.pupil_id,
