@@ -58,51 +58,29 @@ pub async fn record(
     summary.cancelled = withdraw(&mut tx, school, evaluation, &now_text).await?;
     write_memory(&mut tx, school, evaluation).await?;
 
+    // A run records hundreds of decisions and messages: each table is written in statements
+    // of many rows, since a statement's round trip to the database costs more than its row.
+    let fresh: Vec<&Decision> = evaluation
+        .decisions
+        .iter()
+        .filter(|d| !d.already_recorded)
+        .collect();
+    summary.already_decided = evaluation.decisions.len() - fresh.len();
+    let facts: Vec<String> = fresh
+        .iter()
+        .map(|d| serde_json::to_string(&d.facts))
+        .collect::<Result<_, _>>()?;
+    let mut ids = insert_decisions(&mut tx, school, &fresh, &facts, &now_text).await?;
     let mut new_decisions: Vec<(i64, &Decision)> = Vec::new();
-    for decision in &evaluation.decisions {
-        if decision.already_recorded {
-            summary.already_decided += 1;
-            continue;
-        }
-        let facts = serde_json::to_string(&decision.facts)?;
-        let case_before = decision
-            .case_before
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()?;
-        let (case_from, case_to) = decision.transition.clone().unwrap_or_default();
-        // A decision that needs a person moves the case only once a person approves it.
-        let transition = decision.transition.as_ref().map(|_| {
-            if decision.requires_approval {
-                "pending"
-            } else {
-                "applied"
-            }
-        });
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO decisions
-                (school_id, pupil_id, stage, anchor, trigger, reason, requires_approval, decided_at, facts,
-                 case_from, case_to, transition, case_before)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-             ON CONFLICT (pupil_id, stage, anchor) DO NOTHING
-             RETURNING id",
-        )
-        .bind(school.0)
-        .bind(decision.pupil_id)
-        .bind(&decision.stage)
-        .bind(&decision.anchor)
-        .bind(decision.trigger)
-        .bind(&decision.reason)
-        .bind(i64::from(decision.requires_approval))
-        .bind(&now_text)
-        .bind(&facts)
-        .bind(case_from)
-        .bind(case_to)
-        .bind(transition)
-        .bind(case_before)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(id) = id else {
+    let mut transitions: Vec<Transition<'_>> = Vec::new();
+    for (decision, facts) in fresh.iter().zip(&facts) {
+        // Recorded by an earlier run (or twice in this one): the first holds.
+        let key = (
+            decision.pupil_id,
+            decision.stage.as_str(),
+            decision.anchor.as_str(),
+        );
+        let Some(id) = ids.remove(&key) else {
             summary.already_decided += 1;
             continue;
         };
@@ -110,17 +88,24 @@ pub async fn record(
         if let Some((from, to)) = &decision.transition
             && decision.moves_case_now()
         {
-            write_transition(
+            let case_id = move_case(
                 &mut tx,
                 school,
-                id,
-                decision,
+                decision.pupil_id,
+                &decision.upn,
                 from.as_deref(),
                 to.as_deref(),
                 &now_text,
-                &facts,
             )
             .await?;
+            transitions.push(Transition {
+                case_id,
+                decision_id: id,
+                from: from.as_deref(),
+                to: to.as_deref(),
+                reason: &decision.reason,
+                facts,
+            });
             match (from, to) {
                 (None, _) => summary.cases_opened += 1,
                 (Some(_), Some(_)) => summary.cases_moved += 1,
@@ -129,46 +114,52 @@ pub async fn record(
         }
         new_decisions.push((id, decision));
     }
+    insert_transitions(&mut tx, school, &transitions, &now_text).await?;
 
-    for message in combine(&new_decisions) {
-        let waits = message.action.requires_approval || message.action.held.is_some();
-        let status = if waits { "awaiting_approval" } else { "queued" };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox
-                (school_id, key, channel, recipient_role, recipient, address, template, task, status,
-                 requires_approval, hold_reason, created_at, not_before, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             RETURNING id",
-        )
-        .bind(school.0)
-        .bind(&message.key)
-        .bind(message.action.channel.as_str())
-        .bind(message.action.to.as_str())
-        .bind(&message.action.recipient)
-        .bind(&message.action.address)
-        .bind(&message.action.template)
-        .bind(message.action.task.map(|t| format!("{t:?}")))
-        .bind(status)
-        .bind(i64::from(message.action.requires_approval))
-        .bind(&message.action.held)
-        .bind(&now_text)
-        .bind(message.action.not_before.map(|t| t.format(TIME).to_string()))
-        .bind(message.action.expires_at.map(|t| t.format(TIME).to_string()))
-        .fetch_one(&mut *tx)
-        .await?;
-        for decision_id in &message.decision_ids {
-            sqlx::query("INSERT INTO outbox_items (outbox_id, decision_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(*decision_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        event(&mut tx, id, &now_text, "created", "rollcall", status).await?;
-        if waits {
+    let messages = combine(&new_decisions);
+    let outbox_ids = insert_messages(&mut tx, school, &messages, &now_text).await?;
+    let mut items: Vec<(i64, i64)> = Vec::new();
+    let mut created: Vec<(i64, &str)> = Vec::new();
+    for (message, &id) in messages.iter().zip(&outbox_ids) {
+        items.extend(message.decision_ids.iter().map(|d| (id, *d)));
+        if message.waits() {
             summary.awaiting_approval += 1;
+            created.push((id, "awaiting_approval"));
         } else {
             summary.queued += 1;
+            created.push((id, "queued"));
         }
+    }
+    for chunk in items.chunks(BATCH_ROWS) {
+        let sql = multi_row_sql(
+            "INSERT INTO outbox_items (outbox_id, decision_id) VALUES ",
+            2,
+            chunk.len(),
+            "",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (outbox_id, decision_id) in chunk {
+            query = query.bind(*outbox_id).bind(*decision_id);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    for chunk in created.chunks(BATCH_ROWS / 2) {
+        let sql = multi_row_sql(
+            "INSERT INTO outbox_events (outbox_id, at, event, actor, detail) VALUES ",
+            5,
+            chunk.len(),
+            "",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (outbox_id, status) in chunk {
+            query = query
+                .bind(*outbox_id)
+                .bind(now_text.as_str())
+                .bind("created")
+                .bind("rollcall")
+                .bind(*status);
+        }
+        query.execute(&mut *tx).await?;
     }
 
     for alert in &evaluation.alerts {
@@ -218,47 +209,192 @@ async fn event(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_transition(
+/// Rows of a multi-row statement: enough to spare most round trips, few enough placeholders
+/// that SQLite's lookup of each (among the ones before it) stays cheap.
+const ROWS_PER_STATEMENT: usize = 50;
+
+/// Inserts the decisions not yet recorded (one per pupil, stage and anchor; the rest are
+/// skipped) and returns the new ones' ids by (pupil, stage, anchor).
+async fn insert_decisions<'d>(
     tx: &mut Transaction<'_, Any>,
     school: SchoolId,
-    decision_id: i64,
-    decision: &Decision,
-    from: Option<&str>,
-    to: Option<&str>,
-    at: &str,
-    facts: &str,
-) -> Result<()> {
-    move_case(
-        tx,
-        school,
-        decision_id,
-        decision.pupil_id,
-        &decision.upn,
-        from,
-        to,
-        at,
-        &decision.reason,
-        facts,
-    )
-    .await
+    decisions: &[&'d Decision],
+    facts: &[String],
+    now: &str,
+) -> Result<std::collections::HashMap<(i64, &'d str, &'d str), i64>> {
+    let mut ids = std::collections::HashMap::new();
+    for (chunk, facts) in decisions
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(facts.chunks(ROWS_PER_STATEMENT))
+    {
+        let sql = multi_row_sql(
+            "INSERT INTO decisions
+                (school_id, pupil_id, stage, anchor, trigger, reason, requires_approval, decided_at, facts,
+                 case_from, case_to, transition, case_before) VALUES ",
+            13,
+            chunk.len(),
+            " ON CONFLICT (pupil_id, stage, anchor) DO NOTHING RETURNING id, pupil_id, stage, anchor",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (decision, facts) in chunk.iter().zip(facts) {
+            let case_before = decision
+                .case_before
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?;
+            let (case_from, case_to) = decision.transition.clone().unwrap_or_default();
+            // A decision that needs a person moves the case only once a person approves it.
+            let transition = decision.transition.as_ref().map(|_| {
+                if decision.requires_approval {
+                    "pending"
+                } else {
+                    "applied"
+                }
+            });
+            query = query
+                .bind(school.0)
+                .bind(decision.pupil_id)
+                .bind(decision.stage.as_str())
+                .bind(decision.anchor.as_str())
+                .bind(decision.trigger)
+                .bind(decision.reason.as_str())
+                .bind(i64::from(decision.requires_approval))
+                .bind(now.to_owned())
+                .bind(facts.as_str())
+                .bind(case_from)
+                .bind(case_to)
+                .bind(transition)
+                .bind(case_before);
+        }
+        let by_key: std::collections::HashMap<(i64, &str, &str), &'d Decision> = chunk
+            .iter()
+            .map(|d| ((d.pupil_id, d.stage.as_str(), d.anchor.as_str()), *d))
+            .collect();
+        for row in query.fetch_all(&mut **tx).await? {
+            let (pupil, stage, anchor): (i64, String, String) =
+                (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+            let Some(d) = by_key.get(&(pupil, stage.as_str(), anchor.as_str())) else {
+                bail!("the database returned a decision this run did not insert");
+            };
+            ids.insert(
+                (d.pupil_id, d.stage.as_str(), d.anchor.as_str()),
+                row.try_get::<i64, _>(0)?,
+            );
+        }
+    }
+    Ok(ids)
 }
 
-/// Moves (opens, closes) a pupil's case and records the transition with the decision that
-/// caused it. `at` is school-local time; the case's dates are its day.
-#[allow(clippy::too_many_arguments)]
+/// Inserts the outbox rows of `messages` and returns their ids, in the same order.
+async fn insert_messages(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    messages: &[Message],
+    now: &str,
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+        let sql = multi_row_sql(
+            "INSERT INTO outbox
+                (school_id, key, channel, recipient_role, recipient, address, template, task, status,
+                 requires_approval, hold_reason, created_at, not_before, expires_at) VALUES ",
+            14,
+            chunk.len(),
+            " RETURNING id, key",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for message in chunk {
+            let action = &message.action;
+            let status = if message.waits() {
+                "awaiting_approval"
+            } else {
+                "queued"
+            };
+            query = query
+                .bind(school.0)
+                .bind(message.key.as_str())
+                .bind(action.channel.as_str())
+                .bind(action.to.as_str())
+                .bind(action.recipient.as_str())
+                .bind(action.address.as_deref())
+                .bind(action.template.as_str())
+                .bind(action.task.map(|t| format!("{t:?}")))
+                .bind(status)
+                .bind(i64::from(action.requires_approval))
+                .bind(action.held.as_deref())
+                .bind(now.to_owned())
+                .bind(action.not_before.map(|t| t.format(TIME).to_string()))
+                .bind(action.expires_at.map(|t| t.format(TIME).to_string()));
+        }
+        let mut by_key = std::collections::HashMap::new();
+        for row in query.fetch_all(&mut **tx).await? {
+            by_key.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+        }
+        for message in chunk {
+            let Some(id) = by_key.get(&message.key) else {
+                bail!(
+                    "the database returned no id for outbox message {}",
+                    message.key
+                );
+            };
+            ids.push(*id);
+        }
+    }
+    Ok(ids)
+}
+
+/// A case moved by a decision, to record with it.
+struct Transition<'a> {
+    case_id: i64,
+    decision_id: i64,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    reason: &'a str,
+    facts: &'a str,
+}
+
+async fn insert_transitions(
+    tx: &mut Transaction<'_, Any>,
+    school: SchoolId,
+    transitions: &[Transition<'_>],
+    at: &str,
+) -> Result<()> {
+    for chunk in transitions.chunks(ROWS_PER_STATEMENT) {
+        let sql = multi_row_sql(
+            "INSERT INTO case_transitions
+                (school_id, case_id, decision_id, from_stage, to_stage, at, reason, facts) VALUES ",
+            8,
+            chunk.len(),
+            "",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for t in chunk {
+            query = query
+                .bind(school.0)
+                .bind(t.case_id)
+                .bind(t.decision_id)
+                .bind(t.from)
+                .bind(t.to)
+                .bind(at.to_owned())
+                .bind(t.reason)
+                .bind(t.facts);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Moves (opens, closes) a pupil's case and returns its id. `at` is school-local time; the
+/// case's dates are its day.
 async fn move_case(
     tx: &mut Transaction<'_, Any>,
     school: SchoolId,
-    decision_id: i64,
     pupil_id: i64,
     upn: &str,
     from: Option<&str>,
     to: Option<&str>,
     at: &str,
-    reason: &str,
-    facts: &str,
-) -> Result<()> {
+) -> Result<i64> {
     let today = at.get(..10).unwrap_or(at).to_owned();
     let case_id: Option<i64> = match (from, to) {
         (None, Some(to)) => sqlx::query_scalar(
@@ -290,24 +426,9 @@ async fn move_case(
         .await?,
         (None, None) => None,
     };
-    let Some(case_id) = case_id else {
-        bail!("pupil {upn}'s case was changed by someone else during this run; run again");
-    };
-    sqlx::query(
-        "INSERT INTO case_transitions (school_id, case_id, decision_id, from_stage, to_stage, at, reason, facts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(school.0)
-    .bind(case_id)
-    .bind(decision_id)
-    .bind(from)
-    .bind(to)
-    .bind(at)
-    .bind(reason)
-    .bind(facts)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    case_id.with_context(|| {
+        format!("pupil {upn}'s case was changed by someone else during this run; run again")
+    })
 }
 
 async fn write_memory(
@@ -530,6 +651,13 @@ struct Message {
     key: String,
     action: PlannedAction,
     decision_ids: Vec<i64>,
+}
+
+impl Message {
+    /// Whether it waits for a person (a stage that needs one, or a guard's hold).
+    fn waits(&self) -> bool {
+        self.action.requires_approval || self.action.held.is_some()
+    }
 }
 
 /// One message per person per run: family messages on the same channel and template to the
@@ -807,19 +935,17 @@ async fn settle_pending_moves(
         let upn: String = row.try_get("upn")?;
         let reason: String = row.try_get("reason")?;
         let facts: String = row.try_get("facts")?;
-        move_case(
-            tx,
-            school,
+        let case_id = move_case(tx, school, pupil_id, &upn, from, to.as_deref(), now).await?;
+        let reason = format!("{reason} (approved by {by})");
+        let transition = Transition {
+            case_id,
             decision_id,
-            pupil_id,
-            &upn,
             from,
-            to.as_deref(),
-            now,
-            &format!("{reason} (approved by {by})"),
-            &facts,
-        )
-        .await?;
+            to: to.as_deref(),
+            reason: &reason,
+            facts: &facts,
+        };
+        insert_transitions(tx, school, &[transition], now).await?;
         set_transition(tx, decision_id, "applied").await?;
     }
     Ok(())
