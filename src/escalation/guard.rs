@@ -67,8 +67,8 @@ impl RegisterGuard {
                 entry.0 += 1;
             }
         }
-        // Pupils left out of an incremental run are on roll and have a mark for every register
-        // closed so far: this morning's, once it has closed.
+        // Pupils on roll left out of an incremental run have a mark for every register closed
+        // so far: this morning's, once it has closed.
         let am_closed = ctx.now
             >= today.and_time(ctx.school.am_register_close)
                 + chrono::TimeDelta::minutes(i64::from(ctx.policy.settings.grace_minutes));

@@ -28,7 +28,7 @@ use crate::register::store::{
 
 /// Raise when the engine changes what it decides, so certificates made by an older rollcall
 /// are not trusted by a newer one (the crate version does the same at each release).
-const QUIET_RULES: u32 = 2;
+const QUIET_RULES: u32 = 3;
 
 /// What a certificate was made under: the policy, the school's calendar and settings, and the
 /// engine's version. A certificate of another basis is not trusted.
@@ -63,7 +63,11 @@ pub struct Loaded {
 impl Loaded {
     /// How many pupils the pass evaluates, and how many it leaves out.
     pub fn shape(&self) -> (usize, u32) {
-        (self.register.pupils.len(), self.register.left_out.pupils())
+        let left_out = &self.register.left_out;
+        (
+            self.register.pupils.len(),
+            left_out.pupils() + left_out.off_roll,
+        )
     }
 }
 
@@ -133,15 +137,23 @@ pub async fn load(
     let mut left_out = LeftOut::default();
     if let Some(leave) = &mut leave {
         let sql = format!(
-            "SELECT p.reg_group, COUNT(*) FROM pupils p WHERE p.school_id = $1{} GROUP BY p.reg_group",
+            "SELECT p.reg_group, COUNT(*),
+                    SUM(CASE WHEN p.admission_date <= $7
+                             AND (p.leaving_date IS NULL OR p.leaving_date >= $7)
+                        THEN 1 ELSE 0 END)
+             FROM pupils p WHERE p.school_id = $1{} GROUP BY p.reg_group",
             LeaveOut::uncertified("p.id", 2).replacen(" AND NOT EXISTS", " AND EXISTS", 1)
         );
-        let query = leave.bind_certificate(sqlx::query(AssertSqlSafe(sql)).bind(school.0));
+        let query = leave
+            .bind_certificate(sqlx::query(AssertSqlSafe(sql)).bind(school.0))
+            .bind(leave.today.as_str());
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         for row in query.fetch_all(store.pool()).await? {
-            let n: i64 = row.try_get(1)?;
-            left_out
-                .by_group
-                .insert(row.try_get(0)?, u32::try_from(n).unwrap_or(u32::MAX));
+            let (all, on_roll): (i64, i64) = (row.try_get(1)?, row.try_get(2)?);
+            left_out.off_roll += count(all - on_roll);
+            if on_roll > 0 {
+                left_out.by_group.insert(row.try_get(0)?, count(on_roll));
+            }
         }
         // The rest of the pass reads the pupils just found uncertified. A pupil whose
         // certificate is forgotten from now on waits for the next run, as if this one had

@@ -2,9 +2,9 @@
 //! runs can leave them out (issue 17's incremental pass). Pure, like the rest of the engine.
 //!
 //! The promise a [`Certificate`] makes is narrow on purpose: *if nothing about the pupil
-//! changes except that the register gains plain present marks (`/` and `\`), and every register
-//! that has closed by then has its mark, then no run before `until` decides anything for this
-//! pupil.* Anything else (an absence or late mark, a recode, a new contact, a case moving, a
+//! changes except that the register gains plain present marks (`/` and `\`) or `Z` (not yet on
+//! roll), and every register that has closed by then has its mark, then no run before `until`
+//! decides anything for this pupil.* Anything else (an absence or late mark, a recode, a new contact, a case moving, a
 //! reply confirmed, a record) forgets the certificate in the database, and the pupil is
 //! evaluated again. Each trigger answers for itself in [`silent_until`]: triggers that count
 //! absence can only be woken by an absence mark; triggers that age (an `N` waiting five school
@@ -29,7 +29,8 @@ pub struct Certificate {
     pub year: i32,
     /// The register's sessions counted as accounted for: every school session of the year up
     /// to the last closed one (sessions before admission included), plus marks already
-    /// recorded after it. The register writer adds each plain present mark it records after
+    /// recorded after it and the year's sessions after it that the pupil is off roll for.
+    /// The register writer adds each plain present mark it records after
     /// `last_slot`; a run may leave the pupil out only while this reaches the number of the
     /// year's closed sessions, so a register left untaken never hides behind a certificate.
     pub credit: i64,
@@ -37,10 +38,13 @@ pub struct Certificate {
     pub last_slot: i64,
 }
 
-/// The marks that keep a certificate: plain present, AM and PM (`mark` as the register
-/// stores it, a [`MarkCode`] byte).
+/// The marks that keep a certificate (`mark` as the register stores it, a [`MarkCode`] byte):
+/// plain present, AM and PM, and `Z`, the sessions before a pupil joins the roll, which MIS
+/// exports carry for every pupil admitted later. `Z` is not a possible session: it adds to no
+/// count and moves no rate, so no trigger that a present mark leaves silent can fire for it
+/// (`silent_until` asks again about a trigger that counts it by name).
 pub fn keeps_certificate(mark: u8) -> bool {
-    MarkCode::from_byte(mark).is_some_and(|c| matches!(c.as_str(), "/" | "\\"))
+    MarkCode::from_byte(mark).is_some_and(|c| matches!(c.as_str(), "/" | "\\" | "Z"))
 }
 
 /// The school sessions of `now`'s academic year whose register has closed (the close time and
@@ -67,11 +71,34 @@ pub fn closed_sessions(ctx: &Context<'_>) -> (i64, i64) {
     (count, last)
 }
 
+/// The certificate of a pupil for whom nothing can fire before `until` while the register
+/// gains only plain present marks, if their register allows one (see [`register_credit`]).
+pub(crate) fn certificate(
+    ctx: &Context<'_>,
+    register: &PupilRegister<'_>,
+    closed: (i64, i64),
+    until: NaiveDate,
+) -> Option<Certificate> {
+    let today = ctx.today();
+    let (credit, last_slot, other_ahead) = register_credit(ctx, register, closed)?;
+    let until = until.min(other_ahead);
+    (until > today).then_some(Certificate {
+        until,
+        year: academic_year(today),
+        credit,
+        last_slot,
+    })
+}
+
 /// The credit and last slot of a register whose closed sessions all have a mark, and the
 /// first day with a mark already entered ahead that is not plain present (a planned absence,
 /// `NaiveDate::MAX` with none): the certificate ends that day, since its promise covers only
 /// present marks and the triggers will count that one when its day comes. `None` when a
 /// closed session (on roll) is still empty: such a pupil is not left out of any run.
+///
+/// No register is taken for a pupil before their admission or after their leaving day, so
+/// those sessions are credited now, the ones still to close included: a pupil who has left,
+/// or joins later, stays certified as the school's registers go on closing without them.
 pub(crate) fn register_credit(
     ctx: &Context<'_>,
     register: &PupilRegister<'_>,
@@ -91,8 +118,9 @@ pub(crate) fn register_credit(
             let at = slot(day, session).1 as i64;
             let mark = register.mark(day, session).unwrap_or(0);
             let marked = mark != 0;
+            let off_roll = day < register.admission || register.leaving.is_some_and(|l| day > l);
             if at <= last_closed {
-                if !marked && day >= register.admission {
+                if !marked && !off_roll {
                     return None;
                 }
             } else if marked {
@@ -101,6 +129,8 @@ pub(crate) fn register_credit(
                 if !keeps_certificate(mark) {
                     other_ahead = other_ahead.min(day);
                 }
+            } else if off_roll {
+                credit += 1;
             }
         }
     }
@@ -115,8 +145,8 @@ pub(crate) fn silent_until(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Naiv
     let never = Some(NaiveDate::MAX);
     let tomorrow = today.succ_opt();
     let register = &env.input.register;
-    // A present mark never adds to these codes' count unless it is one of them.
-    let counts_present = |codes: &[String]| codes.iter().any(|c| c == "/" || c == "\\");
+    // A mark that keeps a certificate never adds to these codes' count unless it is one of them.
+    let counts_kept = |codes: &[String]| codes.iter().any(|c| c == "/" || c == "\\" || c == "Z");
     let silent_without = |relaxed: Trigger| fires(env, &relaxed).is_empty();
     match trigger {
         // Each needs an absence (or no mark at all, which a certificate never allows) to grow;
@@ -134,7 +164,7 @@ pub(crate) fn silent_until(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Naiv
         | Trigger::PreviousYearBelow { .. }
         | Trigger::Admitted { .. } => never,
         Trigger::Lateness { codes, .. } | Trigger::CodedSessions { codes, .. } => {
-            if counts_present(codes) { None } else { never }
+            if counts_kept(codes) { None } else { never }
         }
         // A later review may count what this one may not yet (`rest_school_weeks`): silent
         // for good only if the count is short without that wait too.
@@ -352,12 +382,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_present_marks_keep_a_certificate() {
+    fn only_plain_present_and_not_yet_on_roll_keep_a_certificate() {
         let byte = |code: &str| MarkCode::parse_exact(code).map(MarkCode::byte);
-        for code in ["/", "\\"] {
+        for code in ["/", "\\", "Z"] {
             assert_eq!(byte(code).map(keeps_certificate), Some(true), "{code}");
         }
-        for code in ["L", "N", "I", "O", "U", "B", "#", "C2"] {
+        for code in ["L", "N", "I", "O", "U", "B", "#", "C2", "X", "D", "Y1"] {
             assert_eq!(byte(code).map(keeps_certificate), Some(false), "{code}");
         }
         assert!(!keeps_certificate(0), "no mark");

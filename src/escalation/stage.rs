@@ -160,15 +160,18 @@ pub struct Evaluation {
     pub quiet: Vec<(i64, Certificate)>,
 }
 
-/// The pupils an incremental run leaves out (their certificates stand), by registration
-/// group: the guards that weigh the whole roll still count them. Each has a mark for every
-/// register closed so far and no other.
+/// The pupils an incremental run leaves out (their certificates stand). Those on roll today
+/// are counted by registration group, since the guards that weigh the whole roll still count
+/// them: each has a mark for every register closed so far and no other. Those off roll (left,
+/// or admitted later) are only counted.
 #[derive(Debug, Clone, Default)]
 pub struct LeftOut {
     pub by_group: std::collections::BTreeMap<String, u32>,
+    pub off_roll: u32,
 }
 
 impl LeftOut {
+    /// The pupils left out who are on roll today.
     pub fn pupils(&self) -> u32 {
         self.by_group.values().sum()
     }
@@ -202,9 +205,22 @@ pub fn evaluate_some(
 
     let roll_stages = ctx.policy.stages.iter().any(is_leaving_stage);
     for input in pupils {
-        // A pupil who has left is seen only by the stages that tell the LA of the deletion.
+        // A pupil who has left is seen only by the stages that tell the LA of the deletion, and
+        // so is one admitted later: nothing else can fire for them before their admission day.
+        // Their dates are inputs, so changing either forgets the certificate.
         let left = !on_roll(input.pupil, today);
+        let roll_until = if input.pupil.admission_date > today {
+            input.pupil.admission_date
+        } else {
+            next_year
+        };
         if left && !roll_stages {
+            if certify
+                && let Some(certificate) =
+                    quiet::certificate(ctx, &input.register, closed, roll_until)
+            {
+                out.quiet.push((input.pupil_id, certificate));
+            }
             continue;
         }
         let facts = pupil_facts(&window, &input.register);
@@ -227,7 +243,7 @@ pub fn evaluate_some(
         // it is re-checked without being withdrawn: the re-check reads the register as it stood
         // when the decision was made, which later present marks do not change, and approving,
         // sending or expiring its messages forgets the certificate.
-        let mut quiet_until = (certify && !left).then_some(next_year);
+        let mut quiet_until = certify.then_some(roll_until);
         // Stages fire in ladder order and each sees the case as the stages before it left it.
         // A school run daily moves a case at most `steps_per_day` a day (a case that moved in
         // an earlier run today has used one); a pass catching up climbs as far as the register
@@ -341,24 +357,12 @@ pub fn evaluate_some(
             }
         }
         if let Some(until) = quiet_until
-            && until > today
             && before.1 == out.memory.len()
             && before.2 == out.withdrawn.len()
             && out.decisions[before.0..].iter().all(|d| d.already_recorded)
-            && let Some((credit, last_slot, other_ahead)) =
-                quiet::register_credit(ctx, &input.register, closed)
-            && let until = until.min(other_ahead)
-            && until > today
+            && let Some(certificate) = quiet::certificate(ctx, &input.register, closed, until)
         {
-            out.quiet.push((
-                input.pupil_id,
-                Certificate {
-                    until,
-                    year: academic_year(today),
-                    credit,
-                    last_slot,
-                },
-            ));
+            out.quiet.push((input.pupil_id, certificate));
         }
         if catching_up {
             one_family_message_per_climb(&mut out.decisions[first_decision..]);

@@ -1455,7 +1455,8 @@ impl LeaveOut {
 }
 
 /// What a register write does to the certificates of quiet pupils (see
-/// [`crate::escalation::quiet`]): plain present marks recorded after the slots a certificate
+/// [`crate::escalation::quiet`]): plain present marks (and `Z`, see
+/// [`crate::escalation::quiet::keeps_certificate`]) recorded after the slots a certificate
 /// counted are credited to it; any other change (an absence, a late mark, a recode, a mark in
 /// a session it had already counted, another year) forgets it. Every write moves the stamp of
 /// a pupil it does not credit, so a run that read the pupil before this write cannot leave a
