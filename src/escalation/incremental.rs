@@ -164,7 +164,15 @@ pub async fn load(
             leave.evaluated = Some(ids);
         }
     }
-    let mut register = load_except(store, school, config, now.date(), leave.as_ref()).await?;
+    let mut register = load_except(
+        store,
+        school,
+        config,
+        now.date(),
+        leave.as_ref(),
+        policy.settings.approval_reminder_school_days,
+    )
+    .await?;
     register.left_out = left_out;
     Ok(Loaded {
         register,

@@ -29,7 +29,7 @@ use crate::escalation::stage::{
 use crate::register::facts::{FactsWindow, PupilRegister};
 use crate::register::mark::MarkCode;
 use crate::register::pupil::Contact;
-use crate::register::session::{Session, academic_year, academic_year_start};
+use crate::register::session::{Calendar, Session, academic_year, academic_year_start};
 use crate::register::store::{LeaveOut, PupilYears, SchoolId, Store, StoredPupil};
 
 /// The policy file a school runs.
@@ -163,8 +163,24 @@ async fn letters_from(
     Ok(out)
 }
 
-/// Messages waiting for a person's approval, oldest first, for reminders.
-async fn awaiting_approval(store: &Store, school: SchoolId) -> Result<Vec<AwaitingApproval>> {
+/// The day before which a message must have started waiting for [`approval_reminders`] to be
+/// due about it at `as_of`, reminding every `every` school days: it must have waited that many
+/// school days after its own. `None` when the calendar holds too few school days for any.
+fn reminder_cutoff(calendar: &Calendar, as_of: NaiveDate, every: u32) -> Option<NaiveDate> {
+    let days = calendar.school_days();
+    let so_far = days.partition_point(|d| *d <= as_of);
+    let back = so_far.checked_sub(every.max(1) as usize)?;
+    days.get(back).copied()
+}
+
+/// Messages waiting for a person's approval since before `before`, oldest first, for
+/// reminders. (A school can leave thousands waiting; the ones too new for a reminder are
+/// not worth reading at every run.)
+async fn awaiting_approval(
+    store: &Store,
+    school: SchoolId,
+    before: NaiveDate,
+) -> Result<Vec<AwaitingApproval>> {
     let rows = sqlx::query(
         "SELECT o.id, o.created_at, MIN(d.stage) AS stage, MIN(p.upn) AS upn,
                 COUNT(DISTINCT d.pupil_id) AS pupils
@@ -173,9 +189,11 @@ async fn awaiting_approval(store: &Store, school: SchoolId) -> Result<Vec<Awaiti
          JOIN decisions d ON d.id = i.decision_id
          JOIN pupils p ON p.id = d.pupil_id
          WHERE o.school_id = $1 AND o.status = 'awaiting_approval' AND o.requires_approval = 1
+           AND o.created_at < $2
          GROUP BY o.id, o.created_at ORDER BY o.id",
     )
     .bind(school.0)
+    .bind(before.to_string())
     .fetch_all(store.pool())
     .await?;
     rows.iter()
@@ -204,16 +222,20 @@ pub async fn load(
     config: &SchoolConfig,
     as_of: NaiveDate,
 ) -> Result<SchoolRegister> {
-    load_except(store, school, config, as_of, None).await
+    load_except(store, school, config, as_of, None, 1).await
 }
 
 /// [`load`], less the pupils `quiet` leaves out (an incremental pass: see [`incremental`]).
+/// Of the messages waiting for approval it reads only those old enough for a reminder every
+/// `reminder_school_days` (the policy's `approval_reminder_school_days`; 1 reads every one a
+/// policy could remind about).
 pub async fn load_except(
     store: &Store,
     school: SchoolId,
     config: &SchoolConfig,
     as_of: NaiveDate,
     quiet: Option<&LeaveOut>,
+    reminder_school_days: u32,
 ) -> Result<SchoolRegister> {
     let year = academic_year(as_of);
     let year_start = academic_year_start(year);
@@ -271,7 +293,10 @@ pub async fn load_except(
         contacts.entry(pupil_id).or_default().push(contact);
     }
     let state = case::load_except(store, school, as_of, quiet).await?;
-    let awaiting = awaiting_approval(store, school).await?;
+    let awaiting = match reminder_cutoff(&config.calendar, as_of, reminder_school_days) {
+        Some(before) => awaiting_approval(store, school, before).await?,
+        None => Vec::new(),
+    };
     let letter_days = letters_from(store, school, as_of).await?;
     let explained = crate::reply::confirm::explained_sessions(store, school, as_of).await?;
     let records = crate::register::records::load(store, school).await?;
@@ -441,4 +466,56 @@ pub fn write_table(out: &mut impl std::io::Write, evaluation: &Evaluation) -> Re
         evaluation.decisions.len()
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::register::session::DateRange;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
+    }
+
+    /// A message started waiting on `created` is read for reminders exactly when it has
+    /// waited `every` school days after its own day, counted here one by one.
+    #[test]
+    fn reminders_read_only_messages_old_enough_for_one() {
+        // Two school weeks, Monday 10 to Friday 21 November 2025.
+        let calendar = Calendar::new(
+            vec![DateRange {
+                name: "Autumn".into(),
+                start: day("2025-11-10"),
+                end: day("2025-11-21"),
+            }],
+            vec![],
+        );
+        let as_of = day("2025-11-19");
+        assert_eq!(
+            reminder_cutoff(&calendar, as_of, 3),
+            Some(day("2025-11-17"))
+        );
+        assert_eq!(
+            reminder_cutoff(&calendar, as_of, 9),
+            None,
+            "only 8 school days so far"
+        );
+        for every in 1..=8 {
+            let cutoff = reminder_cutoff(&calendar, as_of, every).expect("cutoff");
+            let mut created = day("2025-11-08");
+            while created <= as_of {
+                let waited = calendar
+                    .school_days()
+                    .iter()
+                    .filter(|d| **d > created && **d <= as_of)
+                    .count();
+                assert_eq!(
+                    created < cutoff,
+                    waited >= every as usize,
+                    "created {created}, every {every} school days"
+                );
+                created = created.succ_opt().expect("day");
+            }
+        }
+    }
 }
