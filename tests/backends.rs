@@ -32,7 +32,10 @@ mod imports;
 mod inbox;
 #[path = "backends/incremental.rs"]
 mod incremental;
-use incremental::a_pupil_is_left_out_only_while_nothing_about_them_changed;
+use incremental::{
+    a_pupil_is_left_out_only_while_nothing_about_them_changed,
+    pupils_off_the_roll_are_left_out_until_their_first_day,
+};
 #[path = "backends/messages.rs"]
 mod messages;
 #[path = "backends/replies.rs"]
@@ -193,6 +196,7 @@ fn main() {
         a_list_that_does_not_move_on_is_not_followed_for_ever,
         a_pupil_gone_from_a_full_export_gets_the_deletion_notice,
         a_pupil_is_left_out_only_while_nothing_about_them_changed,
+        pupils_off_the_roll_are_left_out_until_their_first_day,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

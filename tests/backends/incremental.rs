@@ -263,3 +263,128 @@ pub async fn a_pupil_is_left_out_only_while_nothing_about_them_changed(
     assert_eq!(stage, "unresolved_n");
     Ok(())
 }
+
+/// Leaves the roll on Wednesday 3 September 2025.
+const MARY: &str = "V886200000001";
+/// Joins the roll on Wednesday 10 September 2025; the MIS sends `Z` (not yet on roll) before.
+const TOM: &str = "Q801200005002";
+
+/// Pupils off the roll (left, or joining later) are left out like the rest: no register is
+/// taken for them, so the sessions the school goes on closing without them are credited in
+/// advance. A pupil joining later is evaluated again on their first day.
+pub async fn pupils_off_the_roll_are_left_out_until_their_first_day(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let config = Config::from_toml(CONFIG, "test.toml")?;
+    let school = store.ensure_school(config.school(None)?).await?;
+    let pupils = format!(
+        "{FAMILY_PUPILS}\
+         {MARY},Mary,Anning,2018-05-21,3,3B,F,N,N,N,WBRI,N,N,N,N,2021-09-01,2025-09-03\n\
+         {TOM},Tom,Kilburn,2018-08-11,3,3B,M,N,N,N,WBRI,N,N,N,N,2025-09-10,\n"
+    );
+    std::fs::write(dir.join("pupils.csv"), pupils)?;
+    std::fs::write(dir.join("contacts.csv"), FAMILY_CONTACTS)?;
+    import_pupils(&store, school, &dir.join("pupils.csv")).await?;
+    import_contacts(&store, school, &dir.join("contacts.csv")).await?;
+    // The MIS's register: the family in every day, Mary until she leaves, Tom `Z` until he
+    // joins.
+    let day_marks = |day: &str, sessions: &[&str], joined: bool| {
+        let mut rows = String::new();
+        for session in sessions {
+            let present = if *session == "AM" { "/" } else { "\\" };
+            for upn in [ADA, ALAN, GRACE] {
+                rows.push_str(&format!("{upn},{day},{session},{present}\n"));
+            }
+            if day <= "2025-09-03" {
+                rows.push_str(&format!("{MARY},{day},{session},{present}\n"));
+            }
+            let tom = if joined { present } else { "Z" };
+            rows.push_str(&format!("{TOM},{day},{session},{tom}\n"));
+        }
+        rows
+    };
+    let mut week = String::new();
+    for day in 1..=5 {
+        week.push_str(&day_marks(&format!("2025-09-0{day}"), &["AM", "PM"], false));
+    }
+    marks(&store, &config, school, dir, &week).await?;
+    let policy = baseline(1.0)?;
+
+    // Friday: the first pass decides Mary's deletion notice to the LA; the next run finds it on
+    // record and certifies her too.
+    pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-05T16:30",
+        Pass::Full,
+    )
+    .await?;
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-05T17:00",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!(decided, 0, "Mary's notice was decided once");
+    assert_eq!(shape.evaluated + shape.left_out as usize, 5);
+
+    // Monday and Tuesday, every register taken: nobody is evaluated. Mary has no marks and
+    // Tom only `Z`, and neither brings them back.
+    for (day, time) in [
+        ("2025-09-08", "2025-09-08T09:45"),
+        ("2025-09-09", "2025-09-09T09:45"),
+    ] {
+        let am = day_marks(day, &["AM"], false);
+        marks(&store, &config, school, dir, &am).await?;
+        let (decided, shape) =
+            pass(&store, &config, school, &policy, time, Pass::Incremental).await?;
+        assert_eq!(
+            (decided, shape.evaluated, shape.left_out),
+            (0, 0, 5),
+            "{time}"
+        );
+        let pm = day_marks(day, &["PM"], false);
+        marks(&store, &config, school, dir, &pm).await?;
+    }
+
+    // Wednesday, Tom's first day: his certificate ends, and only he is evaluated. Having
+    // joined after the first week of the year, he is a new pupil the LA must hear about.
+    let am = day_marks("2025-09-10", &["AM"], true);
+    marks(&store, &config, school, dir, &am).await?;
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-10T09:45",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (1, 1, 4));
+    let stage: String = sqlx::query_scalar(
+        "SELECT d.stage FROM decisions d JOIN pupils p ON p.id = d.pupil_id
+         WHERE p.upn = $1",
+    )
+    .bind(TOM)
+    .fetch_one(store.pool())
+    .await?;
+    assert_eq!(stage, "new_pupil");
+    // A full pass at the same moment finds nothing the incremental runs missed.
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-10T09:45",
+        Pass::Full,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 5, 0));
+    Ok(())
+}
