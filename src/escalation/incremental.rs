@@ -142,7 +142,7 @@ pub async fn load(
                              AND (p.leaving_date IS NULL OR p.leaving_date >= $7)
                         THEN 1 ELSE 0 END)
              FROM pupils p WHERE p.school_id = $1{} GROUP BY p.reg_group",
-            LeaveOut::uncertified("p.id", 2).replacen(" AND NOT EXISTS", " AND EXISTS", 1)
+            LeaveOut::certified("p.id", 2)
         );
         let query = leave
             .bind_certificate(sqlx::query(AssertSqlSafe(sql)).bind(school.0))

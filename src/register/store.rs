@@ -1401,8 +1401,18 @@ impl LeaveOut {
     /// `AND NOT EXISTS (…)`: rows whose pupil (`column`) has no standing certificate, with
     /// placeholders from `$first`, bound by [`LeaveOut::bind_certificate`].
     pub fn uncertified(column: &str, first: usize) -> String {
+        format!(" AND NOT{}", Self::certificate_stands(column, first))
+    }
+
+    /// `AND EXISTS (…)`: rows whose pupil (`column`) has a standing certificate (the pupils
+    /// the run leaves out), bound as [`LeaveOut::uncertified`].
+    pub fn certified(column: &str, first: usize) -> String {
+        format!(" AND{}", Self::certificate_stands(column, first))
+    }
+
+    fn certificate_stands(column: &str, first: usize) -> String {
         format!(
-            " AND NOT EXISTS (SELECT 1 FROM pupil_quiet q WHERE q.pupil_id = {column}
+            " EXISTS (SELECT 1 FROM pupil_quiet q WHERE q.pupil_id = {column}
                 AND q.basis = ${} AND q.until > ${} AND q.year = ${}
                 AND q.credit >= ${} AND q.last_slot <= ${})",
             first,
