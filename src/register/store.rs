@@ -402,6 +402,15 @@ impl Store {
         })
     }
 
+    /// A direct read for a query whose only placeholder is the school's id (`$1`): one that
+    /// leaves out no pupils, or lists the ones it reads (see [`LeaveOut::condition`]).
+    fn direct_for(&self, quiet: Option<&LeaveOut>) -> Option<DirectReader> {
+        if quiet.is_some_and(|q| q.evaluated.is_none()) {
+            return None;
+        }
+        self.direct_reader()
+    }
+
     /// The same store, reading everything through sqlx: for tests that hold the direct
     /// reads up against it.
     #[doc(hidden)]
@@ -440,6 +449,17 @@ impl Store {
         school: SchoolId,
         quiet: Option<&LeaveOut>,
     ) -> Result<Vec<StoredPupil>> {
+        if let Some(reader) = self.direct_for(quiet) {
+            // In the table's order, then sorted by UPN here (see `PUPILS_SCAN_SQL`).
+            let sql = format!(
+                "SELECT {} FROM pupils NOT INDEXED WHERE school_id = $1{}",
+                pupil_columns!(),
+                LeaveOut::condition(quiet, "id", 2)
+            );
+            let mut pupils = reader.rows(sql, school, |row| pupil_from_row(row)).await?;
+            direct::sort_by_upn(&mut pupils);
+            return Ok(pupils);
+        }
         let sql = format!(
             "SELECT {} FROM pupils WHERE school_id = $1{} ORDER BY upn",
             pupil_columns!(),
@@ -546,29 +566,12 @@ impl Store {
              WHERE c.school_id = $1{} ORDER BY p.upn, c.priority",
             LeaveOut::condition(quiet, "c.pupil_id", 2)
         );
+        if let Some(reader) = self.direct_for(quiet) {
+            return reader.rows(sql, school, |row| contact_from_row(row)).await;
+        }
         let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
         let rows = LeaveOut::bind(quiet, query).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let upn: String = r.try_get(1)?;
-                Ok((
-                    r.try_get(0)?,
-                    Contact {
-                        upn: Upn::parse(&upn).with_context(|| format!("stored UPN {upn}"))?,
-                        priority: r.try_get(2)?,
-                        name: r.try_get(3)?,
-                        relationship: r.try_get(4)?,
-                        email: r.try_get(5)?,
-                        mobile: r.try_get(6)?,
-                        parental_responsibility: r.try_get::<i64, _>(7)? != 0,
-                        address_line_1: r.try_get(8)?,
-                        address_line_2: r.try_get(9)?,
-                        town: r.try_get(10)?,
-                        postcode: r.try_get(11)?,
-                    },
-                ))
-            })
-            .collect()
+        rows.iter().map(contact_from_row).collect()
     }
 
     /// Replaces the contact lists of the given pupils, in one transaction.
@@ -642,15 +645,18 @@ impl Store {
         last_year: i32,
         quiet: Option<&LeaveOut>,
     ) -> Result<Vec<RegisterYear>> {
+        // The years are written in as integers, so that the school is the only placeholder.
         let sql = format!(
             "SELECT pupil_id, year, marks, version FROM register_years
-             WHERE school_id = $1 AND year >= $2 AND year <= $3{}",
-            LeaveOut::condition(quiet, "register_years.pupil_id", 4)
+             WHERE school_id = $1 AND year >= {first_year} AND year <= {last_year}{}",
+            LeaveOut::condition(quiet, "register_years.pupil_id", 2)
         );
-        let query = sqlx::query(AssertSqlSafe(sql))
-            .bind(school.0)
-            .bind(i64::from(first_year))
-            .bind(i64::from(last_year));
+        if let Some(reader) = self.direct_for(quiet) {
+            return reader
+                .rows(sql, school, |row| register_year_from_row(row))
+                .await;
+        }
+        let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
         let rows = LeaveOut::bind(quiet, query).fetch_all(&self.pool).await?;
         rows.iter().map(register_year_from_row).collect()
     }
@@ -1181,25 +1187,47 @@ where
     each(pupil_id, &years)
 }
 
-fn register_year_from_row(row: &AnyRow) -> Result<RegisterYear> {
-    let year: i64 = row.try_get(1)?;
+fn register_year_from_row<R: StoredRow + ?Sized>(row: &R) -> Result<RegisterYear> {
     Ok(RegisterYear {
-        pupil_id: row.try_get(0)?,
-        year: i32::try_from(year).context("stored academic year out of range")?,
-        marks: row.try_get(2)?,
-        version: row.try_get(3)?,
+        pupil_id: row.int(0)?,
+        year: i32::try_from(row.int(1)?).context("stored academic year out of range")?,
+        marks: row.blob(2)?.to_vec(),
+        version: row.int(3)?,
     })
 }
 
-/// A pupils row, however it was read (sqlx, or [`DirectReader`]), so that one function
-/// turns both into a pupil.
-trait PupilRow {
+/// A contact from a row of [`Store::contacts_except`]'s columns, with its pupil's row id.
+fn contact_from_row<R: StoredRow + ?Sized>(r: &R) -> Result<(i64, Contact)> {
+    let upn = r.text(1)?;
+    let owned = |text: Option<&str>| text.map(str::to_owned);
+    Ok((
+        r.int(0)?,
+        Contact {
+            upn: Upn::parse(upn).with_context(|| format!("stored UPN {upn}"))?,
+            priority: r.int(2)?,
+            name: r.text(3)?.to_owned(),
+            relationship: r.text(4)?.to_owned(),
+            email: owned(r.optional_text(5)?),
+            mobile: owned(r.optional_text(6)?),
+            parental_responsibility: r.int(7)? != 0,
+            address_line_1: r.text(8)?.to_owned(),
+            address_line_2: r.text(9)?.to_owned(),
+            town: r.text(10)?.to_owned(),
+            postcode: r.text(11)?.to_owned(),
+        },
+    ))
+}
+
+/// A row, however it was read (sqlx, or [`DirectReader`]), so that one function turns both
+/// into a pupil, a contact or a register year.
+trait StoredRow {
     fn int(&self, i: usize) -> Result<i64>;
     fn text(&self, i: usize) -> Result<&str>;
     fn optional_text(&self, i: usize) -> Result<Option<&str>>;
+    fn blob(&self, i: usize) -> Result<&[u8]>;
 }
 
-impl PupilRow for AnyRow {
+impl StoredRow for AnyRow {
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.try_get(i)?)
     }
@@ -1211,10 +1239,14 @@ impl PupilRow for AnyRow {
     fn optional_text(&self, i: usize) -> Result<Option<&str>> {
         Ok(self.try_get(i)?)
     }
+
+    fn blob(&self, i: usize) -> Result<&[u8]> {
+        Ok(self.try_get(i)?)
+    }
 }
 
 /// A pupil from a row of [`pupil_columns`]'s columns.
-fn pupil_from_row<R: PupilRow + ?Sized>(r: &R) -> Result<StoredPupil> {
+fn pupil_from_row<R: StoredRow + ?Sized>(r: &R) -> Result<StoredPupil> {
     let parse_date =
         |text: &str| NaiveDate::from_str(text).with_context(|| format!("stored date \"{text}\""));
     let date = |i: usize| -> Result<NaiveDate> { parse_date(r.text(i)?) };

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use chrono::{Datelike, NaiveDate, Weekday};
 use rollcall::config::Config;
 use rollcall::generate::{GenerateOptions, generate};
-use rollcall::register::import::{MarksImport, import_marks, import_pupils};
+use rollcall::register::import::{MarksImport, import_contacts, import_marks, import_pupils};
 use rollcall::register::stats::{PupilStats, school_stats, write_json};
 use rollcall::register::store::{Backend, Store};
 
@@ -138,6 +138,28 @@ pub async fn stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil(
     assert!(
         possible[6] > possible[5],
         "the window from July counts the summer's sessions: {possible:?}"
+    );
+
+    // The escalation engine reads its pupils, their years and contacts the same two ways: the
+    // same school loaded either way plans the same decisions and messages, in the same order.
+    import_contacts(&store, school, &generated.join("contacts.csv")).await?;
+    let policy = crate::baseline(1.0)?;
+    let mut planned = Vec::new();
+    for way in [&store, &through_sqlx] {
+        let register = rollcall::escalation::load(way, school, school_config, last).await?;
+        let now = last.and_hms_opt(16, 30, 0).context("time")?;
+        let evaluation = register.evaluate(&policy, school_config, now);
+        let mut out = Vec::new();
+        rollcall::escalation::write_json(&mut out, &evaluation)?;
+        planned.push((evaluation.decisions.len(), out));
+    }
+    assert!(
+        planned[0].0 > 0,
+        "a year of generated absence decides something"
+    );
+    assert_eq!(
+        planned[0], planned[1],
+        "escalation read directly and through sqlx"
     );
     Ok(())
 }

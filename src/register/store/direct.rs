@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags, Transaction};
 
 use super::{
-    PUPILS_SCAN_SQL, PupilRow, SchoolId, StoredPupil, YEARS_ONE_YEAR_SQL, YEARS_SEVERAL_SQL,
+    PUPILS_SCAN_SQL, SchoolId, StoredPupil, StoredRow, YEARS_ONE_YEAR_SQL, YEARS_SEVERAL_SQL,
     pupil_from_row,
 };
 
@@ -42,6 +42,39 @@ impl DirectReader {
         // for a moment.
         conn.busy_timeout(Duration::from_secs(10))?;
         Ok(conn)
+    }
+
+    /// Every row of `sql` (whose only placeholder is the school's id, `$1`), each made into
+    /// a `T` by `from_row`, on a connection of its own on a blocking thread. The escalation
+    /// engine reads its pupils, their years and contacts this way: through sqlx each row
+    /// crossed to the async side on its own (a thread woken per row), and its values were
+    /// copied twice.
+    pub(super) async fn rows<T, F>(
+        &self,
+        sql: String,
+        school: SchoolId,
+        from_row: F,
+    ) -> Result<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(&rusqlite::Row<'_>) -> Result<T> + Send + 'static,
+    {
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.open()?;
+            let read = || -> Result<Vec<T>> {
+                let mut statement = conn.prepare(&sql)?;
+                let mut rows = statement.query([school.0])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(from_row(row)?);
+                }
+                Ok(out)
+            };
+            read().with_context(|| format!("cannot read the database {}", reader.display))
+        })
+        .await
+        .context("the read of the database stopped")?
     }
 
     /// A read transaction: everything read through it sees one state of the database.
@@ -147,7 +180,7 @@ impl DirectReader {
 /// ties to order. The pupils are large, so their order is worked out on (UPN, place) pairs,
 /// the first 16 bytes of a UPN (all 13 of a valid one) in an integer, and the pupils are then
 /// moved once each into place.
-fn sort_by_upn(pupils: &mut [StoredPupil]) {
+pub(super) fn sort_by_upn(pupils: &mut [StoredPupil]) {
     let key = |p: &StoredPupil| {
         let mut bytes = [0u8; 16];
         let upn = p.pupil.upn.as_str().as_bytes();
@@ -184,7 +217,7 @@ fn sort_by_upn(pupils: &mut [StoredPupil]) {
     }
 }
 
-impl PupilRow for rusqlite::Row<'_> {
+impl StoredRow for rusqlite::Row<'_> {
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.get(i)?)
     }
@@ -195,5 +228,9 @@ impl PupilRow for rusqlite::Row<'_> {
 
     fn optional_text(&self, i: usize) -> Result<Option<&str>> {
         Ok(self.get_ref(i)?.as_str_or_null()?)
+    }
+
+    fn blob(&self, i: usize) -> Result<&[u8]> {
+        Ok(self.get_ref(i)?.as_blob()?)
     }
 }
