@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use anyhow::{Context as _, Result};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Serialize;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
-use crate::register::store::{LeaveOut, SchoolId, Store};
+use crate::register::store::{LeaveOut, SchoolId, Store, StoredRow};
 
 /// A pupil's open case.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -85,59 +85,55 @@ pub async fn load_except(
          WHERE school_id = $1 AND closed_on IS NULL{}",
         LeaveOut::condition(quiet, "cases.pupil_id", 2)
     );
-    let rows = LeaveOut::bind(quiet, sqlx::query(AssertSqlSafe(sql)).bind(school.0))
-        .fetch_all(store.pool())
+    let cases = store
+        .rows_except(sql, school, quiet, |row| {
+            Ok((
+                row.int(0)?,
+                CaseState {
+                    opened_on: parse_date(row.text(1)?, "a case's opening date")?,
+                    stage: row.text(2)?.to_owned(),
+                    stage_entered: parse_date(row.text(3)?, "a case's stage date")?,
+                },
+            ))
+        })
         .await?;
-    for row in rows {
-        let opened_on: String = row.try_get("opened_on")?;
-        let entered: String = row.try_get("stage_entered")?;
-        state.cases.insert(
-            row.try_get("pupil_id")?,
-            CaseState {
-                opened_on: parse_date(&opened_on, "a case's opening date")?,
-                stage: row.try_get("stage")?,
-                stage_entered: parse_date(&entered, "a case's stage date")?,
-            },
-        );
-    }
+    state.cases.extend(cases);
     let sql = format!(
         "SELECT pupil_id, stage, active_since FROM stage_memory
          WHERE school_id = $1 AND active_since IS NOT NULL{}",
         LeaveOut::condition(quiet, "stage_memory.pupil_id", 2)
     );
-    let rows = LeaveOut::bind(quiet, sqlx::query(AssertSqlSafe(sql)).bind(school.0))
-        .fetch_all(store.pool())
+    let memory = store
+        .rows_except(sql, school, quiet, |row| {
+            let since = parse_date(row.text(2)?, "a trigger's start")?;
+            Ok((row.int(0)?, row.text(1)?.to_owned(), since))
+        })
         .await?;
-    for row in rows {
-        let since: String = row.try_get("active_since")?;
-        state
-            .memory
-            .entry(row.try_get("pupil_id")?)
-            .or_default()
-            .insert(
-                row.try_get("stage")?,
-                StageMemory {
-                    active_since: Some(parse_date(&since, "a trigger's start")?),
-                },
-            );
+    for (pupil, stage, since) in memory {
+        state.memory.entry(pupil).or_default().insert(
+            stage,
+            StageMemory {
+                active_since: Some(since),
+            },
+        );
     }
     // Each stage's latest decision per pupil (not withdrawn) within the last thirteen months:
     // what a penalty-notice review counted, whether a yearly step was taken. Then every
-    // decision whose messages still wait, to be re-checked.
-    let horizon = (as_of - chrono::Days::new(400)).to_string();
+    // decision whose messages still wait, to be re-checked. (The horizon is a date this
+    // function formats, written into the statement so that the school is its one placeholder.)
+    let horizon = as_of - chrono::Days::new(400);
     let sql = format!(
         "SELECT d.id, d.pupil_id, d.stage, d.anchor, d.decided_at, d.reason, d.case_before
          FROM decisions d
          JOIN (SELECT MAX(id) AS id FROM decisions
-               WHERE school_id = $1 AND withdrawn_at IS NULL AND decided_at >= $2{}
+               WHERE school_id = $1 AND withdrawn_at IS NULL AND decided_at >= '{horizon}'{}
                GROUP BY pupil_id, stage) m ON m.id = d.id
          ORDER BY d.id",
-        LeaveOut::condition(quiet, "decisions.pupil_id", 3)
+        LeaveOut::condition(quiet, "decisions.pupil_id", 2)
     );
-    let query = sqlx::query(AssertSqlSafe(sql))
-        .bind(school.0)
-        .bind(&horizon);
-    let latest = LeaveOut::bind(quiet, query).fetch_all(store.pool()).await?;
+    let latest = store
+        .rows_except(sql, school, quiet, |row| past_decision(row, false))
+        .await?;
     let sql = format!(
         "SELECT DISTINCT d.id, d.pupil_id, d.stage, d.anchor, d.decided_at, d.reason, d.case_before,
                 (SELECT MAX(p.decided_at) FROM decisions p
@@ -150,43 +146,11 @@ pub async fn load_except(
          ORDER BY d.id",
         LeaveOut::condition(quiet, "d.pupil_id", 2)
     );
-    let waiting = LeaveOut::bind(quiet, sqlx::query(AssertSqlSafe(sql)).bind(school.0))
-        .fetch_all(store.pool())
+    let waiting = store
+        .rows_except(sql, school, quiet, |row| past_decision(row, true))
         .await?;
-    let parse = |row: &sqlx::any::AnyRow, waiting: bool| -> Result<(i64, PastDecision)> {
-        let decided: String = row.try_get("decided_at")?;
-        let case_before: Option<String> = row.try_get("case_before")?;
-        let previous: Option<String> = if waiting {
-            row.try_get("previous")?
-        } else {
-            None
-        };
-        Ok((
-            row.try_get("pupil_id")?,
-            PastDecision {
-                id: row.try_get("id")?,
-                stage: row.try_get("stage")?,
-                anchor: row.try_get("anchor")?,
-                decided_at: parse_time(&decided, "a decision's time")?,
-                reason: row.try_get("reason")?,
-                waiting,
-                case_before: case_before
-                    .map(|json| serde_json::from_str(&json))
-                    .transpose()
-                    .context("a stored decision's case is not the JSON rollcall writes")?,
-                previous: previous
-                    .map(|t| parse_time(&t, "a decision's time"))
-                    .transpose()?,
-            },
-        ))
-    };
-    let waiting: Vec<(i64, PastDecision)> = waiting
-        .iter()
-        .map(|row| parse(row, true))
-        .collect::<Result<_>>()?;
     let waiting_ids: std::collections::HashSet<i64> = waiting.iter().map(|(_, d)| d.id).collect();
-    for row in &latest {
-        let (pupil, decision) = parse(row, false)?;
+    for (pupil, decision) in latest {
         if !waiting_ids.contains(&decision.id) {
             state.history.entry(pupil).or_default().push(decision);
         }
@@ -203,6 +167,31 @@ pub async fn load_except(
         .map(|t| parse_time(&t, "the last escalation pass"))
         .transpose()?;
     Ok(state)
+}
+
+/// A decision row of [`load_except`]'s two reads, with its pupil's id: id, pupil, stage,
+/// anchor, time, reason, case before and (for one still waiting) the time of the one before.
+fn past_decision(row: &dyn StoredRow, waiting: bool) -> Result<(i64, PastDecision)> {
+    let previous = if waiting { row.optional_text(7)? } else { None };
+    Ok((
+        row.int(1)?,
+        PastDecision {
+            id: row.int(0)?,
+            stage: row.text(2)?.to_owned(),
+            anchor: row.text(3)?.to_owned(),
+            decided_at: parse_time(row.text(4)?, "a decision's time")?,
+            reason: row.text(5)?.to_owned(),
+            waiting,
+            case_before: row
+                .optional_text(6)?
+                .map(serde_json::from_str)
+                .transpose()
+                .context("a stored decision's case is not the JSON rollcall writes")?,
+            previous: previous
+                .map(|t| parse_time(t, "a decision's time"))
+                .transpose()?,
+        },
+    ))
 }
 
 /// One step of a pupil's case history, with the reason and figures behind it.

@@ -411,6 +411,28 @@ impl Store {
         self.direct_reader()
     }
 
+    /// Every row of `sql`, made into a `T` by `from_row`. Its placeholders are the school's id
+    /// (`$1`), then any of [`LeaveOut::condition`]'s. It is read straight from the SQLite file
+    /// when the school is its only one (see [`DirectReader::rows`]), else through sqlx.
+    pub(crate) async fn rows_except<T, F>(
+        &self,
+        sql: String,
+        school: SchoolId,
+        quiet: Option<&LeaveOut>,
+        from_row: F,
+    ) -> Result<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn StoredRow) -> Result<T> + Send + 'static,
+    {
+        if let Some(reader) = self.direct_for(quiet) {
+            return reader.rows(sql, school, move |row| from_row(row)).await;
+        }
+        let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+        let rows = LeaveOut::bind(quiet, query).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| from_row(row)).collect()
+    }
+
     /// The same store, reading everything through sqlx: for tests that hold the direct
     /// reads up against it.
     #[doc(hidden)]
@@ -566,12 +588,8 @@ impl Store {
              WHERE c.school_id = $1{} ORDER BY p.upn, c.priority",
             LeaveOut::condition(quiet, "c.pupil_id", 2)
         );
-        if let Some(reader) = self.direct_for(quiet) {
-            return reader.rows(sql, school, |row| contact_from_row(row)).await;
-        }
-        let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
-        let rows = LeaveOut::bind(quiet, query).fetch_all(&self.pool).await?;
-        rows.iter().map(contact_from_row).collect()
+        self.rows_except(sql, school, quiet, |row| contact_from_row(row))
+            .await
     }
 
     /// Replaces the contact lists of the given pupils, in one transaction.
@@ -651,14 +669,8 @@ impl Store {
              WHERE school_id = $1 AND year >= {first_year} AND year <= {last_year}{}",
             LeaveOut::condition(quiet, "register_years.pupil_id", 2)
         );
-        if let Some(reader) = self.direct_for(quiet) {
-            return reader
-                .rows(sql, school, |row| register_year_from_row(row))
-                .await;
-        }
-        let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
-        let rows = LeaveOut::bind(quiet, query).fetch_all(&self.pool).await?;
-        rows.iter().map(register_year_from_row).collect()
+        self.rows_except(sql, school, quiet, |row| register_year_from_row(row))
+            .await
     }
 
     /// Streams the school's register years in `[first_year, last_year]` pupil by pupil,
@@ -1219,8 +1231,8 @@ fn contact_from_row<R: StoredRow + ?Sized>(r: &R) -> Result<(i64, Contact)> {
 }
 
 /// A row, however it was read (sqlx, or [`DirectReader`]), so that one function turns both
-/// into a pupil, a contact or a register year.
-trait StoredRow {
+/// into a pupil, a contact, a register year or a case.
+pub(crate) trait StoredRow {
     fn int(&self, i: usize) -> Result<i64>;
     fn text(&self, i: usize) -> Result<&str>;
     fn optional_text(&self, i: usize) -> Result<Option<&str>>;
