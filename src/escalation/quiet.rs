@@ -76,11 +76,11 @@ pub fn closed_sessions(ctx: &Context<'_>) -> (i64, i64) {
 pub(crate) fn certificate(
     ctx: &Context<'_>,
     register: &PupilRegister<'_>,
-    closed: (i64, i64),
+    sessions: &YearSessions,
     until: NaiveDate,
 ) -> Option<Certificate> {
     let today = ctx.today();
-    let (credit, last_slot, other_ahead) = register_credit(ctx, register, closed)?;
+    let (credit, last_slot, other_ahead) = register_credit(register, sessions)?;
     let until = until.min(other_ahead);
     (until > today).then_some(Certificate {
         until,
@@ -100,41 +100,71 @@ pub(crate) fn certificate(
 /// those sessions are credited now, the ones still to close included: a pupil who has left,
 /// or joins later, stays certified as the school's registers go on closing without them.
 pub(crate) fn register_credit(
-    ctx: &Context<'_>,
     register: &PupilRegister<'_>,
-    (closed, last_closed): (i64, i64),
+    sessions: &YearSessions,
 ) -> Option<(i64, i64, NaiveDate)> {
-    let today = ctx.today();
-    let year = academic_year(today);
+    let (closed, last_closed) = sessions.closed;
     let mut credit = closed;
     let mut last_slot = last_closed;
     let mut other_ahead = NaiveDate::MAX;
-    let year_end = academic_year_start(year + 1).pred_opt().unwrap_or(today);
-    for &day in ctx
-        .calendar()
-        .school_days_between(academic_year_start(year), year_end)
-    {
-        for session in [Session::Am, Session::Pm] {
-            let at = slot(day, session).1 as i64;
-            let mark = register.mark(day, session).unwrap_or(0);
-            let marked = mark != 0;
-            let off_roll = day < register.admission || register.leaving.is_some_and(|l| day > l);
-            if at <= last_closed {
-                if !marked && !off_roll {
-                    return None;
-                }
-            } else if marked {
-                credit += 1;
-                last_slot = last_slot.max(at);
-                if !keeps_certificate(mark) {
-                    other_ahead = other_ahead.min(day);
-                }
-            } else if off_roll {
-                credit += 1;
+    let marks = register
+        .years
+        .iter()
+        .find(|(y, _)| *y == sessions.year)
+        .map_or(&[][..], |(_, marks)| *marks);
+    for &(at, day) in &sessions.slots {
+        let mark = marks.get(at).copied().unwrap_or(0);
+        let at = at as i64;
+        let marked = mark != 0;
+        let off_roll = day < register.admission || register.leaving.is_some_and(|l| day > l);
+        if at <= last_closed {
+            if !marked && !off_roll {
+                return None;
             }
+        } else if marked {
+            credit += 1;
+            last_slot = last_slot.max(at);
+            if !keeps_certificate(mark) {
+                other_ahead = other_ahead.min(day);
+            }
+        } else if off_roll {
+            credit += 1;
         }
     }
     Some((credit, last_slot, other_ahead))
+}
+
+/// The school sessions of a run's academic year, worked out once per run: every pupil's
+/// certificate reads its register at each of them (at 100,000 pupils, working out each
+/// session's slot from its date for every pupil took a third of a full pass).
+pub(crate) struct YearSessions {
+    /// [`closed_sessions`].
+    pub closed: (i64, i64),
+    year: i32,
+    /// Each school session's slot in the year's register row, and its day, in order.
+    slots: Vec<(usize, NaiveDate)>,
+}
+
+impl YearSessions {
+    pub(crate) fn new(ctx: &Context<'_>) -> YearSessions {
+        let today = ctx.today();
+        let year = academic_year(today);
+        let year_end = academic_year_start(year + 1).pred_opt().unwrap_or(today);
+        let mut slots = Vec::new();
+        for &day in ctx
+            .calendar()
+            .school_days_between(academic_year_start(year), year_end)
+        {
+            for session in [Session::Am, Session::Pm] {
+                slots.push((slot(day, session).1, day));
+            }
+        }
+        YearSessions {
+            closed: closed_sessions(ctx),
+            year,
+            slots,
+        }
+    }
 }
 
 /// The first day `trigger`, not firing now, could fire if the register gains only plain

@@ -199,7 +199,7 @@ pub fn evaluate_some(
     let catching_up = ctx.catching_up();
     let mut out = Evaluation::default();
     let register_guard = RegisterGuard::new(ctx, pupils, left_out);
-    let closed = quiet::closed_sessions(ctx);
+    let sessions = quiet::YearSessions::new(ctx);
     let next_year = academic_year_start(academic_year(today) + 1);
     out.alerts.extend(register_guard.alerts.iter().cloned());
 
@@ -217,7 +217,7 @@ pub fn evaluate_some(
         if left && !roll_stages {
             if certify
                 && let Some(certificate) =
-                    quiet::certificate(ctx, &input.register, closed, roll_until)
+                    quiet::certificate(ctx, &input.register, &sessions, roll_until)
             {
                 out.quiet.push((input.pupil_id, certificate));
             }
@@ -360,7 +360,7 @@ pub fn evaluate_some(
             && before.1 == out.memory.len()
             && before.2 == out.withdrawn.len()
             && out.decisions[before.0..].iter().all(|d| d.already_recorded)
-            && let Some(certificate) = quiet::certificate(ctx, &input.register, closed, until)
+            && let Some(certificate) = quiet::certificate(ctx, &input.register, &sessions, until)
         {
             out.quiet.push((input.pupil_id, certificate));
         }
