@@ -384,26 +384,25 @@ pub(crate) fn keeps_recorded_until(env: &PupilEnv<'_>, stage: &Stage) -> Option<
             Trigger::FirstDay { .. } => never,
             _ => tomorrow,
         },
-        Rearm::Episode => match &stage.trigger {
-            Trigger::FirstDay { .. }
-            | Trigger::ConsecutiveAbsentDays { .. }
-            | Trigger::AbsentDaysInTerm { .. }
-            | Trigger::Illness { .. }
-            | Trigger::MissingEducation { .. }
-            | Trigger::UnresolvedN { .. }
-            | Trigger::Leaving { .. }
-            | Trigger::Admitted { .. }
-            | Trigger::PartTimeTimetable {} => never,
-            Trigger::PersistentAbsence {
-                out_for_school_days: None,
-                ..
-            }
-            | Trigger::SevereAbsence {
-                out_for_school_days: None,
-                ..
-            } => never,
-            _ => None,
-        },
+        Rearm::Episode => {
+            // A trigger that names its episode finds only the recorded ones again, except a
+            // penalty-notice review (a later review may count what this one may not yet) and
+            // persistent or severe absence with `out_for_school_days` (present marks take the
+            // pupil out of it, and enough of them start a new episode).
+            let asked_again = matches!(
+                stage.trigger,
+                Trigger::PenaltyThreshold { .. }
+                    | Trigger::PersistentAbsence {
+                        out_for_school_days: Some(_),
+                        ..
+                    }
+                    | Trigger::SevereAbsence {
+                        out_for_school_days: Some(_),
+                        ..
+                    }
+            );
+            (names_its_episode(&stage.trigger) && !asked_again).then_some(NaiveDate::MAX)
+        }
     }
 }
 
