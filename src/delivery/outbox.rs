@@ -130,7 +130,7 @@ pub async fn record(
             created.push((id, "queued"));
         }
     }
-    for chunk in items.chunks(BATCH_ROWS) {
+    for chunk in items.chunks(rows_per_statement(2)) {
         let sql = multi_row_sql(
             "INSERT INTO outbox_items (outbox_id, decision_id) VALUES ",
             2,
@@ -143,7 +143,7 @@ pub async fn record(
         }
         query.execute(&mut *tx).await?;
     }
-    for chunk in created.chunks(BATCH_ROWS / 2) {
+    for chunk in created.chunks(rows_per_statement(5)) {
         let sql = multi_row_sql(
             "INSERT INTO outbox_events (outbox_id, at, event, actor, detail) VALUES ",
             5,
@@ -209,9 +209,13 @@ async fn event(
     Ok(())
 }
 
-/// Rows of a multi-row statement: enough to spare most round trips, few enough placeholders
-/// that SQLite's lookup of each (among the ones before it) stays cheap.
-const ROWS_PER_STATEMENT: usize = 50;
+/// Rows of a multi-row statement of `columns` columns: enough to spare most round trips, few
+/// enough placeholders (about 700) that SQLite's lookup of each among the ones before it stays
+/// cheap.
+const fn rows_per_statement(columns: usize) -> usize {
+    let rows = 700 / columns;
+    if rows == 0 { 1 } else { rows }
+}
 
 /// Inserts the decisions not yet recorded (one per pupil, stage and anchor; the rest are
 /// skipped) and returns the new ones' ids by (pupil, stage, anchor).
@@ -224,8 +228,8 @@ async fn insert_decisions<'d>(
 ) -> Result<std::collections::HashMap<(i64, &'d str, &'d str), i64>> {
     let mut ids = std::collections::HashMap::new();
     for (chunk, facts) in decisions
-        .chunks(ROWS_PER_STATEMENT)
-        .zip(facts.chunks(ROWS_PER_STATEMENT))
+        .chunks(rows_per_statement(13))
+        .zip(facts.chunks(rows_per_statement(13)))
     {
         let sql = multi_row_sql(
             "INSERT INTO decisions
@@ -293,7 +297,7 @@ async fn insert_messages(
     now: &str,
 ) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(messages.len());
-    for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+    for chunk in messages.chunks(rows_per_statement(14)) {
         let sql = multi_row_sql(
             "INSERT INTO outbox
                 (school_id, key, channel, recipient_role, recipient, address, template, task, status,
@@ -359,7 +363,7 @@ async fn insert_transitions(
     transitions: &[Transition<'_>],
     at: &str,
 ) -> Result<()> {
-    for chunk in transitions.chunks(ROWS_PER_STATEMENT) {
+    for chunk in transitions.chunks(rows_per_statement(8)) {
         let sql = multi_row_sql(
             "INSERT INTO case_transitions
                 (school_id, case_id, decision_id, from_stage, to_stage, at, reason, facts) VALUES ",
