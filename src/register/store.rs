@@ -570,22 +570,37 @@ impl Store {
         Ok(())
     }
 
+    /// The contacts of the school's pupils, by pupil UPN and priority.
     pub async fn contacts(&self, school: SchoolId) -> Result<Vec<(i64, Contact)>> {
-        self.contacts_except(school, None).await
+        self.contacts_in_order(school, None, "p.upn, c.priority")
+            .await
     }
 
-    /// The contacts of the school's pupils, less those of pupils `quiet` leaves out.
+    /// The contacts of the school's pupils, less those of pupils `quiet` leaves out, in the
+    /// order of the contacts' key (pupil and priority), which SQLite reads without sorting:
+    /// sorted by UPN, a full pass spent 0.25 s of SQLite's time at 100,000 pupils on the
+    /// sort, against 0.08 s.
     pub async fn contacts_except(
         &self,
         school: SchoolId,
         quiet: Option<&LeaveOut>,
+    ) -> Result<Vec<(i64, Contact)>> {
+        self.contacts_in_order(school, quiet, "c.pupil_id, c.priority")
+            .await
+    }
+
+    async fn contacts_in_order(
+        &self,
+        school: SchoolId,
+        quiet: Option<&LeaveOut>,
+        order: &'static str,
     ) -> Result<Vec<(i64, Contact)>> {
         let sql = format!(
             "SELECT c.pupil_id, p.upn, c.priority, c.name, c.relationship, c.email, c.mobile,
                     c.parental_responsibility, c.address_line_1, c.address_line_2, c.town,
                     c.postcode
              FROM contacts c JOIN pupils p ON p.id = c.pupil_id
-             WHERE c.school_id = $1{} ORDER BY p.upn, c.priority",
+             WHERE c.school_id = $1{} ORDER BY {order}",
             LeaveOut::condition(quiet, "c.pupil_id", 2)
         );
         self.rows_except(sql, school, quiet, |row| contact_from_row(row))
@@ -666,7 +681,8 @@ impl Store {
         // The years are written in as integers, so that the school is the only placeholder.
         let sql = format!(
             "SELECT pupil_id, year, marks, version FROM register_years
-             WHERE school_id = $1 AND year >= {first_year} AND year <= {last_year}{}",
+             WHERE {} = $1 AND year >= {first_year} AND year <= {last_year}{}",
+            LeaveOut::school_column(quiet, "school_id"),
             LeaveOut::condition(quiet, "register_years.pupil_id", 2)
         );
         self.rows_except(sql, school, quiet, |row| register_year_from_row(row))
@@ -1439,6 +1455,20 @@ impl LeaveOut {
                 format!(" AND {column} IN ({})", integer_list(ids))
             }
             Some(_) => Self::uncertified(column, first),
+        }
+    }
+
+    /// The school's `column`, as a query's school condition names it. With the evaluated
+    /// pupils listed it is `+column`, which SQLite cannot look up in an index: it then seeks
+    /// the listed pupils' rows by their own key instead of reading every row of the school
+    /// from the school's index (the register years of 6,633 pupils out of 100,000: 15 ms
+    /// against 46 ms).
+    pub fn school_column(quiet: Option<&LeaveOut>, column: &str) -> String {
+        match quiet {
+            Some(LeaveOut {
+                evaluated: Some(_), ..
+            }) => format!("+{column}"),
+            _ => column.to_owned(),
         }
     }
 
