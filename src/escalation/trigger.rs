@@ -222,15 +222,11 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             } else {
                 "every session an absence"
             };
-            let all_codes: Vec<String> = crate::register::mark::CODES
-                .iter()
-                .map(|c| c.code.to_owned())
-                .collect();
             fire(
                 word,
                 format!(
                     "{run} consecutive school days with {kinds} since {since} ({})",
-                    counts.describe(&absence_codes(&all_codes))
+                    counts.describe_absences()
                 ),
                 Some(since.to_string()),
             )
@@ -255,10 +251,6 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
             if n < *sessions {
                 return None;
             }
-            let all_codes: Vec<String> = crate::register::mark::CODES
-                .iter()
-                .map(|c| c.code.to_owned())
-                .collect();
             let episode = match window {
                 Window::Term => ctx
                     .calendar()
@@ -270,7 +262,7 @@ pub(crate) fn trigger_fires(env: &PupilEnv<'_>, trigger: &Trigger) -> Option<Fir
                 word,
                 format!(
                     "{n} sessions of absence ({}) {} since {}, threshold {sessions}",
-                    counts.describe(&absence_codes(&all_codes)),
+                    counts.describe_absences(),
                     window_words(*window),
                     from.max(env.input.pupil.admission_date)
                 ),
@@ -834,6 +826,28 @@ fn part_time_spell(env: &PupilEnv<'_>) -> Option<PartTimeSpell> {
         .ctx
         .calendar()
         .school_days_between(env.year_start, today);
+    let has_c2 = |day: NaiveDate| {
+        [Session::Am, Session::Pm]
+            .into_iter()
+            .any(|s| register.mark(day, s) == Some(c2))
+    };
+    // A spell goes on only with a C2 in the latest two school weeks. Most pupils have none,
+    // and are answered from those days instead of the whole year's.
+    let latest_monday = monday_of(*days.last()?);
+    let recent_start = days
+        .iter()
+        .rev()
+        .map(|d| monday_of(*d))
+        .find(|monday| *monday < latest_monday)
+        .unwrap_or(latest_monday);
+    if !days
+        .iter()
+        .rev()
+        .take_while(|d| **d >= recent_start)
+        .any(|d| has_c2(*d))
+    {
+        return None;
+    }
     // Each school week in order, with its first C2 day if it has one.
     let mut weeks: Vec<(NaiveDate, Option<NaiveDate>)> = Vec::new();
     let mut last_c2 = None;
@@ -842,10 +856,7 @@ fn part_time_spell(env: &PupilEnv<'_>) -> Option<PartTimeSpell> {
         if weeks.last().is_none_or(|(w, _)| *w != week) {
             weeks.push((week, None));
         }
-        let has = [Session::Am, Session::Pm]
-            .into_iter()
-            .any(|s| register.mark(*day, s) == Some(c2));
-        if has {
+        if has_c2(*day) {
             last_c2 = Some(*day);
             if let Some((_, first)) = weeks.last_mut()
                 && first.is_none()
@@ -870,17 +881,6 @@ fn part_time_spell(env: &PupilEnv<'_>) -> Option<PartTimeSpell> {
         last,
         weeks_since: u32::try_from(latest - first_week).unwrap_or(u32::MAX),
     })
-}
-
-fn absence_codes(all: &[String]) -> Vec<String> {
-    all.iter()
-        .filter(|c| {
-            MarkCode::parse_exact(c)
-                .and_then(|m| m.category())
-                .is_some_and(|k| k.is_absence())
-        })
-        .cloned()
-        .collect()
 }
 
 pub(crate) fn window_start(env: &PupilEnv<'_>, window: Window) -> Option<NaiveDate> {
@@ -1174,7 +1174,7 @@ fn absence_run_fires(env: &PupilEnv<'_>, days: u32, unauthorised_only: bool) -> 
         .into_iter()
         .map(|run| {
             let counts = counts_between(&env.input.register, run.start, run.end);
-            let codes = counts.describe(&absence_codes(&all_codes()));
+            let codes = counts.describe_absences();
             let reason = if school_days.last() == Some(&run.end) {
                 format!(
                     "{} consecutive school days with {kinds} since {} ({codes})",
@@ -1210,13 +1210,6 @@ fn absence_run_fires(env: &PupilEnv<'_>, days: u32, unauthorised_only: bool) -> 
         out.push(current);
     }
     out
-}
-
-fn all_codes() -> Vec<String> {
-    crate::register::mark::CODES
-        .iter()
-        .map(|c| c.code.to_owned())
-        .collect()
 }
 
 /// The window and measure a stage's trigger compared, for what a message quotes ("93.1 %

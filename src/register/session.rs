@@ -206,24 +206,32 @@ impl Calendar {
     /// containing at least one school day; the as-of week counts if it is one, even when its
     /// school days fall after `as_of`. With fewer school weeks on record, the earliest one.
     pub fn school_weeks_window_start(&self, as_of: NaiveDate, weeks: usize) -> Option<NaiveDate> {
-        let newest_monday = monday_of(as_of);
+        // Weeks are compared by number: the engine asks this for every pupil, and chrono's
+        // date arithmetic in `monday_of` was most of its cost.
+        let newest_week = week_number(as_of);
         let end = self
             .school_days
-            .partition_point(|d| monday_of(*d) <= newest_monday);
+            .partition_point(|d| week_number(*d) <= newest_week);
         let mut seen = 0;
-        let mut last_monday = None;
+        let mut last: Option<(i32, NaiveDate)> = None;
         for day in self.school_days[..end].iter().rev() {
-            let monday = monday_of(*day);
-            if last_monday != Some(monday) {
+            let week = week_number(*day);
+            if last.is_none_or(|(w, _)| w != week) {
                 seen += 1;
-                last_monday = Some(monday);
+                last = Some((week, *day));
                 if seen == weeks {
                     break;
                 }
             }
         }
-        last_monday
+        last.map(|(_, day)| monday_of(day))
     }
+}
+
+/// The Monday–Sunday week `date` falls in, as a number: weeks since Monday 1 January of the
+/// year 1, whose `num_days_from_ce` is 1.
+fn week_number(date: NaiveDate) -> i32 {
+    (date.num_days_from_ce() - 1).div_euclid(7)
 }
 
 pub fn monday_of(date: NaiveDate) -> NaiveDate {
@@ -233,6 +241,27 @@ pub fn monday_of(date: NaiveDate) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn a_week_number_changes_on_mondays_only() {
+        let mut date = d("1999-12-27");
+        assert_eq!(date.weekday(), Weekday::Mon);
+        let mut monday = date;
+        for _ in 0..3_000 {
+            if date.weekday() == Weekday::Mon {
+                monday = date;
+            }
+            assert_eq!(week_number(date), week_number(monday), "{date}");
+            assert_eq!(monday_of(date), monday, "{date}");
+            let next = date + Days::new(1);
+            assert_eq!(
+                week_number(next) - week_number(date),
+                i32::from(next.weekday() == Weekday::Mon),
+                "{date}"
+            );
+            date = next;
+        }
+    }
+
     #[test]
     fn a_slot_counts_the_days_from_the_first_of_august() {
         // Every day of three centuries, against date subtraction.
