@@ -63,6 +63,9 @@ pub(crate) fn parse_time(text: &str, what: &str) -> Result<NaiveDateTime> {
 }
 
 pub(crate) fn parse_date(text: &str, what: &str) -> Result<NaiveDate> {
+    if let Some(date) = crate::register::session::stored_date(text) {
+        return Ok(date);
+    }
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .with_context(|| format!("the database holds \"{text}\" as {what}, which is not a date"))
 }

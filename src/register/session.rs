@@ -234,6 +234,23 @@ fn week_number(date: NaiveDate) -> i32 {
     (date.num_days_from_ce() - 1).div_euclid(7)
 }
 
+/// A date in the form rollcall stores (`2025-09-03`), read without chrono's general parser:
+/// loading 100,000 pupils reads 200,000 of them, and the parser was a sixth of building a
+/// pupil. `None` for anything else, which callers give to chrono for its answer or its error.
+pub fn stored_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(number(&b[..4])?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(&b[5..7])?, number(&b[8..])?)
+}
+
 pub fn monday_of(date: NaiveDate) -> NaiveDate {
     date - Days::new(u64::from(date.weekday().num_days_from_monday()))
 }
@@ -241,6 +258,35 @@ pub fn monday_of(date: NaiveDate) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn a_stored_date_reads_as_chrono_reads_it() {
+        let mut date = d("1999-01-01");
+        while date < d("2041-01-01") {
+            let text = date.to_string();
+            assert_eq!(stored_date(&text), Some(date), "{text}");
+            date = date + Days::new(1);
+        }
+        for text in [
+            "2025-02-29",
+            "2024-02-30",
+            "2025-13-01",
+            "2025-00-10",
+            "2025-01-00",
+            "2025-1-01",
+            "2025-01-1 ",
+            "+2025-01-01",
+            "2025/01/01",
+            "abcd-ef-gh",
+            "２０２５-01-01",
+            "",
+            "0000-01-01",
+        ] {
+            // What a caller ends with: the fast answer, else chrono's.
+            let read = stored_date(text).or_else(|| text.parse::<NaiveDate>().ok());
+            assert_eq!(read, text.parse::<NaiveDate>().ok(), "{text:?}");
+        }
+    }
+
     #[test]
     fn a_week_number_changes_on_mondays_only() {
         let mut date = d("1999-12-27");

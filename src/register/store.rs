@@ -1305,8 +1305,10 @@ impl StoredRow for AnyRow {
 
 /// A pupil from a row of [`pupil_columns`]'s columns.
 fn pupil_from_row<R: StoredRow + ?Sized>(r: &R) -> Result<StoredPupil> {
-    let parse_date =
-        |text: &str| NaiveDate::from_str(text).with_context(|| format!("stored date \"{text}\""));
+    let parse_date = |text: &str| match crate::register::session::stored_date(text) {
+        Some(date) => Ok(date),
+        None => NaiveDate::from_str(text).with_context(|| format!("stored date \"{text}\"")),
+    };
     let date = |i: usize| -> Result<NaiveDate> { parse_date(r.text(i)?) };
     let flag = |i: usize| -> Result<bool> { Ok(r.int(i)? != 0) };
     let upn = r.text(1)?;
