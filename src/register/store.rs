@@ -1510,12 +1510,6 @@ impl LeaveOut {
         format!(" AND NOT{}", Self::certificate_stands(column, first))
     }
 
-    /// `AND EXISTS (…)`: rows whose pupil (`column`) has a standing certificate (the pupils
-    /// the run leaves out), bound as [`LeaveOut::uncertified`].
-    pub fn certified(column: &str, first: usize) -> String {
-        format!(" AND{}", Self::certificate_stands(column, first))
-    }
-
     fn certificate_stands(column: &str, first: usize) -> String {
         format!(
             " EXISTS (SELECT 1 FROM pupil_quiet q WHERE q.pupil_id = {column}
