@@ -979,7 +979,7 @@ impl Store {
         now: &str,
     ) -> Result<()> {
         let sql = multi_row_sql(
-            connection_backend(tx),
+            self.backend,
             "INSERT INTO register_years (school_id, pupil_id, year, marks, version) VALUES ",
             5,
             chunk.len(),
@@ -1015,7 +1015,7 @@ impl Store {
             existing.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
         }
         let sql = multi_row_sql(
-            connection_backend(tx),
+            self.backend,
             "INSERT INTO register_provenance (school_id, pupil_id, year, sources) VALUES ",
             4,
             chunk.len(),
@@ -1050,7 +1050,7 @@ impl Store {
             .collect();
         for part in amendments.chunks(BATCH_ROWS) {
             let sql = multi_row_sql(
-                connection_backend(tx),
+                self.backend,
                 "INSERT INTO mark_amendments (school_id, pupil_id, date, session, original_code,
                     new_code, reason, amended_at, amended_by_name, amended_by_role, source_id)
                  VALUES ",
