@@ -142,13 +142,12 @@ async fn letters_from(
          WHERE o.school_id = $1 AND o.channel = 'letter'
            AND o.recipient_role IN ('contacts', 'parental_responsibility', 'all_contacts')
            AND o.status NOT IN ('cancelled', 'expired', 'failed')
-           AND o.created_at >= $3
-           AND SUBSTR(COALESCE(o.not_before, o.created_at), 1, 10) >= $2",
+           AND COALESCE(o.not_before, o.created_at) >= $2",
     )
     .bind(school.0)
+    // Both times are `YYYY-MM-DDTHH:MM:SS`: one is on or after the day exactly when its first
+    // ten characters are, and compared whole, the index `outbox_letter_days` finds them.
     .bind(day.to_string())
-    // A letter put off is put off a school day or so: a fortnight back is plenty.
-    .bind((day - chrono::Days::new(14)).to_string())
     .fetch_all(store.pool())
     .await?;
     let mut out: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
