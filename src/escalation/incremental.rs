@@ -80,28 +80,6 @@ pub async fn load(
     now: NaiveDateTime,
     pass: Pass,
 ) -> Result<Loaded> {
-    // Every pupil has a row, so a change made while this pass reads moves a stamp it compares.
-    // Rows are never deleted but with their pupils, so equal counts mean none is missing: two
-    // index counts, where the insert reads every pupil. The insert leaves it to the primary
-    // key to skip pupils who have a row (a `NOT EXISTS` on the table being written became a
-    // nested loop over it on PostgreSQL once the empty table had statistics).
-    let (pupils, rows): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM pupils WHERE school_id = $1),
-                (SELECT COUNT(*) FROM pupil_quiet WHERE school_id = $1)",
-    )
-    .bind(school.0)
-    .fetch_one(store.pool())
-    .await?;
-    if pupils != rows {
-        sqlx::query(
-            "INSERT INTO pupil_quiet (pupil_id, school_id)
-             SELECT p.id, p.school_id FROM pupils p WHERE p.school_id = $1
-             ON CONFLICT (pupil_id) DO NOTHING",
-        )
-        .bind(school.0)
-        .execute(store.pool())
-        .await?;
-    }
     let basis = basis(policy, config);
     let ctx = Context {
         policy,
@@ -119,7 +97,9 @@ pub async fn load(
         evaluated: None,
     });
     // The certificates and the roll are read in one snapshot, so that every pupil is counted
-    // once: either evaluated or left out.
+    // once: either evaluated or left out. Every pupil has a row from the moment it is made
+    // (the trigger of the migration `quiet_rows`), so a pupil without a certificate is found
+    // here, never missed.
     let mut tx = store.pool().begin().await?;
     if store.backend() == Backend::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
