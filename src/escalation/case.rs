@@ -88,38 +88,25 @@ pub async fn load_except(
          WHERE school_id = $1 AND closed_on IS NULL{}",
         LeaveOut::condition(quiet, "cases.pupil_id", 2)
     );
-    let cases = store
-        .rows_except(sql, school, quiet, |row| {
-            Ok((
-                row.int(0)?,
-                CaseState {
-                    opened_on: parse_date(row.text(1)?, "a case's opening date")?,
-                    stage: row.text(2)?.to_owned(),
-                    stage_entered: parse_date(row.text(3)?, "a case's stage date")?,
-                },
-            ))
-        })
-        .await?;
-    state.cases.extend(cases);
+    let cases = store.rows_except(sql, school, quiet, |row| {
+        Ok((
+            row.int(0)?,
+            CaseState {
+                opened_on: parse_date(row.text(1)?, "a case's opening date")?,
+                stage: row.text(2)?.to_owned(),
+                stage_entered: parse_date(row.text(3)?, "a case's stage date")?,
+            },
+        ))
+    });
     let sql = format!(
         "SELECT pupil_id, stage, active_since FROM stage_memory
          WHERE school_id = $1 AND active_since IS NOT NULL{}",
         LeaveOut::condition(quiet, "stage_memory.pupil_id", 2)
     );
-    let memory = store
-        .rows_except(sql, school, quiet, |row| {
-            let since = parse_date(row.text(2)?, "a trigger's start")?;
-            Ok((row.int(0)?, row.text(1)?.to_owned(), since))
-        })
-        .await?;
-    for (pupil, stage, since) in memory {
-        state.memory.entry(pupil).or_default().insert(
-            stage,
-            StageMemory {
-                active_since: Some(since),
-            },
-        );
-    }
+    let memory = store.rows_except(sql, school, quiet, |row| {
+        let since = parse_date(row.text(2)?, "a trigger's start")?;
+        Ok((row.int(0)?, row.text(1)?.to_owned(), since))
+    });
     // Each stage's latest decision per pupil (not withdrawn) within the last thirteen months:
     // what a penalty-notice review counted, whether a yearly step was taken. Then every
     // decision whose messages still wait, to be re-checked. (The horizon is a date this
@@ -134,9 +121,7 @@ pub async fn load_except(
          ORDER BY d.id",
         LeaveOut::condition(quiet, "decisions.pupil_id", 2)
     );
-    let latest = store
-        .rows_except(sql, school, quiet, |row| past_decision(row, false))
-        .await?;
+    let latest = store.rows_except(sql, school, quiet, |row| past_decision(row, false));
     let sql = format!(
         "SELECT DISTINCT d.id, d.pupil_id, d.stage, d.anchor, d.decided_at, d.reason, d.case_before,
                 (SELECT MAX(p.decided_at) FROM decisions p
@@ -149,9 +134,19 @@ pub async fn load_except(
          ORDER BY d.id",
         LeaveOut::condition(quiet, "d.pupil_id", 2)
     );
-    let waiting = store
-        .rows_except(sql, school, quiet, |row| past_decision(row, true))
-        .await?;
+    let waiting = store.rows_except(sql, school, quiet, |row| past_decision(row, true));
+    // The four reads are independent; made straight from the SQLite file, they run side by
+    // side, each on its own connection.
+    let (cases, memory, latest, waiting) = tokio::try_join!(cases, memory, latest, waiting)?;
+    state.cases.extend(cases);
+    for (pupil, stage, since) in memory {
+        state.memory.entry(pupil).or_default().insert(
+            stage,
+            StageMemory {
+                active_since: Some(since),
+            },
+        );
+    }
     let waiting_ids: std::collections::HashSet<i64> = waiting.iter().map(|(_, d)| d.id).collect();
     for (pupil, decision) in latest {
         if !waiting_ids.contains(&decision.id) {

