@@ -20,6 +20,9 @@ use super::{
     pupil_from_row,
 };
 
+/// How much of the file [`DirectReader::rows`] maps (SQLite maps no more than the file holds).
+const MAPPED_BYTES: i64 = 1 << 30;
+
 /// Where a store's SQLite file is, for a read that bypasses sqlx. Cheap to clone and sendable
 /// to a blocking thread.
 #[derive(Debug, Clone)]
@@ -63,6 +66,14 @@ impl DirectReader {
         tokio::task::spawn_blocking(move || {
             let conn = reader.open()?;
             let read = || -> Result<Vec<T>> {
+                // An incremental pass reads a few thousand pupils' rows from all over the file,
+                // several reads at once: mapped, SQLite reads each page in place instead of
+                // copying it out with a system call (the 09:45 run at 100,000 pupils: loading
+                // 233-294 ms -> 175-201 ms). Mapped pages count in the process's resident
+                // memory (that run's peak 75 -> 180-218 MiB), though they are the file's
+                // cache and not the process's own; `stats`, which reads every page, does not
+                // map them.
+                conn.pragma_update(None, "mmap_size", MAPPED_BYTES)?;
                 let mut statement = conn.prepare(&sql)?;
                 let mut rows = statement.query([school.0])?;
                 let mut out = Vec::new();
