@@ -203,179 +203,262 @@ pub fn evaluate_some(
     let next_year = academic_year_start(academic_year(today) + 1);
     out.alerts.extend(register_guard.alerts.iter().cloned());
 
-    let roll_stages = ctx.policy.stages.iter().any(is_leaving_stage);
-    for input in pupils {
-        // A pupil who has left is seen only by the stages that tell the LA of the deletion, and
-        // so is one admitted later: nothing else can fire for them before their admission day.
-        // Their dates are inputs, so changing either forgets the certificate.
-        let left = !on_roll(input.pupil, today);
-        let roll_until = if input.pupil.admission_date > today {
-            input.pupil.admission_date
-        } else {
-            next_year
-        };
-        if left && !roll_stages {
-            if certify
-                && let Some(certificate) =
-                    quiet::certificate(ctx, &input.register, &sessions, roll_until)
-            {
-                out.quiet.push((input.pupil_id, certificate));
-            }
-            continue;
+    let shared = Shared {
+        ctx,
+        certify,
+        today,
+        window: &window,
+        year_start,
+        catching_up,
+        register_guard: &register_guard,
+        sessions: &sessions,
+        next_year,
+        roll_stages: ctx.policy.stages.iter().any(is_leaving_stage),
+    };
+    // Each pupil is evaluated on their own: the pupils are shared out among the machine's
+    // cores, and their results put back in the pupils' order, as one thread would have made
+    // them. On two cores at 100,000 pupils: a full pass evaluates in 0.54-0.57 s instead of
+    // 0.64 s, the 09:45 incremental run (6,633 pupils) in 41-48 ms instead of 61-70 ms.
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let share = pupils.len().div_ceil(threads).max(PUPILS_PER_THREAD);
+    if pupils.len() <= share {
+        for input in pupils {
+            evaluate_pupil(&shared, input, &mut out);
         }
-        let facts = pupil_facts(&window, &input.register);
-        let base = PupilEnv {
-            ctx,
-            input,
-            window: &window,
-            facts: facts.as_ref(),
-            year_start,
-            case: input.case,
-            counted_until: None,
-        };
-        let before = (out.decisions.len(), out.memory.len(), out.withdrawn.len());
-        if !left {
-            recheck_waiting(&base, &mut out);
-        }
-        // Until when nothing can fire for the pupil (see `quiet`): narrowed stage by stage,
-        // `None` once one stage may fire at the next run.
-        // A decision still waiting (for its person, or to be sent) keeps the pupil quiet while
-        // it is re-checked without being withdrawn: the re-check reads the register as it stood
-        // when the decision was made, which later present marks do not change, and approving,
-        // sending or expiring its messages forgets the certificate.
-        let mut quiet_until = certify.then_some(roll_until);
-        // Stages fire in ladder order and each sees the case as the stages before it left it.
-        // A school run daily moves a case at most `steps_per_day` a day (a case that moved in
-        // an earlier run today has used one); a pass catching up climbs as far as the register
-        // says, one decision per step, each with its reason.
-        let mut case = input.case.cloned();
-        let mut steps_left = if catching_up {
-            u32::MAX
-        } else {
-            let moved_today = case
-                .as_ref()
-                .is_some_and(|c| c.stage_entered == today || c.opened_on == today);
-            ctx.policy
-                .settings
-                .steps_per_day
-                .saturating_sub(u32::from(moved_today))
-        };
-        let first_decision = out.decisions.len();
-        for (index, stage) in ctx.policy.stages.iter().enumerate() {
-            if left && !is_leaving_stage(stage) {
-                continue;
-            }
-            let memory = input.memory.get(&stage.id);
-            let was_active_since = memory.and_then(|m| m.active_since);
-            // A stage the case has not reached is not evaluated: it cannot fire, and its
-            // episode starts once it can.
-            let allowed = ladder_allows(ctx.policy, stage, case.as_ref());
-            let made: Vec<Decision> = {
-                let env = PupilEnv {
-                    case: case.as_ref(),
-                    counted_until: last_decided(input.history, &stage.id),
-                    ..base
-                };
-                let fired = if allowed {
-                    fires(&env, &stage.trigger)
-                } else {
-                    Vec::new()
-                };
-                let fired_count = fired.len();
-                let made: Vec<Decision> = fired
-                    .into_iter()
-                    .filter_map(|fire| {
-                        let anchor = anchor_for(
-                            stage,
-                            &fire,
-                            was_active_since.unwrap_or(today),
-                            today,
-                            case.as_ref(),
-                        );
-                        let answered = answered_by_reply(ctx, stage, &fire, input.explained);
-                        let mut decision =
-                            decide(&env, stage, index, fire, anchor, &register_guard);
-                        if answered {
-                            // The family has told the school: no text, letter or call to them.
-                            // Staff the stage tells (a social worker, the DSL) still hear.
-                            decision.actions.retain(|a| !reply_answers(a));
-                            if decision.actions.is_empty() {
-                                return None;
-                            }
+    } else {
+        let parts: Vec<Evaluation> = std::thread::scope(|scope| {
+            let running: Vec<_> = pupils
+                .chunks(share)
+                .map(|some| {
+                    let shared = &shared;
+                    scope.spawn(move || {
+                        let mut part = Evaluation::default();
+                        for input in some {
+                            evaluate_pupil(shared, input, &mut part);
                         }
-                        Some(decision)
+                        part
                     })
-                    .collect();
-                if allowed && let Some(until) = quiet_until {
-                    // A stage that fires only for what earlier runs recorded stays quiet while
-                    // it keeps finding just that (see `quiet::keeps_recorded_until`).
-                    let stays = if fired_count == 0 {
-                        quiet::silent_until(&env, &stage.trigger)
-                    } else if made.len() == fired_count && made.iter().all(|d| d.already_recorded) {
-                        quiet::keeps_recorded_until(&env, stage)
-                    } else {
-                        None
-                    };
-                    quiet_until = stays.map(|u| u.min(until));
-                }
-                made
-            };
-            // Only a stage whose episode is the day its trigger began to hold needs to remember
-            // that day (see `anchor_for`); a memory such a stage does not read is cleared. No
-            // memory means inactive, so only a change is worth storing.
-            let active = !made.is_empty() && quiet::anchored_by_memory(stage);
-            if active != was_active_since.is_some() {
-                out.memory.push((
-                    input.pupil_id,
-                    stage.id.clone(),
-                    StageMemory {
-                        active_since: active.then_some(today),
-                    },
-                ));
-            }
-            for mut decision in made {
-                if let Some((_, to)) = &decision.transition
-                    && decision.moves_case_now()
-                {
-                    // A second episode of the stage in the same run finds the case there.
-                    if case.as_ref().map(|c| &c.stage) == to.as_ref() && to.is_some() {
-                        decision.transition = None;
-                    } else if steps_left == 0 {
-                        // Tomorrow's step: the trigger is remembered as active, and the
-                        // decision is made on the next school day it still holds.
-                        continue;
-                    } else {
-                        steps_left -= 1;
-                        case = to.as_ref().map(|to| CaseState {
-                            opened_on: case.as_ref().map_or(today, |c| c.opened_on),
-                            stage: to.clone(),
-                            stage_entered: today,
-                        });
-                    }
-                }
-                out.decisions.push(decision);
-            }
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|part| {
+                    part.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for part in parts {
+            out.decisions.extend(part.decisions);
+            out.memory.extend(part.memory);
+            out.withdrawn.extend(part.withdrawn);
+            out.alerts.extend(part.alerts);
+            out.quiet.extend(part.quiet);
         }
-        if let Some(until) = quiet_until
-            && before.1 == out.memory.len()
-            && before.2 == out.withdrawn.len()
-            && out.decisions[before.0..].iter().all(|d| d.already_recorded)
-            && let Some(certificate) = quiet::certificate(ctx, &input.register, &sessions, until)
-        {
-            out.quiet.push((input.pupil_id, certificate));
-        }
-        if catching_up {
-            one_family_message_per_climb(&mut out.decisions[first_decision..]);
-        }
-        one_letter_a_day(
-            ctx,
-            input.letter_days,
-            input.history,
-            &mut out.decisions[first_decision..],
-        );
     }
     apply_mass_send_brake(ctx, pupils, left_out, &mut out);
     out
+}
+
+/// What every pupil's evaluation in a pass shares.
+struct Shared<'a> {
+    ctx: &'a Context<'a>,
+    certify: bool,
+    today: NaiveDate,
+    window: &'a FactsWindow,
+    year_start: NaiveDate,
+    catching_up: bool,
+    register_guard: &'a RegisterGuard,
+    sessions: &'a quiet::YearSessions,
+    next_year: NaiveDate,
+    /// Whether the policy has stages that see pupils who have left.
+    roll_stages: bool,
+}
+
+/// Below this many pupils a pass evaluates on one thread: starting another costs more.
+const PUPILS_PER_THREAD: usize = 2_000;
+
+/// Evaluates one pupil into `out`: their decisions, memory, withdrawals and certificate.
+fn evaluate_pupil(shared: &Shared<'_>, input: &PupilInput<'_>, out: &mut Evaluation) {
+    let Shared {
+        ctx,
+        certify,
+        today,
+        window,
+        year_start,
+        catching_up,
+        register_guard,
+        sessions,
+        next_year,
+        roll_stages,
+    } = *shared;
+    // A pupil who has left is seen only by the stages that tell the LA of the deletion, and
+    // so is one admitted later: nothing else can fire for them before their admission day.
+    // Their dates are inputs, so changing either forgets the certificate.
+    let left = !on_roll(input.pupil, today);
+    let roll_until = if input.pupil.admission_date > today {
+        input.pupil.admission_date
+    } else {
+        next_year
+    };
+    if left && !roll_stages {
+        if certify
+            && let Some(certificate) =
+                quiet::certificate(ctx, &input.register, sessions, roll_until)
+        {
+            out.quiet.push((input.pupil_id, certificate));
+        }
+        return;
+    }
+    let facts = pupil_facts(window, &input.register);
+    let base = PupilEnv {
+        ctx,
+        input,
+        window,
+        facts: facts.as_ref(),
+        year_start,
+        case: input.case,
+        counted_until: None,
+    };
+    let before = (out.decisions.len(), out.memory.len(), out.withdrawn.len());
+    if !left {
+        recheck_waiting(&base, out);
+    }
+    // Until when nothing can fire for the pupil (see `quiet`): narrowed stage by stage,
+    // `None` once one stage may fire at the next run.
+    // A decision still waiting (for its person, or to be sent) keeps the pupil quiet while
+    // it is re-checked without being withdrawn: the re-check reads the register as it stood
+    // when the decision was made, which later present marks do not change, and approving,
+    // sending or expiring its messages forgets the certificate.
+    let mut quiet_until = certify.then_some(roll_until);
+    // Stages fire in ladder order and each sees the case as the stages before it left it.
+    // A school run daily moves a case at most `steps_per_day` a day (a case that moved in
+    // an earlier run today has used one); a pass catching up climbs as far as the register
+    // says, one decision per step, each with its reason.
+    let mut case = input.case.cloned();
+    let mut steps_left = if catching_up {
+        u32::MAX
+    } else {
+        let moved_today = case
+            .as_ref()
+            .is_some_and(|c| c.stage_entered == today || c.opened_on == today);
+        ctx.policy
+            .settings
+            .steps_per_day
+            .saturating_sub(u32::from(moved_today))
+    };
+    let first_decision = out.decisions.len();
+    for (index, stage) in ctx.policy.stages.iter().enumerate() {
+        if left && !is_leaving_stage(stage) {
+            continue;
+        }
+        let memory = input.memory.get(&stage.id);
+        let was_active_since = memory.and_then(|m| m.active_since);
+        // A stage the case has not reached is not evaluated: it cannot fire, and its
+        // episode starts once it can.
+        let allowed = ladder_allows(ctx.policy, stage, case.as_ref());
+        let made: Vec<Decision> = {
+            let env = PupilEnv {
+                case: case.as_ref(),
+                counted_until: last_decided(input.history, &stage.id),
+                ..base
+            };
+            let fired = if allowed {
+                fires(&env, &stage.trigger)
+            } else {
+                Vec::new()
+            };
+            let fired_count = fired.len();
+            let made: Vec<Decision> = fired
+                .into_iter()
+                .filter_map(|fire| {
+                    let anchor = anchor_for(
+                        stage,
+                        &fire,
+                        was_active_since.unwrap_or(today),
+                        today,
+                        case.as_ref(),
+                    );
+                    let answered = answered_by_reply(ctx, stage, &fire, input.explained);
+                    let mut decision = decide(&env, stage, index, fire, anchor, register_guard);
+                    if answered {
+                        // The family has told the school: no text, letter or call to them.
+                        // Staff the stage tells (a social worker, the DSL) still hear.
+                        decision.actions.retain(|a| !reply_answers(a));
+                        if decision.actions.is_empty() {
+                            return None;
+                        }
+                    }
+                    Some(decision)
+                })
+                .collect();
+            if allowed && let Some(until) = quiet_until {
+                // A stage that fires only for what earlier runs recorded stays quiet while
+                // it keeps finding just that (see `quiet::keeps_recorded_until`).
+                let stays = if fired_count == 0 {
+                    quiet::silent_until(&env, &stage.trigger)
+                } else if made.len() == fired_count && made.iter().all(|d| d.already_recorded) {
+                    quiet::keeps_recorded_until(&env, stage)
+                } else {
+                    None
+                };
+                quiet_until = stays.map(|u| u.min(until));
+            }
+            made
+        };
+        // Only a stage whose episode is the day its trigger began to hold needs to remember
+        // that day (see `anchor_for`); a memory such a stage does not read is cleared. No
+        // memory means inactive, so only a change is worth storing.
+        let active = !made.is_empty() && quiet::anchored_by_memory(stage);
+        if active != was_active_since.is_some() {
+            out.memory.push((
+                input.pupil_id,
+                stage.id.clone(),
+                StageMemory {
+                    active_since: active.then_some(today),
+                },
+            ));
+        }
+        for mut decision in made {
+            if let Some((_, to)) = &decision.transition
+                && decision.moves_case_now()
+            {
+                // A second episode of the stage in the same run finds the case there.
+                if case.as_ref().map(|c| &c.stage) == to.as_ref() && to.is_some() {
+                    decision.transition = None;
+                } else if steps_left == 0 {
+                    // Tomorrow's step: the trigger is remembered as active, and the
+                    // decision is made on the next school day it still holds.
+                    continue;
+                } else {
+                    steps_left -= 1;
+                    case = to.as_ref().map(|to| CaseState {
+                        opened_on: case.as_ref().map_or(today, |c| c.opened_on),
+                        stage: to.clone(),
+                        stage_entered: today,
+                    });
+                }
+            }
+            out.decisions.push(decision);
+        }
+    }
+    if let Some(until) = quiet_until
+        && before.1 == out.memory.len()
+        && before.2 == out.withdrawn.len()
+        && out.decisions[before.0..].iter().all(|d| d.already_recorded)
+        && let Some(certificate) = quiet::certificate(ctx, &input.register, sessions, until)
+    {
+        out.quiet.push((input.pupil_id, certificate));
+    }
+    if catching_up {
+        one_family_message_per_climb(&mut out.decisions[first_decision..]);
+    }
+    one_letter_a_day(
+        ctx,
+        input.letter_days,
+        input.history,
+        &mut out.decisions[first_decision..],
+    );
 }
 
 /// Whether a confirmed reply explains every day `fire` is about, for a stage a reply answers:
