@@ -24,7 +24,7 @@ use crate::config::{Config, SchoolConfig};
 use crate::escalation::case::{EscalationState, PastDecision, StageMemory};
 use crate::escalation::policy::{DEFAULT_POLICY, Policy};
 use crate::escalation::stage::{
-    AwaitingApproval, Context, Evaluation, LeftOut, PupilInput, approval_reminders, evaluate_some,
+    AwaitingApproval, Context, Evaluation, LeftOut, PupilInput, approval_reminders,
 };
 use crate::register::facts::{FactsWindow, PupilRegister};
 use crate::register::mark::MarkCode;
@@ -365,6 +365,19 @@ impl SchoolRegister {
         school: &SchoolConfig,
         now: NaiveDateTime,
     ) -> Evaluation {
+        self.evaluate_in_shares(policy, school, now, stage::PUPILS_PER_THREAD)
+    }
+
+    /// [`SchoolRegister::evaluate`] with at least `pupils_per_thread` pupils to a thread (see
+    /// [`stage::evaluate_in_shares`]).
+    #[doc(hidden)]
+    pub fn evaluate_in_shares(
+        &self,
+        policy: &Policy,
+        school: &SchoolConfig,
+        now: NaiveDateTime,
+        pupils_per_thread: usize,
+    ) -> Evaluation {
         let no_memory = HashMap::<String, StageMemory>::new();
         let no_history: Vec<PastDecision> = Vec::new();
         let slices: Vec<Vec<(i32, &[u8])>> = self
@@ -411,7 +424,13 @@ impl SchoolRegister {
             now,
             previous_pass: self.state.previous_pass,
         };
-        let mut evaluation = evaluate_some(&ctx, &inputs, &self.left_out, self.certify);
+        let mut evaluation = stage::evaluate_in_shares(
+            &ctx,
+            &inputs,
+            &self.left_out,
+            self.certify,
+            pupils_per_thread,
+        );
         evaluation
             .alerts
             .extend(approval_reminders(&ctx, &self.awaiting));

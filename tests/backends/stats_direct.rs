@@ -161,6 +161,31 @@ pub async fn stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil(
         planned[0], planned[1],
         "escalation read directly and through sqlx"
     );
+
+    // A large school's pupils are shared out among threads: this school's 240, shared out
+    // seven at a time, make the same decisions, memory, withdrawals and certificates, in the
+    // same order, as on one thread.
+    let mut register = rollcall::escalation::load(&store, school, school_config, last).await?;
+    register.certify = true;
+    let now = last.and_hms_opt(16, 30, 0).context("time")?;
+    let [one, shared] = [usize::MAX, 7].map(|per_thread| {
+        let evaluation = register.evaluate_in_shares(&policy, school_config, now, per_thread);
+        let mut out = Vec::new();
+        rollcall::escalation::write_json(&mut out, &evaluation).map(|()| {
+            (
+                out,
+                format!("{:?}", evaluation.memory),
+                evaluation.withdrawn,
+                evaluation.quiet,
+            )
+        })
+    });
+    let (one, shared) = (one?, shared?);
+    assert!(
+        !one.3.is_empty() && !one.1.is_empty(),
+        "the year certifies some pupils and remembers some triggers"
+    );
+    assert_eq!(one, shared, "one thread and shares of seven pupils");
     Ok(())
 }
 
