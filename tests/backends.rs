@@ -35,6 +35,7 @@ mod incremental;
 use incremental::{
     a_pupil_is_left_out_only_while_nothing_about_them_changed,
     pupils_off_the_roll_are_left_out_until_their_first_day,
+    the_roll_kept_between_runs_follows_leavers_joiners_and_moves,
 };
 #[path = "backends/messages.rs"]
 mod messages;
@@ -197,6 +198,7 @@ fn main() {
         a_pupil_gone_from_a_full_export_gets_the_deletion_notice,
         a_pupil_is_left_out_only_while_nothing_about_them_changed,
         pupils_off_the_roll_are_left_out_until_their_first_day,
+        the_roll_kept_between_runs_follows_leavers_joiners_and_moves,
     ];
     let mut trials = Vec::new();
     for (name, test) in list {

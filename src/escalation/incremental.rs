@@ -123,24 +123,9 @@ pub async fn load(
         stamps.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
     }
     let mut roll = Roll::new();
+    let mut counted = None;
     if let Some(leave) = &mut leave {
-        // The whole roll by group, from the index `pupils_school_roll` alone; the pupils
-        // evaluated are taken away once loaded. Counting the certified pupils themselves
-        // looked up each one's certificate (38 of the 81 ms these reads took at 100,000).
-        let rows = sqlx::query(
-            "SELECT reg_group, COUNT(*),
-                    SUM(CASE WHEN admission_date <= $2
-                             AND (leaving_date IS NULL OR leaving_date >= $2)
-                        THEN 1 ELSE 0 END)
-             FROM pupils WHERE school_id = $1 GROUP BY reg_group",
-        )
-        .bind(school.0)
-        .bind(leave.today.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in rows {
-            roll.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
-        }
+        (roll, counted) = roll_today(&mut tx, school, now.date()).await?;
         // The rest of the pass reads the pupils just found uncertified. A pupil whose
         // certificate is forgotten from now on waits for the next run, as if this one had
         // started a moment earlier.
@@ -151,6 +136,13 @@ pub async fn load(
         }
     }
     tx.commit().await?;
+    // The count is worth keeping, not worth failing a pass for (a busy database, say): the
+    // next pass counts again.
+    if let Some(counted) = counted
+        && let Err(e) = counted.keep(store, school).await
+    {
+        tracing::warn!("could not keep the roll's count for the next pass: {e:#}");
+    }
     let mut register = load_except(
         store,
         school,
@@ -172,6 +164,150 @@ pub async fn load(
 
 /// The school's pupils by registration group: how many, and how many are on roll today.
 type Roll = HashMap<String, (i64, i64)>;
+
+/// The roll by group on `today`, read in the pass's snapshot: from the count an earlier pass
+/// kept in `school_roll` while no pupil has joined, left or moved group since (migration
+/// `roll_kept`), else counted from the index `pupils_school_roll` alone, with the count to
+/// keep.
+async fn roll_today(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    school: SchoolId,
+    today: NaiveDate,
+) -> Result<(Roll, Option<KeptRoll>)> {
+    let row = sqlx::query("SELECT stamp, counted_on, groups FROM school_roll WHERE school_id = $1")
+        .bind(school.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else {
+        return Ok((count_roll(tx, school, today).await?.0, None));
+    };
+    let stamp: i64 = row.try_get(0)?;
+    let counted_on: Option<String> = row.try_get(1)?;
+    let groups: Option<String> = row.try_get(2)?;
+    let counted_on = counted_on.and_then(|c| c.parse::<NaiveDate>().ok());
+    // Written by `KeptRoll::keep` alone; one that does not read back is counted again.
+    let kept = groups.and_then(|g| serde_json::from_str::<KeptRoll>(&g).ok());
+    if let (Some(mut kept), Some(counted_on)) = (kept, counted_on)
+        && counted_on <= today
+    {
+        kept.counted_on = counted_on;
+        return Ok((kept.on(today), None));
+    }
+    let (groups, changes) = count_roll(tx, school, today).await?;
+    let kept = changes.map(|changes| KeptRoll {
+        stamp,
+        counted_on: today,
+        groups: groups.clone(),
+        changes,
+    });
+    Ok((groups, kept))
+}
+
+/// The roll counted on one day, and every admission and leaving after it, so that it gives
+/// the roll of any later day until a pupil joins, leaves or moves group.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct KeptRoll {
+    /// The `school_roll` stamp the count was made under.
+    #[serde(skip)]
+    stamp: i64,
+    /// Kept in its own column.
+    #[serde(skip)]
+    counted_on: NaiveDate,
+    groups: Roll,
+    changes: Vec<RollChange>,
+}
+
+/// (day, group, change): from that day, the group has so many more pupils on roll.
+type RollChange = (NaiveDate, String, i64);
+
+/// Counts the roll by group on `day`, from the index `pupils_school_roll` alone, and lists
+/// the admissions and leavings after it (`None` if a date does not read as one).
+async fn count_roll(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    school: SchoolId,
+    day: NaiveDate,
+) -> Result<(Roll, Option<Vec<RollChange>>)> {
+    let day_text = day.to_string();
+    let rows = sqlx::query(
+        "SELECT reg_group, COUNT(*),
+                SUM(CASE WHEN admission_date <= $2
+                         AND (leaving_date IS NULL OR leaving_date >= $2)
+                    THEN 1 ELSE 0 END)
+         FROM pupils WHERE school_id = $1 GROUP BY reg_group",
+    )
+    .bind(school.0)
+    .bind(day_text.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut groups = Roll::new();
+    for row in rows {
+        groups.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    }
+    // A pupil is on roll from the admission day to the leaving day, both included.
+    let rows = sqlx::query(
+        "SELECT reg_group, admission_date, leaving_date FROM pupils
+         WHERE school_id = $1 AND (admission_date > $2 OR leaving_date >= $2)",
+    )
+    .bind(school.0)
+    .bind(day_text.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut changes = Vec::new();
+    for row in rows {
+        let group: String = row.try_get(0)?;
+        let admission: String = row.try_get(1)?;
+        let leaving: Option<String> = row.try_get(2)?;
+        // Dates the import checked; should one not read, the count is not kept and each
+        // pass counts again.
+        let (Ok(admission), Ok(leaving)) = (
+            admission.parse::<NaiveDate>(),
+            leaving.map(|l| l.parse::<NaiveDate>()).transpose(),
+        ) else {
+            return Ok((groups, None));
+        };
+        if leaving.is_some_and(|l| l < admission) {
+            continue;
+        }
+        if admission > day {
+            changes.push((admission, group.clone(), 1));
+        }
+        if let Some(gone) = leaving.filter(|l| *l >= day).and_then(|l| l.succ_opt()) {
+            changes.push((gone, group, -1));
+        }
+    }
+    Ok((groups, Some(changes)))
+}
+
+impl KeptRoll {
+    /// The roll on `day`, on or after the day counted.
+    fn on(&self, day: NaiveDate) -> Roll {
+        let mut roll = self.groups.clone();
+        for (from, group, change) in &self.changes {
+            if *from <= day
+                && let Some((_, on)) = roll.get_mut(group)
+            {
+                *on += change;
+            }
+        }
+        roll
+    }
+
+    /// Keeps the count unless the roll changed since it was read (the stamp moved): the next
+    /// pass then counts again.
+    async fn keep(&self, store: &Store, school: SchoolId) -> Result<()> {
+        sqlx::query(
+            "UPDATE school_roll SET counted_on = $1, groups = $2
+             WHERE school_id = $3 AND stamp = $4",
+        )
+        .bind(self.counted_on.to_string())
+        .bind(serde_json::to_string(self)?)
+        .bind(school.0)
+        .bind(self.stamp)
+        .execute(store.pool())
+        .await?;
+        Ok(())
+    }
+}
 
 /// The pupils of `roll` that a pass leaves out: all but those it `evaluated`. The guards
 /// count the ones on roll by group; the others are counted for the display.

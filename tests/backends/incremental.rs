@@ -400,3 +400,183 @@ pub async fn pupils_off_the_roll_are_left_out_until_their_first_day(
     assert_eq!((decided, shape.evaluated, shape.left_out), (0, 5, 0));
     Ok(())
 }
+
+/// The roll an incremental pass weighs the guards against (the pupils it leaves out, on roll
+/// today, by group) is kept between runs. Walked over two school weeks in which Mary leaves
+/// (last day Wednesday 3 September), Tom joins (Wednesday 10 September) and Ada moves group
+/// (Monday 8 September): every morning, the count a pass finds kept is the count made afresh,
+/// and it is made again only when a pupil's group, admission or leaving changes.
+pub async fn the_roll_kept_between_runs_follows_leavers_joiners_and_moves(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    use rollcall::escalation::incremental::load;
+    use std::collections::BTreeMap;
+
+    let config = Config::from_toml(CONFIG, "test.toml")?;
+    let school_config = config.school(None)?;
+    let school = store.ensure_school(school_config).await?;
+    let pupils = |ada_group: &str| {
+        FAMILY_PUPILS.replace(
+            ",3,3B,F,N,N,N,WBRI,N,N,N,N,2021-09-01,\nP207",
+            &format!(",3,{ada_group},F,N,N,N,WBRI,N,N,N,N,2021-09-01,\nP207"),
+        ) + &format!(
+            "{MARY},Mary,Anning,2018-05-21,3,3B,F,N,N,N,WBRI,N,N,N,N,2021-09-01,2025-09-03\n\
+                 {TOM},Tom,Kilburn,2018-08-11,3,3B,M,N,N,N,WBRI,N,N,N,N,2025-09-10,\n"
+        )
+    };
+    std::fs::write(dir.join("pupils.csv"), pupils("3B"))?;
+    std::fs::write(dir.join("contacts.csv"), FAMILY_CONTACTS)?;
+    import_pupils(&store, school, &dir.join("pupils.csv")).await?;
+    import_contacts(&store, school, &dir.join("contacts.csv")).await?;
+    let policy = baseline(1.0)?;
+    // (UPN, group from 8 September, first day, last day) as the test knows them.
+    let roll = [
+        (ADA, "3C", "2021-09-01", "9999-12-31"),
+        (ALAN, "2G", "2021-09-01", "9999-12-31"),
+        (GRACE, "3B", "2021-09-01", "9999-12-31"),
+        (MARY, "3B", "2021-09-01", "2025-09-03"),
+        (TOM, "3B", "2025-09-10", "9999-12-31"),
+    ];
+    let days = [
+        "2025-09-01",
+        "2025-09-02",
+        "2025-09-03",
+        "2025-09-04",
+        "2025-09-05",
+        "2025-09-08",
+        "2025-09-09",
+        "2025-09-10",
+        "2025-09-11",
+        "2025-09-12",
+    ];
+    let read_left_out = |loaded: &rollcall::escalation::incremental::Loaded| {
+        let left = &loaded.register.left_out;
+        (left.by_group.clone(), left.off_roll)
+    };
+    let mut days_with_pupils_left_out = 0;
+    for day in days {
+        if day == "2025-09-08" {
+            std::fs::write(dir.join("pupils.csv"), pupils("3C"))?;
+            import_pupils(&store, school, &dir.join("pupils.csv")).await?;
+            let kept: Option<String> =
+                sqlx::query_scalar("SELECT groups FROM school_roll WHERE school_id = $1")
+                    .bind(school.0)
+                    .fetch_one(store.pool())
+                    .await?;
+            assert_eq!(kept, None, "moving Ada forgets the count");
+        }
+        let mut rows = String::new();
+        for (upn, _, first, last) in roll {
+            let mark = if day < first { "Z" } else { "/" };
+            if day <= last {
+                rows.push_str(&format!("{upn},{day},AM,{mark}\n"));
+            }
+        }
+        marks(&store, &config, school, dir, &rows).await?;
+        let now =
+            rollcall::cli::parse_datetime(&format!("{day}T09:45")).map_err(anyhow::Error::msg)?;
+        let kept = load(
+            &store,
+            school,
+            school_config,
+            &policy,
+            now,
+            Pass::Incremental,
+        )
+        .await?;
+        // The same pass with the count forgotten counts afresh; what was kept is put back.
+        let (counted_on, groups): (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT counted_on, groups FROM school_roll WHERE school_id = $1")
+                .bind(school.0)
+                .fetch_one(store.pool())
+                .await?;
+        sqlx::query("UPDATE school_roll SET groups = NULL WHERE school_id = $1")
+            .bind(school.0)
+            .execute(store.pool())
+            .await?;
+        let afresh = load(
+            &store,
+            school,
+            school_config,
+            &policy,
+            now,
+            Pass::Incremental,
+        )
+        .await?;
+        sqlx::query("UPDATE school_roll SET counted_on = $1, groups = $2 WHERE school_id = $3")
+            .bind(counted_on)
+            .bind(groups)
+            .bind(school.0)
+            .execute(store.pool())
+            .await?;
+        assert_eq!(read_left_out(&kept), read_left_out(&afresh), "{day}");
+
+        // What the test expects: the pupils not evaluated, on roll today, by group.
+        let evaluated: Vec<&str> = kept
+            .register
+            .pupils
+            .iter()
+            .map(|p| p.pupil.upn.as_str())
+            .collect();
+        let mut by_group: BTreeMap<String, u32> = BTreeMap::new();
+        let mut off_roll = 0;
+        for (upn, group_later, first, last) in roll {
+            if evaluated.contains(&upn) {
+                continue;
+            }
+            let group = if upn == ADA && day < "2025-09-08" {
+                "3B"
+            } else {
+                group_later
+            };
+            if first <= day && day <= last {
+                *by_group.entry(group.to_owned()).or_default() += 1;
+            } else {
+                off_roll += 1;
+            }
+        }
+        if !by_group.is_empty() {
+            days_with_pupils_left_out += 1;
+        }
+        assert_eq!(read_left_out(&kept), (by_group, off_roll), "{day}");
+
+        pass(
+            &store,
+            &config,
+            school,
+            &policy,
+            &format!("{day}T09:45"),
+            Pass::Incremental,
+        )
+        .await?;
+        marks(
+            &store,
+            &config,
+            school,
+            dir,
+            &rows.replace(",AM,/", ",PM,\\").replace(",AM,Z", ",PM,Z"),
+        )
+        .await?;
+        // Counted on the first morning, and again only after Ada's move: Mary's leaving and
+        // Tom's joining were kept with the count.
+        let counted_on: Option<String> =
+            sqlx::query_scalar("SELECT counted_on FROM school_roll WHERE school_id = $1")
+                .bind(school.0)
+                .fetch_one(store.pool())
+                .await?;
+        let expected = if day < "2025-09-08" {
+            "2025-09-01"
+        } else {
+            "2025-09-08"
+        };
+        assert_eq!(counted_on.as_deref(), Some(expected), "{day}");
+    }
+    // Certified pupils on roll were left out every day but the first (nobody is certified
+    // before a pass) and Ada's move, which forgets her certificate too.
+    assert!(
+        days_with_pupils_left_out >= 8,
+        "{days_with_pupils_left_out}"
+    );
+    Ok(())
+}
