@@ -14,7 +14,7 @@ use rollcall::register::store::{Backend, SchoolId, Store};
 use super::{CONFIG, d};
 
 /// School days of the first two weeks of the fixture's autumn term (Mon 1 – Fri 12 Sep).
-const DAYS: [&str; 10] = [
+pub(crate) const DAYS: [&str; 10] = [
     "2025-09-01",
     "2025-09-02",
     "2025-09-03",
