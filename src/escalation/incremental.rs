@@ -187,10 +187,9 @@ async fn roll_today(
     let counted_on = counted_on.and_then(|c| c.parse::<NaiveDate>().ok());
     // Written by `KeptRoll::keep` alone; one that does not read back is counted again.
     let kept = groups.and_then(|g| serde_json::from_str::<KeptRoll>(&g).ok());
-    if let (Some(mut kept), Some(counted_on)) = (kept, counted_on)
+    if let (Some(kept), Some(counted_on)) = (kept, counted_on)
         && counted_on <= today
     {
-        kept.counted_on = counted_on;
         return Ok((kept.on(today), None));
     }
     let (groups, changes) = count_roll(tx, school, today).await?;
@@ -210,7 +209,7 @@ struct KeptRoll {
     /// The `school_roll` stamp the count was made under.
     #[serde(skip)]
     stamp: i64,
-    /// Kept in its own column.
+    /// Written to its own column, where a pass reads it.
     #[serde(skip)]
     counted_on: NaiveDate,
     groups: Roll,
