@@ -138,6 +138,7 @@ fn main() {
     let list: Vec<(&str, TestFn)> = tests![
         import_then_stats_agree_with_hand_counts,
         stats_over_two_years_read_back_in_any_order_agree_pupil_by_pupil,
+        a_file_across_two_school_years_keeps_who_recorded_every_mark,
         stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil,
         reimporting_changes_nothing,
         a_changed_mark_becomes_an_amendment_with_who_and_why,
@@ -473,6 +474,114 @@ async fn stats_over_two_years_read_back_in_any_order_agree_pupil_by_pupil(
     assert_eq!(alan.facts.unauthorised_absence_sessions, 10);
     assert_eq!(alan.facts.consecutive_unauthorised_days, 5);
     assert_eq!(alan.facts.unauthorised_run_since, Some(d("2025-07-16")));
+    Ok(())
+}
+
+/// One file with marks in two academic years (an MIS export from July to September) is
+/// written as two register years in the same chunk: each year's new marks are stamped with
+/// this file, and each year's earlier marks keep the import that recorded them.
+async fn a_file_across_two_school_years_keeps_who_recorded_every_mark(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let (config, school) = setup(&store, dir, TWO_YEARS).await?;
+    let cal = &config.school(None)?.calendar;
+    std::fs::write(dir.join("summer.csv"), SUMMER_MARKS)?;
+    let quiet = MarksImport {
+        progress: false,
+        ..MarksImport::default()
+    };
+    import_marks(&store, school, cal, &dir.join("summer.csv"), &quiet).await?;
+    std::fs::write(
+        dir.join("span.csv"),
+        "upn,date,session,mark\n\
+         B801200005001,2025-07-15,AM,/\n\
+         P207000016049,2025-07-15,AM,N\n\
+         B801200005001,2025-09-04,AM,/\n\
+         P207000016049,2025-09-04,AM,I\n",
+    )?;
+    let office = MarksImport {
+        by_name: "Jo Bloggs".into(),
+        by_role: "Attendance Officer".into(),
+        reason: None,
+        progress: false,
+    };
+    let summary = import_marks(&store, school, cal, &dir.join("span.csv"), &office).await?;
+    assert_eq!((summary.inserted, summary.amended), (4, 0));
+    // (pupil, day, the mark, the file that recorded it, who)
+    let expected = [
+        (
+            "B801200005001",
+            "2025-07-15",
+            "/",
+            "span.csv",
+            "Jo Bloggs (Attendance Officer)",
+        ),
+        (
+            "P207000016049",
+            "2025-07-15",
+            "N",
+            "span.csv",
+            "Jo Bloggs (Attendance Officer)",
+        ),
+        (
+            "B801200005001",
+            "2025-09-04",
+            "/",
+            "span.csv",
+            "Jo Bloggs (Attendance Officer)",
+        ),
+        (
+            "P207000016049",
+            "2025-09-04",
+            "I",
+            "span.csv",
+            "Jo Bloggs (Attendance Officer)",
+        ),
+        (
+            "B801200005001",
+            "2025-07-16",
+            "/",
+            "summer.csv",
+            "rollcall import (import)",
+        ),
+        (
+            "P207000016049",
+            "2025-07-18",
+            "N",
+            "summer.csv",
+            "rollcall import (import)",
+        ),
+        (
+            "B801200005001",
+            "2025-09-01",
+            "/",
+            "marks.csv",
+            "rollcall import (import)",
+        ),
+        (
+            "P207000016049",
+            "2025-09-02",
+            "O",
+            "marks.csv",
+            "rollcall import (import)",
+        ),
+    ];
+    for (upn, day, code, file, by) in expected {
+        let detail = store
+            .mark_detail(school, upn, d(day), Session::Am)
+            .await?
+            .with_context(|| format!("{upn}'s mark on {day}"))?;
+        assert_eq!(
+            (
+                detail.code.as_str(),
+                detail.source.as_str(),
+                detail.recorded_by.as_str()
+            ),
+            (code, format!("import {file}").as_str(), by),
+            "{upn} on {day} AM"
+        );
+    }
     Ok(())
 }
 
