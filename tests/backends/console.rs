@@ -946,7 +946,8 @@ pub async fn the_console_refuses_what_a_role_or_a_form_may_not_do(
         });
     }
     while let Some(status) = burst.join_next().await {
-        ensure!(status?? == 401, "every guess refused");
+        let status = status??;
+        ensure!(status == 401, "every guess refused, not answered {status}");
     }
     let checked: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM web_audit WHERE email = 'ola.office@walked.example' AND action = 'sign-in refused'",
