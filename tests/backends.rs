@@ -431,6 +431,22 @@ P207000016049,2025-07-18,AM,N
 P207000016049,2025-07-18,PM,N
 ";
 
+/// The school of `TWO_YEARS`: the autumn's marks from [`setup`], then the summer's before it.
+async fn setup_two_years(
+    store: &Store,
+    dir: &Path,
+) -> Result<(Config, rollcall::register::store::SchoolId)> {
+    let (config, school) = setup(store, dir, TWO_YEARS).await?;
+    std::fs::write(dir.join("summer.csv"), SUMMER_MARKS)?;
+    let options = MarksImport {
+        progress: false,
+        ..MarksImport::default()
+    };
+    let cal = &config.school(None)?.calendar;
+    import_marks(store, school, cal, &dir.join("summer.csv"), &options).await?;
+    Ok((config, school))
+}
+
 /// `school_stats` streams register years pupil by pupil; with a window over two academic
 /// years whose rows were written newest year first, every pupil's facts must still equal
 /// those computed from that pupil's years read alone.
@@ -439,14 +455,8 @@ async fn stats_over_two_years_read_back_in_any_order_agree_pupil_by_pupil(
     dir: &'static Path,
 ) -> Result<()> {
     use rollcall::register::facts::{FactsWindow, PupilRegister, pupil_facts};
-    let (config, school) = setup(&store, dir, TWO_YEARS).await?;
+    let (config, school) = setup_two_years(&store, dir).await?;
     let cal = &config.school(None)?.calendar;
-    std::fs::write(dir.join("summer.csv"), SUMMER_MARKS)?;
-    let options = MarksImport {
-        progress: false,
-        ..MarksImport::default()
-    };
-    import_marks(&store, school, cal, &dir.join("summer.csv"), &options).await?;
     let (from, as_of) = (d("2025-07-14"), d("2025-09-03"));
     let stats = school_stats(&store, school, config.school(None)?, from, as_of, None).await?;
     assert_eq!(stats.len(), 2);
@@ -484,14 +494,8 @@ async fn a_file_across_two_school_years_keeps_who_recorded_every_mark(
     store: Store,
     dir: &'static Path,
 ) -> Result<()> {
-    let (config, school) = setup(&store, dir, TWO_YEARS).await?;
+    let (config, school) = setup_two_years(&store, dir).await?;
     let cal = &config.school(None)?.calendar;
-    std::fs::write(dir.join("summer.csv"), SUMMER_MARKS)?;
-    let quiet = MarksImport {
-        progress: false,
-        ..MarksImport::default()
-    };
-    import_marks(&store, school, cal, &dir.join("summer.csv"), &quiet).await?;
     std::fs::write(
         dir.join("span.csv"),
         "upn,date,session,mark\n\
