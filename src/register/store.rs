@@ -865,20 +865,13 @@ impl Store {
                     query.fetch_all(&mut *tx).await?
                 }
                 Backend::Sqlite => {
-                    let mut rows = Vec::new();
-                    for keys in rows_by_key(chunk.iter().map(|w| (w.pupil_id, w.year))) {
-                        let sql = format!(
-                            "SELECT pupil_id, year, version FROM register_years
-                             WHERE +school_id = $1 AND {keys}"
-                        );
-                        rows.extend(
-                            sqlx::query(AssertSqlSafe(sql))
-                                .bind(school.0)
-                                .fetch_all(&mut *tx)
-                                .await?,
-                        );
-                    }
-                    rows
+                    read_by_key(
+                        &mut tx,
+                        "SELECT pupil_id, year, version FROM register_years",
+                        school,
+                        chunk.iter().map(|w| (w.pupil_id, w.year)),
+                    )
+                    .await?
                 }
             };
             for row in rows {
@@ -901,16 +894,16 @@ impl Store {
             .collect();
         let mut fresh: HashMap<(i64, i32), Vec<u8>> = HashMap::with_capacity(stale.len());
         for chunk in stale.chunks(BATCH_ROWS) {
-            for keys in rows_by_key(chunk.iter().map(|w| (w.pupil_id, w.year))) {
-                let sql = format!(
-                    "SELECT pupil_id, year, marks FROM register_years
-                     WHERE +school_id = $1 AND {keys}"
-                );
-                let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
-                for row in query.fetch_all(&mut *tx).await? {
-                    let year: i64 = row.try_get(1)?;
-                    fresh.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
-                }
+            let rows = read_by_key(
+                &mut tx,
+                "SELECT pupil_id, year, marks FROM register_years",
+                school,
+                chunk.iter().map(|w| (w.pupil_id, w.year)),
+            )
+            .await?;
+            for row in rows {
+                let year: i64 = row.try_get(1)?;
+                fresh.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
             }
         }
 
@@ -1010,16 +1003,16 @@ impl Store {
         // Provenance: read what exists for these rows, stamp the recorded slots. The
         // register_years rows are locked, so nobody else is stamping them now.
         let mut existing: HashMap<(i64, i32), Vec<u8>> = HashMap::new();
-        for keys in rows_by_key(chunk.iter().map(|(w, _, _)| (w.pupil_id, w.year))) {
-            let sql = format!(
-                "SELECT pupil_id, year, sources FROM register_provenance
-                 WHERE +school_id = $1 AND {keys}"
-            );
-            let query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
-            for row in query.fetch_all(&mut **tx).await? {
-                let year: i64 = row.try_get(1)?;
-                existing.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
-            }
+        let rows = read_by_key(
+            tx,
+            "SELECT pupil_id, year, sources FROM register_provenance",
+            school,
+            chunk.iter().map(|(w, _, _)| (w.pupil_id, w.year)),
+        )
+        .await?;
+        for row in rows {
+            let year: i64 = row.try_get(1)?;
+            existing.insert((row.try_get(0)?, year as i32), row.try_get(2)?);
         }
         let sql = multi_row_sql(
             self.backend,
@@ -1343,23 +1336,39 @@ fn pupil_from_row<R: StoredRow + ?Sized>(r: &R) -> Result<StoredPupil> {
     })
 }
 
-/// The rows of `keys` (pupil, academic year) as conditions that find each row by its primary
-/// key: `year = Y AND pupil_id IN (…)`, one per year among them (nearly always one), the values
-/// written as literals (integers: no SQL can ride in them, and SQLite parses no placeholders).
-/// The school's own condition goes beside it as `+school_id`, which no index serves. Asked for
-/// `(pupil_id, year) IN ((…), …)` with `school_id = $1`, SQLite read every register year of
-/// the school through the school's index for each chunk of 500 pupils (44 ms a chunk, 9 of the
-/// 13 s of one morning register at 100,000 pupils); the PostgreSQL benchmark saw PostgreSQL
-/// do the same at 20,000 pupils (README, "PostgreSQL at scale").
-fn rows_by_key(keys: impl Iterator<Item = (i64, i32)>) -> Vec<String> {
+/// The rows of `select` (a table keyed by pupil and academic year, with a `school_id`) for the
+/// school's `keys`, each found by its primary key: `year = Y AND pupil_id IN (…)`, one statement
+/// per year among them (nearly always one), the values written as literals (integers: no SQL
+/// can ride in them, and SQLite parses no placeholders). The school's own condition goes beside
+/// it as `+school_id`, which no index serves. Asked for `(pupil_id, year) IN ((…), …)` with
+/// `school_id = $1`, SQLite read every register year of the school through the school's index
+/// for each chunk of 500 pupils (44 ms a chunk, 9 of the 13 s of one morning register at
+/// 100,000 pupils); the PostgreSQL benchmark saw PostgreSQL do the same at 20,000 pupils
+/// (README, "PostgreSQL at scale").
+async fn read_by_key(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    select: &str,
+    school: SchoolId,
+    keys: impl Iterator<Item = (i64, i32)>,
+) -> Result<Vec<AnyRow>> {
     let mut by_year: std::collections::BTreeMap<i32, Vec<i64>> = std::collections::BTreeMap::new();
     for (pupil, year) in keys {
         by_year.entry(year).or_default().push(pupil);
     }
-    by_year
-        .into_iter()
-        .map(|(year, pupils)| format!("year = {year} AND pupil_id IN ({})", integer_list(&pupils)))
-        .collect()
+    let mut rows = Vec::new();
+    for (year, pupils) in by_year {
+        let sql = format!(
+            "{select} WHERE +school_id = $1 AND year = {year} AND pupil_id IN ({})",
+            integer_list(&pupils)
+        );
+        rows.extend(
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(school.0)
+                .fetch_all(&mut **tx)
+                .await?,
+        );
+    }
+    Ok(rows)
 }
 
 /// A lock that could not be had in time, or a deadlock PostgreSQL broke by aborting this
