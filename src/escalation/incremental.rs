@@ -32,7 +32,20 @@ const QUIET_RULES: u32 = 3;
 
 /// What a certificate was made under: the policy, the school's calendar and settings, and the
 /// engine's version. A certificate of another basis is not trusted.
+///
+/// Where the files are is left out: the policy's own path, and the school's template, inbox
+/// and national-figures folders, which the engine does not decide with. They are resolved
+/// against the config file's path as it was given, so with them the daemon (`--config
+/// /etc/rollcall/rollcall.toml`) and an officer's `rollcall escalate` in that folder (the
+/// config named `rollcall.toml`) distrusted each other's certificates, and every run after
+/// the other's evaluated the whole school again.
 pub fn basis(policy: &Policy, school: &SchoolConfig) -> String {
+    let mut policy = policy.clone();
+    policy.source = std::path::PathBuf::new();
+    let mut school = school.clone();
+    school.templates = None;
+    school.inbox = None;
+    school.reports.national_figures = None;
     let text = format!(
         "{QUIET_RULES}|{}|{policy:?}|{school:?}",
         env!("CARGO_PKG_VERSION")
@@ -388,4 +401,63 @@ pub async fn remember(store: &Store, loaded: &Loaded, evaluation: &Evaluation) -
     }
     tx.commit().await?;
     Ok(usize::try_from(written).unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// One config, with its own policy beside it, named relative to the working directory
+    /// (an officer in the folder) and absolutely (the systemd unit): one basis, so neither
+    /// distrusts the other's certificates. What the engine decides with still counts.
+    #[test]
+    fn a_config_named_by_another_path_keeps_its_certificates_basis() {
+        // Unit tests run in the package's folder, so `target` is a relative path to it.
+        let dir = tempfile::Builder::new()
+            .prefix("basis")
+            .tempdir_in("target")
+            .expect("a folder for the config");
+        let working = std::env::current_dir().expect("working directory");
+        let folder = dir
+            .path()
+            .strip_prefix(&working)
+            .expect("inside the working directory");
+        std::fs::create_dir_all(dir.path().join("policies")).expect("policies folder");
+        std::fs::write(
+            dir.path().join("policies/ours.toml"),
+            include_str!("../../config/policies/dfe-baseline.toml"),
+        )
+        .expect("policy file");
+        std::fs::write(
+            dir.path().join("rollcall.toml"),
+            "[school]\nname = \"S\"\nurn = \"100001\"\nla_code = \"886\"\npolicy = \"ours\"\n\
+             inbox = \"inbox\"\ntemplates = \"templates\"\n\
+             [school.reports]\nnational_figures = \"national.toml\"\n\
+             [[calendar.terms]]\nname = \"Autumn 2025\"\nstart = \"2025-09-03\"\nend = \"2025-12-19\"\n",
+        )
+        .expect("config file");
+        let basis_of = |config_file: &std::path::Path| {
+            let config = Config::load(config_file).expect("config");
+            let school = config.school(None).expect("one school").clone();
+            let policy = crate::escalation::load_policy(&config, &school).expect("policy");
+            (basis(&policy, &school), policy, school)
+        };
+        let relative = folder.join("rollcall.toml");
+        let absolute = dir.path().join("rollcall.toml");
+        let (here, policy, school) = basis_of(&relative);
+        let (there, policy_there, _) = basis_of(&absolute);
+        assert_ne!(
+            policy.source, policy_there.source,
+            "the test names two paths"
+        );
+        assert_eq!(here, there);
+
+        let mut later_close = school.clone();
+        later_close.am_register_close += chrono::Duration::minutes(15);
+        assert_ne!(basis(&policy, &later_close), here);
+        let mut faster = policy.clone();
+        faster.settings.steps_per_day += 1;
+        assert_ne!(basis(&faster, &school), here);
+    }
 }
