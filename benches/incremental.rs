@@ -221,6 +221,8 @@ async fn setup(dir: &Path, base: &Path, day: NaiveDate) -> Result<String> {
 }
 
 fn run_phase(phase: &str, db: &Path, dir: &Path) -> Result<()> {
+    // `RUST_LOG=sqlx::query=trace` gives each statement's time, as for `rollcall` itself.
+    rollcall::logging::init();
     let runtime = tokio::runtime::Runtime::new()?;
     let (secs, what) = runtime.block_on(async {
         let pass = match phase {
