@@ -48,6 +48,14 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
 }
 
+/// Connections to a PostgreSQL database. A pass loads its school with eleven reads side by
+/// side (`escalation::load_except`); with five connections six of them waited for one, and
+/// at 1,000,000 pupils the register read took longer than the pool's 30 s wait, so the full
+/// pass failed ("pool timed out while waiting for an open connection"). Twelve lets every
+/// read of a pass run at once, with one to spare for the daemon's other jobs. The wait
+/// itself stays short, so a server that is down is reported within 30 s.
+pub const POSTGRES_CONNECTIONS: u32 = 12;
+
 /// The columns [`pupil_from_row`] reads, in its order.
 macro_rules! pupil_columns {
     () => {
@@ -61,14 +69,6 @@ macro_rules! pupil_columns {
 /// order, not the order the rows lie in: 0.52–0.69 s at 100,000 pupils in the `sqlite3` shell,
 /// against 0.07 s for reading the table straight through (which also passes over the pupils
 /// of any other school in the database: cheap next to looking each up).
-/// Connections to a PostgreSQL database. A pass loads its school with eleven reads side by
-/// side (`escalation::load_except`); with five connections six of them waited for one, and
-/// at 1,000,000 pupils the register read took longer than the pool's 30 s wait, so the full
-/// pass failed ("pool timed out while waiting for an open connection"). Twelve lets every
-/// read of a pass run at once, with one to spare for the daemon's other jobs. The wait
-/// itself stays short, so a server that is down is reported within 30 s.
-pub const POSTGRES_CONNECTIONS: u32 = 12;
-
 const PUPILS_SCAN_SQL: &str = concat!(
     "SELECT ",
     pupil_columns!(),
