@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::SchoolConfig;
 use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
 use crate::register::session::academic_year;
-use crate::register::store::{PupilYears, SchoolId, Store, StoredPupil};
+use crate::register::store::{PupilYears, SchoolId, Store, StoredPupil, native_pg};
 
 /// One pupil's facts with the pupil they belong to.
 #[derive(Debug, Clone)]
@@ -61,19 +61,41 @@ pub async fn school_stats(
             .await
             .context("the read of the register stopped")??
         }
-        None => {
-            let mut pupils = store.pupils(school).await?;
-            keep_asked(&mut pupils, upn);
-            let mut collect = Collect::new(&window, &pupils, first_year);
-            store
-                .each_pupil_years(school, first_year, last_year, |id, years| {
-                    collect.pupil(id, years);
-                    Ok(())
-                })
+        None => match store.native_postgres().await? {
+            Some(mut conn) => {
+                let mut snapshot = native_pg::snapshot(&mut conn).await?;
+                let mut pupils = native_pg::pupils(&mut snapshot, school).await?;
+                keep_asked(&mut pupils, upn);
+                let mut collect = Collect::new(&window, &pupils, first_year);
+                native_pg::each_pupil_years(
+                    &mut snapshot,
+                    school,
+                    first_year,
+                    last_year,
+                    |id, years| {
+                        collect.pupil(id, years);
+                        Ok(())
+                    },
+                )
                 .await?;
-            let computed = collect.computed;
-            (pupils, computed)
-        }
+                let computed = collect.computed;
+                snapshot.commit().await?;
+                (pupils, computed)
+            }
+            None => {
+                let mut pupils = store.pupils(school).await?;
+                keep_asked(&mut pupils, upn);
+                let mut collect = Collect::new(&window, &pupils, first_year);
+                store
+                    .each_pupil_years(school, first_year, last_year, |id, years| {
+                        collect.pupil(id, years);
+                        Ok(())
+                    })
+                    .await?;
+                let computed = collect.computed;
+                (pupils, computed)
+            }
+        },
     };
 
     // Pupils and facts are paired in place: at 100,000 pupils every intermediate list is tens

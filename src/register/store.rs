@@ -20,6 +20,7 @@ use crate::register::pupil::{Contact, Pupil, Sen, Upn};
 use crate::register::session::{SLOTS_PER_YEAR, Session, slot_date};
 
 mod direct;
+pub mod native_pg;
 mod quiet;
 mod url;
 pub use direct::DirectReader;
@@ -46,6 +47,9 @@ pub struct Store {
     /// The SQLite file, for reads that bypass sqlx ([`DirectReader`]); `None` on PostgreSQL
     /// and for an in-memory database.
     sqlite_file: Option<std::path::PathBuf>,
+    /// The PostgreSQL URL, for `stats`'s read through the driver's own connection
+    /// ([`native_pg`]); `None` on SQLite.
+    postgres_url: Option<String>,
 }
 
 /// Connections to a PostgreSQL database. A pass loads its school with eleven reads side by
@@ -73,6 +77,14 @@ const PUPILS_SCAN_SQL: &str = concat!(
     "SELECT ",
     pupil_columns!(),
     " FROM pupils NOT INDEXED WHERE school_id = $1"
+);
+
+/// A school's pupils in UPN order, as the database collates it: what [`Store::pupils`] asks
+/// through sqlx, and [`native_pg::pupils`] through the PostgreSQL driver.
+const PUPILS_BY_UPN_SQL: &str = concat!(
+    "SELECT ",
+    pupil_columns!(),
+    " FROM pupils WHERE school_id = $1 ORDER BY upn"
 );
 
 /// A school's register years for one academic year (see [`Store::each_pupil_years`]).
@@ -312,11 +324,13 @@ impl Store {
             }
             Backend::Postgres => None,
         };
+        let postgres_url = (backend == Backend::Postgres).then(|| url.clone());
         Ok(Store {
             pool,
             backend,
             display,
             sqlite_file,
+            postgres_url,
         })
     }
 
@@ -451,12 +465,21 @@ impl Store {
         rows.iter().map(|row| from_row(row)).collect()
     }
 
-    /// The same store, reading everything through sqlx: for tests that hold the direct
+    /// On PostgreSQL, a connection of the driver's own for `stats`'s read ([`native_pg`]).
+    pub async fn native_postgres(&self) -> Result<Option<sqlx::postgres::PgConnection>> {
+        match &self.postgres_url {
+            Some(url) => Ok(Some(native_pg::connect(url, &self.display).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The same store, reading everything through sqlx's `Any` driver: for tests that hold the direct
     /// reads up against it.
     #[doc(hidden)]
     pub fn without_direct_reads(&self) -> Store {
         Store {
             sqlite_file: None,
+            postgres_url: None,
             ..self.clone()
         }
     }
@@ -1240,14 +1263,15 @@ pub(crate) fn connection_backend(conn: &sqlx::AnyConnection) -> Backend {
 }
 
 /// Gives one pupil's rows (`pupil_id, year, marks`) to `each` as borrowed years.
-fn hand_over<F>(pupil_id: i64, rows: &[AnyRow], each: &mut F) -> Result<()>
+fn hand_over<R, F>(pupil_id: i64, rows: &[R], each: &mut F) -> Result<()>
 where
+    R: StoredRow,
     F: FnMut(i64, &[(i32, &[u8])]) -> Result<()>,
 {
     let mut years = Vec::with_capacity(rows.len());
     for row in rows {
-        let year: i64 = row.try_get(1)?;
-        let marks: &[u8] = row.try_get(2)?;
+        let year = row.int(1)?;
+        let marks = row.blob(2)?;
         years.push((
             i32::try_from(year).context("stored academic year out of range")?,
             marks,

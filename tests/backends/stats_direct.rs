@@ -1,6 +1,7 @@
 //! On SQLite `school_stats` reads the register straight from the file (issue 17), not through
-//! sqlx; the two ways of reading must give the same pupils and the same facts. On PostgreSQL
-//! there is only the sqlx way, and the test checks that it is the one taken.
+//! sqlx; on PostgreSQL through sqlx's PostgreSQL driver on a connection of its own, not through
+//! the `Any` pool. Either way, reading must give the same pupils and the same facts as the
+//! store's `Any` pool does.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -28,6 +29,12 @@ pub async fn stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil(
     );
     let through_sqlx = store.without_direct_reads();
     assert!(through_sqlx.direct_reader().is_none());
+    assert_eq!(
+        store.native_postgres().await?.is_some(),
+        store.backend() == Backend::Postgres,
+        "PostgreSQL's stats read on a connection of the driver's own"
+    );
+    assert!(through_sqlx.native_postgres().await?.is_none());
 
     let generated = dir.join("generated");
     generate(&GenerateOptions::new(240, 17, 2025), &generated)?;
