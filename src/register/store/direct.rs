@@ -6,8 +6,8 @@
 //! arithmetic 5 %. Here a second, read-only connection (rusqlite, over the same SQLite library
 //! that sqlx links) steps the statement itself and lends each row's marks for that one step.
 //! The SQL and the conversion of a pupils row are the store's own, so both ways of reading ask
-//! the same question and build the same pupils. PostgreSQL, and an SQLite database that lives
-//! in memory (which a second connection cannot see), keep the sqlx path.
+//! the same question and build the same pupils. An SQLite database that lives in memory (which
+//! a second connection cannot see) keeps the sqlx path; PostgreSQL has its own (`native_pg`).
 
 use std::path::PathBuf;
 use std::time::Duration;
