@@ -749,41 +749,17 @@ impl Store {
         school: SchoolId,
         first_year: i32,
         last_year: i32,
-        mut each: F,
+        each: F,
     ) -> Result<()>
     where
         F: FnMut(i64, &[(i32, &[u8])]) -> Result<()>,
     {
-        use futures_util::TryStreamExt as _;
-
-        let sql = if first_year == last_year {
-            YEARS_ONE_YEAR_SQL
-        } else {
-            YEARS_SEVERAL_SQL
-        };
-        let mut rows = sqlx::query(sql)
+        let rows = sqlx::query(years_sql(first_year, last_year))
             .bind(school.0)
             .bind(i64::from(first_year))
             .bind(i64::from(last_year))
             .fetch(&self.pool);
-        // The current pupil's rows, kept whole so their marks can be borrowed.
-        let mut group: Vec<AnyRow> = Vec::new();
-        let mut group_id: Option<i64> = None;
-        while let Some(row) = rows.try_next().await? {
-            let id: i64 = row.try_get(0)?;
-            if group_id != Some(id) {
-                if let Some(done) = group_id {
-                    hand_over(done, &group, &mut each)?;
-                }
-                group.clear();
-                group_id = Some(id);
-            }
-            group.push(row);
-        }
-        if let Some(done) = group_id {
-            hand_over(done, &group, &mut each)?;
-        }
-        Ok(())
+        hand_over_by_pupil(rows, each).await
     }
 
     /// The given pupils' register years before `before_year` (for absence runs that reach
@@ -1263,6 +1239,46 @@ pub(crate) fn connection_backend(conn: &sqlx::AnyConnection) -> Backend {
 }
 
 /// Gives one pupil's rows (`pupil_id, year, marks`) to `each` as borrowed years.
+/// The register years' query for `[first_year, last_year]` (see [`Store::each_pupil_years`]
+/// for why only several years are ordered).
+fn years_sql(first_year: i32, last_year: i32) -> &'static str {
+    if first_year == last_year {
+        YEARS_ONE_YEAR_SQL
+    } else {
+        YEARS_SEVERAL_SQL
+    }
+}
+
+/// Hands `each` every pupil's years from `rows` (pupil id, year, marks; a pupil's rows
+/// together), as they arrive through sqlx: a pupil's rows are kept whole until the next
+/// pupil's first row, so their marks can be borrowed.
+async fn hand_over_by_pupil<R, S, F>(mut rows: S, mut each: F) -> Result<()>
+where
+    R: StoredRow,
+    S: futures_util::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    F: FnMut(i64, &[(i32, &[u8])]) -> Result<()>,
+{
+    use futures_util::TryStreamExt as _;
+
+    let mut group: Vec<R> = Vec::new();
+    let mut group_id: Option<i64> = None;
+    while let Some(row) = rows.try_next().await? {
+        let id = row.int(0)?;
+        if group_id != Some(id) {
+            if let Some(done) = group_id {
+                hand_over(done, &group, &mut each)?;
+            }
+            group.clear();
+            group_id = Some(id);
+        }
+        group.push(row);
+    }
+    if let Some(done) = group_id {
+        hand_over(done, &group, &mut each)?;
+    }
+    Ok(())
+}
+
 fn hand_over<R, F>(pupil_id: i64, rows: &[R], each: &mut F) -> Result<()>
 where
     R: StoredRow,
@@ -1320,23 +1336,31 @@ pub(crate) trait StoredRow {
     fn blob(&self, i: usize) -> Result<&[u8]>;
 }
 
-impl StoredRow for AnyRow {
-    fn int(&self, i: usize) -> Result<i64> {
-        Ok(self.try_get(i)?)
-    }
+/// A row of one of sqlx's drivers: `Any`'s, and PostgreSQL's own ([`native_pg`]).
+macro_rules! stored_row_through_sqlx {
+    ($row:ty) => {
+        impl StoredRow for $row {
+            fn int(&self, i: usize) -> Result<i64> {
+                Ok(self.try_get(i)?)
+            }
 
-    fn text(&self, i: usize) -> Result<&str> {
-        Ok(self.try_get(i)?)
-    }
+            fn text(&self, i: usize) -> Result<&str> {
+                Ok(self.try_get(i)?)
+            }
 
-    fn optional_text(&self, i: usize) -> Result<Option<&str>> {
-        Ok(self.try_get(i)?)
-    }
+            fn optional_text(&self, i: usize) -> Result<Option<&str>> {
+                Ok(self.try_get(i)?)
+            }
 
-    fn blob(&self, i: usize) -> Result<&[u8]> {
-        Ok(self.try_get(i)?)
-    }
+            fn blob(&self, i: usize) -> Result<&[u8]> {
+                Ok(self.try_get(i)?)
+            }
+        }
+    };
 }
+
+stored_row_through_sqlx!(AnyRow);
+stored_row_through_sqlx!(sqlx::postgres::PgRow);
 
 /// A pupil from a row of [`pupil_columns`]'s columns.
 fn pupil_from_row<R: StoredRow + ?Sized>(r: &R) -> Result<StoredPupil> {

@@ -15,10 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags, Transaction};
 
-use super::{
-    PUPILS_SCAN_SQL, SchoolId, StoredPupil, StoredRow, YEARS_ONE_YEAR_SQL, YEARS_SEVERAL_SQL,
-    pupil_from_row,
-};
+use super::{PUPILS_SCAN_SQL, SchoolId, StoredPupil, StoredRow, pupil_from_row, years_sql};
 
 /// How much of the file [`DirectReader::rows`] maps (SQLite maps no more than the file holds).
 const MAPPED_BYTES: i64 = 1 << 30;
@@ -129,13 +126,8 @@ impl DirectReader {
         F: FnMut(i64, &[(i32, &[u8])]) -> Result<()>,
     {
         let one_year = first_year == last_year;
-        let sql = if one_year {
-            YEARS_ONE_YEAR_SQL
-        } else {
-            YEARS_SEVERAL_SQL
-        };
         let mut statement = conn
-            .prepare(sql)
+            .prepare(years_sql(first_year, last_year))
             .with_context(|| format!("cannot read the register from {}", self.display))?;
         let mut rows = statement
             .query((school.0, i64::from(first_year), i64::from(last_year)))
