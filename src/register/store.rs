@@ -473,8 +473,8 @@ impl Store {
         }
     }
 
-    /// The same store, reading everything through sqlx's `Any` driver: for tests that hold the direct
-    /// reads up against it.
+    /// The same store, reading everything through sqlx's `Any` driver: for tests that hold
+    /// the direct reads up against it.
     #[doc(hidden)]
     pub fn without_direct_reads(&self) -> Store {
         Store {
@@ -1238,7 +1238,6 @@ pub(crate) fn connection_backend(conn: &sqlx::AnyConnection) -> Backend {
     }
 }
 
-/// Gives one pupil's rows (`pupil_id, year, marks`) to `each` as borrowed years.
 /// The register years' query for `[first_year, last_year]` (see [`Store::each_pupil_years`]
 /// for why only several years are ordered).
 fn years_sql(first_year: i32, last_year: i32) -> &'static str {
@@ -1279,6 +1278,7 @@ where
     Ok(())
 }
 
+/// Gives one pupil's rows (`pupil_id, year, marks`) to `each` as borrowed years.
 fn hand_over<R, F>(pupil_id: i64, rows: &[R], each: &mut F) -> Result<()>
 where
     R: StoredRow,
