@@ -29,7 +29,14 @@ pub mod outbox;
 pub mod tasks;
 pub mod template;
 
-use std::collections::HashMap;
+mod address;
+mod isolated;
+mod prepared;
+use address::staff_mailbox;
+pub use address::{from_mailbox, recipient_display_name, role_words};
+pub use isolated::{Isolated, Panicked};
+pub use prepared::{Prepared, letter_for, letter_pdf};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,7 +46,6 @@ use rand::Rng as _;
 use rand::SeedableRng as _;
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row as _};
-use tokio::task::JoinSet;
 
 use crate::config::{DeliveryConfig, DeliveryMode, SchoolConfig};
 use crate::delivery::channel::file::{FileSink, SmsLine};
@@ -1108,68 +1114,6 @@ impl Deliverer {
     }
 }
 
-/// A task that panicked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Panicked;
-
-/// Tasks run side by side, each with the key it is for, so that one that panics is known by
-/// its key (tokio catches the panic at the task's edge) instead of being an error of all.
-pub struct Isolated<K, T> {
-    tasks: JoinSet<T>,
-    keys: HashMap<tokio::task::Id, K>,
-}
-
-impl<K, T> Default for Isolated<K, T> {
-    fn default() -> Self {
-        Isolated {
-            tasks: JoinSet::new(),
-            keys: HashMap::new(),
-        }
-    }
-}
-
-impl<K, T: Send + 'static> Isolated<K, T> {
-    pub fn spawn(&mut self, key: K, task: impl std::future::Future<Output = T> + Send + 'static) {
-        let handle = self.tasks.spawn(task);
-        self.keys.insert(handle.id(), key);
-    }
-
-    pub fn len(&self) -> usize {
-        self.tasks.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
-    }
-
-    /// The next task to finish, with its key; `None` when none are left. A cancelled task
-    /// (only on runtime shutdown) is skipped.
-    pub async fn join_next(&mut self) -> Option<(K, Result<T, Panicked>)> {
-        loop {
-            let done = self.tasks.join_next_with_id().await?;
-            let (id, result) = match done {
-                Ok((id, value)) => (id, Ok(value)),
-                Err(e) if e.is_panic() => (e.id(), Err(Panicked)),
-                Err(e) => {
-                    self.keys.remove(&e.id());
-                    continue;
-                }
-            };
-            if let Some(key) = self.keys.remove(&id) {
-                return Some((key, result));
-            }
-        }
-    }
-}
-
-/// A message rendered and addressed, ready for its channel.
-pub struct Prepared {
-    pub date: NaiveDate,
-    pub outgoing: Outgoing,
-    pub rendered: Rendered,
-    pub data: crate::delivery::template::MessageData,
-}
-
 /// A file written or a task listed has arrived where it is going; a provider's acceptance is
 /// only "sent" until the provider reports delivery.
 fn final_status(channel: &str, mode: DeliveryMode) -> &'static str {
@@ -1206,150 +1150,6 @@ fn shorten(text: &str, max: usize, tail: &str) -> String {
     let mut out: String = text.chars().take(keep).collect();
     out.push_str(tail);
     out
-}
-
-/// A staff role as a person would say it ("attendance_officer" → "Attendance officer").
-pub fn role_words(role: &str) -> String {
-    match role {
-        "attendance_officer" => "Attendance officer".to_owned(),
-        "dsl" => "Designated safeguarding lead".to_owned(),
-        "head_of_year" => "Head of year".to_owned(),
-        "class_teacher" => "Class teacher".to_owned(),
-        "deputy_head" => "Deputy headteacher".to_owned(),
-        "headteacher" => "Headteacher".to_owned(),
-        "social_worker" => "Social worker".to_owned(),
-        "key_worker" => "Key worker".to_owned(),
-        "la" => "Local authority attendance team".to_owned(),
-        "newsletter" => "Parents and carers".to_owned(),
-        "governors" => "Governors".to_owned(),
-        "alerts_fallback" => "rollcall alerts".to_owned(),
-        other => {
-            let words = other.replace('_', " ");
-            let mut chars = words.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_uppercase().chain(chars).collect()
-            })
-        }
-    }
-}
-
-/// Who a staff, LA or report message is addressed to, as the email's To name: the role in
-/// words and the school ("Attendance officer, Oak Primary"); the LA's team serves many schools
-/// and is named on its own.
-pub fn recipient_display_name(role: &str, school: &str) -> String {
-    match role {
-        "la" => role_words(role),
-        _ => format!("{}, {school}", role_words(role)),
-    }
-}
-
-/// The mailbox configured for a role under `[school.staff]`, as (To name, address): the
-/// person's name when the config gives one (`"Jo Bloggs <jo@…>"`), else the role in words.
-fn staff_mailbox(school: &SchoolConfig, role: &str) -> Result<(String, String), String> {
-    let configured = school.staff.get(role).ok_or_else(|| {
-        format!(
-            "no email address for \"{role}\": add `{role} = \"…\"` under [school.staff] in the config"
-        )
-    })?;
-    let mailbox = crate::config::parse_mailbox(configured)
-        .map_err(|e| format!("[school.staff] {role}: {e}"))?;
-    let name = mailbox
-        .name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| recipient_display_name(role, &school.name));
-    Ok((name, mailbox.email.to_string()))
-}
-
-/// The school's sending address: its contact email, or a placeholder that cannot be mistaken
-/// for a real mailbox when none is configured (file mode only; live mode needs a real one).
-/// The display name is the school's name as it spells it: built as a mailbox rather than
-/// parsed from text, because "St Mary's C of E (Aided) Primary School & Nursery <…>" does not
-/// parse (RFC 5322 reads the parentheses as a comment).
-pub fn from_mailbox(school: &SchoolConfig) -> Result<lettre::message::Mailbox, SendError> {
-    let address = if school.contact.email.is_empty() {
-        format!("attendance@{}.invalid", school.id)
-    } else {
-        school.contact.email.trim().to_owned()
-    };
-    let email: lettre::Address = address.parse().map_err(|e| {
-        SendError::Permanent(format!(
-            "the school's email \"{address}\" is not an address ({e}); fix [school.contact] email"
-        ))
-    })?;
-    let name = school.name.trim();
-    Ok(lettre::message::Mailbox::new(
-        (!name.is_empty()).then(|| name.to_owned()),
-        email,
-    ))
-}
-
-/// The PDF of a prepared message's letter, if it makes one.
-pub fn letter_pdf(school: &SchoolConfig, prepared: &Prepared) -> Option<Result<Vec<u8>>> {
-    let text = prepared.rendered.letter.as_ref()?;
-    Some(
-        crate::delivery::channel::letter::render_one(&letter_for(school, prepared, text))
-            .map_err(|e| anyhow::anyhow!("cannot make the letter: {e}")),
-    )
-}
-
-/// The printable letter for a rendered message.
-pub fn letter_for(
-    school: &SchoolConfig,
-    prepared: &Prepared,
-    text: &crate::delivery::template::LetterText,
-) -> crate::delivery::channel::letter::Letter {
-    // A letter sent by post is addressed where it goes; one attached to an email still
-    // carries the family's postal address, found from the contact it is to.
-    let postal_text =
-        if prepared.outgoing.address.contains('@') || prepared.outgoing.address.is_empty() {
-            prepared
-                .data
-                .pupils
-                .iter()
-                .flat_map(|p| &p.contacts)
-                .find(|c| {
-                    !c.address.is_empty()
-                        && prepared
-                            .data
-                            .recipient
-                            .split(" and ")
-                            .any(|name| name == c.name)
-                })
-                .map(|c| c.address.clone())
-                .unwrap_or_default()
-        } else {
-            prepared.outgoing.address.clone()
-        };
-    let mut postal: Vec<String> = postal_text
-        .split(", ")
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if postal.is_empty() {
-        // No postal address on record: the letter is still worth reading as an attachment.
-        postal.push("(by email)".to_owned());
-    }
-    crate::delivery::channel::letter::Letter {
-        school_name: school.name.clone(),
-        school_address: school.contact.address.clone(),
-        school_contact: [school.contact.phone.as_str(), school.contact.email.as_str()]
-            .iter()
-            .filter(|s| !s.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" · "),
-        date: prepared.date,
-        recipient_name: prepared.data.recipient.clone(),
-        recipient_address: postal,
-        reference: format!("Ref: {}", prepared.outgoing.outbox_id),
-        heading: text.heading.clone(),
-        paragraphs: text.paragraphs.clone(),
-        sign_off: "Yours sincerely".into(),
-        // The message's signatory: the one its stage names, else [school.contact]'s.
-        signatory: prepared.data.school.signatory.clone(),
-        signatory_role: prepared.data.school.signatory_role.clone(),
-    }
 }
 
 #[cfg(test)]
