@@ -34,6 +34,7 @@ mod inbox;
 mod incremental;
 use incremental::{
     a_pupil_is_left_out_only_while_nothing_about_them_changed,
+    a_register_never_sent_brings_back_a_pupil_joining_or_leaving,
     pupils_off_the_roll_are_left_out_until_their_first_day,
     the_roll_kept_between_runs_follows_leavers_joiners_and_moves,
 };
@@ -199,6 +200,7 @@ fn main() {
         a_pupil_gone_from_a_full_export_gets_the_deletion_notice,
         a_pupil_is_left_out_only_while_nothing_about_them_changed,
         pupils_off_the_roll_are_left_out_until_their_first_day,
+        a_register_never_sent_brings_back_a_pupil_joining_or_leaving,
         the_roll_kept_between_runs_follows_leavers_joiners_and_moves,
     ];
     let mut trials = Vec::new();

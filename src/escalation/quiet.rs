@@ -99,6 +99,10 @@ pub(crate) fn certificate(
 /// No register is taken for a pupil before their admission or after their leaving day, so
 /// those sessions are credited now, the ones still to close included: a pupil who has left,
 /// or joins later, stays certified as the school's registers go on closing without them.
+/// Only those before the pupil's next session on roll, though: sessions after a leaving day
+/// still to come close after the ones before it, and credited now they would stand in for a
+/// register left untaken before the pupil leaves (the pupil is evaluated once after leaving,
+/// and certified then with the rest of the year).
 pub(crate) fn register_credit(
     register: &PupilRegister<'_>,
     sessions: &YearSessions,
@@ -107,6 +111,7 @@ pub(crate) fn register_credit(
     let mut credit = closed;
     let mut last_slot = last_closed;
     let mut other_ahead = NaiveDate::MAX;
+    let mut on_roll_ahead = false;
     let marks = register
         .years
         .iter()
@@ -127,9 +132,10 @@ pub(crate) fn register_credit(
             if !keeps_certificate(mark) {
                 other_ahead = other_ahead.min(day);
             }
-        } else if off_roll {
+        } else if off_roll && !on_roll_ahead {
             credit += 1;
         }
+        on_roll_ahead |= at > last_closed && !off_roll;
     }
     Some((credit, last_slot, other_ahead))
 }

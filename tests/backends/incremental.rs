@@ -9,6 +9,7 @@ use anyhow::Result;
 use rollcall::config::Config;
 use rollcall::daemon::{PassShape, escalate_school};
 use rollcall::escalation::incremental::Pass;
+use rollcall::escalation::policy::Trigger;
 use rollcall::register::import::{MarksImport, import_contacts, import_marks, import_pupils};
 use rollcall::register::store::{SchoolId, Store};
 
@@ -399,6 +400,143 @@ pub async fn pupils_off_the_roll_are_left_out_until_their_first_day(
     )
     .await?;
     assert_eq!((decided, shape.evaluated, shape.left_out), (0, 5, 0));
+    Ok(())
+}
+
+/// A register the MIS never sent brings a pupil back even when sessions off their roll are
+/// credited in advance. Under a school's own ladder without the LA's new-pupil and deletion
+/// notices (the deletion notice ends a certificate on the leaving day), Tom joins on
+/// Wednesday 10 September after a week of `Z` and Mary leaves on Friday 19 September; they
+/// are the whole of group 4T. On Wednesday morning the MIS sends everyone's mark but theirs.
+/// A full pass then sees 4T's register not taken and tells the attendance officer; so must
+/// the incremental run, which can only if it evaluates them. Tom's certificate ends on his
+/// first day. Mary's was left standing: the sessions after her leaving day, still to close,
+/// were credited in advance and stood in for the one before it that had no mark.
+pub async fn a_register_never_sent_brings_back_a_pupil_joining_or_leaving(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let config = Config::from_toml(CONFIG, "test.toml")?;
+    let school = store.ensure_school(config.school(None)?).await?;
+    let pupils = format!(
+        "{FAMILY_PUPILS}\
+         {MARY},Mary,Anning,2018-05-21,3,4T,F,N,N,N,WBRI,N,N,N,N,2021-09-01,2025-09-19\n\
+         {TOM},Tom,Kilburn,2018-08-11,3,4T,M,N,N,N,WBRI,N,N,N,N,2025-09-10,\n"
+    );
+    std::fs::write(dir.join("pupils.csv"), pupils)?;
+    std::fs::write(dir.join("contacts.csv"), FAMILY_CONTACTS)?;
+    import_pupils(&store, school, &dir.join("pupils.csv")).await?;
+    import_contacts(&store, school, &dir.join("contacts.csv")).await?;
+    // Everyone in, Tom `Z` until he joins; `group_4t` false leaves Mary and Tom out.
+    let day_marks = |day: &str, session: &str, group_4t: bool| {
+        let present = if session == "AM" { "/" } else { "\\" };
+        let mut rows = String::new();
+        for upn in [ADA, ALAN, GRACE] {
+            rows.push_str(&format!("{upn},{day},{session},{present}\n"));
+        }
+        if group_4t {
+            rows.push_str(&format!("{MARY},{day},{session},{present}\n"));
+            let tom = if day >= "2025-09-10" { present } else { "Z" };
+            rows.push_str(&format!("{TOM},{day},{session},{tom}\n"));
+        }
+        rows
+    };
+    let mut week = String::new();
+    for day in 1..=5 {
+        for session in ["AM", "PM"] {
+            week.push_str(&day_marks(&format!("2025-09-0{day}"), session, true));
+        }
+    }
+    marks(&store, &config, school, dir, &week).await?;
+    let mut policy = baseline(1.0)?;
+    policy.stages.retain(|s| {
+        !matches!(
+            s.trigger,
+            Trigger::Admitted { .. } | Trigger::Leaving { .. }
+        )
+    });
+
+    // Friday: nothing to decide, and all five pupils certified.
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-05T16:30",
+        Pass::Full,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.quiet), (0, 5, 5));
+    // Monday and Tuesday, every register taken (Tom's `Z`): nobody is evaluated.
+    for day in ["2025-09-08", "2025-09-09"] {
+        marks(&store, &config, school, dir, &day_marks(day, "AM", true)).await?;
+        let (decided, shape) = pass(
+            &store,
+            &config,
+            school,
+            &policy,
+            &format!("{day}T09:45"),
+            Pass::Incremental,
+        )
+        .await?;
+        assert_eq!(
+            (decided, shape.evaluated, shape.left_out),
+            (0, 0, 5),
+            "{day}"
+        );
+        marks(&store, &config, school, dir, &day_marks(day, "PM", true)).await?;
+    }
+
+    // Wednesday: 4T's register never comes.
+    marks(
+        &store,
+        &config,
+        school,
+        dir,
+        &day_marks("2025-09-10", "AM", false),
+    )
+    .await?;
+    let alert = "SELECT COUNT(*) FROM outbox WHERE template = 'alert' AND key LIKE $1";
+    let group_alert = "%/2025-09-10/register-not-taken/4T";
+    let (_, shape) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-10T09:45",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!(
+        (shape.evaluated, shape.left_out),
+        (2, 3),
+        "Mary and Tom have no mark for a closed register"
+    );
+    let alerts: i64 = sqlx::query_scalar(alert)
+        .bind(group_alert)
+        .fetch_one(store.pool())
+        .await?;
+    assert_eq!(
+        alerts, 1,
+        "the attendance officer hears that 4T's register is not taken"
+    );
+    // A full pass at the same moment finds nothing the incremental run missed.
+    let (decided, _) = pass(
+        &store,
+        &config,
+        school,
+        &policy,
+        "2025-09-10T09:45",
+        Pass::Full,
+    )
+    .await?;
+    assert_eq!(decided, 0);
+    let alerts: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE template = 'alert' AND key LIKE '%register-not-taken%'",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    assert_eq!(alerts, 1, "one alert, for 4T alone");
     Ok(())
 }
 
