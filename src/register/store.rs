@@ -216,6 +216,13 @@ impl Store {
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        // A checkpoint (the log copied into the file, two fsyncs) once the
+                        // log reaches 8,000 pages (32 MB), not SQLite's 1,000: a pass's
+                        // decisions and certificates at 100,000 pupils pass 1,000 pages, so
+                        // each of its commits paid for one (the 09:45 incremental run 7
+                        // fsyncs -> 4, 0.43-0.46 s -> 0.37-0.42 s). Closing the last
+                        // connection still checkpoints and removes the log.
+                        conn.execute("PRAGMA wal_autocheckpoint = 8000").await?;
                     }
                     Ok(())
                 })
