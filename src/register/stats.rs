@@ -61,7 +61,7 @@ pub async fn school_stats(
             .await
             .context("the read of the register stopped")??
         }
-        None => match store.native_postgres().await? {
+        None => match store.connect_native_postgres().await? {
             Some(mut conn) => {
                 let mut snapshot = native_pg::snapshot(&mut conn).await?;
                 let mut pupils = native_pg::pupils(&mut snapshot, school).await?;

@@ -392,7 +392,7 @@ impl Store {
     }
 
     /// On PostgreSQL, a connection of the driver's own for `stats`'s read ([`native_pg`]).
-    pub async fn native_postgres(&self) -> Result<Option<sqlx::postgres::PgConnection>> {
+    pub async fn connect_native_postgres(&self) -> Result<Option<sqlx::postgres::PgConnection>> {
         match &self.postgres_url {
             Some(url) => Ok(Some(native_pg::connect(url, &self.display).await?)),
             None => Ok(None),

@@ -30,11 +30,11 @@ pub async fn stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil(
     let through_sqlx = store.without_direct_reads();
     assert!(through_sqlx.direct_reader().is_none());
     assert_eq!(
-        store.native_postgres().await?.is_some(),
+        store.connect_native_postgres().await?.is_some(),
         store.backend() == Backend::Postgres,
         "PostgreSQL's stats read on a connection of the driver's own"
     );
-    assert!(through_sqlx.native_postgres().await?.is_none());
+    assert!(through_sqlx.connect_native_postgres().await?.is_none());
 
     let generated = dir.join("generated");
     generate(&GenerateOptions::new(240, 17, 2025), &generated)?;
