@@ -13,7 +13,7 @@ use super::{Merge, YearWrite, connection_backend, multi_row_sql};
 /// today, and whose register has a mark for every session closed by now.
 #[derive(Debug, Clone)]
 pub struct LeaveOut {
-    pub basis: String,
+    pub basis: i64,
     pub today: String,
     pub year: i64,
     /// The year's closed sessions, and the last one's slot.
@@ -133,7 +133,7 @@ impl LeaveOut {
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
         query
-            .bind(self.basis.as_str())
+            .bind(self.basis)
             .bind(self.today.as_str())
             .bind(self.year)
             .bind(self.closed)
