@@ -249,41 +249,12 @@ pub fn generate(opts: &GenerateOptions, out: &Path) -> Result<GenerateSummary> {
     let mut pupils_csv = csv::Writer::from_writer(create(out, "pupils.csv", 1 << 16)?);
     let mut contacts_csv = csv::Writer::from_writer(create(out, "contacts.csv", 1 << 16)?);
     let mut marks_csv = create(out, "marks.csv", 8 << 20)?;
+    // The importer's own column lists, so a generated file always reads back.
     pupils_csv
-        .write_record([
-            "upn",
-            "forename",
-            "surname",
-            "date_of_birth",
-            "year_group",
-            "reg_group",
-            "gender",
-            "fsm",
-            "sen",
-            "eal",
-            "ethnicity",
-            "lac",
-            "social_worker",
-            "young_carer",
-            "concern",
-            "admission_date",
-            "leaving_date",
-        ])
+        .write_record(crate::register::import::PUPIL_COLUMNS)
         .context("writing pupils.csv")?;
     contacts_csv
-        .write_record([
-            "upn",
-            "name",
-            "relationship",
-            "priority",
-            "email",
-            "mobile",
-            "parental_responsibility",
-            "address_line_1",
-            "address_line_2",
-            "town",
-            "postcode",
-        ])
+        .write_record(crate::register::import::CONTACT_COLUMNS)
         .context("writing contacts.csv")?;
     marks_csv
         .write_all(b"upn,date,session,mark\n")
