@@ -3,7 +3,7 @@
 //!
 //! Every pass, full or incremental, ends by writing each evaluated pupil's certificate (see
 //! [`super::quiet`]) to `pupil_quiet`: until when nothing can fire for them while the register
-//! gains only plain present marks. The next incremental pass leaves a pupil out while that
+//! gains only plain present marks (and the attended marks the policy reads as present). The next incremental pass leaves a pupil out while that
 //! certificate was made under the same policy, calendar and rollcall ([`basis`]), still runs,
 //! and the register has a mark for every session closed by then. Everything else that changes a
 //! pupil's inputs forgets the certificate in the database itself (triggers in the migration
@@ -18,7 +18,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::config::SchoolConfig;
 use crate::escalation::policy::Policy;
-use crate::escalation::quiet::closed_sessions;
+use crate::escalation::quiet::{KeptMarks, closed_sessions};
 use crate::escalation::stage::{Context, Evaluation, LeftOut, on_roll};
 use crate::escalation::{SchoolRegister, load_except};
 use crate::register::session::academic_year;
@@ -70,6 +70,8 @@ pub enum Pass {
 pub struct Loaded {
     pub register: SchoolRegister,
     basis: i64,
+    /// The policy's [`KeptMarks`], written with each certificate for the register writer.
+    keeps: i64,
     /// The certificate stamp of each evaluated pupil, read before their inputs were.
     stamps: HashMap<i64, i64>,
 }
@@ -172,6 +174,7 @@ pub async fn load(
     Ok(Loaded {
         register,
         basis,
+        keeps: KeptMarks::of(policy).bits(),
         stamps,
     })
 }
@@ -388,7 +391,7 @@ pub async fn remember(store: &Store, loaded: &Loaded, evaluation: &Evaluation) -
             })
             .collect();
         let sql = format!(
-            "UPDATE pupil_quiet SET basis = $1, until = v.column3, year = v.column4,
+            "UPDATE pupil_quiet SET basis = $1, keeps = $2, until = v.column3, year = v.column4,
                 credit = v.column5, last_slot = v.column6
              FROM (VALUES {}) AS v
              WHERE pupil_quiet.pupil_id = v.column1 AND pupil_quiet.stamp = v.column2",
@@ -396,6 +399,7 @@ pub async fn remember(store: &Store, loaded: &Loaded, evaluation: &Evaluation) -
         );
         written += sqlx::query(AssertSqlSafe(sql))
             .bind(loaded.basis)
+            .bind(loaded.keeps)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -707,3 +707,142 @@ pub async fn the_roll_kept_between_runs_follows_leavers_joiners_and_moves(
     );
     Ok(())
 }
+
+/// A late mark or a school trip is, to a policy none of whose triggers counts it, a present
+/// mark: the pupil stays left out. Under a policy with a lateness trigger, the late mark brings
+/// the pupil back, and the certificates made under it say so to the register writer.
+pub async fn a_late_mark_keeps_a_pupil_left_out_only_where_no_trigger_counts_it(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    let config = Config::from_toml(CONFIG, "test.toml")?;
+    let school = store.ensure_school(config.school(None)?).await?;
+    std::fs::write(dir.join("pupils.csv"), FAMILY_PUPILS)?;
+    std::fs::write(dir.join("contacts.csv"), FAMILY_CONTACTS)?;
+    import_pupils(&store, school, &dir.join("pupils.csv")).await?;
+    import_contacts(&store, school, &dir.join("contacts.csv")).await?;
+    // The first week at school; Ada late once, on Thursday morning.
+    let mut week = String::new();
+    for day in 1..=5 {
+        for upn in [ADA, ALAN, GRACE] {
+            let am = if upn == ADA && day == 4 { "L" } else { "/" };
+            week.push_str(&format!(
+                "{upn},2025-09-0{day},AM,{am}\n{upn},2025-09-0{day},PM,\\\n"
+            ));
+        }
+    }
+    marks(&store, &config, school, dir, &week).await?;
+    let baseline = baseline(1.0)?;
+    // The baseline with a lateness stage: the office is told at a pupil's second late session.
+    let mut lateness = baseline.clone();
+    let mut stage = lateness
+        .stages
+        .iter()
+        .find(|s| s.id == "unresolved_n")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the baseline's unresolved_n stage"))?;
+    stage.id = "lateness".into();
+    stage.trigger = Trigger::Lateness {
+        sessions: 2,
+        codes: vec!["L".into(), "U".into()],
+        window: rollcall::escalation::policy::Window::YearToDate,
+    };
+    lateness.stages.push(stage);
+
+    // Under the lateness policy: Friday's full pass finds Ada late once, nothing to do.
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &lateness,
+        "2025-09-05T16:30",
+        Pass::Full,
+    )
+    .await?;
+    assert_eq!(
+        (decided, shape.evaluated, shape.left_out, shape.quiet),
+        (0, 3, 0, 3)
+    );
+    // Monday morning: Ada late again, Alan on a school trip (V), Grace in. Ada's second late
+    // session is the lateness stage's: she alone is evaluated and it is decided. Alan's trip
+    // is a present mark to this policy too.
+    let monday =
+        format!("{ADA},2025-09-08,AM,L\n{ALAN},2025-09-08,AM,V\n{GRACE},2025-09-08,AM,/\n");
+    marks(&store, &config, school, dir, &monday).await?;
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &lateness,
+        "2025-09-08T09:45",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (1, 1, 2));
+    let stage: String = sqlx::query_scalar(
+        "SELECT d.stage FROM decisions d JOIN pupils p ON p.id = d.pupil_id WHERE p.upn = $1",
+    )
+    .bind(ADA)
+    .fetch_one(store.pool())
+    .await?;
+    assert_eq!(stage, "lateness");
+
+    // The school goes back to the baseline, which counts no late mark. Its first run
+    // evaluates everyone (another policy: no certificate stands), and finds nothing to do.
+    let afternoon =
+        format!("{ADA},2025-09-08,PM,\\\n{ALAN},2025-09-08,PM,\\\n{GRACE},2025-09-08,PM,\\\n");
+    marks(&store, &config, school, dir, &afternoon).await?;
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &baseline,
+        "2025-09-08T16:30",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.quiet), (0, 3, 3));
+    // Tuesday morning, Ada late and Alan on his trip again: both stay left out, and a full
+    // pass at the same moment finds nothing the incremental run missed.
+    let tuesday =
+        format!("{ADA},2025-09-09,AM,L\n{ALAN},2025-09-09,AM,V\n{GRACE},2025-09-09,AM,/\n");
+    marks(&store, &config, school, dir, &tuesday).await?;
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &baseline,
+        "2025-09-09T09:45",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (0, 0, 3));
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &baseline,
+        "2025-09-09T09:45",
+        Pass::Full,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated), (0, 3));
+    // Tuesday afternoon in (Alan still on his trip); an absence still brings a pupil back:
+    // Wednesday, Ada away (N).
+    let wednesday = format!(
+        "{ADA},2025-09-09,PM,\\\n{ALAN},2025-09-09,PM,V\n{GRACE},2025-09-09,PM,\\\n\
+         {ADA},2025-09-10,AM,N\n{ALAN},2025-09-10,AM,V\n{GRACE},2025-09-10,AM,/\n"
+    );
+    marks(&store, &config, school, dir, &wednesday).await?;
+    let (decided, shape) = pass(
+        &store,
+        &config,
+        school,
+        &baseline,
+        "2025-09-10T09:45",
+        Pass::Incremental,
+    )
+    .await?;
+    assert_eq!((decided, shape.evaluated, shape.left_out), (1, 1, 2));
+    Ok(())
+}

@@ -143,31 +143,38 @@ impl LeaveOut {
 
 /// What a register write does to the certificates of quiet pupils (see
 /// [`crate::escalation::quiet`]): plain present marks (and `Z`, see
-/// [`crate::escalation::quiet::keeps_certificate`]) recorded after the slots a certificate
-/// counted are credited to it; any other change (an absence, a late mark, a recode, a mark in
-/// a session it had already counted, another year) forgets it. Every write moves the stamp of
-/// a pupil it does not credit, so a run that read the pupil before this write cannot leave a
-/// certificate after it.
+/// [`crate::escalation::quiet::keeps_certificate`]), and the attended marks the certificate's
+/// policy reads as present (its row's `keeps`, see [`crate::escalation::quiet::KeptMarks`]),
+/// recorded after the slots a certificate counted are credited to it; any other change (an
+/// absence, a late mark its policy counts, a recode, a mark in a session it had already
+/// counted, another year) forgets it. Every write moves the stamp of a pupil it does not
+/// credit, so a run that read the pupil before this write cannot leave a certificate after it.
 pub(super) async fn carry_quiet(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     chunk: &[(&YearWrite<'_>, Merge, i64)],
 ) -> Result<()> {
+    use crate::escalation::quiet::{attended_bit, keeps_certificate};
     let mut forget: Vec<i64> = Vec::new();
-    // (pupil, year, marks, first slot, last slot)
-    let mut present: Vec<(i64, i64, i64, i64, i64)> = Vec::new();
+    // (pupil, year, marks, first slot, last slot, attended marks other than plain present)
+    let mut present: Vec<(i64, i64, i64, i64, i64, i64)> = Vec::new();
     for (w, merge, _) in chunk {
         let (Some(&first), Some(&last)) =
             (merge.recorded.iter().min(), merge.recorded.iter().max())
         else {
             continue;
         };
-        let plain = merge.amended.is_empty()
-            && merge.recorded.iter().all(|&at| {
-                merge
-                    .marks
-                    .get(usize::from(at))
-                    .is_some_and(|&m| crate::escalation::quiet::keeps_certificate(m))
-            });
+        let mut plain = merge.amended.is_empty();
+        let mut attended = 0_u64;
+        for &at in &merge.recorded {
+            match merge.marks.get(usize::from(at)).copied() {
+                Some(mark) if keeps_certificate(mark) => {}
+                Some(mark) => match attended_bit(mark) {
+                    Some(bit) => attended |= bit,
+                    None => plain = false,
+                },
+                None => plain = false,
+            }
+        }
         if plain {
             present.push((
                 w.pupil_id,
@@ -175,6 +182,7 @@ pub(super) async fn carry_quiet(
                 merge.recorded.len() as i64,
                 i64::from(first),
                 i64::from(last),
+                i64::try_from(attended).unwrap_or(-1),
             ));
         } else {
             forget.push(w.pupil_id);
@@ -200,27 +208,31 @@ pub(super) async fn carry_quiet(
     let values = multi_row_sql(
         connection_backend(tx),
         "(VALUES ",
-        5,
+        6,
         present.len(),
         ") AS v",
     );
     let bind_all = |sql: String| {
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (pupil, year, marks, first, last) in &present {
+        for (pupil, year, marks, first, last, attended) in &present {
             query = query
                 .bind(*pupil)
                 .bind(*year)
                 .bind(*marks)
                 .bind(*first)
-                .bind(*last);
+                .bind(*last)
+                .bind(*attended);
         }
         query
     };
+    // An attended mark the certificate's policy does not read as present has a bit outside
+    // the row's `keeps`.
     bind_all(format!(
         "UPDATE pupil_quiet SET stamp = stamp + 1, until = NULL FROM {values}
          WHERE pupil_quiet.pupil_id = v.column1
            AND (pupil_quiet.year IS NULL OR pupil_quiet.year <> v.column2
-                OR pupil_quiet.last_slot IS NULL OR pupil_quiet.last_slot >= v.column4)"
+                OR pupil_quiet.last_slot IS NULL OR pupil_quiet.last_slot >= v.column4
+                OR (v.column6 & ~pupil_quiet.keeps) <> 0)"
     ))
     .execute(&mut **tx)
     .await?;
@@ -228,7 +240,7 @@ pub(super) async fn carry_quiet(
         "UPDATE pupil_quiet SET credit = pupil_quiet.credit + v.column3, last_slot = v.column5
          FROM {values}
          WHERE pupil_quiet.pupil_id = v.column1 AND pupil_quiet.year = v.column2
-           AND pupil_quiet.last_slot < v.column4"
+           AND pupil_quiet.last_slot < v.column4 AND (v.column6 & ~pupil_quiet.keeps) = 0"
     ))
     .execute(&mut **tx)
     .await?;
