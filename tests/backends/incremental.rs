@@ -20,6 +20,17 @@ const ADA: &str = "B801200005001";
 const ALAN: &str = "P207000016049";
 const GRACE: &str = "A886200024062";
 
+/// The test school with Ada, Alan and Grace on roll and their contacts.
+async fn enrol_family(store: &Store, dir: &Path) -> Result<(Config, SchoolId)> {
+    let config = Config::from_toml(CONFIG, "test.toml")?;
+    let school = store.ensure_school(config.school(None)?).await?;
+    std::fs::write(dir.join("pupils.csv"), FAMILY_PUPILS)?;
+    std::fs::write(dir.join("contacts.csv"), FAMILY_CONTACTS)?;
+    import_pupils(store, school, &dir.join("pupils.csv")).await?;
+    import_contacts(store, school, &dir.join("contacts.csv")).await?;
+    Ok((config, school))
+}
+
 async fn marks(
     store: &Store,
     config: &Config,
@@ -62,12 +73,7 @@ pub async fn a_pupil_is_left_out_only_while_nothing_about_them_changed(
     store: Store,
     dir: &'static Path,
 ) -> Result<()> {
-    let config = Config::from_toml(CONFIG, "test.toml")?;
-    let school = store.ensure_school(config.school(None)?).await?;
-    std::fs::write(dir.join("pupils.csv"), FAMILY_PUPILS)?;
-    std::fs::write(dir.join("contacts.csv"), FAMILY_CONTACTS)?;
-    import_pupils(&store, school, &dir.join("pupils.csv")).await?;
-    import_contacts(&store, school, &dir.join("contacts.csv")).await?;
+    let (config, school) = enrol_family(&store, dir).await?;
     let mut week = String::new();
     for day in 1..=5 {
         for upn in [ADA, ALAN, GRACE] {
@@ -715,12 +721,7 @@ pub async fn a_late_mark_keeps_a_pupil_left_out_only_where_no_trigger_counts_it(
     store: Store,
     dir: &'static Path,
 ) -> Result<()> {
-    let config = Config::from_toml(CONFIG, "test.toml")?;
-    let school = store.ensure_school(config.school(None)?).await?;
-    std::fs::write(dir.join("pupils.csv"), FAMILY_PUPILS)?;
-    std::fs::write(dir.join("contacts.csv"), FAMILY_CONTACTS)?;
-    import_pupils(&store, school, &dir.join("pupils.csv")).await?;
-    import_contacts(&store, school, &dir.join("contacts.csv")).await?;
+    let (config, school) = enrol_family(&store, dir).await?;
     // The first week at school; Ada late once, on Thursday morning.
     let mut week = String::new();
     for day in 1..=5 {
