@@ -23,7 +23,7 @@ use crate::escalation::stage::{Context, Evaluation, LeftOut, on_roll};
 use crate::escalation::{SchoolRegister, load_except};
 use crate::register::session::academic_year;
 use crate::register::store::{
-    Backend, LITERAL_ROWS, LeaveOut, MAX_EVALUATED_IDS, SchoolId, Store, StoredPupil, integer_list,
+    Backend, LITERAL_ROWS, LeaveOut, SchoolId, Store, StoredPupil, integer_list, lists_evaluated,
 };
 
 /// Raise when the engine changes what it decides, so certificates made by an older rollcall
@@ -111,6 +111,7 @@ pub async fn load(
         closed,
         last_closed,
         evaluated: None,
+        backend: store.backend(),
     });
     // The certificates and the roll are read in one snapshot, so that every pupil is counted
     // once: either evaluated or left out. Every pupil has a row from the moment it is made
@@ -145,7 +146,8 @@ pub async fn load(
         // The rest of the pass reads the pupils just found uncertified. A pupil whose
         // certificate is forgotten from now on waits for the next run, as if this one had
         // started a moment earlier.
-        if stamps.len() <= MAX_EVALUATED_IDS {
+        let roll_size = roll.values().map(|&(pupils, _)| pupils).sum::<i64>();
+        if lists_evaluated(stamps.len(), usize::try_from(roll_size).unwrap_or(0)) {
             let mut ids: Vec<i64> = stamps.keys().copied().collect();
             ids.sort_unstable();
             leave.evaluated = Some(ids);

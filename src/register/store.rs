@@ -27,7 +27,7 @@ mod write;
 pub use direct::DirectReader;
 use quiet::carry_quiet;
 pub(crate) use quiet::{LITERAL_ROWS, integer_list};
-pub use quiet::{LeaveOut, MAX_EVALUATED_IDS};
+pub use quiet::{LeaveOut, lists_evaluated};
 use url::{backend_of, connect_options, prepare_sqlite_file, sqlite_url_creating};
 pub use url::{redact, sqlite_path};
 pub use write::{Merge, Recorded, Recorder, YearWrite, merge_year};

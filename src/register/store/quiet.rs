@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use sqlx::AssertSqlSafe;
 
-use super::{Merge, YearWrite, connection_backend, multi_row_sql};
+use super::{Backend, Merge, YearWrite, connection_backend, multi_row_sql};
 
 /// Which pupils an incremental escalation run leaves out: those whose certificate (see
 /// [`crate::escalation::quiet`]) was made under the same policy and calendar, still runs
@@ -23,11 +23,20 @@ pub struct LeaveOut {
     /// then seek these pupils' rows instead of scanning every row and checking its
     /// certificate (most pupils are left out).
     pub evaluated: Option<Vec<i64>>,
+    /// How the reads write the list: PostgreSQL plans a list of literals for longer than it
+    /// runs it.
+    pub backend: Backend,
 }
 
-/// The most pupil ids a run lists in its reads; beyond it, it reads by certificate (most of
-/// the roll is evaluated then, and a scan is as cheap).
-pub const MAX_EVALUATED_IDS: usize = 30_000;
+/// Whether a run that evaluates `evaluated` of the school's `roll` pupils lists them in its
+/// reads (see [`LeaveOut::evaluated`]) rather than testing every row's certificate: up to
+/// 30,000 pupils, or a fifth of the roll if that is more. At 1,000,000 pupils on PostgreSQL,
+/// 38,483 pupils' register years read in 0.39-0.53 s listed against 1.70-3.27 s by
+/// certificate, and 200,000 random pupils' in 0.94 s: a fixed 30,000 left a trust's morning
+/// run scanning every table (11.8 s instead of 6.1-7.0 s).
+pub fn lists_evaluated(evaluated: usize, roll: usize) -> bool {
+    evaluated <= (roll / 5).max(30_000)
+}
 
 /// Rows per statement for statements that carry their values as literals.
 pub(crate) const LITERAL_ROWS: usize = 5_000;
@@ -56,12 +65,20 @@ impl LeaveOut {
             None => String::new(),
             Some(LeaveOut {
                 evaluated: Some(ids),
+                backend,
                 ..
             }) => {
                 if ids.is_empty() {
                     return " AND 1 = 0".to_owned();
                 }
-                format!(" AND {column} IN ({})", integer_list(ids))
+                match backend {
+                    // One constant, where a list of 38,483 literals took 89-145 ms to plan
+                    // for each read, against 12 ms.
+                    Backend::Postgres => {
+                        format!(" AND {column} = ANY('{{{}}}'::bigint[])", integer_list(ids))
+                    }
+                    Backend::Sqlite => format!(" AND {column} IN ({})", integer_list(ids)),
+                }
             }
             Some(_) => Self::uncertified(column, first),
         }
