@@ -589,9 +589,26 @@ fn count_codes(register: &PupilRegister<'_>, from: NaiveDate, to: NaiveDate) -> 
         if lo >= hi {
             continue;
         }
-        for &byte in &marks[lo..hi] {
-            if let Some(n) = counts.get_mut(usize::from(byte)) {
+        // Four tallies, each byte to the next in turn: a register repeats the same codes
+        // session after session ('/' then '\'), and with one tally every count waited for the
+        // count before it to be stored.
+        let mut tallies = [[0u32; CODE_SLOTS]; 4];
+        let mut fours = marks[lo..hi].chunks_exact(4);
+        for four in &mut fours {
+            for (tally, &byte) in tallies.iter_mut().zip(four) {
+                if let Some(n) = tally.get_mut(usize::from(byte)) {
+                    *n += 1;
+                }
+            }
+        }
+        for &byte in fours.remainder() {
+            if let Some(n) = tallies[0].get_mut(usize::from(byte)) {
                 *n += 1;
+            }
+        }
+        for tally in &tallies {
+            for (count, n) in counts.iter_mut().zip(tally) {
+                *count += n;
             }
         }
     }
