@@ -8,9 +8,11 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::config::SchoolConfig;
-use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
+use crate::register::facts::{CODE_SLOTS, FactsWindow, PupilFacts, PupilRegister, pupil_facts};
 use crate::register::session::academic_year;
-use crate::register::store::{PupilYears, SchoolId, Store, StoredPupil, native_pg};
+use crate::register::store::{
+    DirectReader, PupilRows, PupilYears, PupilsBuilder, SchoolId, Store, StoredPupil, native_pg,
+};
 
 /// One pupil's facts with the pupil they belong to.
 #[derive(Debug, Clone)]
@@ -29,12 +31,28 @@ pub async fn school_stats(
     as_of: NaiveDate,
     upn: Option<&str>,
 ) -> Result<Vec<PupilStats>> {
+    school_stats_in_batches(store, school, config, (from, as_of), upn, PUPILS_PER_BATCH).await
+}
+
+/// [`school_stats`], handing SQLite's rows from the reading thread to the building thread
+/// `pupils_per_batch` pupils at a time: a test reads a small school in many batches, as a
+/// large one would be read.
+#[doc(hidden)]
+pub async fn school_stats_in_batches(
+    store: &Store,
+    school: SchoolId,
+    config: &SchoolConfig,
+    (from, as_of): (NaiveDate, NaiveDate),
+    upn: Option<&str>,
+    pupils_per_batch: usize,
+) -> Result<Vec<PupilStats>> {
+    let pupils_per_batch = pupils_per_batch.max(1);
     let window = FactsWindow::new(&config.calendar, from, as_of);
     let first_year = window.first_year_needed();
     let last_year = academic_year(as_of);
     // Each pupil's facts are computed as their rows arrive, from marks borrowed from the
     // rows, so the school's register is never held whole (nor copied) in memory.
-    let (pupils, computed) = match store.direct_reader() {
+    let mut out = match store.direct_reader() {
         // SQLite steps on a thread of its own: the read is one long blocking call.
         Some(reader) => {
             let window = window.clone();
@@ -42,21 +60,15 @@ pub async fn school_stats(
             tokio::task::spawn_blocking(move || {
                 let mut conn = reader.open()?;
                 let snapshot = reader.snapshot(&mut conn)?;
-                let mut pupils = reader.pupils(&snapshot, school)?;
-                keep_asked(&mut pupils, upn.as_deref());
-                let mut collect = Collect::new(&window, &pupils, first_year);
-                reader.each_pupil_years(
+                read_beside_building(
+                    &reader,
                     &snapshot,
                     school,
-                    first_year,
-                    last_year,
-                    |id, years| {
-                        collect.pupil(id, years);
-                        Ok(())
-                    },
-                )?;
-                let computed = collect.computed;
-                Ok::<_, anyhow::Error>((pupils, computed))
+                    &window,
+                    (first_year, last_year),
+                    upn.as_deref(),
+                    pupils_per_batch,
+                )
             })
             .await
             .context("the read of the register stopped")??
@@ -66,7 +78,8 @@ pub async fn school_stats(
                 let mut snapshot = native_pg::snapshot(&mut conn).await?;
                 let mut pupils = native_pg::pupils(&mut snapshot, school).await?;
                 keep_asked(&mut pupils, upn);
-                let mut collect = Collect::new(&window, &pupils, first_year);
+                let count = pupils.len();
+                let mut collect = Collect::new(&window, pupils.into_iter(), count, first_year);
                 native_pg::each_pupil_years(
                     &mut snapshot,
                     school,
@@ -78,33 +91,25 @@ pub async fn school_stats(
                     },
                 )
                 .await?;
-                let computed = collect.computed;
                 snapshot.commit().await?;
-                (pupils, computed)
+                collect.finish()
             }
             None => {
                 let mut pupils = store.pupils(school).await?;
                 keep_asked(&mut pupils, upn);
-                let mut collect = Collect::new(&window, &pupils, first_year);
+                let count = pupils.len();
+                let mut collect = Collect::new(&window, pupils.into_iter(), count, first_year);
                 store
                     .each_pupil_years(school, first_year, last_year, |id, years| {
                         collect.pupil(id, years);
                         Ok(())
                     })
                     .await?;
-                let computed = collect.computed;
-                (pupils, computed)
+                collect.finish()
             }
         },
     };
 
-    // Pupils and facts are paired in place: at 100,000 pupils every intermediate list is tens
-    // of megabytes of fresh pages.
-    let mut out: Vec<PupilStats> = pupils
-        .into_iter()
-        .zip(computed)
-        .filter_map(|(pupil, facts)| facts.map(|facts| PupilStats { pupil, facts }))
-        .collect();
     // A run of absence still going at the start of the loaded years: fetch those pupils'
     // years from their first (everything up to as-of's year) and count again (rare: a run
     // that spans a whole summer and more).
@@ -132,6 +137,121 @@ pub async fn school_stats(
     Ok(out)
 }
 
+/// How many pupils a batch handed from the reading thread to the building thread holds.
+const PUPILS_PER_BATCH: usize = 1_024;
+
+/// How many batches the reading thread may get ahead of the building thread: the register
+/// years read while the pupils are still being built wait here (a batch of one year's marks
+/// is under a megabyte).
+const BATCHES_AHEAD: usize = 64;
+
+/// The SQLite read on two cores, in one read transaction: this thread steps SQLite (the pupils
+/// rows, then the register years) and copies what it reads into batches; a second thread
+/// builds the pupils from their rows, puts them in UPN order, then computes each pupil's facts
+/// from their years. Building a pupil (strings, UPN, dates) costs about as much as stepping
+/// SQLite through the years, so each core takes one.
+fn read_beside_building(
+    reader: &DirectReader,
+    snapshot: &rusqlite::Connection,
+    school: SchoolId,
+    window: &FactsWindow,
+    (first_year, last_year): (i32, i32),
+    upn: Option<&str>,
+    pupils_per_batch: usize,
+) -> Result<Vec<PupilStats>> {
+    std::thread::scope(|scope| {
+        let (send_pupils, pupil_rows) = std::sync::mpsc::sync_channel::<PupilRows>(BATCHES_AHEAD);
+        let (send_years, years) = std::sync::mpsc::sync_channel::<YearsBatch>(BATCHES_AHEAD);
+        let building = scope.spawn(move || {
+            let mut builder = PupilsBuilder::new(reader);
+            for rows in pupil_rows {
+                builder.add(&rows)?;
+            }
+            let count = if upn.is_some() { 1 } else { builder.count() };
+            let pupils = builder
+                .finish()
+                .filter(|p| upn.is_none_or(|upn| p.pupil.upn.as_str() == upn));
+            // Made while the first thread is still stepping through the years.
+            let mut collect = Collect::new(window, pupils, count, first_year);
+            for batch in years {
+                batch.each(|id, years| collect.pupil(id, years));
+            }
+            Ok::<_, anyhow::Error>(collect.finish())
+        });
+        // A send fails only when the building thread has stopped on an error, which is then
+        // the one to report.
+        let stopped = || anyhow::anyhow!("the building of the pupils stopped");
+        let read = (|| -> Result<()> {
+            reader.each_pupil_rows(snapshot, school, pupils_per_batch, |rows| {
+                send_pupils.send(rows).map_err(|_| stopped())
+            })?;
+            drop(send_pupils);
+            let mut batch = YearsBatch::default();
+            reader.each_pupil_years(snapshot, school, first_year, last_year, |id, years| {
+                batch.push(id, years);
+                if batch.len() >= pupils_per_batch {
+                    send_years
+                        .send(std::mem::take(&mut batch))
+                        .map_err(|_| stopped())?;
+                }
+                Ok(())
+            })?;
+            if batch.len() > 0 {
+                send_years.send(batch).map_err(|_| stopped())?;
+            }
+            Ok(())
+        })();
+        drop(send_years);
+        let built = building
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match (read, built) {
+            (_, Err(error)) => Err(error),
+            (Err(error), Ok(_)) => Err(error),
+            (Ok(()), Ok(built)) => Ok(built),
+        }
+    })
+}
+
+/// Pupils' register years copied out of SQLite, a pupil's years together and in year order.
+#[derive(Default)]
+struct YearsBatch {
+    /// Each pupil's id and the end of their years in `years`.
+    pupils: Vec<(i64, usize)>,
+    /// Each year and the end of its marks in `marks`.
+    years: Vec<(i32, usize)>,
+    marks: Vec<u8>,
+}
+
+impl YearsBatch {
+    fn len(&self) -> usize {
+        self.pupils.len()
+    }
+
+    fn push(&mut self, id: i64, years: &[(i32, &[u8])]) {
+        for (year, marks) in years {
+            self.marks.extend_from_slice(marks);
+            self.years.push((*year, self.marks.len()));
+        }
+        self.pupils.push((id, self.years.len()));
+    }
+
+    /// Hands `each` every pupil's id and years, lent from the batch.
+    fn each(&self, mut each: impl FnMut(i64, &[(i32, &[u8])])) {
+        let mut lent: Vec<(i32, &[u8])> = Vec::new();
+        let (mut year_start, mut marks_start) = (0, 0);
+        for &(id, years_end) in &self.pupils {
+            lent.clear();
+            for &(year, marks_end) in &self.years[year_start..years_end] {
+                lent.push((year, &self.marks[marks_start..marks_end]));
+                marks_start = marks_end;
+            }
+            year_start = years_end;
+            each(id, &lent);
+        }
+    }
+}
+
 /// With a UPN, only that pupil.
 fn keep_asked(pupils: &mut Vec<StoredPupil>, upn: Option<&str>) {
     if let Some(upn) = upn {
@@ -139,14 +259,17 @@ fn keep_asked(pupils: &mut Vec<StoredPupil>, upn: Option<&str>) {
     }
 }
 
-/// The facts of the pupils asked for, by their place in the pupil list, filled in as each
-/// pupil's years arrive (whichever way they are read).
+/// The pupils asked for, each given their facts as their years arrive (whichever way they are
+/// read). The pupils are made into [`PupilStats`] before any facts: at 100,000 pupils that is
+/// tens of megabytes of fresh pages, made on SQLite's building thread while the years are
+/// still being read, where pairing pupils and facts afterwards held up the end of the read.
 struct Collect<'a> {
     window: &'a FactsWindow,
-    pupils: &'a [StoredPupil],
     first_year: i32,
     position: Position,
-    computed: Vec<Option<PupilFacts>>,
+    stats: Vec<PupilStats>,
+    /// Whether `stats[i]` has had its facts (a pupil without possible sessions never does).
+    computed: Vec<bool>,
 }
 
 /// Where a pupil id is in the pupil list. A school's ids are nearly always one dense range
@@ -159,15 +282,15 @@ enum Position {
 }
 
 impl Position {
-    fn new(pupils: &[StoredPupil]) -> Position {
-        let first = pupils.iter().map(|p| p.id).min().unwrap_or(0);
-        let last = pupils.iter().map(|p| p.id).max().unwrap_or(-1);
+    fn new(pupils: &[PupilStats]) -> Position {
+        let first = pupils.iter().map(|p| p.pupil.id).min().unwrap_or(0);
+        let last = pupils.iter().map(|p| p.pupil.id).max().unwrap_or(-1);
         let span = usize::try_from(last.saturating_sub(first).saturating_add(1)).unwrap_or(0);
         if pupils.len() < u32::MAX as usize && span <= pupils.len().saturating_mul(4) {
             let mut at = vec![u32::MAX; span];
             for (i, p) in pupils.iter().enumerate() {
                 // In range by construction of `first` and `span`.
-                if let Some(slot) = usize::try_from(p.id - first)
+                if let Some(slot) = usize::try_from(p.pupil.id - first)
                     .ok()
                     .and_then(|o| at.get_mut(o))
                 {
@@ -176,7 +299,13 @@ impl Position {
             }
             Position::Dense { first, at }
         } else {
-            Position::Map(pupils.iter().enumerate().map(|(i, p)| (p.id, i)).collect())
+            Position::Map(
+                pupils
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.pupil.id, i))
+                    .collect(),
+            )
         }
     }
 
@@ -193,21 +322,66 @@ impl Position {
 }
 
 impl<'a> Collect<'a> {
-    fn new(window: &'a FactsWindow, pupils: &'a [StoredPupil], first_year: i32) -> Collect<'a> {
+    /// `pupils` in the order wanted, at most `count` of them.
+    fn new(
+        window: &'a FactsWindow,
+        pupils: impl Iterator<Item = StoredPupil>,
+        count: usize,
+        first_year: i32,
+    ) -> Collect<'a> {
+        let mut stats = Vec::with_capacity(count);
+        stats.extend(pupils.map(|pupil| PupilStats {
+            pupil,
+            facts: not_yet_computed(),
+        }));
+        let position = Position::new(&stats);
+        let computed = vec![false; stats.len()];
         Collect {
             window,
-            pupils,
             first_year,
-            position: Position::new(pupils),
-            computed: vec![None; pupils.len()],
+            position,
+            stats,
+            computed,
         }
     }
 
     fn pupil(&mut self, id: i64, years: &[(i32, &[u8])]) {
         // A pupil not asked for (another UPN) is passed over.
-        if let Some(i) = self.position.of(id) {
-            self.computed[i] = facts_of(self.window, &self.pupils[i], years, self.first_year);
+        if let Some(i) = self.position.of(id)
+            && let Some(facts) = facts_of(self.window, &self.stats[i].pupil, years, self.first_year)
+        {
+            self.stats[i].facts = facts;
+            self.computed[i] = true;
         }
+    }
+
+    /// The pupils with facts, in the order they were given.
+    fn finish(self) -> Vec<PupilStats> {
+        let mut computed = self.computed.into_iter();
+        let mut stats = self.stats;
+        stats.retain(|_| computed.next().unwrap_or(false));
+        stats
+    }
+}
+
+/// What a pupil's facts are until their years arrive; [`Collect::finish`] drops every pupil
+/// still holding it.
+fn not_yet_computed() -> PupilFacts {
+    PupilFacts {
+        possible_sessions: 0,
+        attended_sessions: 0,
+        authorised_absence_sessions: 0,
+        unauthorised_absence_sessions: 0,
+        late_sessions: 0,
+        late_after_close_sessions: 0,
+        illness_sessions: 0,
+        consecutive_absent_days: 0,
+        consecutive_unauthorised_days: 0,
+        unauthorised_sessions_rolling_10_weeks: 0,
+        absent_run_since: None,
+        unauthorised_run_since: None,
+        runs_incomplete: false,
+        code_counts: [0; CODE_SLOTS],
     }
 }
 
@@ -250,6 +424,52 @@ struct StatsLine<'a> {
 }
 
 pub fn write_json(out: &mut impl Write, stats: &[PupilStats]) -> Result<()> {
+    write_json_in_shares(out, stats, JSON_LINES_PER_THREAD)
+}
+
+/// [`write_json`], giving each thread at least `lines_per_thread` lines: a test shares a small
+/// school out as a large one would be.
+#[doc(hidden)]
+pub fn write_json_in_shares(
+    out: &mut impl Write,
+    stats: &[PupilStats],
+    lines_per_thread: usize,
+) -> Result<()> {
+    // Each line is its own: at 100,000 pupils writing them is a seventh of `stats`, so the
+    // later parts are written into buffers on the other cores while this thread writes the
+    // first part straight out; the buffers then follow in order.
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let share = stats.len().div_ceil(threads).max(lines_per_thread.max(1));
+    if stats.len() <= share {
+        return write_json_lines(out, stats);
+    }
+    let mut parts = stats.chunks(share);
+    let first = parts.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let running: Vec<_> = parts
+            .map(|part| {
+                scope.spawn(move || -> Result<Vec<u8>> {
+                    let mut buffer = Vec::with_capacity(part.len() * 512);
+                    write_json_lines(&mut buffer, part)?;
+                    Ok(buffer)
+                })
+            })
+            .collect();
+        write_json_lines(out, first)?;
+        for part in running {
+            let buffer = part
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            out.write_all(&buffer)?;
+        }
+        Ok(())
+    })
+}
+
+/// Below this many pupils, one thread writes every line.
+const JSON_LINES_PER_THREAD: usize = 4_096;
+
+fn write_json_lines(out: &mut impl Write, stats: &[PupilStats]) -> Result<()> {
     for s in stats {
         let f = &s.facts;
         let line = StatsLine {

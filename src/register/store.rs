@@ -24,7 +24,7 @@ pub mod native_pg;
 mod quiet;
 mod url;
 mod write;
-pub use direct::DirectReader;
+pub use direct::{DirectReader, PupilRows, PupilsBuilder};
 use quiet::carry_quiet;
 pub(crate) use quiet::{LITERAL_ROWS, integer_list};
 pub use quiet::{LeaveOut, lists_evaluated};

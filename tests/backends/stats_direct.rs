@@ -11,7 +11,9 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use rollcall::config::Config;
 use rollcall::generate::{GenerateOptions, generate};
 use rollcall::register::import::{MarksImport, import_contacts, import_marks, import_pupils};
-use rollcall::register::stats::{PupilStats, school_stats, write_json};
+use rollcall::register::stats::{
+    PupilStats, school_stats, school_stats_in_batches, write_json, write_json_in_shares,
+};
 use rollcall::register::store::{Backend, Store};
 
 /// A generated school, with the summer before its year for some pupils (so that windows
@@ -135,6 +137,30 @@ pub async fn stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil(
             assert_eq!(a.facts, b.facts, "{what}: {upn}");
         }
         assert_eq!(json(&direct)?, json(&sqlx)?, "{what}: stats --format json");
+        // On SQLite one thread steps the file while another builds the pupils and their
+        // facts, handed over a thousand pupils at a time: in batches of seven, this school is
+        // handed over as a large one is, across every batch's edge.
+        let batched =
+            school_stats_in_batches(&store, school, school_config, (from, as_of), upn, 7).await?;
+        assert_eq!(
+            batched.len(),
+            sqlx.len(),
+            "{what}, in batches of 7: how many"
+        );
+        for (a, b) in batched.iter().zip(&sqlx) {
+            let upn = b.pupil.pupil.upn.as_str();
+            assert_eq!(a.pupil.id, b.pupil.id, "{what}, in batches of 7: {upn}");
+            assert_eq!(
+                a.pupil.pupil, b.pupil.pupil,
+                "{what}, in batches of 7: {upn}"
+            );
+            assert_eq!(a.facts, b.facts, "{what}, in batches of 7: {upn}");
+        }
+        // The JSON lines are written on several threads for a large school; in shares of
+        // seven lines, the same bytes as one thread writes.
+        let mut shared = Vec::new();
+        write_json_in_shares(&mut shared, &sqlx, 7)?;
+        assert_eq!(shared, json(&sqlx)?, "{what}: JSON lines in shares of 7");
         possible.push(
             direct
                 .iter()
@@ -200,6 +226,29 @@ pub async fn stats_read_directly_from_sqlite_agree_with_sqlx_pupil_by_pupil(
         certified > 0 && remembered > 0,
         "the year certifies some pupils ({certified}) and remembers some triggers ({remembered})"
     );
+
+    // A pupil stored with a UPN that is not one (written by hand into the database): `stats`
+    // stops and says which, read either way and in batches, instead of leaving that pupil out
+    // or waiting on the thread that stopped.
+    let broken = &pupils[pupils.len() - 3];
+    sqlx::query("UPDATE pupils SET upn = 'X12' WHERE id = $1")
+        .bind(broken.id)
+        .execute(store.pool())
+        .await?;
+    for per_batch in [1_024, 7, 1] {
+        for way in [&store, &through_sqlx] {
+            let error =
+                school_stats_in_batches(way, school, school_config, (first, last), None, per_batch)
+                    .await
+                    .err()
+                    .context("stats over a pupil stored with a UPN that is not one")?;
+            let text = format!("{error:#}");
+            assert!(
+                text.contains("stored UPN X12"),
+                "in batches of {per_batch}: {text}"
+            );
+        }
+    }
     Ok(())
 }
 
