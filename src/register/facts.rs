@@ -104,6 +104,28 @@ pub struct PupilFacts {
     pub code_counts: [u32; CODE_SLOTS],
 }
 
+/// No sessions at all: what every count starts from.
+impl Default for PupilFacts {
+    fn default() -> PupilFacts {
+        PupilFacts {
+            possible_sessions: 0,
+            attended_sessions: 0,
+            authorised_absence_sessions: 0,
+            unauthorised_absence_sessions: 0,
+            late_sessions: 0,
+            late_after_close_sessions: 0,
+            illness_sessions: 0,
+            consecutive_absent_days: 0,
+            consecutive_unauthorised_days: 0,
+            unauthorised_sessions_rolling_10_weeks: 0,
+            absent_run_since: None,
+            unauthorised_run_since: None,
+            runs_incomplete: false,
+            code_counts: [0; CODE_SLOTS],
+        }
+    }
+}
+
 impl PupilFacts {
     pub fn absence_sessions(&self) -> u32 {
         self.authorised_absence_sessions + self.unauthorised_absence_sessions
@@ -157,20 +179,8 @@ pub fn pupil_facts(window: &FactsWindow, register: &PupilRegister<'_>) -> Option
     let counts = count_codes(register, from, enrolled_to);
 
     let mut facts = PupilFacts {
-        possible_sessions: 0,
-        attended_sessions: 0,
-        authorised_absence_sessions: 0,
-        unauthorised_absence_sessions: 0,
-        late_sessions: 0,
-        late_after_close_sessions: 0,
-        illness_sessions: 0,
-        consecutive_absent_days: 0,
-        consecutive_unauthorised_days: 0,
-        unauthorised_sessions_rolling_10_weeks: 0,
-        absent_run_since: None,
-        unauthorised_run_since: None,
-        runs_incomplete: false,
         code_counts: counts,
+        ..PupilFacts::default()
     };
     for (byte, &n) in counts.iter().enumerate() {
         match window.categories[byte] {

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::config::SchoolConfig;
-use crate::register::facts::{CODE_SLOTS, FactsWindow, PupilFacts, PupilRegister, pupil_facts};
+use crate::register::facts::{FactsWindow, PupilFacts, PupilRegister, pupil_facts};
 use crate::register::session::academic_year;
 use crate::register::store::{
     DirectReader, PupilRows, PupilYears, PupilsBuilder, SchoolId, Store, StoredPupil, native_pg,
@@ -332,7 +332,8 @@ impl<'a> Collect<'a> {
         let mut stats = Vec::with_capacity(count);
         stats.extend(pupils.map(|pupil| PupilStats {
             pupil,
-            facts: not_yet_computed(),
+            // Until their years arrive; `finish` drops every pupil who has none.
+            facts: PupilFacts::default(),
         }));
         let position = Position::new(&stats);
         let computed = vec![false; stats.len()];
@@ -361,27 +362,6 @@ impl<'a> Collect<'a> {
         let mut stats = self.stats;
         stats.retain(|_| computed.next().unwrap_or(false));
         stats
-    }
-}
-
-/// What a pupil's facts are until their years arrive; [`Collect::finish`] drops every pupil
-/// still holding it.
-fn not_yet_computed() -> PupilFacts {
-    PupilFacts {
-        possible_sessions: 0,
-        attended_sessions: 0,
-        authorised_absence_sessions: 0,
-        unauthorised_absence_sessions: 0,
-        late_sessions: 0,
-        late_after_close_sessions: 0,
-        illness_sessions: 0,
-        consecutive_absent_days: 0,
-        consecutive_unauthorised_days: 0,
-        unauthorised_sessions_rolling_10_weeks: 0,
-        absent_run_since: None,
-        unauthorised_run_since: None,
-        runs_incomplete: false,
-        code_counts: [0; CODE_SLOTS],
     }
 }
 

@@ -384,7 +384,7 @@ pub async fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::register::facts::{CODE_SLOTS, PupilFacts};
+    use crate::register::facts::PupilFacts;
     use crate::register::pupil::{Pupil, Sen, Upn};
     use crate::register::store::StoredPupil;
 
@@ -421,17 +421,7 @@ mod tests {
                 possible_sessions: 10,
                 attended_sessions: attended,
                 authorised_absence_sessions: 10 - attended,
-                unauthorised_absence_sessions: 0,
-                late_sessions: 0,
-                late_after_close_sessions: 0,
-                illness_sessions: 0,
-                consecutive_absent_days: 0,
-                consecutive_unauthorised_days: 0,
-                unauthorised_sessions_rolling_10_weeks: 0,
-                absent_run_since: None,
-                unauthorised_run_since: None,
-                runs_incomplete: false,
-                code_counts: [0; CODE_SLOTS],
+                ..PupilFacts::default()
             },
         }
     }
