@@ -77,7 +77,7 @@ pub async fn school_stats_in_batches(
             Some(mut conn) => {
                 let mut snapshot = native_pg::snapshot(&mut conn).await?;
                 let mut pupils = native_pg::pupils(&mut snapshot, school).await?;
-                keep_asked(&mut pupils, upn);
+                pupils.retain(asked(upn));
                 let count = pupils.len();
                 let mut collect = Collect::new(&window, pupils.into_iter(), count, first_year);
                 native_pg::each_pupil_years(
@@ -96,7 +96,7 @@ pub async fn school_stats_in_batches(
             }
             None => {
                 let mut pupils = store.pupils(school).await?;
-                keep_asked(&mut pupils, upn);
+                pupils.retain(asked(upn));
                 let count = pupils.len();
                 let mut collect = Collect::new(&window, pupils.into_iter(), count, first_year);
                 store
@@ -168,9 +168,7 @@ fn read_beside_building(
                 builder.add(&rows)?;
             }
             let count = if upn.is_some() { 1 } else { builder.count() };
-            let pupils = builder
-                .finish()
-                .filter(|p| upn.is_none_or(|upn| p.pupil.upn.as_str() == upn));
+            let pupils = builder.finish().filter(asked(upn));
             // Made while the first thread is still stepping through the years.
             let mut collect = Collect::new(window, pupils, count, first_year);
             for batch in years {
@@ -252,11 +250,9 @@ impl YearsBatch {
     }
 }
 
-/// With a UPN, only that pupil.
-fn keep_asked(pupils: &mut Vec<StoredPupil>, upn: Option<&str>) {
-    if let Some(upn) = upn {
-        pupils.retain(|p| p.pupil.upn.as_str() == upn);
-    }
+/// Whether a pupil is one asked for: with a UPN, only that pupil.
+fn asked(upn: Option<&str>) -> impl Fn(&StoredPupil) -> bool + '_ {
+    move |p| upn.is_none_or(|upn| p.pupil.upn.as_str() == upn)
 }
 
 /// The pupils asked for, each given their facts as their years arrive (whichever way they are
