@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{AssertSqlSafe, Row as _};
 
@@ -123,21 +123,43 @@ pub async fn load(
             .execute(&mut *tx)
             .await?;
     }
-    let sql = format!(
-        "SELECT pupil_id, stamp FROM pupil_quiet WHERE school_id = $1{}",
-        if leave.is_some() {
-            LeaveOut::uncertified_here(2)
-        } else {
-            String::new()
+    let condition = if leave.is_some() {
+        LeaveOut::uncertified_here(2)
+    } else {
+        String::new()
+    };
+    // On SQLite the pairs come back as one text: sqlx hands each row from its database thread
+    // to the pass's own, a wake-up each, and the 3,733 rows of the 09:45 run at 100,000 pupils
+    // took longer to hand over than to find.
+    let sql = match store.backend() {
+        Backend::Sqlite => format!(
+            "SELECT group_concat(pupil_id || ' ' || stamp, ' ') FROM pupil_quiet
+             WHERE school_id = $1{condition}"
+        ),
+        Backend::Postgres => {
+            format!("SELECT pupil_id, stamp FROM pupil_quiet WHERE school_id = $1{condition}")
         }
-    );
+    };
     let mut query = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
     if let Some(leave) = &leave {
         query = leave.bind_certificate(query);
     }
     let mut stamps = HashMap::new();
-    for row in query.fetch_all(&mut *tx).await? {
-        stamps.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
+    match store.backend() {
+        Backend::Sqlite => {
+            let pairs: Option<String> = query.fetch_one(&mut *tx).await?.try_get(0)?;
+            let numbers = pairs.as_deref().unwrap_or("").split_ascii_whitespace();
+            let mut numbers = numbers.map(str::parse::<i64>);
+            while let Some(pupil) = numbers.next() {
+                let stamp = numbers.next().context("a certificate's stamp is missing")?;
+                stamps.insert(pupil?, stamp?);
+            }
+        }
+        Backend::Postgres => {
+            for row in query.fetch_all(&mut *tx).await? {
+                stamps.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
+            }
+        }
     }
     let mut roll = Roll::new();
     let mut counted = None;
