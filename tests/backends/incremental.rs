@@ -847,3 +847,135 @@ pub async fn a_late_mark_keeps_a_pupil_left_out_only_where_no_trigger_counts_it(
     assert_eq!((decided, shape.evaluated, shape.left_out), (1, 1, 2));
     Ok(())
 }
+
+/// A run records its case openings in statements of many rows (issue 17), while a pupil whose
+/// case opens and moves on in the same run has both moves made in the decisions' order, and a
+/// decision that waits for a person moves no case. Recording the same run again adds nothing.
+pub async fn a_run_opens_cases_together_and_moves_each_in_its_decisions_order(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    use rollcall::escalation::case::CaseState;
+    use rollcall::escalation::stage::{Decision, Evaluation, FactsSnapshot};
+    let (_, school) = enrol_family(&store, dir).await?;
+    let now = rollcall::cli::parse_datetime("2025-09-10T09:45").map_err(anyhow::Error::msg)?;
+    let mut ids = Vec::new();
+    for upn in [ADA, ALAN, GRACE] {
+        let id: i64 = sqlx::query_scalar("SELECT id FROM pupils WHERE upn = $1")
+            .bind(upn)
+            .fetch_one(store.pool())
+            .await?;
+        ids.push(id);
+    }
+    let (ada, alan, grace) = (ids[0], ids[1], ids[2]);
+    let decision = |pupil_id: i64,
+                    stage: &str,
+                    from: Option<&str>,
+                    to: Option<&str>,
+                    requires_approval: bool| Decision {
+        pupil_id,
+        upn: String::new(),
+        stage: stage.to_owned(),
+        stage_title: stage.to_owned(),
+        trigger: "test",
+        anchor: "2025-09-10".to_owned(),
+        reason: format!("{stage} for {pupil_id}"),
+        requires_approval,
+        transition: Some((from.map(str::to_owned), to.map(str::to_owned))),
+        case_before: from.map(|stage| CaseState {
+            opened_on: now.date(),
+            stage: stage.to_owned(),
+            stage_entered: now.date(),
+        }),
+        actions: Vec::new(),
+        facts: FactsSnapshot {
+            as_of: now,
+            year_to_date: None,
+        },
+        already_recorded: false,
+    };
+    let evaluation = Evaluation {
+        decisions: vec![
+            decision(alan, "watch", None, Some("watch"), false),
+            decision(ada, "watch", None, Some("watch"), false),
+            decision(alan, "meeting", Some("watch"), Some("meeting"), false),
+            decision(grace, "letter", None, Some("letter"), true),
+        ],
+        ..Evaluation::default()
+    };
+    let summary = rollcall::delivery::outbox::record(&store, school, &evaluation, now).await?;
+    assert_eq!(
+        (summary.decisions, summary.cases_opened, summary.cases_moved),
+        (4, 2, 1)
+    );
+    let cases: Vec<(i64, String, Option<String>)> =
+        sqlx::query_as("SELECT pupil_id, stage, closed_on FROM cases ORDER BY pupil_id")
+            .fetch_all(store.pool())
+            .await?;
+    let mut expected = vec![
+        (ada, "watch".to_owned(), None),
+        (alan, "meeting".to_owned(), None),
+    ];
+    expected.sort();
+    assert_eq!(cases, expected, "Grace's case waits for a person");
+    let transitions: Vec<(i64, i64, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT c.pupil_id, t.case_id, t.from_stage, t.to_stage
+         FROM case_transitions t JOIN cases c ON c.id = t.case_id ORDER BY t.id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let alan_case: i64 = sqlx::query_scalar("SELECT id FROM cases WHERE pupil_id = $1")
+        .bind(alan)
+        .fetch_one(store.pool())
+        .await?;
+    let ada_case: i64 = sqlx::query_scalar("SELECT id FROM cases WHERE pupil_id = $1")
+        .bind(ada)
+        .fetch_one(store.pool())
+        .await?;
+    assert_eq!(
+        transitions,
+        vec![
+            (alan, alan_case, None, Some("watch".to_owned())),
+            (ada, ada_case, None, Some("watch".to_owned())),
+            (
+                alan,
+                alan_case,
+                Some("watch".to_owned()),
+                Some("meeting".to_owned())
+            ),
+        ]
+    );
+    let again = rollcall::delivery::outbox::record(&store, school, &evaluation, now).await?;
+    assert_eq!((again.decisions, again.cases_opened), (0, 0));
+    let still: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM case_transitions")
+        .fetch_one(store.pool())
+        .await?;
+    assert_eq!(still, 3);
+
+    // The next day Ada's case closes and a new one opens: the opening waits for the closing
+    // (a pupil has one open case at a time).
+    let now = rollcall::cli::parse_datetime("2025-09-11T09:45").map_err(anyhow::Error::msg)?;
+    let mut closes = decision(ada, "closed", Some("watch"), None, false);
+    closes.anchor = "2025-09-11".to_owned();
+    let mut reopens = decision(ada, "letter", None, Some("letter"), false);
+    reopens.anchor = "2025-09-11".to_owned();
+    let evaluation = Evaluation {
+        decisions: vec![closes, reopens],
+        ..Evaluation::default()
+    };
+    let summary = rollcall::delivery::outbox::record(&store, school, &evaluation, now).await?;
+    assert_eq!((summary.cases_closed, summary.cases_opened), (1, 1));
+    let adas: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT stage, closed_on FROM cases WHERE pupil_id = $1 ORDER BY id")
+            .bind(ada)
+            .fetch_all(store.pool())
+            .await?;
+    assert_eq!(
+        adas,
+        vec![
+            ("watch".to_owned(), Some("2025-09-11".to_owned())),
+            ("letter".to_owned(), None)
+        ]
+    );
+    Ok(())
+}
