@@ -71,17 +71,22 @@ pub async fn record(
         .map(|d| serde_json::to_string(&d.facts))
         .collect::<Result<_, _>>()?;
     let mut ids = insert_decisions(&mut tx, school, &fresh, &facts, &now_text).await?;
-    let mut opened = open_cases(&mut tx, school, &fresh, &ids, &now_text).await?;
+    // Each decision's id if this run inserted it; one recorded by an earlier run (or twice in
+    // this one: the first holds) has none.
+    let inserted: Vec<Option<i64>> = fresh
+        .iter()
+        .map(|d| ids.remove(&(d.pupil_id, d.stage.as_str(), d.anchor.as_str())))
+        .collect();
+    let recorded: Vec<&Decision> = fresh
+        .iter()
+        .zip(&inserted)
+        .filter_map(|(decision, id)| id.map(|_| *decision))
+        .collect();
+    let mut opened = open_cases(&mut tx, school, &recorded, &now_text).await?;
     let mut new_decisions: Vec<(i64, &Decision)> = Vec::new();
     let mut transitions: Vec<Transition<'_>> = Vec::new();
-    for (decision, facts) in fresh.iter().zip(&facts) {
-        // Recorded by an earlier run (or twice in this one): the first holds.
-        let key = (
-            decision.pupil_id,
-            decision.stage.as_str(),
-            decision.anchor.as_str(),
-        );
-        let Some(id) = ids.remove(&key) else {
+    for ((decision, facts), id) in fresh.iter().zip(&facts).zip(&inserted) {
+        let Some(id) = *id else {
             summary.already_decided += 1;
             continue;
         };
@@ -404,38 +409,19 @@ async fn insert_transitions(
 /// statements of many rows, and returns each one's case id by pupil: a run opens hundreds
 /// (143 at 09:45 at 100,000 pupils), a statement's round trip each. Every later move of a
 /// case in the run (opened, then moved on) is made by [`move_case`] in the decisions' order,
-/// as is an opening after another move (a case closed, then a new one opened). `ids` are the
-/// decisions this run inserted (see [`insert_decisions`]).
+/// as is an opening after another move (a case closed, then a new one opened). `recorded` are
+/// the decisions this run inserted, in the order `record` takes them.
 async fn open_cases(
     tx: &mut Transaction<'_, Any>,
     school: SchoolId,
-    fresh: &[&Decision],
-    ids: &std::collections::HashMap<(i64, &str, &str), i64>,
+    recorded: &[&Decision],
     at: &str,
 ) -> Result<std::collections::HashMap<i64, i64>> {
     let today = at.get(..10).unwrap_or(at);
-    // Each pupil's first decision `record` moves a case for: inserted by this run, the first
-    // of any the evaluation made twice.
-    let mut seen = std::collections::HashSet::new();
-    let mut first_move: std::collections::HashMap<i64, &Decision> =
-        std::collections::HashMap::new();
-    for decision in fresh {
-        let key = (
-            decision.pupil_id,
-            decision.stage.as_str(),
-            decision.anchor.as_str(),
-        );
-        if ids.contains_key(&key) && seen.insert(key) && decision.moves_case_now() {
-            first_move.entry(decision.pupil_id).or_insert(decision);
-        }
-    }
-    let opens: Vec<(i64, &str)> = fresh
+    let mut moved = std::collections::HashSet::new();
+    let opens: Vec<(i64, &str)> = recorded
         .iter()
-        .filter(|decision| {
-            first_move
-                .get(&decision.pupil_id)
-                .is_some_and(|first| std::ptr::eq(*first, **decision))
-        })
+        .filter(|decision| decision.moves_case_now() && moved.insert(decision.pupil_id))
         .filter_map(|decision| match &decision.transition {
             Some((None, Some(to))) => Some((decision.pupil_id, to.as_str())),
             _ => None,

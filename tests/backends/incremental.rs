@@ -924,14 +924,13 @@ pub async fn a_run_opens_cases_together_and_moves_each_in_its_decisions_order(
     )
     .fetch_all(store.pool())
     .await?;
-    let alan_case: i64 = sqlx::query_scalar("SELECT id FROM cases WHERE pupil_id = $1")
-        .bind(alan)
-        .fetch_one(store.pool())
-        .await?;
-    let ada_case: i64 = sqlx::query_scalar("SELECT id FROM cases WHERE pupil_id = $1")
-        .bind(ada)
-        .fetch_one(store.pool())
-        .await?;
+    let case_of: std::collections::HashMap<i64, i64> =
+        sqlx::query_as::<_, (i64, i64)>("SELECT pupil_id, id FROM cases")
+            .fetch_all(store.pool())
+            .await?
+            .into_iter()
+            .collect();
+    let (alan_case, ada_case) = (case_of[&alan], case_of[&ada]);
     assert_eq!(
         transitions,
         vec![
