@@ -828,7 +828,8 @@ impl std::fmt::Display for PassShape {
 
 /// One escalation pass for a school at `now` (school-local): load what the pass evaluates,
 /// evaluate (pure), record the decisions through the outbox, then the quiet pupils'
-/// certificates for the next pass (see [`crate::escalation::incremental`]).
+/// certificates for the next pass (see [`crate::escalation::incremental`]), both in one
+/// transaction.
 pub async fn escalate_school(
     store: &Store,
     school: SchoolId,
@@ -845,15 +846,17 @@ pub async fn escalate_school(
     let loaded_at = started.elapsed();
     let evaluation = loaded.register.evaluate(policy, config, now);
     let evaluated_at = started.elapsed();
-    let summary = crate::delivery::outbox::record(store, school, &evaluation, now).await?;
+    let mut tx = store.pool().begin().await?;
+    let summary = crate::delivery::outbox::record_in(&mut tx, school, &evaluation, now).await?;
     let recorded_at = started.elapsed();
     // Certificates are only worth their writing for incremental runs to come; a daemon set
     // to evaluate everyone every run (`[daemon] incremental = false`) skips them.
     let quiet = if remember {
-        crate::escalation::incremental::remember(store, &loaded, &evaluation).await?
+        crate::escalation::incremental::remember(&mut tx, &loaded, &evaluation).await?
     } else {
         0
     };
+    tx.commit().await?;
     let (evaluated, left_out) = loaded.shape();
     Ok((
         summary,

@@ -16,7 +16,9 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use crate::escalation::policy::Policy;
 use crate::escalation::stage::{Decision, Evaluation, PlannedAction};
-use crate::register::store::{SchoolId, Store, connection_backend, multi_row_sql};
+use crate::register::store::{
+    SchoolId, Store, connection_backend, forget_certificates, multi_row_sql,
+};
 
 const UNSENT: &str = "('awaiting_approval', 'queued')";
 const TIME: &str = "%Y-%m-%dT%H:%M:%S";
@@ -50,13 +52,26 @@ pub async fn record(
     evaluation: &Evaluation,
     now: NaiveDateTime,
 ) -> Result<RecordSummary> {
+    let mut tx = store.pool().begin().await?;
+    let summary = record_in(&mut tx, school, evaluation, now).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// [`record`] in the caller's transaction, for a pass that writes its certificates in the
+/// same commit (see [`crate::daemon::escalate_school`]).
+pub async fn record_in(
+    tx: &mut Transaction<'static, Any>,
+    school: SchoolId,
+    evaluation: &Evaluation,
+    now: NaiveDateTime,
+) -> Result<RecordSummary> {
     let mut summary = RecordSummary::default();
     let now_text = now.format(TIME).to_string();
-    let mut tx = store.pool().begin().await?;
 
-    summary.expired = expire(&mut tx, school, &now_text).await?;
-    summary.cancelled = withdraw(&mut tx, school, evaluation, &now_text).await?;
-    write_memory(&mut tx, school, evaluation).await?;
+    summary.expired = expire(tx, school, &now_text).await?;
+    summary.cancelled = withdraw(tx, school, evaluation, &now_text).await?;
+    write_memory(tx, school, evaluation).await?;
 
     // A run records hundreds of decisions and messages: each table is written in statements
     // of many rows, since a statement's round trip to the database costs more than its row.
@@ -70,7 +85,7 @@ pub async fn record(
         .iter()
         .map(|d| serde_json::to_string(&d.facts))
         .collect::<Result<_, _>>()?;
-    let mut ids = insert_decisions(&mut tx, school, &fresh, &facts, &now_text).await?;
+    let mut ids = insert_decisions(tx, school, &fresh, &facts, &now_text).await?;
     // Each decision's id if this run inserted it; one recorded by an earlier run (or twice in
     // this one: the first holds) has none.
     let inserted: Vec<Option<i64>> = fresh
@@ -82,7 +97,18 @@ pub async fn record(
         .zip(&inserted)
         .filter_map(|(decision, id)| id.map(|_| *decision))
         .collect();
-    let mut opened = open_cases(&mut tx, school, &recorded, &now_text).await?;
+    // The decisions, outbox items and stage memory written here have no insert triggers to
+    // forget their pupils' certificates row by row: this one statement forgets them all, in
+    // the same transaction (the outbox items are the recorded decisions').
+    forget_certificates(
+        tx,
+        recorded
+            .iter()
+            .map(|d| d.pupil_id)
+            .chain(evaluation.memory.iter().map(|(pupil_id, _, _)| *pupil_id)),
+    )
+    .await?;
+    let mut opened = open_cases(tx, school, &recorded, &now_text).await?;
     let mut new_decisions: Vec<(i64, &Decision)> = Vec::new();
     let mut transitions: Vec<Transition<'_>> = Vec::new();
     for ((decision, facts), id) in fresh.iter().zip(&facts).zip(&inserted) {
@@ -98,7 +124,7 @@ pub async fn record(
                 Some(case_id) => case_id,
                 None => {
                     move_case(
-                        &mut tx,
+                        tx,
                         school,
                         decision.pupil_id,
                         &decision.upn,
@@ -125,10 +151,10 @@ pub async fn record(
         }
         new_decisions.push((id, decision));
     }
-    insert_transitions(&mut tx, school, &transitions, &now_text).await?;
+    insert_transitions(tx, school, &transitions, &now_text).await?;
 
     let messages = combine(&new_decisions);
-    let outbox_ids = insert_messages(&mut tx, school, &messages, &now_text).await?;
+    let outbox_ids = insert_messages(tx, school, &messages, &now_text).await?;
     let mut items: Vec<(i64, i64)> = Vec::new();
     let mut created: Vec<(i64, &str)> = Vec::new();
     for (message, &id) in messages.iter().zip(&outbox_ids) {
@@ -143,7 +169,7 @@ pub async fn record(
     }
     for chunk in items.chunks(rows_per_statement(2)) {
         let sql = multi_row_sql(
-            connection_backend(&tx),
+            connection_backend(tx),
             "INSERT INTO outbox_items (outbox_id, decision_id) VALUES ",
             2,
             chunk.len(),
@@ -153,11 +179,11 @@ pub async fn record(
         for (outbox_id, decision_id) in chunk {
             query = query.bind(*outbox_id).bind(*decision_id);
         }
-        query.execute(&mut *tx).await?;
+        query.execute(&mut **tx).await?;
     }
     for chunk in created.chunks(rows_per_statement(5)) {
         let sql = multi_row_sql(
-            connection_backend(&tx),
+            connection_backend(tx),
             "INSERT INTO outbox_events (outbox_id, at, event, actor, detail) VALUES ",
             5,
             chunk.len(),
@@ -172,7 +198,7 @@ pub async fn record(
                 .bind("rollcall")
                 .bind(*status);
         }
-        query.execute(&mut *tx).await?;
+        query.execute(&mut **tx).await?;
     }
 
     for alert in &evaluation.alerts {
@@ -188,7 +214,7 @@ pub async fn record(
         .bind(alert.to.as_str())
         .bind(&alert.message)
         .bind(&now_text)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         if inserted.is_some() {
             summary.alerts += 1;
@@ -197,9 +223,8 @@ pub async fn record(
     sqlx::query("UPDATE schools SET last_pass_at = $1 WHERE id = $2")
         .bind(&now_text)
         .bind(school.0)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
     Ok(summary)
 }
 

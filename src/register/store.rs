@@ -26,7 +26,7 @@ mod url;
 mod write;
 pub use direct::{DirectReader, PupilRows, PupilsBuilder};
 use quiet::carry_quiet;
-pub(crate) use quiet::{LITERAL_ROWS, integer_list};
+pub(crate) use quiet::{LITERAL_ROWS, forget_certificates, integer_list};
 pub use quiet::{LeaveOut, lists_evaluated};
 use url::{backend_of, connect_options, prepare_sqlite_file, sqlite_url_creating};
 pub use url::{redact, sqlite_path};
