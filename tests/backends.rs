@@ -38,6 +38,7 @@ use incremental::{
     a_register_never_sent_brings_back_a_pupil_joining_or_leaving,
     a_run_opens_cases_together_and_moves_each_in_its_decisions_order,
     pupils_off_the_roll_are_left_out_until_their_first_day,
+    recording_a_decision_forgets_the_pupils_certificate,
     the_roll_kept_between_runs_follows_leavers_joiners_and_moves,
 };
 #[path = "backends/messages.rs"]
@@ -205,6 +206,7 @@ fn main() {
         a_register_never_sent_brings_back_a_pupil_joining_or_leaving,
         a_late_mark_keeps_a_pupil_left_out_only_where_no_trigger_counts_it,
         a_run_opens_cases_together_and_moves_each_in_its_decisions_order,
+        recording_a_decision_forgets_the_pupils_certificate,
         the_roll_kept_between_runs_follows_leavers_joiners_and_moves,
     ];
     let mut trials = Vec::new();

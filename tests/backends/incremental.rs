@@ -978,3 +978,91 @@ pub async fn a_run_opens_cases_together_and_moves_each_in_its_decisions_order(
     );
     Ok(())
 }
+
+/// A run's decisions and stage memory have no row triggers: `record` forgets the certificates
+/// of the pupils it wrote them for itself, in its transaction. Grace's decision waits for a
+/// person (no case moves, no message), so only that forgetting can reach her certificate;
+/// Alan's stage memory alone reaches his; Ada, with nothing recorded, keeps hers.
+pub async fn recording_a_decision_forgets_the_pupils_certificate(
+    store: Store,
+    dir: &'static Path,
+) -> Result<()> {
+    use rollcall::escalation::case::StageMemory;
+    use rollcall::escalation::stage::{Decision, Evaluation, FactsSnapshot};
+    let (_, school) = enrol_family(&store, dir).await?;
+    let now = rollcall::cli::parse_datetime("2025-09-10T09:45").map_err(anyhow::Error::msg)?;
+    let mut ids = Vec::new();
+    for upn in [ADA, ALAN, GRACE] {
+        let id: i64 = sqlx::query_scalar("SELECT id FROM pupils WHERE upn = $1")
+            .bind(upn)
+            .fetch_one(store.pool())
+            .await?;
+        ids.push(id);
+    }
+    let (ada, alan, grace) = (ids[0], ids[1], ids[2]);
+    // Each stands certified quiet until the end of the month, at stamp 7.
+    sqlx::query("UPDATE pupil_quiet SET stamp = 7, until = '2025-09-30'")
+        .execute(store.pool())
+        .await?;
+    let certificates = || async {
+        let rows: Vec<(i64, i64, Option<String>)> =
+            sqlx::query_as("SELECT pupil_id, stamp, until FROM pupil_quiet ORDER BY pupil_id")
+                .fetch_all(store.pool())
+                .await?;
+        anyhow::Ok(rows)
+    };
+    let standing = |pupil: i64| (pupil, 7, Some("2025-09-30".to_owned()));
+    let forgotten = |pupil: i64| (pupil, 8, None);
+    let evaluation = Evaluation {
+        decisions: vec![Decision {
+            pupil_id: grace,
+            upn: String::new(),
+            stage: "letter".to_owned(),
+            stage_title: "letter".to_owned(),
+            trigger: "test",
+            anchor: "2025-09-10".to_owned(),
+            reason: "a letter for Grace".to_owned(),
+            requires_approval: true,
+            transition: None,
+            case_before: None,
+            actions: Vec::new(),
+            facts: FactsSnapshot {
+                as_of: now,
+                year_to_date: None,
+            },
+            already_recorded: false,
+        }],
+        memory: vec![(
+            alan,
+            "watch".to_owned(),
+            StageMemory {
+                active_since: Some(now.date()),
+            },
+        )],
+        ..Evaluation::default()
+    };
+    let summary = rollcall::delivery::outbox::record(&store, school, &evaluation, now).await?;
+    assert_eq!(summary.decisions, 1);
+    let mut expected = vec![standing(ada), forgotten(alan), forgotten(grace)];
+    expected.sort();
+    assert_eq!(certificates().await?, expected);
+
+    // Recorded again, Grace's decision is already there: her certificate, written since, stands.
+    sqlx::query("UPDATE pupil_quiet SET until = '2025-09-30' WHERE pupil_id = $1")
+        .bind(grace)
+        .execute(store.pool())
+        .await?;
+    let again = Evaluation {
+        memory: Vec::new(),
+        ..evaluation
+    };
+    let summary = rollcall::delivery::outbox::record(&store, school, &again, now).await?;
+    assert_eq!((summary.decisions, summary.already_decided), (0, 1));
+    let grace_now: (i64, Option<String>) =
+        sqlx::query_as("SELECT stamp, until FROM pupil_quiet WHERE pupil_id = $1")
+            .bind(grace)
+            .fetch_one(store.pool())
+            .await?;
+    assert_eq!(grace_now, (8, Some("2025-09-30".to_owned())));
+    Ok(())
+}
