@@ -812,7 +812,8 @@ pub struct PassShape {
     pub evaluated: usize,
     pub left_out: u32,
     pub quiet: usize,
-    /// Time spent loading, evaluating, recording the decisions and writing the certificates.
+    /// Time spent loading, evaluating, recording the decisions, and writing the certificates
+    /// and committing them with the decisions.
     pub took: [std::time::Duration; 4],
 }
 
