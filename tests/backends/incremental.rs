@@ -31,6 +31,19 @@ async fn enrol_family(store: &Store, dir: &Path) -> Result<(Config, SchoolId)> {
     Ok((config, school))
 }
 
+/// Ada's, Alan's and Grace's pupil ids, as `enrol_family` made them.
+async fn family_ids(store: &Store) -> Result<(i64, i64, i64)> {
+    let mut ids = Vec::new();
+    for upn in [ADA, ALAN, GRACE] {
+        let id: i64 = sqlx::query_scalar("SELECT id FROM pupils WHERE upn = $1")
+            .bind(upn)
+            .fetch_one(store.pool())
+            .await?;
+        ids.push(id);
+    }
+    Ok((ids[0], ids[1], ids[2]))
+}
+
 async fn marks(
     store: &Store,
     config: &Config,
@@ -859,15 +872,7 @@ pub async fn a_run_opens_cases_together_and_moves_each_in_its_decisions_order(
     use rollcall::escalation::stage::{Decision, Evaluation, FactsSnapshot};
     let (_, school) = enrol_family(&store, dir).await?;
     let now = rollcall::cli::parse_datetime("2025-09-10T09:45").map_err(anyhow::Error::msg)?;
-    let mut ids = Vec::new();
-    for upn in [ADA, ALAN, GRACE] {
-        let id: i64 = sqlx::query_scalar("SELECT id FROM pupils WHERE upn = $1")
-            .bind(upn)
-            .fetch_one(store.pool())
-            .await?;
-        ids.push(id);
-    }
-    let (ada, alan, grace) = (ids[0], ids[1], ids[2]);
+    let (ada, alan, grace) = family_ids(&store).await?;
     let decision = |pupil_id: i64,
                     stage: &str,
                     from: Option<&str>,
@@ -991,15 +996,7 @@ pub async fn recording_a_decision_forgets_the_pupils_certificate(
     use rollcall::escalation::stage::{Decision, Evaluation, FactsSnapshot};
     let (_, school) = enrol_family(&store, dir).await?;
     let now = rollcall::cli::parse_datetime("2025-09-10T09:45").map_err(anyhow::Error::msg)?;
-    let mut ids = Vec::new();
-    for upn in [ADA, ALAN, GRACE] {
-        let id: i64 = sqlx::query_scalar("SELECT id FROM pupils WHERE upn = $1")
-            .bind(upn)
-            .fetch_one(store.pool())
-            .await?;
-        ids.push(id);
-    }
-    let (ada, alan, grace) = (ids[0], ids[1], ids[2]);
+    let (ada, alan, grace) = family_ids(&store).await?;
     // Each stands certified quiet until the end of the month, at stamp 7.
     sqlx::query("UPDATE pupil_quiet SET stamp = 7, until = '2025-09-30'")
         .execute(store.pool())
